@@ -1,0 +1,78 @@
+"""The ASGI application: routes, lifespan, and the documents made from the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import orjson
+
+from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
+from hstgw.api.openapi import docs_html, openapi
+from hstgw.api.routes import build_routes
+from hstgw.gateway import Gateway
+from hstgw.ids import now_ms
+from hstgw.log import AccessLog
+from hstgw.settings import Settings
+from hstgw.store import Store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("hstgw")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], int] = now_ms,
+) -> HttpApi:
+    gw = Gateway(settings, store=store, clock=clock)
+    routes = build_routes(gw)
+    spec = openapi(routes)
+    spec_body = orjson.dumps(spec)
+    page = docs_html(spec).encode()
+
+    async def openapi_json(call: Call) -> Response:
+        return Response(spec_body)
+
+    async def docs(call: Call) -> Response:
+        return Response(page, content_type=b"text/html; charset=utf-8")
+
+    routes += [
+        Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=False, raw=True),
+        Route("GET", "/docs", docs, "API reference page", "meta", auth=False, raw=True),
+    ]
+
+    access_log = AccessLog() if settings.access_log else None
+
+    async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            return  # WebSockets arrive with the online service
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await gw.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                log.info("gateway started", extra={"data_dir": str(settings.data_dir)})
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await gw.stop()
+                if access_log is not None:
+                    access_log.flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    app = HttpApi(
+        routes,
+        gw.access_tokens.authenticate,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=access_log,
+        other=lifespan,
+    )
+    app.state["gateway"] = gw
+    return app

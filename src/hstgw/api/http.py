@@ -1,0 +1,215 @@
+"""A thin ASGI layer for the REST API: static routes, the envelope, the access log.
+
+Why not a framework's router: every path of the API is static, so one dict
+lookup routes a request; and each layer a framework adds per request (request
+object, middleware stack, dependency resolution) costs throughput that this
+gateway is measured on (docs/performance.md). What frameworks do well and this
+layer needs, it takes from libraries: pydantic parses, orjson serializes,
+uvicorn speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from pydantic import BaseModel
+
+from hstgw.errors import Code, GatewayError, ParameterInvalid, SystemBusy
+from hstgw.ids import request_ids
+from hstgw.log import AccessLog
+from hstgw.store import Unavailable
+from hstgw.validation import parse_body, parse_query
+
+__all__ = ["Call", "HttpApi", "Response", "Route"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+error_log = logging.getLogger("hstgw.error")
+
+JSON_TYPE = b"application/json;charset=UTF-8"
+_MAX_REQUEST_ID = 128
+
+
+@dataclass(slots=True)
+class Response:
+    """A response sent as it is (documents, health), outside the envelope."""
+
+    body: bytes
+    content_type: bytes = JSON_TYPE
+    status: int = 200
+
+
+@dataclass(slots=True)
+class Call:
+    """What an endpoint gets: the parsed request, and who is calling."""
+
+    headers: Mapping[str, str]
+    query: Any = None
+    body: Any = None
+    dev_id: str = ""
+
+
+Endpoint = Callable[[Call], Awaitable[Any]]
+Authenticator = Callable[[str | None], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class Route:
+    method: str
+    path: str
+    endpoint: Endpoint
+    summary: str
+    tag: str
+    auth: bool = True
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    # The model of ``result``; None: the envelope carries no result.
+    result: type[BaseModel] | None = None
+    # The endpoint returns a ``Response``, not a result for the envelope.
+    raw: bool = False
+    description: str = ""
+
+
+def envelope(code: int, msg: str, result: Any = None, with_result: bool = False) -> bytes:
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if with_result:
+        body["result"] = result
+    return orjson.dumps(body)
+
+
+class HttpApi:
+    """The ASGI application for HTTP; ``lifespan`` and WebSockets go to ``other``."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        authenticate: Authenticator,
+        *,
+        max_body_bytes: int,
+        access_log: AccessLog | None = None,
+        other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+    ) -> None:
+        self.routes = routes
+        self._table: dict[str, dict[str, Route]] = {}
+        for route in routes:
+            self._table.setdefault(route.path, {})[route.method] = route
+        self._authenticate = authenticate
+        self._max_body = max_body_bytes
+        self._request_ids = request_ids()
+        self._access_log = access_log
+        self._other = other
+        # Application-wide objects (the gateway), for tests and embedding.
+        self.state: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self._other is None:
+                return
+            await self._other(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id", "")
+        if not (0 < len(request_id) <= _MAX_REQUEST_ID and request_id.isprintable()):
+            request_id = next(self._request_ids)
+        code = Code.OK.value
+        status = 200
+        try:
+            methods = self._table.get(scope["path"])
+            route = methods.get(scope["method"]) if methods else None
+            if route is None:
+                status = 404 if methods is None else 405
+                code = Code.PARAMETER_INVALID.value
+                what = "path" if methods is None else "method"
+                body = envelope(code, f"{what}: no such {what} for {scope['path']}")
+                content_type = JSON_TYPE
+            else:
+                out = await self._handle(route, scope, receive, headers)
+                if isinstance(out, Response):
+                    body, content_type, status = out.body, out.content_type, out.status
+                else:
+                    body = envelope(code, "OK", out, route.result is not None)
+                    content_type = JSON_TYPE
+        except GatewayError as exc:
+            code = exc.code.value
+            body = envelope(code, exc.msg)
+            content_type = JSON_TYPE
+        except Unavailable as exc:
+            code = Code.SYSTEM_BUSY.value
+            error_log.warning("store unavailable: %s", exc, extra={"request_id": request_id})
+            body = envelope(code, SystemBusy().msg)
+            content_type = JSON_TYPE
+        except Exception:
+            # Never a 500 nor a trace to the caller: the trace goes to the log.
+            code = Code.OPERATION_FAILED.value
+            error_log.error(
+                "unhandled error\n%s", traceback.format_exc(), extra={"request_id": request_id}
+            )
+            body = envelope(code, f"internal error, request id {request_id}")
+            content_type = JSON_TYPE
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        if self._access_log is not None:
+            self._access_log.write(
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "code": code,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "request_id": request_id,
+                }
+            )
+
+    async def _handle(
+        self, route: Route, scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> Any:
+        call = Call(headers)
+        if route.auth:
+            call.dev_id = await self._authenticate(headers.get("authorization"))
+        if route.query is not None:
+            params = dict(
+                parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            )
+            call.query = parse_query(route.query, params)
+        if route.body is not None:
+            call.body = parse_body(route.body, await self._read_body(receive, headers))
+        return await route.endpoint(call)
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            raise ParameterInvalid("body", f"larger than {self._max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise ParameterInvalid("body", f"larger than {self._max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)

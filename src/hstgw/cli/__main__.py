@@ -1,0 +1,5 @@
+import sys
+
+from hstgw.cli import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""``hstgw serve`` and ``hstgw dev ...``: the operator's commands on a data directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from hstgw.cli._output import fail, print_json
+
+if TYPE_CHECKING:
+    from hstgw.developers import Developers
+    from hstgw.settings import Settings
+
+_NEEDS_SERVER = "this command needs the server extra: pip install 'hst-gateway[server]'"
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the gateway (embedded default: SQLite)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1, HSTGW_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 28000, HSTGW_PORT)")
+    _data_dir(serve)
+    serve.set_defaults(run=_serve)
+
+    dev = sub.add_parser("dev", help="manage developers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = dev.add_parser("create", help="create a developer; prints dev_id and dev_secret")
+    p.add_argument("--name", default="", help="a label for the operator")
+    _data_dir(p)
+    _json_flag(p)
+    p.set_defaults(run=_dev_create)
+
+    p = dev.add_parser("list", help="list developers (no secrets)")
+    _data_dir(p)
+    _json_flag(p)
+    p.set_defaults(run=_dev_list)
+
+    p = dev.add_parser("reset-secret", help="new dev_secret; revokes the live access_token")
+    p.add_argument("dev_id")
+    _data_dir(p)
+    _json_flag(p)
+    p.set_defaults(run=_dev_reset)
+
+    for action, active in (("disable", False), ("enable", True)):
+        p = dev.add_parser(action, help=f"{action} a developer")
+        p.add_argument("dev_id")
+        _data_dir(p)
+        p.set_defaults(run=_dev_set_active, active=active)
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="data directory (default ./hstgw-data, HSTGW_DATA_DIR)")
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print exactly one JSON value")
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from hstgw.settings import Settings
+
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise SystemExit(fail(f"{where}: {err['msg']}")) from None
+
+
+def _server_available() -> bool:
+    try:
+        import pydantic_settings  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not _server_available():
+        return fail(_NEEDS_SERVER)
+    from hstgw.server import serve
+
+    serve(_settings(args, host=args.host, port=args.port))
+    return 0
+
+
+def _with_developers(args: argparse.Namespace, work: Any) -> Any:
+    if not _server_available():
+        raise SystemExit(fail(_NEEDS_SERVER))
+    from hstgw.developers import Developers
+    from hstgw.store import open_store
+
+    settings = _settings(args)
+
+    async def run() -> Any:
+        store = open_store(settings)
+        await store.open()
+        try:
+            return await work(Developers(store))
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _dev_create(args: argparse.Namespace) -> int:
+    async def work(devs: Developers) -> Any:
+        return await devs.create(args.name)
+
+    dev = _with_developers(args, work)
+    if args.json:
+        print_json({"dev_id": dev.dev_id, "dev_secret": dev.secret})
+    else:
+        sys.stdout.write(f"dev_id:     {dev.dev_id}\ndev_secret: {dev.secret}\n")
+    return 0
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _dev_list(args: argparse.Namespace) -> int:
+    async def work(devs: Developers) -> Any:
+        return await devs.list()
+
+    rows = [
+        {"dev_id": d.dev_id, "name": d.name, "status": d.status, "created_at": _time(d.created_at)}
+        for d in _with_developers(args, work)
+    ]
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['dev_id']}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+    return 0
+
+
+def _dev_reset(args: argparse.Namespace) -> int:
+    from hstgw.developers import UnknownDeveloper
+
+    async def work(devs: Developers) -> Any:
+        return await devs.reset_secret(args.dev_id)
+
+    try:
+        secret = _with_developers(args, work)
+    except UnknownDeveloper:
+        return fail(f"dev_id: no developer {args.dev_id}")
+    if args.json:
+        print_json({"dev_id": args.dev_id, "dev_secret": secret})
+    else:
+        sys.stdout.write(f"dev_id:     {args.dev_id}\ndev_secret: {secret}\n")
+    return 0
+
+
+def _dev_set_active(args: argparse.Namespace) -> int:
+    from hstgw.developers import UnknownDeveloper
+
+    async def work(devs: Developers) -> Any:
+        await devs.set_active(args.dev_id, args.active)
+
+    try:
+        _with_developers(args, work)
+    except UnknownDeveloper:
+        return fail(f"dev_id: no developer {args.dev_id}")
+    sys.stdout.write(f"{args.dev_id} {'enabled' if args.active else 'disabled'}\n")
+    return 0

@@ -1,0 +1,47 @@
+"""The Python SDK for hst-gateway.
+
+Installs with the base package alone (``pip install hst-gateway``): httpx and
+cryptography, no server dependencies.
+"""
+
+from hstgw.sdk._client import AsyncClient, Client
+from hstgw.sdk._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    HstgwError,
+    InvalidParameterError,
+    MissingParameterError,
+    OperationFailedError,
+    RequestTimeoutError,
+    SystemBusyError,
+    TokenExpiredError,
+)
+from hstgw.sdk._models import AccessToken, App, Service
+from hstgw.sdk._pagination import AsyncPage, SyncPage
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AccessToken",
+    "App",
+    "AsyncClient",
+    "AsyncPage",
+    "AuthenticationError",
+    "Client",
+    "ConfigurationError",
+    "HstgwError",
+    "InvalidParameterError",
+    "MissingParameterError",
+    "OperationFailedError",
+    "RequestTimeoutError",
+    "Service",
+    "SyncPage",
+    "SystemBusyError",
+    "TokenExpiredError",
+]

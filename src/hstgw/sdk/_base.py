@@ -1,0 +1,112 @@
+"""What the sync and async clients share: configuration, requests, replies, retries."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+import httpx
+
+from hstgw import __version__
+from hstgw.sdk._constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    ENV_BASE_URL,
+    ENV_DEV_ID,
+    ENV_DEV_SECRET,
+    IDEMPOTENT_METHODS,
+    INITIAL_RETRY_DELAY_S,
+    MAX_RETRY_DELAY_S,
+)
+from hstgw.sdk._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    HstgwError,
+    SystemBusyError,
+    make_api_error,
+)
+from hstgw.sdk._models import AccessToken
+from hstgw.tokens.fsp import build
+
+__all__ = ["BaseClient", "retry_delay"]
+
+ACCESS_TOKEN_PATH = "/access/token"
+
+
+def retry_delay(retries_done: int, jitter: float | None = None) -> float:
+    """Seconds to wait before retry number ``retries_done + 1``.
+
+    Exponential from INITIAL_RETRY_DELAY_S, capped at MAX_RETRY_DELAY_S, less up
+    to 25% jitter so that many clients do not retry in step.
+    """
+    delay = min(INITIAL_RETRY_DELAY_S * 2.0**retries_done, MAX_RETRY_DELAY_S)
+    j = random.random() if jitter is None else jitter
+    return delay * (1 - 0.25 * j)
+
+
+class BaseClient:
+    def __init__(
+        self,
+        base_url: str | None,
+        dev_id: str | None,
+        dev_secret: str | None,
+        timeout: float,
+        max_retries: int,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        dev_id = dev_id or os.environ.get(ENV_DEV_ID)
+        dev_secret = dev_secret or os.environ.get(ENV_DEV_SECRET)
+        if not dev_id or not dev_secret:
+            raise ConfigurationError(
+                f"dev_id and dev_secret are required (arguments or {ENV_DEV_ID}, {ENV_DEV_SECRET})"
+            )
+        if len(dev_secret.encode("utf-8")) != 16:
+            raise ConfigurationError("dev_secret must be 16 bytes")
+        self.dev_id = dev_id
+        self._dev_secret = dev_secret
+        self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+
+    @property
+    def default_headers(self) -> dict[str, str]:
+        return {"User-Agent": f"hstgw-python/{__version__}", "Accept": "application/json"}
+
+    def _dev_authorization(self) -> str:
+        """``<dev_id>.<fresh 001 token>``: what ``GET /access/token`` wants."""
+        return f"{self.dev_id}.{build(self.dev_id, self._dev_secret)}"
+
+    @staticmethod
+    def _parse(response: httpx.Response) -> Any:
+        """The ``result`` of a successful reply; raise the typed error of any other."""
+        request_id = response.headers.get("x-request-id")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("code"), int):
+            raise APIStatusError(response.status_code, request_id, response.text)
+        if body["code"] != 0:
+            raise make_api_error(body["code"], str(body.get("msg", "")), request_id)
+        if response.status_code != 200:
+            raise APIStatusError(response.status_code, request_id, response.text)
+        return body.get("result")
+
+    @staticmethod
+    def _access_token(result: Any) -> AccessToken:
+        return AccessToken(result["access_token"], int(result["timeout"]))
+
+    def _should_retry(self, method: str, error: HstgwError, retries_done: int) -> bool:
+        if retries_done >= self.max_retries or method not in IDEMPOTENT_METHODS:
+            return False
+        if isinstance(error, SystemBusyError | APIConnectionError):
+            return True
+        return isinstance(error, APIStatusError) and error.status_code in (502, 503, 504)
+
+    @staticmethod
+    def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+        if params is None:
+            return None
+        return {k: v for k, v in params.items() if v is not None}

@@ -1,0 +1,179 @@
+"""``Client`` and ``AsyncClient``: one request loop each, retries in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from hstgw.sdk._base import ACCESS_TOKEN_PATH, BaseClient, retry_delay
+from hstgw.sdk._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    HstgwError,
+    TokenExpiredError,
+)
+from hstgw.sdk._models import AccessToken
+from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
+from hstgw.sdk.resources.apps import Apps, AsyncApps
+
+__all__ = ["AsyncClient", "Client"]
+
+
+def _connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError()
+    return APIConnectionError(f"connection error: {exc!r}")
+
+
+class Client(BaseClient):
+    """The synchronous client. Thread-safe: share one per process.
+
+    >>> client = Client("http://127.0.0.1:28000", dev_id, dev_secret)
+    >>> app = client.apps.create(app_name="demo", service=[3, 4, 7])
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        dev_id: str | None = None,
+        dev_secret: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            transport=transport,
+            headers=self.default_headers,
+        )
+        self._tokens = SyncTokenManager(self._fetch_access_token)
+        self.apps = Apps(self)
+
+    def get_access_token(self) -> str:
+        """The shared access_token, fetched or refreshed if need be."""
+        return self._tokens.get()
+
+    def _fetch_access_token(self) -> AccessToken:
+        result = self.request("GET", ACCESS_TOKEN_PATH, auth=False)
+        return self._access_token(result)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        auth: bool = True,
+    ) -> Any:
+        retries_done = 0
+        token_retry_left = auth
+        while True:
+            token = self._tokens.get() if auth else None
+            headers = {"Authorization": token or self._dev_authorization()}
+            try:
+                try:
+                    response = self._http.request(
+                        method, path, params=self._clean(params), json=json, headers=headers
+                    )
+                except httpx.TransportError as exc:
+                    raise _connection_error(exc) from exc
+                return self._parse(response)
+            except TokenExpiredError:
+                if not token_retry_left or token is None:
+                    raise
+                token_retry_left = False
+                self._tokens.invalidate(token)
+            except HstgwError as exc:
+                if not self._should_retry(method, exc, retries_done):
+                    raise
+                time.sleep(retry_delay(retries_done))
+                retries_done += 1
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(BaseClient):
+    """The asyncio client. Task-safe: share one per event loop."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        dev_id: str | None = None,
+        dev_secret: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            transport=transport,
+            headers=self.default_headers,
+        )
+        self._tokens = AsyncTokenManager(self._fetch_access_token)
+        self.apps = AsyncApps(self)
+
+    async def get_access_token(self) -> str:
+        return await self._tokens.get()
+
+    async def _fetch_access_token(self) -> AccessToken:
+        result = await self.request("GET", ACCESS_TOKEN_PATH, auth=False)
+        return self._access_token(result)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        auth: bool = True,
+    ) -> Any:
+        retries_done = 0
+        token_retry_left = auth
+        while True:
+            token = await self._tokens.get() if auth else None
+            headers = {"Authorization": token or self._dev_authorization()}
+            try:
+                try:
+                    response = await self._http.request(
+                        method, path, params=self._clean(params), json=json, headers=headers
+                    )
+                except httpx.TransportError as exc:
+                    raise _connection_error(exc) from exc
+                return self._parse(response)
+            except TokenExpiredError:
+                if not token_retry_left or token is None:
+                    raise
+                token_retry_left = False
+                self._tokens.invalidate(token)
+            except HstgwError as exc:
+                if not self._should_retry(method, exc, retries_done):
+                    raise
+                await asyncio.sleep(retry_delay(retries_done))
+                retries_done += 1
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

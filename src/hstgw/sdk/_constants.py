@@ -1,0 +1,16 @@
+"""The SDK's numbers, in one place."""
+
+DEFAULT_BASE_URL = "http://127.0.0.1:28000"
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_RETRIES = 2
+INITIAL_RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 8.0
+# Refresh an access_token this long before it expires (never less than half its life).
+REFRESH_AHEAD_S = 300.0
+
+ENV_BASE_URL = "HSTGW_BASE_URL"
+ENV_DEV_ID = "HSTGW_DEV_ID"
+ENV_DEV_SECRET = "HSTGW_DEV_SECRET"
+
+# Methods whose repetition changes nothing more than their first run.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -1,0 +1,66 @@
+"""Typed settings, read from ``HSTGW_*`` environment variables and ``.env``.
+
+Every setting is listed in docs/configuration.md. In ``production`` the settings
+refuse values that are only fine on a developer's machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HSTGW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=28000, ge=0, le=65535)
+    data_dir: Path = Path("hstgw-data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+    time_zone: str = "Asia/Shanghai"
+    # Lifetime of an issued access_token, seconds (the platform answers 7200).
+    access_token_ttl: int = Field(default=7200, ge=60, le=86400)
+    # Age after which a developer or terminal token without `et` is refused, seconds.
+    token_max_age: int = Field(default=86400, ge=60, le=7 * 86400)
+    # How far a token's build time may lie in the future (clock skew), seconds.
+    token_future_skew: int = Field(default=300, ge=0, le=3600)
+    # How long a verified access_token is trusted without asking the store, seconds
+    # (bounds how late an operator's `dev disable` takes effect; 0 disables the cache).
+    auth_cache_ttl: float = Field(default=1.0, ge=0, le=60)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Self:
+        if self.env == "production":
+            if not self.data_dir.is_absolute():
+                raise ValueError("HSTGW_DATA_DIR must be an absolute path in production")
+            if self.token_max_age > 86400:
+                raise ValueError("HSTGW_TOKEN_MAX_AGE above 86400 is refused in production")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "hstgw.sqlite3"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)

@@ -1,0 +1,39 @@
+"""Durable data: the store interface, its engines and the schema migrations."""
+
+from pathlib import Path
+
+from hstgw.settings import Settings
+from hstgw.store.base import (
+    AccessTokenState,
+    App,
+    AppPatch,
+    AppService,
+    Conflict,
+    Developer,
+    Store,
+    StoreError,
+    Unavailable,
+)
+from hstgw.store.sqlite import SqliteStore
+
+__all__ = [
+    "AccessTokenState",
+    "App",
+    "AppPatch",
+    "AppService",
+    "Conflict",
+    "Developer",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "Unavailable",
+    "open_store",
+]
+
+
+def open_store(settings: Settings, *, serving: bool = False) -> Store:
+    """The store the settings select (the embedded SQLite file for now); not yet opened.
+
+    ``serving``: for the gateway process itself, which owns the data directory.
+    """
+    return SqliteStore(Path(settings.sqlite_path), serving=serving)

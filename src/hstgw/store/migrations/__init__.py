@@ -1,0 +1,34 @@
+"""Schema migrations: numbered SQL files in this folder, applied in order once each.
+
+The files are portable SQL shared by every engine; an engine records what it has
+applied in ``schema_migrations``. Kept this small on purpose: a handful of
+forward-only DDL files need no migration framework.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+__all__ = ["Migration", "migrations"]
+
+
+class Migration:
+    def __init__(self, version: int, name: str, sql: str) -> None:
+        self.version = version
+        self.name = name
+        self.sql = sql
+
+    def statements(self) -> list[str]:
+        """The file's statements: ``--`` comments dropped, split at ``;``."""
+        code = "\n".join(line.split("--", 1)[0] for line in self.sql.splitlines())
+        return [s.strip() for s in code.split(";") if s.strip()]
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(__package__).iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append(Migration(version, entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found

@@ -1,0 +1,133 @@
+"""access_token issuance and authentication (design 3.2).
+
+A developer proves itself with ``<dev_id>.<001 token>``; the gateway answers
+with a random 32-hex access_token that is the developer's one live token until
+it expires or a newer one supersedes it. The store makes issuance atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hstgw.errors import AuthenticationFailed, ParameterMissing, TokenExpired
+from hstgw.ids import new_id
+from hstgw.store import AccessTokenState, Store
+from hstgw.tokens.fsp import TokenError, verify
+
+__all__ = ["AccessTokens", "IssuedToken"]
+
+log = logging.getLogger("hstgw.auth")
+
+_DEV_ID = re.compile(r"[0-9a-f]{32}")
+_ACCESS_TOKEN = re.compile(r"[0-9a-f]{32}")
+# How long a superseded or expired token is remembered, to answer 606000001
+# rather than 606000000 for it.
+_REMEMBER_MS = 7 * 86400 * 1000
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    timeout: int  # seconds
+
+
+class AccessTokens:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl_s: int,
+        token_max_age_s: int,
+        token_future_skew_s: int,
+        clock: Callable[[], int],
+        cache_ttl_s: float = 1.0,
+    ) -> None:
+        self._store = store
+        # token -> (state, cached at ms). Lookups are a store round trip on every
+        # business call; a short-lived cache removes most of them. Issuing in this
+        # process drops the developer's entries at once; a revocation by another
+        # process (``hstgw dev disable``) takes effect within ``cache_ttl_s``.
+        self._cache: dict[str, tuple[AccessTokenState, int]] = {}
+        self._cache_ttl_ms = int(cache_ttl_s * 1000)
+        self._ttl_s = ttl_s
+        self._max_age_s = token_max_age_s
+        self._skew_s = token_future_skew_s
+        self._clock = clock
+
+    async def issue(self, authorization: str | None) -> IssuedToken:
+        """Verify ``<dev_id>.<token>`` and issue the developer's new access_token.
+
+        Every verification failure answers the same; the reason is logged.
+        """
+        if not authorization:
+            raise ParameterMissing("Authorization")
+        dev_id, _, token = authorization.strip().partition(".")
+        if not _DEV_ID.fullmatch(dev_id) or not token:
+            return self._refuse("malformed Authorization header", dev_id)
+        dev = await self._store.get_developer(dev_id)
+        if dev is None:
+            return self._refuse("unknown developer", dev_id)
+        if dev.status != "active":
+            return self._refuse("developer disabled", dev_id)
+        now = self._clock()
+        try:
+            verify(
+                token,
+                dev.secret,
+                aid=dev_id,
+                now_ms=now,
+                max_age_s=self._max_age_s,
+                future_skew_s=self._skew_s,
+            )
+        except TokenError as exc:
+            return self._refuse(exc.reason, dev_id)
+        access_token = new_id()
+        self._forget(dev_id)
+        await self._store.issue_access_token(
+            dev_id,
+            access_token,
+            now=now,
+            expires_at=now + self._ttl_s * 1000,
+            keep_until=now - _REMEMBER_MS,
+        )
+        self._forget(dev_id)  # a lookup may have cached the old token meanwhile
+        return IssuedToken(access_token, self._ttl_s)
+
+    def _forget(self, dev_id: str) -> None:
+        for token in [t for t, (st, _) in self._cache.items() if st.dev_id == dev_id]:
+            del self._cache[token]
+
+    @staticmethod
+    def _refuse(reason: str, dev_id: str) -> IssuedToken:
+        log.info("access_token refused", extra={"reason": reason, "dev_id": dev_id[:64]})
+        raise AuthenticationFailed()
+
+    async def authenticate(self, authorization: str | None) -> str:
+        """The dev_id behind a business call's ``Authorization`` header."""
+        if not authorization:
+            raise AuthenticationFailed()
+        token = authorization
+        if token[:7].lower() == "bearer ":
+            token = token[7:]
+        token = token.strip()
+        if not _ACCESS_TOKEN.fullmatch(token):
+            raise AuthenticationFailed()
+        now = self._clock()
+        cached = self._cache.get(token)
+        if cached is not None and now - cached[1] < self._cache_ttl_ms:
+            state: AccessTokenState | None = cached[0]
+        else:
+            state = await self._store.lookup_access_token(token)
+            if state is not None and state.live and self._cache_ttl_ms > 0:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                self._cache[token] = (state, now)
+        if state is None or not state.developer_active:
+            raise AuthenticationFailed()
+        if not state.live or state.expires_at <= now:
+            raise TokenExpired()
+        return state.dev_id
