@@ -16,7 +16,12 @@ from typing import Any
 __all__ = ["AccessLog", "JsonFormatter", "setup_logging"]
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# uvicorn adds `color_message`, a copy of the message with terminal colours.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _json_default(value: Any) -> str:

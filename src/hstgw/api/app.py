@@ -28,21 +28,22 @@ def create_app(
     clock: Callable[[], int] = now_ms,
 ) -> HttpApi:
     gw = Gateway(settings, store=store, clock=clock)
-    routes = build_routes(gw)
-    spec = openapi(routes)
-    spec_body = orjson.dumps(spec)
-    page = docs_html(spec).encode()
+    documents: dict[str, bytes] = {}
 
     async def openapi_json(call: Call) -> Response:
-        return Response(spec_body)
+        return Response(documents["openapi"])
 
     async def docs(call: Call) -> Response:
-        return Response(page, content_type=b"text/html; charset=utf-8")
+        return Response(documents["docs"], content_type=b"text/html; charset=utf-8")
 
-    routes += [
+    routes = [
+        *build_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=False, raw=True),
         Route("GET", "/docs", docs, "API reference page", "meta", auth=False, raw=True),
     ]
+    spec = openapi(routes)  # made once, from the finished route table
+    documents["openapi"] = orjson.dumps(spec)
+    documents["docs"] = docs_html(spec).encode()
 
     access_log = AccessLog() if settings.access_log else None
 
@@ -64,6 +65,7 @@ def create_app(
                 await gw.stop()
                 if access_log is not None:
                     access_log.flush()
+                log.info("gateway stopped")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,0 +1,140 @@
+"""``hstgw serve`` as a process: settings, the access log, graceful stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+
+def start(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hstgw", "serve", "--data-dir", str(tmp_path / "data"), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HSTGW_PORT": str(port), **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return proc, url
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_logs_each_request_and_stops_gracefully(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, url = start(tmp_path)
+    with httpx.Client() as http:
+        http.get(f"{url}/v1/apps", headers={"X-Request-Id": "abc123"})
+        http.get(f"{url}/nope")
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=20)
+    # uvicorn finishes the shutdown, then lets the signal end the process as usual
+    assert proc.returncode in (0, -sig, 130), stderr
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line["msg"] == "gateway stopped" for line in lines)
+    access = [line for line in lines if line["logger"] == "hstgw.access"]
+    assert {(a["method"], a["path"], a["status"], a["code"]) for a in access} >= {
+        ("GET", "/v1/apps", 200, 606000000),
+        ("GET", "/nope", 404, 606000003),
+    }
+    first = next(a for a in access if a["path"] == "/v1/apps")
+    assert first["request_id"] == "abc123" and first["latency_ms"] >= 0
+    assert (tmp_path / "data" / "hstgw.sqlite3").exists()
+
+
+def test_settings_come_from_the_environment(tmp_path: Path) -> None:
+    proc, url = start(tmp_path, env={"HSTGW_ACCESS_LOG": "false", "HSTGW_HOST": "127.0.0.1"})
+    try:
+        assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=20)
+    assert "hstgw.access" not in stderr and "gateway started" in stderr
+
+
+def test_flags_win_over_the_environment(tmp_path: Path) -> None:
+    flag_port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hstgw",
+            "serve",
+            "--port",
+            str(flag_port),
+            "--data-dir",
+            str(tmp_path / "flag"),
+        ],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HSTGW_PORT": "1", "HSTGW_DATA_DIR": str(tmp_path / "env")},
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{flag_port}/healthz").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        assert (tmp_path / "flag" / "hstgw.sqlite3").exists()
+        assert not (tmp_path / "env").exists()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -> None:
+    proc, _ = start(tmp_path)
+    try:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hstgw",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode != 0
+        assert "in use by another hstgw server" in second.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_invalid_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hstgw", "serve", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "HSTGW_TIME_ZONE": "Mars/Olympus"},
+    )
+    assert out.returncode == 1
+    assert "time_zone" in json.loads(out.stderr)["error"]["msg"]

@@ -1,0 +1,77 @@
+"""Settings: environment, validation, and what production refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hstgw.settings import Settings
+
+
+def test_defaults_are_the_embedded_default() -> None:
+    s = Settings(_env_file=None)
+    assert (s.host, s.port, s.data_dir, s.access_token_ttl) == (
+        "127.0.0.1",
+        28000,
+        Path("hstgw-data"),
+        7200,
+    )
+    assert s.sqlite_path == Path("hstgw-data/hstgw.sqlite3")
+    assert s.time_zone == "Asia/Shanghai"
+
+
+def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "HSTGW_HOST": "0.0.0.0",
+        "HSTGW_PORT": "8080",
+        "HSTGW_DATA_DIR": "/srv/hstgw",
+        "HSTGW_LOG_LEVEL": "warning",
+        "HSTGW_ACCESS_LOG": "false",
+        "HSTGW_TIME_ZONE": "UTC",
+        "HSTGW_ACCESS_TOKEN_TTL": "600",
+        "HSTGW_TOKEN_MAX_AGE": "3600",
+        "HSTGW_TOKEN_FUTURE_SKEW": "60",
+        "HSTGW_AUTH_CACHE_TTL": "0",
+        "HSTGW_MAX_BODY_BYTES": "4096",
+        "HSTGW_ENV": "production",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    s = Settings(_env_file=None)
+    assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
+    assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
+        "0.0.0.0",
+        8080,
+        "/srv/hstgw",
+        "warning",
+        False,
+    )
+    assert (s.time_zone, s.access_token_ttl, s.token_max_age, s.token_future_skew) == (
+        "UTC",
+        600,
+        3600,
+        60,
+    )
+    assert (s.auth_cache_ttl, s.max_body_bytes, s.env) == (0, 4096, "production")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("port", 70000),
+        ("time_zone", "Nowhere/City"),
+        ("access_token_ttl", 10),
+        ("log_level", "loud"),
+    ],
+)
+def test_invalid_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(_env_file=None, **{field: value})
+
+
+def test_production_refuses_a_relative_data_dir() -> None:
+    with pytest.raises(ValidationError, match="absolute"):
+        Settings(_env_file=None, env="production")
+    assert Settings(_env_file=None, env="production", data_dir=Path("/srv/x")).env == "production"
