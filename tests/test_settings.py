@@ -35,6 +35,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_TOKEN_FUTURE_SKEW": "60",
         "HSTGW_AUTH_CACHE_TTL": "0",
         "HSTGW_MAX_BODY_BYTES": "4096",
+        "HSTGW_APP_CACHE_SIZE": "0",
         "HSTGW_ENV": "production",
     }
     for k, v in values.items():
@@ -54,7 +55,12 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         3600,
         60,
     )
-    assert (s.auth_cache_ttl, s.max_body_bytes, s.env) == (0, 4096, "production")
+    assert (s.auth_cache_ttl, s.max_body_bytes, s.env, s.app_cache_size) == (
+        0,
+        4096,
+        "production",
+        0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # How long a verified access_token is trusted without asking the store, seconds
     # (bounds how late an operator's `dev disable` takes effect; 0 disables the cache).
     auth_cache_ttl: float = Field(default=1.0, ge=0, le=60)
+    # Apps the serving process keeps in memory (exact: it is their only writer); 0: none.
+    app_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("time_zone")

@@ -36,4 +36,8 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
 
     ``serving``: for the gateway process itself, which owns the data directory.
     """
-    return SqliteStore(Path(settings.sqlite_path), serving=serving)
+    return SqliteStore(
+        Path(settings.sqlite_path),
+        serving=serving,
+        app_cache_size=settings.app_cache_size if serving else 0,
+    )

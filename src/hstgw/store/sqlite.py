@@ -36,7 +36,6 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 5000
-_APP_CACHE_MAX = 100_000
 
 _APP_COLUMNS = (
     "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
@@ -115,13 +114,13 @@ class SqliteStore(Store):
     """``serving=True``: take the data directory's lock and cache apps (the server);
     ``serving=False``: neither (the operator CLI, beside a running server)."""
 
-    def __init__(self, path: Path, *, serving: bool = False) -> None:
+    def __init__(self, path: Path, *, serving: bool = False, app_cache_size: int = 100_000) -> None:
         self.path = path
         self._serving = serving
         self._lock_file: IO[bytes] | None = None
         self._reader = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-read")
         self._writer = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-write")
-        self._apps = _AppCache(_APP_CACHE_MAX if serving else 0)
+        self._apps = _AppCache(app_cache_size if serving else 0)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
