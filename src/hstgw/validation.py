@@ -48,33 +48,47 @@ _TYPE_MESSAGES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    """``Annotated[int, Range(lo, hi)]``: an integer in ``lo..hi``, named in the error."""
+class _Check:
+    """Pydantic metadata: run ``check`` after the type's own validation, and add
+    ``json_extra()`` to the field's JSON schema."""
 
-    lo: int
-    hi: int
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
 
-    def _check(self, value: int) -> int:
-        if not self.lo <= value <= self.hi:
-            raise PydanticCustomError("range", "must be {lo}..{hi}", {"lo": self.lo, "hi": self.hi})
-        return value
+    def json_extra(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         out = handler(schema)
-        out.update(minimum=self.lo, maximum=self.hi)
+        out.update(self.json_extra())
         return out
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
+class Range(_Check):
+    """``Annotated[int, Range(lo, hi)]``: an integer in ``lo..hi``, named in the error."""
+
+    lo: int
+    hi: int
+
+    def check(self, value: int) -> int:
+        if not self.lo <= value <= self.hi:
+            raise PydanticCustomError("range", "must be {lo}..{hi}", {"lo": self.lo, "hi": self.hi})
+        return value
+
+    def json_extra(self) -> dict[str, Any]:
+        return {"minimum": self.lo, "maximum": self.hi}
+
+
+@dataclass(frozen=True, slots=True)
+class Text(_Check):
     """``Annotated[str, Text(regex, reason, lo, hi)]``: a string of ``lo..hi``
     characters matching ``regex``; ``reason`` is the error when it does not."""
 
@@ -83,7 +97,7 @@ class Text:
     lo: int
     hi: int
 
-    def _check(self, value: str) -> str:
+    def check(self, value: str) -> str:
         if not self.lo <= len(value) <= self.hi:
             raise PydanticCustomError(
                 "length", "must be {lo}..{hi} characters", {"lo": self.lo, "hi": self.hi}
@@ -92,17 +106,8 @@ class Text:
             raise PydanticCustomError("pattern", self.reason)
         return value
 
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        out = handler(schema)
-        out.update(pattern=f"^{self.regex}$", minLength=self.lo, maxLength=self.hi)
-        return out
+    def json_extra(self) -> dict[str, Any]:
+        return {"pattern": f"^{self.regex}$", "minLength": self.lo, "maxLength": self.hi}
 
 
 @functools.cache

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,12 +27,13 @@ from hstgw.sdk._exceptions import (
     ConfigurationError,
     HstgwError,
     SystemBusyError,
+    TokenExpiredError,
     make_api_error,
 )
 from hstgw.sdk._models import AccessToken
 from hstgw.tokens.fsp import build
 
-__all__ = ["BaseClient", "retry_delay"]
+__all__ = ["Attempt", "BaseClient", "retry_delay"]
 
 ACCESS_TOKEN_PATH = "/access/token"
 
@@ -47,7 +49,21 @@ def retry_delay(retries_done: int, jitter: float | None = None) -> float:
     return delay * (1 - 0.25 * j)
 
 
+@dataclass
+class Attempt:
+    """The retry state of one call."""
+
+    retries_done: int = 0
+    token_refreshed: bool = False
+
+
+class _Invalidates(Protocol):
+    def invalidate(self, token: str) -> None: ...
+
+
 class BaseClient:
+    _tokens: _Invalidates
+
     def __init__(
         self,
         base_url: str | None,
@@ -104,6 +120,22 @@ class BaseClient:
         if isinstance(error, SystemBusyError | APIConnectionError):
             return True
         return isinstance(error, APIStatusError) and error.status_code in (502, 503, 504)
+
+    def _recover(
+        self, method: str, error: HstgwError, token: str | None, attempt: Attempt
+    ) -> float:
+        """What to do after a failed attempt: raise ``error``, or return the seconds to
+        wait before the next one (0: at once, with a new access token)."""
+        if isinstance(error, TokenExpiredError):
+            if token is None or attempt.token_refreshed:
+                raise error
+            attempt.token_refreshed = True
+            self._tokens.invalidate(token)
+            return 0.0
+        if not self._should_retry(method, error, attempt.retries_done):
+            raise error
+        attempt.retries_done += 1
+        return retry_delay(attempt.retries_done - 1)
 
     @staticmethod
     def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:

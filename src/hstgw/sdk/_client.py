@@ -8,13 +8,8 @@ from typing import Any
 
 import httpx
 
-from hstgw.sdk._base import ACCESS_TOKEN_PATH, BaseClient, retry_delay
-from hstgw.sdk._exceptions import (
-    APIConnectionError,
-    APITimeoutError,
-    HstgwError,
-    TokenExpiredError,
-)
+from hstgw.sdk._base import ACCESS_TOKEN_PATH, Attempt, BaseClient
+from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwError
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
 from hstgw.sdk.resources.apps import Apps, AsyncApps
@@ -34,6 +29,8 @@ class Client(BaseClient):
     >>> client = Client("http://127.0.0.1:28000", dev_id, dev_secret)
     >>> app = client.apps.create(app_name="demo", service=[3, 4, 7])
     """
+
+    _tokens: SyncTokenManager
 
     def __init__(
         self,
@@ -72,8 +69,7 @@ class Client(BaseClient):
         json: Any = None,
         auth: bool = True,
     ) -> Any:
-        retries_done = 0
-        token_retry_left = auth
+        attempt = Attempt()
         while True:
             token = self._tokens.get() if auth else None
             headers = {"Authorization": token or self._dev_authorization()}
@@ -85,16 +81,10 @@ class Client(BaseClient):
                 except httpx.TransportError as exc:
                     raise _connection_error(exc) from exc
                 return self._parse(response)
-            except TokenExpiredError:
-                if not token_retry_left or token is None:
-                    raise
-                token_retry_left = False
-                self._tokens.invalidate(token)
             except HstgwError as exc:
-                if not self._should_retry(method, exc, retries_done):
-                    raise
-                time.sleep(retry_delay(retries_done))
-                retries_done += 1
+                wait = self._recover(method, exc, token, attempt)
+            if wait:
+                time.sleep(wait)
 
     def close(self) -> None:
         self._http.close()
@@ -108,6 +98,8 @@ class Client(BaseClient):
 
 class AsyncClient(BaseClient):
     """The asyncio client. Task-safe: share one per event loop."""
+
+    _tokens: AsyncTokenManager
 
     def __init__(
         self,
@@ -145,8 +137,7 @@ class AsyncClient(BaseClient):
         json: Any = None,
         auth: bool = True,
     ) -> Any:
-        retries_done = 0
-        token_retry_left = auth
+        attempt = Attempt()
         while True:
             token = await self._tokens.get() if auth else None
             headers = {"Authorization": token or self._dev_authorization()}
@@ -158,16 +149,10 @@ class AsyncClient(BaseClient):
                 except httpx.TransportError as exc:
                     raise _connection_error(exc) from exc
                 return self._parse(response)
-            except TokenExpiredError:
-                if not token_retry_left or token is None:
-                    raise
-                token_retry_left = False
-                self._tokens.invalidate(token)
             except HstgwError as exc:
-                if not self._should_retry(method, exc, retries_done):
-                    raise
-                await asyncio.sleep(retry_delay(retries_done))
-                retries_done += 1
+                wait = self._recover(method, exc, token, attempt)
+            if wait:
+                await asyncio.sleep(wait)
 
     async def aclose(self) -> None:
         await self._http.aclose()
