@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,9 @@ class Gateway:
             finally:
                 await store.close()
 
-        dev = asyncio.run(create())
+        # In a thread of its own, so that async tests (with a running loop) may call it too.
+        with ThreadPoolExecutor(1) as pool:
+            dev = pool.submit(asyncio.run, create()).result()
         return Dev(dev.dev_id, dev.secret)
 
     def dev_authorization(self, dev: Dev) -> str:
@@ -138,7 +141,9 @@ class ServerThread:
 def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     port = free_port()
     clock = Clock()
-    config = Settings(port=port, data_dir=tmp, access_log=False, **settings)
+    config = Settings(
+        port=port, terminal_port=free_port(), data_dir=tmp, access_log=False, **settings
+    )
     with ServerThread(config, clock):
         gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock)
         with gateway.http:

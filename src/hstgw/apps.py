@@ -132,10 +132,21 @@ def _no_such_app() -> ParameterInvalid:
     return ParameterInvalid("app_id", "no such app")
 
 
+# Told of every change: the app after it (None once deleted) and its id.
+AppListener = Callable[[App | None, str], None]
+
+
 class Apps:
-    def __init__(self, store: Store, clock: Callable[[], int]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], int], listeners: Sequence[AppListener] = ()
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._listeners = list(listeners)
+
+    def _changed(self, app: App | None, app_id: str) -> None:
+        for listener in self._listeners:
+            listener(app, app_id)
 
     async def create(self, dev_id: str, req: CreateApp) -> App:
         now = self._clock()
@@ -171,11 +182,13 @@ class Apps:
             raise ParameterInvalid(exc.field, "already used by another app") from None
         if app is None:
             raise _no_such_app()
+        self._changed(app, app.app_id)
         return app
 
     async def delete(self, dev_id: str, app_id: str) -> None:
         if not await self._store.delete_app(dev_id, app_id, self._clock()):
             raise _no_such_app()
+        self._changed(None, app_id)
 
     async def get(self, dev_id: str, app_id: str) -> App:
         app = await self._store.get_app(dev_id, app_id)

@@ -4,6 +4,8 @@ The code table below is the one place that says which number means what; the
 server raises the exceptions, the API layer turns them into the envelope, and
 the SDK maps the numbers back to its own typed exceptions (``hstgw.sdk``).
 
+``TerminalCode`` is the table of the online service's codes (terminal replies).
+
 Exception tree::
 
     GatewayError                  every failure that has a wire code
@@ -29,6 +31,7 @@ __all__ = [
     "ParameterMissing",
     "RequestTimedOut",
     "SystemBusy",
+    "TerminalCode",
     "TokenExpired",
 ]
 
@@ -59,6 +62,52 @@ _DEFAULT_MSG = {
     Code.REQUEST_TIMEOUT: "Request timed out",
     Code.OPERATION_FAILED: "Operation failed",
     Code.SYSTEM_BUSY: "System busy",
+}
+
+
+class TerminalCode(IntEnum):
+    """Codes of the online service's replies to terminals (design 5, docs/terminal-protocol.md).
+
+    The login codes are the platform's; the 10001xx codes are this gateway's own.
+    """
+
+    OK = 0
+    TOKEN_INVALID = 1000000
+    APP_NOT_FOUND = 1000001
+    APP_OFFLINE = 1000002
+    USER_ID_INVALID = 1000006
+    CONSUMPTION_LIMIT = 1000007
+    ALREADY_ONLINE = 1000008
+    NO_ONLINE_SERVICE = 1000023
+    MALFORMED = 1000100
+    FIELD_INVALID = 1000101
+    NOT_LOGGED_IN = 1000102
+    TOO_LARGE = 1000103
+    RATE_LIMITED = 1000104
+    UNKNOWN_TYPE = 1000105
+    NOT_ONLINE = 1000106
+
+    @property
+    def default_msg(self) -> str:
+        return _TERMINAL_MSG[self]
+
+
+_TERMINAL_MSG = {
+    TerminalCode.OK: "OK",
+    TerminalCode.TOKEN_INVALID: "token check failed",
+    TerminalCode.APP_NOT_FOUND: "app does not exist",
+    TerminalCode.APP_OFFLINE: "app is offline",
+    TerminalCode.USER_ID_INVALID: "user_id invalid",
+    TerminalCode.CONSUMPTION_LIMIT: "app is over its consumption limit",
+    TerminalCode.ALREADY_ONLINE: "same user and mutex_type already online",
+    TerminalCode.NO_ONLINE_SERVICE: "app has no online service",
+    TerminalCode.MALFORMED: "frame is not a JSON object with a type",
+    TerminalCode.FIELD_INVALID: "field invalid",
+    TerminalCode.NOT_LOGGED_IN: "log in first",
+    TerminalCode.TOO_LARGE: "body larger than 8192 bytes",
+    TerminalCode.RATE_LIMITED: "more than 100 messages per second",
+    TerminalCode.UNKNOWN_TYPE: "unknown message type",
+    TerminalCode.NOT_ONLINE: "no such terminal online",
 }
 
 

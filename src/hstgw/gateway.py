@@ -5,16 +5,23 @@ It imports no web framework; ``hstgw.api`` wraps it for HTTP.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 
 from hstgw.apps import Apps
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
+from hstgw.online.service import OnlineConfig, OnlineService
+from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
 from hstgw.tokens.access import AccessTokens
 
 __all__ = ["Gateway"]
+
+log = logging.getLogger("hstgw")
 
 
 class Gateway:
@@ -36,11 +43,47 @@ class Gateway:
             clock=clock,
             cache_ttl_s=settings.auth_cache_ttl,
         )
-        self.apps = Apps(self.store, clock)
+        self.usage = UsageCounters(self.store, settings.zone, clock)
+        self.online = OnlineService(
+            self.store,
+            self.usage,
+            OnlineConfig(
+                heartbeat_interval=settings.heartbeat_interval,
+                retention_s=settings.presence_retention,
+                message_rate=settings.message_rate,
+                token_max_age_s=settings.token_max_age,
+                token_future_skew_s=settings.token_future_skew,
+            ),
+            clock,
+        )
+        self.apps = Apps(self.store, clock, listeners=[self.online.app_changed])
         self.developers = Developers(self.store, clock)
+        self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
+        self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        self.online.shutdown()
+        await self.usage.flush()  # nothing counted is lost at a clean stop
         await self.store.close()
+
+    async def _keep_house(self) -> None:
+        tick = min(self.settings.heartbeat_interval / 2, 5.0)
+        flush_every = self.settings.usage_flush_interval
+        since_flush = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            since_flush += tick
+            try:
+                self.online.sweep()
+                if since_flush >= flush_every:
+                    since_flush = 0.0
+                    await self.usage.flush()
+            except Exception:  # keep sweeping; the counts stay for the next flush
+                log.exception("housekeeping failed")

@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=28000, ge=0, le=65535)
     data_dir: Path = Path("hstgw-data")
+    # Terminals' WebSocket listener (design 5); the REST API tells clients where it is.
+    terminal_host: str = ""  # empty: the same as host
+    terminal_port: int = Field(default=28001, ge=0, le=65535)
+    # What to tell terminals when the gateway sits behind a proxy, e.g. wss://rtc.example.com/ws
+    terminal_public_url: str = ""
+    heartbeat_interval: float = Field(default=30.0, ge=0.1, le=600)
+    presence_retention: int = Field(default=86400, ge=0, le=30 * 86400)
+    message_rate: float = Field(default=100.0, gt=0, le=10_000)
+    usage_flush_interval: float = Field(default=10.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
     time_zone: str = "Asia/Shanghai"

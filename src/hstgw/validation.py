@@ -22,9 +22,15 @@ from hstgw.errors import GatewayError, ParameterInvalid, ParameterMissing
 __all__ = [
     "AppId",
     "AppName",
+    "ClientGuid",
+    "CompanyId",
+    "GroupId",
+    "MutexType",
     "Range",
     "Text",
+    "UserId",
     "field_path",
+    "is_user_id",
     "parse_body",
     "parse_query",
     "to_gateway_error",
@@ -123,10 +129,26 @@ APP_NAME_RE = (
     r"\U00020000-\U0002A6DF\U0002A700-\U0002EBEF\U00030000-\U0003134F]+"
 )
 
+ID_RE = r"[A-Za-z0-9_-]+"
+VISIBLE_RE = r"[\x21-\x7e]*"
+
 AppId = Annotated[str, Text(HEX32_RE, "must be 32 lowercase hex characters", 32, 32)]
+# user_id and group_id (design 1); mutex_type names a kind of terminal.
+UserId = Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 128)]
+GroupId = UserId
+MutexType = Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 32)]
+CompanyId = Annotated[
+    str, Text(r"[A-Za-z0-9_-]*", "only letters, digits, _ and - are allowed", 0, 128)
+]
+ClientGuid = Annotated[str, Text(VISIBLE_RE, "only visible ASCII characters are allowed", 0, 128)]
 AppName = Annotated[
     str, Text(APP_NAME_RE, "only letters, digits, CJK ideographs and _ are allowed", 1, 64)
 ]
+
+
+def is_user_id(value: str) -> bool:
+    """The written rule for user_id and group_id: 1-128 of ``[A-Za-z0-9_-]``."""
+    return 1 <= len(value) <= 128 and _compiled(ID_RE).fullmatch(value) is not None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -18,6 +18,11 @@ EXPECTED = {
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("post", "/v1/kickout"),
+    ("get", "/v1/online/user/state"),
+    ("post", "/v1/online/trans-cmd"),
+    ("post", "/v1/online/invite"),
+    ("get", "/v1/online/address"),
 }
 
 

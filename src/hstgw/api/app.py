@@ -10,9 +10,11 @@ import orjson
 from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
 from hstgw.api.openapi import docs_html, openapi
 from hstgw.api.routes import build_routes
+from hstgw.api.routes_online import build_online_routes
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
 from hstgw.log import AccessLog
+from hstgw.online.endpoint import TerminalListener
 from hstgw.settings import Settings
 from hstgw.store import Store
 
@@ -36,8 +38,19 @@ def create_app(
     async def docs(call: Call) -> Response:
         return Response(documents["docs"], content_type=b"text/html; charset=utf-8")
 
+    listener = TerminalListener(
+        gw.online, settings.terminal_host or settings.host, settings.terminal_port
+    )
+
+    def terminal_url(host_header: str) -> str:
+        if settings.terminal_public_url:
+            return settings.terminal_public_url
+        host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+        return f"ws://{host or settings.host}:{listener.port}/"
+
     routes = [
         *build_routes(gw),
+        *build_online_routes(gw, terminal_url),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=False, raw=True),
         Route("GET", "/docs", docs, "API reference page", "meta", auth=False, raw=True),
     ]
@@ -49,19 +62,24 @@ def create_app(
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
-            return  # WebSockets arrive with the online service
+            return  # terminals connect to the listener, not to the HTTP server
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
                     await gw.start()
+                    await listener.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                log.info("gateway started", extra={"data_dir": str(settings.data_dir)})
+                log.info(
+                    "gateway started",
+                    extra={"data_dir": str(settings.data_dir), "terminal_port": listener.port},
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await listener.stop()
                 await gw.stop()
                 if access_log is not None:
                     access_log.flush()

@@ -20,8 +20,9 @@ from hstgw.sdk._exceptions import (
     SystemBusyError,
     TokenExpiredError,
 )
-from hstgw.sdk._models import AccessToken, App, Service
+from hstgw.sdk._models import AccessToken, App, Service, TerminalState, TransCmdResult
 from hstgw.sdk._pagination import AsyncPage, SyncPage
+from hstgw.sdk.terminal import TerminalClient, TerminalError, TerminalLoginError
 
 __all__ = [
     "APIConnectionError",
@@ -43,5 +44,10 @@ __all__ = [
     "Service",
     "SyncPage",
     "SystemBusyError",
+    "TerminalClient",
+    "TerminalError",
+    "TerminalLoginError",
+    "TerminalState",
     "TokenExpiredError",
+    "TransCmdResult",
 ]

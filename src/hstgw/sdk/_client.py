@@ -13,6 +13,7 @@ from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwErro
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
 from hstgw.sdk.resources.apps import Apps, AsyncApps
+from hstgw.sdk.resources.online import AsyncOnline, Online
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -51,6 +52,7 @@ class Client(BaseClient):
         )
         self._tokens = SyncTokenManager(self._fetch_access_token)
         self.apps = Apps(self)
+        self.online = Online(self)
 
     def get_access_token(self) -> str:
         """The shared access_token, fetched or refreshed if need be."""
@@ -120,6 +122,7 @@ class AsyncClient(BaseClient):
         )
         self._tokens = AsyncTokenManager(self._fetch_access_token)
         self.apps = AsyncApps(self)
+        self.online = AsyncOnline(self)
 
     async def get_access_token(self) -> str:
         return await self._tokens.get()

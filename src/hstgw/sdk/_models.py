@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AccessToken", "App", "Service"]
+__all__ = ["AccessToken", "App", "Service", "TerminalState", "TransCmdResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,23 @@ class App:
                 for s in data.get("service", [])
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalState:
+    """One terminal in ``online.user_state``: ``state`` 1 online, 0 offline."""
+
+    state: int
+    user_id: str
+    terminal_seq_num: str
+    mutex_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransCmdResult:
+    """``result``: 0 delivered, 1 failed, 2 not online."""
+
+    result: int
+    user_id: str
+    terminal_seq_num: str
+    mutex_type: str

@@ -22,6 +22,7 @@ __all__ = [
     "AppService",
     "Conflict",
     "Developer",
+    "OnlineUsage",
     "Store",
     "StoreError",
     "Unavailable",
@@ -92,6 +93,16 @@ class AppPatch:
     services: tuple[AppService, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OnlineUsage:
+    """Counted by the online service for one app and day (``YYYY-MM-DD``)."""
+
+    app_id: str
+    day: str
+    signaling: int  # receptions; added up
+    peak_terminals: int  # the day's maximum
+
+
 class Store(abc.ABC):
     """The async store interface. ``now`` arguments are epoch milliseconds."""
 
@@ -138,7 +149,13 @@ class Store(abc.ABC):
     async def create_app(self, app: App) -> None: ...
 
     @abc.abstractmethod
-    async def get_app(self, dev_id: str, app_id: str) -> App | None: ...
+    async def find_app(self, app_id: str) -> App | None:
+        """A live app of any developer (for terminal logins)."""
+
+    async def get_app(self, dev_id: str, app_id: str) -> App | None:
+        """A live app of ``dev_id``; another developer's app is None."""
+        app = await self.find_app(app_id)
+        return app if app is not None and app.dev_id == dev_id else None
 
     @abc.abstractmethod
     async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]: ...
@@ -150,3 +167,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_app(self, dev_id: str, app_id: str, now: int) -> bool: ...
+
+    # online usage
+    @abc.abstractmethod
+    async def add_online_usage(self, rows: list[OnlineUsage], now: int) -> None:
+        """Add ``signaling`` to the stored counts; keep the larger ``peak_terminals``."""
+
+    @abc.abstractmethod
+    async def online_usage(self, app_id: str) -> list[OnlineUsage]: ...

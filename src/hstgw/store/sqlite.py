@@ -25,6 +25,7 @@ from hstgw.store.base import (
     AppService,
     Conflict,
     Developer,
+    OnlineUsage,
     Store,
     StoreError,
     Unavailable,
@@ -264,7 +265,7 @@ class SqliteStore(Store):
             raise _conflict(exc) from exc
         self._apps.put(app)
 
-    async def get_app(self, dev_id: str, app_id: str) -> App | None:
+    async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:
             generation = self._apps.generation
@@ -273,7 +274,7 @@ class SqliteStore(Store):
                 return None
             app = apps[0]
             self._apps.fill(app, generation)
-        return app if app.dev_id == dev_id else None
+        return app
 
     async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]:
         def work(c: sqlite3.Connection) -> tuple[int, list[App]]:
@@ -344,6 +345,31 @@ class SqliteStore(Store):
         if deleted:
             self._apps.drop(app_id)
         return deleted
+
+    # online usage
+
+    async def add_online_usage(self, rows: list[OnlineUsage], now: int) -> None:
+        await self._write(
+            lambda c: c.executemany(
+                "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, day) DO UPDATE SET"
+                " signaling = online_usage.signaling + excluded.signaling,"
+                " peak_terminals = CASE WHEN excluded.peak_terminals > online_usage.peak_terminals"
+                " THEN excluded.peak_terminals ELSE online_usage.peak_terminals END,"
+                " updated_at = excluded.updated_at",
+                [(r.app_id, r.day, r.signaling, r.peak_terminals, now) for r in rows],
+            )
+        )
+
+    async def online_usage(self, app_id: str) -> list[OnlineUsage]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT app_id, day, signaling, peak_terminals FROM online_usage"
+                " WHERE app_id = ? ORDER BY day",
+                (app_id,),
+            ).fetchall()
+        )
+        return [OnlineUsage(*row) for row in rows]
 
 
 class _AppCache:

@@ -1,5 +1,6 @@
 """The SDK's resources, one module per REST resource."""
 
 from hstgw.sdk.resources.apps import Apps, AsyncApps
+from hstgw.sdk.resources.online import AsyncOnline, Online
 
-__all__ = ["Apps", "AsyncApps"]
+__all__ = ["Apps", "AsyncApps", "AsyncOnline", "Online"]

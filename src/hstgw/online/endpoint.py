@@ -1,0 +1,126 @@
+"""The terminals' WebSocket listener (the ``websockets`` library, its own port).
+
+Why its own server rather than a route of the HTTP server: a plain ``websockets``
+connection costs about half the memory of the same socket behind an ASGI server
+(measured: ~18 KiB against ~36 KiB), and the online service is sized in tens of
+thousands of idle connections. The REST API tells terminals where it is
+(``GET /v1/online/address``).
+
+Each connection: connect, the first frame must be a login (within
+``LOGIN_TIMEOUT_S``), then frames until it closes; presence is cleaned up in
+``finally``. Sending never awaits: frames go straight to the transport, and a
+terminal whose unsent backlog passes ``SEND_BACKLOG`` is closed as too slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+
+from hstgw.online import protocol as p
+from hstgw.online.service import OnlineService
+
+__all__ = ["TerminalListener"]
+
+log = logging.getLogger("hstgw.online")
+
+LOGIN_TIMEOUT_S = 10.0
+SEND_BACKLOG = 256 * 1024
+# Frames above this are refused by the WebSocket layer (close 1009); bodies are
+# limited to 8 KiB by the protocol, with an error reply, below it.
+MAX_FRAME = 64 * 1024
+
+
+class WsLink:
+    __slots__ = ("_closing", "conn")
+
+    def __init__(self, conn: ServerConnection, closing: set[asyncio.Task[Any]]) -> None:
+        self.conn = conn
+        self._closing = closing
+
+    def push(self, text: str) -> bool:
+        conn = self.conn
+        if conn.protocol.state is not State.OPEN or conn.send_in_progress is not None:
+            return False
+        if conn.transport.get_write_buffer_size() > SEND_BACKLOG:
+            self.close(1008, "too slow to read")
+            return False
+        try:
+            conn.protocol.send_text(text.encode())
+            conn.send_data()
+        except Exception:  # a transport that broke under us
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.conn.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+class TerminalListener:
+    def __init__(self, service: OnlineService, host: str, port: int) -> None:
+        self._service = service
+        self._host = host
+        self._port = port
+        self._server: Server | None = None
+        self._closing: set[asyncio.Task[Any]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        sockets = list(self._server.sockets)
+        return int(sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self._host,
+            self._port,
+            compression=None,  # per-message deflate costs tens of KiB per connection
+            ping_interval=None,  # the protocol's own heartbeats detect dead terminals
+            max_size=MAX_FRAME,
+            max_queue=4,
+            server_header=None,
+            logger=logging.getLogger("hstgw.online.ws"),
+        )
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._service.shutdown()
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        self._server = None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        link = WsLink(conn, self._closing)
+        session = None
+        try:
+            try:
+                first = await asyncio.wait_for(conn.recv(), LOGIN_TIMEOUT_S)
+            except TimeoutError:
+                await conn.close(p.CLOSE_PROTOCOL, "login timeout")
+                return
+            reply, session = await self._service.login(link, first)
+            link.push(reply)
+            if session is None:
+                await conn.close(p.CLOSE_LOGIN_FAILED, "login failed")
+                return
+            service = self._service
+            async for raw in conn:
+                link.push(service.handle(session, raw))
+                if session.ended:  # logged out or kicked: the link is closing
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            if session is not None:
+                self._service.disconnected(session)

@@ -1,0 +1,89 @@
+"""Presence in one process: who is online, by terminal, by user and by scope,
+and who was, for the retention window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from hstgw.online.session import Session, TerminalKey
+
+__all__ = ["Offline", "Registry"]
+
+
+@dataclass(slots=True)
+class Offline:
+    user_id: str
+    mutex_type: str
+    client_guid: str
+    company_id: str
+    since_ms: int
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._terminals: dict[TerminalKey, Session] = {}
+        self._by_user: dict[tuple[str, str], dict[str, Session]] = {}
+        self._by_scope: dict[tuple[str, str], dict[TerminalKey, Session]] = {}
+        self._by_app: dict[str, dict[TerminalKey, Session]] = {}
+        self._offline: dict[TerminalKey, Offline] = {}
+
+    def __len__(self) -> int:
+        return len(self._terminals)
+
+    def get(self, key: TerminalKey) -> Session | None:
+        return self._terminals.get(key)
+
+    def add(self, s: Session) -> None:
+        key = s.key
+        self._terminals[key] = s
+        self._by_user.setdefault((s.app_id, s.user_id), {})[s.mutex_type] = s
+        self._by_scope.setdefault(s.scope, {})[key] = s
+        self._by_app.setdefault(s.app_id, {})[key] = s
+        self._offline.pop(key, None)
+
+    def remove(self, s: Session, now_ms: int) -> bool:
+        """Take ``s`` out (if it is still the one registered); it stays listed offline."""
+        key = s.key
+        if self._terminals.get(key) is not s:
+            return False
+        del self._terminals[key]
+        _discard(self._by_user, (s.app_id, s.user_id), s.mutex_type)
+        _discard(self._by_scope, s.scope, key)
+        _discard(self._by_app, s.app_id, key)
+        self._offline[key] = Offline(s.user_id, s.mutex_type, s.client_guid, s.company_id, now_ms)
+        return True
+
+    def of_user(self, app_id: str, user_id: str) -> list[Session]:
+        return list(self._by_user.get((app_id, user_id), {}).values())
+
+    def in_scope(self, app_id: str, company_id: str) -> Iterable[Session]:
+        return self._by_scope.get((app_id, company_id), {}).values()
+
+    def of_app(self, app_id: str) -> list[Session]:
+        return list(self._by_app.get(app_id, {}).values())
+
+    def app_count(self, app_id: str) -> int:
+        return len(self._by_app.get(app_id, {}))
+
+    def offline_of_app(self, app_id: str) -> Iterator[Offline]:
+        # Offline entries are few next to sessions; a scan keeps the bookkeeping simple.
+        return (o for (a, _, _), o in self._offline.items() if a == app_id)
+
+    def all(self) -> list[Session]:
+        return list(self._terminals.values())
+
+    def prune_offline(self, before_ms: int) -> int:
+        old = [k for k, o in self._offline.items() if o.since_ms < before_ms]
+        for k in old:
+            del self._offline[k]
+        return len(old)
+
+
+def _discard(index: dict, outer: object, inner: object) -> None:  # type: ignore[type-arg]
+    bucket = index.get(outer)
+    if bucket is not None:
+        bucket.pop(inner, None)
+        if not bucket:
+            del index[outer]

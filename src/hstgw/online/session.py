@@ -1,0 +1,95 @@
+"""One logged-in terminal: who it is, its link, its rate limit.
+
+The service never awaits a terminal: ``Link.push`` writes a frame or says it
+could not, so a slow or dead terminal never holds up a fan-out to thousands.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Link", "Session", "TerminalKey"]
+
+# (app_id, user_id, mutex_type): a user is online once per kind of terminal.
+TerminalKey = tuple[str, str, str]
+
+
+class Link(Protocol):
+    """The connection under a session (a WebSocket in production)."""
+
+    def push(self, text: str) -> bool:
+        """Queue ``text`` for sending without waiting; False if the link cannot take it."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the link (in the background)."""
+
+
+class Session:
+    __slots__ = (
+        "_allowance",
+        "_last_refill",
+        "app_id",
+        "client_guid",
+        "company_id",
+        "custom_state",
+        "ended",
+        "extend_info",
+        "last_seen",
+        "link",
+        "mutex_type",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        link: Link,
+        app_id: str,
+        user_id: str,
+        mutex_type: str,
+        client_guid: str,
+        company_id: str,
+        custom_state: str,
+        extend_info: str,
+        now: float,
+    ) -> None:
+        self.link = link
+        self.app_id = app_id
+        self.user_id = user_id
+        self.mutex_type = mutex_type
+        self.client_guid = client_guid
+        self.company_id = company_id
+        self.custom_state = custom_state
+        self.extend_info = extend_info
+        self.last_seen = now
+        self.ended = False  # kicked or gone: no longer in the registry
+        self._allowance = 0.0
+        self._last_refill = now
+
+    @property
+    def key(self) -> TerminalKey:
+        return (self.app_id, self.user_id, self.mutex_type)
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        """Who sees whom: terminals of one app and one company."""
+        return (self.app_id, self.company_id)
+
+    def allow(self, now: float, rate: float) -> bool:
+        """Token bucket of ``rate`` messages per second, burst ``rate``."""
+        self._allowance = min(rate, self._allowance + (now - self._last_refill) * rate)
+        self._last_refill = now
+        if self._allowance < 1.0:
+            return False
+        self._allowance -= 1.0
+        return True
+
+    def fill(self, rate: float) -> None:
+        self._allowance = rate
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "mutex_type": self.mutex_type,
+            "client_guid": self.client_guid,
+            "custom_state": self.custom_state,
+        }
