@@ -36,6 +36,13 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_AUTH_CACHE_TTL": "0",
         "HSTGW_MAX_BODY_BYTES": "4096",
         "HSTGW_APP_CACHE_SIZE": "0",
+        "HSTGW_TERMINAL_HOST": "0.0.0.0",
+        "HSTGW_TERMINAL_PORT": "9001",
+        "HSTGW_TERMINAL_PUBLIC_URL": "wss://rtc.example.com/ws",
+        "HSTGW_HEARTBEAT_INTERVAL": "15",
+        "HSTGW_PRESENCE_RETENTION": "3600",
+        "HSTGW_MESSAGE_RATE": "50",
+        "HSTGW_USAGE_FLUSH_INTERVAL": "5",
         "HSTGW_ENV": "production",
     }
     for k, v in values.items():

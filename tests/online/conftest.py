@@ -73,10 +73,10 @@ class Raw:
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
-    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
         return dict(json.loads(await asyncio.wait_for(self.conn.recv(), timeout)))
 
-    async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def expect(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
         """The next frame of type ``kind``, skipping others (presence pushes)."""
         while True:
             frame = await self.recv(timeout)

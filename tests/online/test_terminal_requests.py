@@ -1,0 +1,160 @@
+"""What a logged-in terminal can do, and what it is pushed (design 5)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.online.conftest import OnlineApp, raw_login
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_presence_is_pushed_within_app_and_company(app: OnlineApp) -> None:
+    alice, _ = await raw_login(app, "alice", company_id="acme")
+    outsider, _ = await raw_login(app, "olga", company_id="other")
+    bob, _ = await raw_login(app, "bob", company_id="acme", custom_state="free")
+    pushed = await alice.expect("online_state")
+    assert pushed == {
+        "type": "online_state",
+        "state": 1,
+        "user_id": "bob",
+        "mutex_type": "web",
+        "client_guid": "guid-bob",
+        "custom_state": "free",
+    }
+    reply = await bob.request({"type": "set_state", "seq": 2, "custom_state": "busy"})
+    assert (reply["code"], reply["seq"]) == (0, 2)
+    assert (await alice.expect("online_state"))["custom_state"] == "busy"
+
+    listing = await alice.request({"type": "list_online", "seq": 3, "page": 1, "page_size": 10})
+    assert listing["total"] == 2
+    assert [u["user_id"] for u in listing["users"]] == ["alice", "bob"]
+
+    await bob.request({"type": "logout", "seq": 4})
+    gone = await alice.expect("online_state")
+    assert (gone["user_id"], gone["state"]) == ("bob", 0)
+    with pytest.raises(TimeoutError):  # olga's company saw none of it
+        await outsider.expect("online_state", timeout=0.3)
+    for t in (alice, outsider, bob):
+        await t.close()
+
+
+async def test_messages_reach_every_terminal_of_the_user(app: OnlineApp) -> None:
+    sender, _ = await raw_login(app, "sender")
+    web, _ = await raw_login(app, "target", mutex_type="web")
+    pc, _ = await raw_login(app, "target", mutex_type="windows", client_guid="pc")
+    reply = await sender.request(
+        {"type": "message", "seq": 5, "to_user_id": "target", "body": {"text": "hi"}}
+    )
+    assert (reply["code"], reply["delivered"]) == (0, 2)
+    for t in (web, pc):
+        msg = await t.expect("message")
+        assert (msg["from_user_id"], msg["body"]) == ("sender", {"text": "hi"})
+    nobody = await sender.request({"type": "message", "seq": 6, "to_user_id": "ghost", "body": "x"})
+    assert nobody["code"] == 1000106
+    for t in (sender, web, pc):
+        await t.close()
+
+
+async def test_oversized_bodies_get_an_error_and_the_connection_stays(app: OnlineApp) -> None:
+    sender, _ = await raw_login(app, "sender")
+    target, _ = await raw_login(app, "target")
+    big = {"type": "message", "seq": 7, "to_user_id": "target", "body": "x" * 9000}
+    reply = await sender.request(big)
+    assert (reply["code"], reply["msg"]) == (1000103, "body: larger than 8192 bytes")
+    ok = await sender.request(
+        {"type": "message", "seq": 8, "to_user_id": "target", "body": "y" * 8000}
+    )
+    assert ok["code"] == 0
+    await sender.send("x" * (70 * 1024))  # past the frame limit: the WebSocket layer closes
+    await sender.conn.wait_closed()
+    assert sender.conn.close_code == 1009
+    for t in (sender, target):
+        await t.close()
+
+
+async def test_rate_limit_answers_an_error_not_a_disconnect(app: OnlineApp) -> None:
+    t, _ = await raw_login(app, "chatty")
+    for i in range(150):
+        await t.send({"type": "heartbeat", "seq": 100 + i})
+    codes = [(await t.expect("heartbeat_result"))["code"] for _ in range(150)]
+    assert codes.count(0) >= 100 and codes.count(1000104) >= 40
+    await asyncio.sleep(0.2)
+    assert (await t.request({"type": "heartbeat", "seq": 999}))["code"] == 0
+    await t.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "msg"),
+    [
+        ("not json", 1000100, "frame: malformed JSON"),
+        ('["heartbeat"]', 1000100, "frame is not a JSON object with a type"),
+        ('{"type": "dance"}', 1000105, "type: unknown 'dance'"),
+        ('{"type": "heartbeat", "seq": "1"}', 1000101, "seq: must be an integer"),
+        ('{"type": "set_state"}', 1000101, "custom_state: required"),
+        ('{"type": "list_online", "page_size": 500}', 1000101, "page_size: must be 1..100"),
+        (
+            '{"type": "invite", "group_id": "g", "user_ids": [], "seq_id": 1}',
+            1000101,
+            "user_ids: must have at least 1 items",
+        ),
+        (
+            '{"type": "message", "to_user_id": "a b", "body": "x"}',
+            1000101,
+            "to_user_id: only letters, digits, _ and - are allowed",
+        ),
+    ],
+)
+async def test_bad_requests_get_field_named_errors(
+    app: OnlineApp, frame: str, code: int, msg: str
+) -> None:
+    t, _ = await raw_login(app, "careless")
+    await t.send(frame)
+    reply = await t.recv()
+    assert (reply["code"], reply["msg"]) == (code, msg), reply
+    assert (await t.request({"type": "heartbeat"}))["code"] == 0  # still connected
+    await t.close()
+
+
+async def test_invite_and_reply_between_terminals(app: OnlineApp) -> None:
+    host, _ = await raw_login(app, "host")
+    guest, _ = await raw_login(app, "guest")
+    reply = await host.request(
+        {
+            "type": "invite",
+            "seq": 9,
+            "group_id": "room1",
+            "user_ids": ["guest", "ghost"],
+            "seq_id": 77,
+            "extend_info": {"topic": "standup"},
+        }
+    )
+    assert (reply["code"], reply["failed_user_ids"]) == (0, ["ghost"])
+    invite = await guest.expect("invite")
+    assert (invite["group_id"], invite["seq_id"], invite["extend_info"]) == (
+        "room1",
+        77,
+        {"topic": "standup"},
+    )
+    assert invite["inviter"]["user_id"] == "host"
+    answer = await guest.request(
+        {"type": "invite_reply", "seq": 10, "group_id": "room1", "seq_id": 77, "accept": True}
+    )
+    assert answer["delivered"] is True
+    back = await host.expect("invite_reply")
+    assert (back["user_id"], back["accept"], back["seq_id"]) == ("guest", True, 77)
+    unknown = await guest.request(
+        {"type": "invite_reply", "seq": 11, "group_id": "room1", "seq_id": 78, "accept": False}
+    )
+    assert (unknown["code"], unknown["msg"]) == (1000101, "seq_id: no such invite")
+    for t in (host, guest):
+        await t.close()
+
+
+async def test_heartbeat_reply_carries_the_server_time(app: OnlineApp) -> None:
+    t, _ = await raw_login(app, "beat")
+    reply = await t.request({"type": "heartbeat", "seq": 1})
+    assert reply["code"] == 0 and reply["server_time"] > 1_700_000_000_000
+    await t.close()
