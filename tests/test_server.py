@@ -24,7 +24,12 @@ def start(
         [sys.executable, "-m", "hstgw", "serve", "--data-dir", str(tmp_path / "data"), *args],
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "HSTGW_PORT": str(port), **(env or {})},
+        env={
+            **os.environ,
+            "HSTGW_PORT": str(port),
+            "HSTGW_TERMINAL_PORT": str(free_port()),
+            **(env or {}),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
@@ -72,7 +77,7 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
 
 
 def test_flags_win_over_the_environment(tmp_path: Path) -> None:
-    flag_port = free_port()
+    flag_port, terminal_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -81,11 +86,18 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
             "serve",
             "--port",
             str(flag_port),
+            "--terminal-port",
+            str(terminal_port),
             "--data-dir",
             str(tmp_path / "flag"),
         ],
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "HSTGW_PORT": "1", "HSTGW_DATA_DIR": str(tmp_path / "env")},
+        env={
+            **os.environ,
+            "HSTGW_PORT": "1",
+            "HSTGW_TERMINAL_PORT": "1",
+            "HSTGW_DATA_DIR": str(tmp_path / "env"),
+        },
     )
     try:
         deadline = time.monotonic() + 15
@@ -97,6 +109,8 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.05)
         assert (tmp_path / "flag" / "hstgw.sqlite3").exists()
+        address = httpx.get(f"http://127.0.0.1:{flag_port}/v1/online/address").json()
+        assert address["result"]["ws_url"] == f"ws://127.0.0.1:{terminal_port}/"
         assert not (tmp_path / "env").exists()
     finally:
         proc.terminate()
@@ -115,6 +129,8 @@ def test_a_second_server_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -
                 "--data-dir",
                 str(tmp_path / "data"),
                 "--port",
+                str(free_port()),
+                "--terminal-port",
                 str(free_port()),
             ],
             capture_output=True,

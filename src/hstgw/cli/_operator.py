@@ -21,6 +21,11 @@ def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the gateway (embedded default: SQLite)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1, HSTGW_HOST)")
     serve.add_argument("--port", type=int, help="port (default 28000, HSTGW_PORT)")
+    serve.add_argument(
+        "--terminal-port",
+        type=int,
+        help="terminals' WebSocket port (default 28001, HSTGW_TERMINAL_PORT)",
+    )
     _data_dir(serve)
     serve.set_defaults(run=_serve)
 
@@ -88,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         return fail(_NEEDS_SERVER)
     from hstgw.server import serve
 
-    serve(_settings(args, host=args.host, port=args.port))
+    serve(_settings(args, host=args.host, port=args.port, terminal_port=args.terminal_port))
     return 0
 
 
