@@ -1,0 +1,144 @@
+"""Many terminals in one process, driven by bench/terminals.py over stdin/stdout.
+
+Commands (one JSON object per line in, one per line out):
+  {"cmd": "connect", "url", "n", "login", "app_id", "app_secret", "per_company"}
+      -> {"connected": n, "seconds": s}
+  {"cmd": "expect", "msg_id", "n"}  -> {"received": n, "at": wall time of the last}
+  {"cmd": "latency", "count"}       -> {"p50_ms", "p99_ms", "max_ms", "count"}
+  {"cmd": "close"}                  -> {"closed": n}   (the process ends with its stdin)
+Latency commands carry ``trans_mess.t``, the sender's wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from hstgw.tokens.fsp import build
+
+
+class Clients:
+    def __init__(self) -> None:
+        self.conns: list[ClientConnection] = []
+        self.readers: list[asyncio.Task[None]] = []
+        self.expect_id: int | None = None
+        self.expect_n = 0
+        self.got = 0
+        self.last_at = 0.0
+        self.done: asyncio.Future[None] | None = None
+        self.latencies: list[float] = []
+        self.latency_want = 0
+
+    async def connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        gate = asyncio.Semaphore(200)
+
+        async def one(i: int) -> None:
+            async with gate:
+                conn = await connect(
+                    cmd["url"], compression=None, ping_interval=None, open_timeout=60, max_queue=4
+                )
+                if cmd["login"]:
+                    user = f"u{i}"
+                    token = build(cmd["app_id"], cmd["app_secret"], uid=user)
+                    await conn.send(
+                        json.dumps(
+                            {
+                                "type": "login",
+                                "app_id": cmd["app_id"],
+                                "token": token,
+                                "user_id": user,
+                                "company_id": f"c{i // cmd['per_company']}",
+                                "client_guid": f"g{i}",
+                            }
+                        )
+                    )
+                    reply = json.loads(await conn.recv())
+                    if reply["code"] != 0:
+                        raise RuntimeError(f"login {i}: {reply}")
+                self.conns.append(conn)
+                self.readers.append(asyncio.create_task(self.read(conn)))
+
+        await asyncio.gather(*(one(i) for i in range(cmd["n"])))
+        return {"connected": len(self.conns), "seconds": time.perf_counter() - started}
+
+    async def read(self, conn: ClientConnection) -> None:
+        async for raw in conn:
+            now = time.time()
+            if '"trans_cmd"' not in raw:
+                continue  # presence pushes and replies
+            msg = json.loads(raw)
+            t = msg["trans_mess"].get("t")
+            if t is not None:
+                self.latencies.append((now - t) * 1000)
+                if self.done and len(self.latencies) >= self.latency_want and not self.done.done():
+                    self.done.set_result(None)
+            elif msg["msg_id"] == self.expect_id:
+                self.got += 1
+                self.last_at = now
+                if self.got >= self.expect_n and self.done and not self.done.done():
+                    self.done.set_result(None)
+
+    async def expect(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.expect_id, self.expect_n, self.got = cmd["msg_id"], cmd["n"], 0
+        self.done = asyncio.get_running_loop().create_future()
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.wait_for(self.done, 120)
+        return {"received": self.got, "at": self.last_at}
+
+    async def latency(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        self.latencies, self.latency_want = [], cmd["count"]
+        self.done = asyncio.get_running_loop().create_future()
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.wait_for(self.done, 120)
+        q = statistics.quantiles(self.latencies, n=100)
+        return {
+            "p50_ms": q[49],
+            "p99_ms": q[98],
+            "max_ms": max(self.latencies),
+            "count": len(self.latencies),
+        }
+
+    async def close(self) -> dict[str, Any]:
+        n = len(self.conns)
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
+        self.conns, self.readers = [], []
+        return {"closed": n}
+
+
+async def main() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    clients = Clients()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        cmd = json.loads(line)
+        if cmd["cmd"] == "connect":
+            out = await clients.connect(cmd)
+        elif cmd["cmd"] == "expect":
+            out = await clients.expect(cmd)
+        elif cmd["cmd"] == "latency":
+            out = await clients.latency(cmd)
+        else:
+            out = await clients.close()
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())

@@ -1,0 +1,353 @@
+"""Terminals at scale: memory per terminal, REST fan-out against a plain broadcast
+server, and REST-to-terminal unicast latency.
+
+    python bench/terminals.py [--terminals 10000] [--rate 500] [--seconds 5]
+
+In one run, on this machine: starts ``hstgw serve`` (embedded default) and a
+process of N real terminals (bench/_terminal_clients.py), each a WebSocket with a
+real login (100 terminals per company, so that presence pushes stay in scope);
+reports the server's resident memory per terminal; fans one trans-cmd out to all
+N through ``POST /v1/online/trans-cmd`` (batches of 500, sent together) and times
+it until the last terminal has it; sends unicast trans-cmds at a fixed rate and
+reports their latency. Then it starts a plain ``websockets`` broadcast server
+(bench/_broadcast_server.py), connects the same N clients, broadcasts the very
+same frame, and prints the ratio of the two fan-out times.
+
+Targets (issue 3): <= 20 KiB per terminal; fan-out within 1/0.7 of the plain
+broadcast (ratio >= 0.70); unicast p99 <= 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+from hstgw.sdk import Client
+
+HERE = Path(__file__).resolve().parent
+ROUNDS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class Harness:
+    """The terminals' process, spoken to line by line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_terminal_clients.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, **cmd: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("terminal process ended")
+        return dict(json.loads(line))
+
+    def call(self, **cmd: Any) -> dict[str, Any]:
+        self.send(**cmd)
+        return self.read()
+
+
+def wait_http(url: str) -> None:
+    for _ in range(200):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def frame(msg_id: int, trans_mess: dict[str, Any]) -> str:
+    # byte for byte what the gateway sends a terminal
+    return json.dumps(
+        {"type": "trans_cmd", "msg_id": msg_id, "trans_mess": trans_mess}, separators=(",", ":")
+    )
+
+
+PAYLOAD = {"cmd": "refresh", "data": "x" * 100}
+
+
+async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int) -> float:
+    """Send the trans-cmd in batches of 500, all at once; the wall time just before."""
+    async with httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": token},
+        timeout=60,
+        limits=httpx.Limits(max_connections=32),
+    ) as http:
+        batches = [
+            [
+                {"user_id": f"u{i}", "mutex_type": "web", "client_guid": ""}
+                for i in range(start, min(start + 500, n))
+            ]
+            for start in range(0, n, 500)
+        ]
+        t0 = time.time()
+        replies = await asyncio.gather(
+            *(
+                http.post(
+                    "/v1/online/trans-cmd",
+                    json={
+                        "app_id": app_id,
+                        "msg_id": msg_id,
+                        "trans_mess": PAYLOAD,
+                        "user_list": batch,
+                    },
+                )
+                for batch in batches
+            )
+        )
+    for r in replies:
+        body = r.json()
+        assert body["code"] == 0, body
+        assert all(u["result"] == 0 for u in body["result"]["user_list"]), "not all delivered"
+    return t0
+
+
+class KeepAlive:
+    """A pool of plain HTTP/1.1 keep-alive connections: a load generator light enough
+    that at 500 requests/s it measures the server, not itself (httpx costs ~1 ms of
+    CPU a request, which on two cores shows up as latency)."""
+
+    def __init__(self, host: str, port: int, token: str, size: int = 16) -> None:
+        self.host, self.port, self.token, self.size = host, port, token, size
+        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+
+    async def open(self) -> None:
+        for _ in range(self.size):
+            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+
+    async def post(self, path: str, body: bytes) -> dict[str, Any]:
+        reader, writer = await self.pool.get()
+        try:
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: {self.token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            return dict(json.loads(await reader.readexactly(length)))
+        finally:
+            self.pool.put_nowait((reader, writer))
+
+    async def close(self) -> None:
+        while not self.pool.empty():
+            _, writer = self.pool.get_nowait()
+            writer.close()
+
+
+async def unicast(port: int, token: str, app_id: str, n: int, rate: int, count: int) -> None:
+    http = KeepAlive("127.0.0.1", port, token)
+    await http.open()
+    tasks = []
+    start = time.perf_counter()
+    for k in range(count):
+        delay = start + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        i = random.randrange(n)
+        body = json.dumps(
+            {
+                "app_id": app_id,
+                "msg_id": 10_000 + k,
+                "trans_mess": {"t": time.time()},
+                "user_list": [{"user_id": f"u{i}", "mutex_type": "web", "client_guid": ""}],
+            }
+        ).encode()
+        tasks.append(asyncio.create_task(http.post("/v1/online/trans-cmd", body)))
+    for reply in await asyncio.gather(*tasks):
+        assert reply["result"]["user_list"][0]["result"] == 0, reply
+    await http.close()
+
+
+async def trigger(url: str, text: str) -> float:
+    async with connect(url, compression=None, ping_interval=None) as ws:
+        t0 = time.time()
+        await ws.send(text)
+        await asyncio.sleep(0.5)
+    return t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--terminals", type=int, default=10_000)
+    parser.add_argument("--per-company", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=500, help="unicast commands per second")
+    parser.add_argument("--seconds", type=float, default=5.0, help="unicast duration")
+    args = parser.parse_args()
+    n = args.terminals
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < n + 500:
+        print(
+            f"open files are capped at {hard}; use --terminals {hard - 500} or fewer",
+            file=sys.stderr,
+        )
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="hstgw-bench-terminals-"))
+    port, tport = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    created = subprocess.run(
+        [sys.executable, "-m", "hstgw", "dev", "create", "--data-dir", str(work), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dev = json.loads(created.stdout)
+    env = {
+        **os.environ,
+        "HSTGW_PORT": str(port),
+        "HSTGW_TERMINAL_PORT": str(tport),
+        "HSTGW_DATA_DIR": str(work),
+        "HSTGW_HEARTBEAT_INTERVAL": "600",
+    }
+    log = (work / "server.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "hstgw", "serve"], env=env, stderr=log)
+    harness = Harness()
+    results: dict[str, Any] = {}
+    baseline = None
+    try:
+        wait_http(f"{base}/healthz")
+        with Client(base, dev["dev_id"], dev["dev_secret"]) as client:
+            app = client.apps.create("bench_terminals", [6, 7], status="online")
+            token = client.get_access_token()
+        ws_url = httpx.get(f"{base}/v1/online/address").json()["result"]["ws_url"]
+
+        before = rss_kib(server.pid)
+        connected = harness.call(
+            cmd="connect",
+            url=ws_url,
+            n=n,
+            login=True,
+            app_id=app.app_id,
+            app_secret=app.app_secret,
+            per_company=args.per_company,
+        )
+        time.sleep(1.0)
+        after = rss_kib(server.pid)
+        results["kib_per_terminal"] = (after - before) / n
+        results["login_seconds"] = connected["seconds"]
+
+        ours = []
+        for r in range(ROUNDS):
+            harness.send(cmd="expect", msg_id=r + 1, n=n)
+            assert harness.read()["ready"]
+            t0 = asyncio.run(fan_out(base, token, app.app_id, n, r + 1))
+            ours.append(harness.read()["at"] - t0)
+
+        count = int(args.rate * args.seconds)
+        harness.send(cmd="latency", count=count)
+        assert harness.read()["ready"]
+        asyncio.run(unicast(port, token, app.app_id, n, args.rate, count))
+        results["unicast"] = harness.read()
+        harness.call(cmd="close")
+
+        bport = free_port()
+        baseline = subprocess.Popen(
+            [sys.executable, str(HERE / "_broadcast_server.py"), str(bport)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert baseline.stdout is not None and baseline.stdout.readline().strip() == "ready"
+        bbefore = rss_kib(baseline.pid)
+        harness.call(
+            cmd="connect",
+            url=f"ws://127.0.0.1:{bport}/",
+            n=n,
+            login=False,
+            app_id="",
+            app_secret="",
+            per_company=args.per_company,
+        )
+        time.sleep(1.0)
+        results["baseline_kib_per_connection"] = (rss_kib(baseline.pid) - bbefore) / n
+        plain = []
+        for r in range(ROUNDS):
+            harness.send(cmd="expect", msg_id=r + 1, n=n)
+            assert harness.read()["ready"]
+            t0 = asyncio.run(trigger(f"ws://127.0.0.1:{bport}/", frame(r + 1, PAYLOAD)))
+            plain.append(harness.read()["at"] - t0)
+        harness.call(cmd="close")
+    finally:
+        for proc in (harness.proc, server, baseline):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+        log.close()
+
+    ours_s, plain_s = statistics.median(ours), statistics.median(plain)
+    ratio = plain_s / ours_s
+    u = results["unicast"]
+    print(
+        f"terminals                 {n} (real logins, {args.per_company} per company), "
+        f"logged in in {results['login_seconds']:.1f} s"
+    )
+    print(
+        f"memory per terminal       {results['kib_per_terminal']:.1f} KiB  (target <= 20; "
+        f"plain websockets server: {results['baseline_kib_per_connection']:.1f} KiB/connection)"
+    )
+    print(
+        f"fan-out to all, gateway   {ours_s * 1000:.0f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in ours)};"
+        f" REST, {(n + 499) // 500} batches of 500)"
+    )
+    print(
+        f"fan-out, plain broadcast  {plain_s * 1000:.0f} ms  (runs: {', '.join(f'{x * 1000:.0f}' for x in plain)})"
+    )
+    print(f"ratio plain/gateway       {ratio:.2f}  (target >= 0.70)")
+    print(
+        f"unicast at {args.rate}/s        p50 {u['p50_ms']:.1f} ms, p99 {u['p99_ms']:.1f} ms, "
+        f"max {u['max_ms']:.1f} ms over {u['count']} commands  (target p99 <= 20)"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    ok = results["kib_per_terminal"] <= 20 and ratio >= 0.7 and u["p99_ms"] <= 20
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
