@@ -27,7 +27,7 @@ async def handler(conn: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None) as server:
         print("ready", flush=True)

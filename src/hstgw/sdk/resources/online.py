@@ -20,7 +20,7 @@ TargetParam = tuple[str, str] | tuple[str, str, str] | Mapping[str, str]
 def _target(t: TargetParam) -> dict[str, str]:
     if isinstance(t, tuple):
         return {"user_id": t[0], "mutex_type": t[1], "client_guid": t[2] if len(t) > 2 else ""}
-    return dict(t)
+    return {"client_guid": "", **t}
 
 
 def _state_params(
