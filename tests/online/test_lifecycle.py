@@ -288,3 +288,34 @@ def test_terminal_cli_uses_the_given_token(app: OnlineApp) -> None:
         assert proc.wait(10) == 0
     finally:
         proc.communicate()
+
+
+async def test_terminal_cli_prints_presence_and_messages(app: OnlineApp) -> None:
+    proc = run_terminal(app, "cli4", "--app-secret", app.app_secret, "--company-id", "co")
+    try:
+        assert read_event(proc)["code"] == 0
+        peer, reply = await raw_login(app, "peer", company_id="co", custom_state="here")
+        assert reply["code"] == 0
+        state = read_event(proc)
+        assert (state["event"], state["user_id"], state["state"], state["custom_state"]) == (
+            "online_state",
+            "peer",
+            1,
+            "here",
+        )
+        sent = await peer.request({"type": "message", "to_user_id": "cli4", "body": "ping"})
+        assert sent["delivered"] == 1
+        message = read_event(proc)
+        assert (message["event"], message["from_user_id"], message["body"]) == (
+            "message",
+            "peer",
+            "ping",
+        )
+        await peer.request({"type": "invite", "group_id": "g", "user_ids": ["cli4"], "seq_id": 4})
+        assert read_event(proc)["event"] == "invite"
+        await peer.close()
+        gone = read_event(proc)
+        assert (gone["event"], gone["state"]) == ("online_state", 0)
+    finally:
+        proc.kill()
+        proc.communicate()

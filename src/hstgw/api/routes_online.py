@@ -35,7 +35,7 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
     async def user_state(call: Call) -> dict[str, Any]:
         q: UserStateQuery = call.query
         await gw.apps.get(call.dev_id, q.app_id)
-        user_ids = set(filter(None, q.user_ids.split(","))) if q.user_ids is not None else None
+        user_ids = set(filter(None, q.user_ids.split(","))) if q.user_ids else None
         rows = gw.online.user_state(q.app_id, q.company_id, user_ids)
         start = (q.page - 1) * q.page_size
         return {
