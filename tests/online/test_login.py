@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from hstgw.tokens.fsp import build
@@ -96,4 +98,31 @@ async def test_one_terminal_per_user_and_mutex_type(app: OnlineApp) -> None:
     }
     assert online == {("web", "g4"), ("windows", "g3")}
     for t in (forced, other_kind):
+        await t.close()
+
+
+async def test_online_service_use_limit_caps_concurrent_terminals(gateway: Gateway) -> None:
+    token = gateway.access_token(gateway.new_dev())
+    body = {
+        "app_name": "capped",
+        "status": "online",
+        "service": [{"service_id": 7, "use_limit": 2}],
+    }
+    result = gateway.call("POST", "/v1/app", token, json=body)["result"]
+    ws_url = gateway.call("GET", "/v1/online/address")["result"]["ws_url"]
+    app = OnlineApp(gateway, token, result["app_id"], result["app_secret"], ws_url)
+    one, _ = await raw_login(app, "one")
+    two, _ = await raw_login(app, "two")
+    three, reply = await raw_login(app, "three")
+    assert (reply["code"], reply["msg"]) == (
+        1000007,
+        "use_limit of the online service: 2 concurrent terminals",
+    )
+    again, reply = await raw_login(app, "two", force_login=True)
+    assert reply["code"] == 0  # takes its own place
+    await one.close()
+    await asyncio.sleep(0.05)
+    four, reply = await raw_login(app, "four")
+    assert reply["code"] == 0
+    for t in (two, three, again, four):
         await t.close()

@@ -140,13 +140,25 @@ class OnlineService:
             raise TerminalError(TerminalCode.TOKEN_INVALID) from None
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
-        if all(s.service_id != ServiceId.ONLINE for s in app.services):
+        online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)
+        if online is None:
             raise TerminalError(TerminalCode.NO_ONLINE_SERVICE)
         key = (req.app_id, req.user_id, req.mutex_type)
         older = self.registry.get(key)
+        if older is not None and not req.force_login:
+            raise TerminalError(TerminalCode.ALREADY_ONLINE)
+        # The online service's use_limit is its concurrent terminals (design 6); a
+        # forced login takes a place rather than adding one.
+        if (
+            online.use_limit is not None
+            and older is None
+            and self.registry.app_count(app.app_id) >= online.use_limit
+        ):
+            raise TerminalError(
+                TerminalCode.CONSUMPTION_LIMIT,
+                f"use_limit of the online service: {online.use_limit} concurrent terminals",
+            )
         if older is not None:
-            if not req.force_login:
-                raise TerminalError(TerminalCode.ALREADY_ONLINE)
             self.kick(older, "force_login")
         session = Session(
             link,
