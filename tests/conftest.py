@@ -73,6 +73,21 @@ class Gateway:
             dev = pool.submit(asyncio.run, create()).result()
         return Dev(dev.dev_id, dev.secret)
 
+    def new_node(self, name: str = "") -> str:
+        """A usage-reporting node's key, made as `hstgw node create` makes it."""
+        from hstgw.billing.service import Nodes
+
+        async def create() -> str:
+            store = SqliteStore(self.data_dir / "hstgw.sqlite3")
+            await store.open()
+            try:
+                return (await Nodes(store, now_ms).create(name))[1]
+            finally:
+                await store.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, create()).result()
+
     def dev_authorization(self, dev: Dev) -> str:
         return f"{dev.dev_id}.{build(dev.dev_id, dev.dev_secret)}"
 

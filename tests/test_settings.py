@@ -43,6 +43,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_PRESENCE_RETENTION": "3600",
         "HSTGW_MESSAGE_RATE": "50",
         "HSTGW_USAGE_FLUSH_INTERVAL": "5",
+        "HSTGW_PRICES": '{"peak_terminal": "0.05"}',
         "HSTGW_ENV": "production",
     }
     for k, v in values.items():

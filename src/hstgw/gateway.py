@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 
 from hstgw.apps import Apps
+from hstgw.billing.prices import PriceTable
+from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
 from hstgw.online.service import OnlineConfig, OnlineService
@@ -43,10 +45,14 @@ class Gateway:
             clock=clock,
             cache_ttl_s=settings.auth_cache_ttl,
         )
-        self.usage = UsageCounters(self.store, settings.zone, clock)
+        self.billing = Billing(
+            self.store, PriceTable.with_overrides(settings.prices), settings.zone, clock
+        )
+        self.usage = UsageCounters(self.billing.record_gateway_usage, settings.zone, clock)
         self.online = OnlineService(
             self.store,
             self.usage,
+            self.billing.limits,
             OnlineConfig(
                 heartbeat_interval=settings.heartbeat_interval,
                 retention_s=settings.presence_retention,
@@ -71,6 +77,7 @@ class Gateway:
                 await self._housekeeping
         self.online.shutdown()
         await self.usage.flush()  # nothing counted is lost at a clean stop
+        await self.billing.rate_closed_days()
         await self.store.close()
 
     async def _keep_house(self) -> None:
@@ -85,5 +92,6 @@ class Gateway:
                 if since_flush >= flush_every:
                     since_flush = 0.0
                     await self.usage.flush()
+                    await self.billing.rate_closed_days()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")

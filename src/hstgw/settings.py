@@ -6,6 +6,7 @@ refuse values that are only fine on a developer's machine.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     presence_retention: int = Field(default=86400, ge=0, le=30 * 86400)
     message_rate: float = Field(default=100.0, gt=0, le=10_000)
     usage_flush_interval: float = Field(default=10.0, gt=0, le=60)
+    # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
+    prices: dict[str, Decimal] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
     time_zone: str = "Asia/Shanghai"
@@ -49,6 +52,14 @@ class Settings(BaseSettings):
     # Apps the serving process keeps in memory (exact: it is their only writer); 0: none.
     app_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("prices")
+    @classmethod
+    def _known_prices(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from hstgw.billing.prices import PriceTable
+
+        PriceTable.with_overrides(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("time_zone")
     @classmethod

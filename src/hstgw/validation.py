@@ -51,6 +51,11 @@ _TYPE_MESSAGES = {
     "literal_error": "must be one of {expected}",
     "too_long": "must have at most {max_length} items",
     "too_short": "must have at least {min_length} items",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than_equal": "must be <= {le}",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "decimal_max_places": "must have at most {decimal_places} decimal places",
 }
 
 

@@ -46,7 +46,9 @@ async def test_an_unexpected_error_is_contained() -> None:
         return "dev"
 
     api = HttpApi(
-        [Route("GET", "/boom", broken, "boom", "t", auth=False)], nobody, max_body_bytes=1024
+        [Route("GET", "/boom", broken, "boom", "t", auth=None)],
+        {"access": nobody},
+        max_body_bytes=1024,
     )
     sent: list[dict] = []
 

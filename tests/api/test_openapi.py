@@ -23,6 +23,10 @@ EXPECTED = {
     ("post", "/v1/online/trans-cmd"),
     ("post", "/v1/online/invite"),
     ("get", "/v1/online/address"),
+    ("post", "/internal/v1/usage"),
+    ("get", "/internal/v1/limits"),
+    ("get", "/v1/consuming/records"),
+    ("get", "/v1/consuming/summary"),
 }
 
 

@@ -33,7 +33,7 @@ async def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
         await s.open()
         await s.close()
     rows = sqlite3.connect(path).execute("SELECT version, name FROM schema_migrations").fetchall()
-    assert rows == [(1, "0001_init.sql"), (2, "0002_online_usage.sql")]
+    assert rows == [(1, "0001_init.sql"), (2, "0002_online_usage.sql"), (3, "0003_billing.sql")]
 
 
 async def test_one_serving_store_per_data_dir(store: SqliteStore) -> None:

@@ -10,6 +10,7 @@ import orjson
 from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
 from hstgw.api.openapi import docs_html, openapi
 from hstgw.api.routes import build_routes
+from hstgw.api.routes_billing import build_billing_routes
 from hstgw.api.routes_online import build_online_routes
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
@@ -51,8 +52,9 @@ def create_app(
     routes = [
         *build_routes(gw),
         *build_online_routes(gw, terminal_url),
-        Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=False, raw=True),
-        Route("GET", "/docs", docs, "API reference page", "meta", auth=False, raw=True),
+        *build_billing_routes(gw),
+        Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
+        Route("GET", "/docs", docs, "API reference page", "meta", auth=None, raw=True),
     ]
     spec = openapi(routes)  # made once, from the finished route table
     documents["openapi"] = orjson.dumps(spec)
@@ -89,7 +91,7 @@ def create_app(
 
     app = HttpApi(
         routes,
-        gw.access_tokens.authenticate,
+        {"access": gw.access_tokens.authenticate, "node": gw.billing.nodes.authenticate},
         max_body_bytes=settings.max_body_bytes,
         access_log=access_log,
         other=lifespan,

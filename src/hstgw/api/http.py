@@ -55,10 +55,12 @@ class Call:
     headers: Mapping[str, str]
     query: Any = None
     body: Any = None
-    dev_id: str = ""
+    dev_id: str = ""  # with auth "access"
+    node_id: str = ""  # with auth "node"
 
 
 Endpoint = Callable[[Call], Awaitable[Any]]
+# The Authorization header -> who is calling (dev_id, node_id); raises if nobody.
 Authenticator = Callable[[str | None], Awaitable[str]]
 
 
@@ -69,7 +71,8 @@ class Route:
     endpoint: Endpoint
     summary: str
     tag: str
-    auth: bool = True
+    # Who may call: "access" (a developer's access_token), "node" (a node key), None (anyone).
+    auth: str | None = "access"
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     # The model of ``result``; None: the envelope carries no result.
@@ -92,7 +95,7 @@ class HttpApi:
     def __init__(
         self,
         routes: list[Route],
-        authenticate: Authenticator,
+        authenticators: Mapping[str, Authenticator],
         *,
         max_body_bytes: int,
         access_log: AccessLog | None = None,
@@ -102,7 +105,7 @@ class HttpApi:
         self._table: dict[str, dict[str, Route]] = {}
         for route in routes:
             self._table.setdefault(route.path, {})[route.method] = route
-        self._authenticate = authenticate
+        self._authenticators = authenticators
         self._max_body = max_body_bytes
         self._request_ids = request_ids()
         self._access_log = access_log
@@ -184,8 +187,11 @@ class HttpApi:
         self, route: Route, scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> Any:
         call = Call(headers)
-        if route.auth:
-            call.dev_id = await self._authenticate(headers.get("authorization"))
+        # Authentication comes before any parsing: a stranger learns nothing of the schema.
+        if route.auth == "access":
+            call.dev_id = await self._authenticators["access"](headers.get("authorization"))
+        elif route.auth == "node":
+            call.node_id = await self._authenticators["node"](headers.get("authorization"))
         if route.query is not None:
             params = dict(
                 parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)

@@ -44,8 +44,10 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
         }
         if r.description:
             op["description"] = r.description
-        if r.auth:
+        if r.auth == "access":
             op["security"] = [{"access_token": []}]
+        elif r.auth == "node":
+            op["security"] = [{"node_key": []}]
         if r.query is not None:
             schema = schemas[r.query.__name__]
             required = set(schema.get("required", []))
@@ -97,7 +99,12 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
                     "in": "header",
                     "name": "Authorization",
                     "description": "The bare access_token, or `Bearer <access_token>`.",
-                }
+                },
+                "node_key": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A node key from `hstgw node create`.",
+                },
             },
         },
     }

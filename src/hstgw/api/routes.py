@@ -65,7 +65,7 @@ def build_routes(gw: Gateway) -> list[Route]:
             access_token,
             "Get an access_token",
             "auth",
-            auth=False,
+            auth=None,
             result=AccessTokenOut,
             description="Header `Authorization: <dev_id>.<001 token built with dev_id and "
             "dev_secret>`. Issuing a token supersedes the developer's previous one.",
@@ -97,5 +97,5 @@ def build_routes(gw: Gateway) -> list[Route]:
         Route(
             "GET", "/v1/apps", list_apps, "List apps", "apps", query=AppListQuery, result=AppPage
         ),
-        Route("GET", "/healthz", healthz, "Liveness", "meta", auth=False, raw=True),
+        Route("GET", "/healthz", healthz, "Liveness", "meta", auth=None, raw=True),
     ]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hstgw.api.http import Call, Route
+from hstgw.errors import OperationFailed
 from hstgw.gateway import Gateway
 from hstgw.online import protocol
 from hstgw.online.models import (
@@ -46,16 +47,22 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
             "user_list": rows[start : start + q.page_size],
         }
 
+    async def signaling_allowed(app_id: str, dev_id: str) -> None:
+        app = await gw.apps.get(dev_id, app_id)
+        refusal = await gw.billing.limits.signaling_refusal(app)
+        if refusal is not None:
+            raise OperationFailed(refusal)
+
     async def trans_cmd(call: Call) -> dict[str, Any]:
         req: TransCmdIn = call.body
-        await gw.apps.get(call.dev_id, req.app_id)
+        await signaling_allowed(req.app_id, call.dev_id)
         targets = ((t.user_id, t.mutex_type, t.client_guid) for t in req.user_list)
         results = gw.online.trans_cmd(req.app_id, req.msg_id, req.trans_mess, targets)
         return {"msg_id": req.msg_id, "user_list": results}
 
     async def invite(call: Call) -> dict[str, Any]:
         req: InviteIn = call.body
-        await gw.apps.get(call.dev_id, req.app_id)
+        await signaling_allowed(req.app_id, call.dev_id)
         failed = gw.online.invite(
             req.app_id, req.group_id, req.user_id_list, req.seq_id, req.extend_info
         )
@@ -119,7 +126,7 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
             address,
             "Where terminals connect",
             "online",
-            auth=False,
+            auth=None,
             result=AddressOut,
         ),
     ]

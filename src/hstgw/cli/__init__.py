@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from hstgw import __version__
-from hstgw.cli import _apps, _operator, _terminal, _token
+from hstgw.cli import _apps, _operator, _records, _terminal, _token
 
 __all__ = ["main"]
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operator.register(sub)
     _token.register(sub)
     _apps.register(sub)
+    _records.register(sub)
     _terminal.register(sub)
     return parser
 

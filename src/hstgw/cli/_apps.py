@@ -20,31 +20,35 @@ def register(sub: Any) -> None:
     p = app.add_parser("create", help="create an app")
     p.add_argument("--name", required=True, help="app_name")
     _fields(p, service_required=True)
-    p.set_defaults(run=_api(_create))
+    p.set_defaults(run=api(_create))
 
     p = app.add_parser("update", help="change an app (only the options given)")
     p.add_argument("--app-id", required=True)
     p.add_argument("--name", help="app_name")
     _fields(p, service_required=False)
     p.add_argument("--no-consumption-limit", action="store_true", help="remove the limit")
-    p.set_defaults(run=_api(_update))
+    p.set_defaults(run=api(_update))
 
     for action, fn in (("get", _get), ("delete", _delete)):
         p = app.add_parser(action, help=f"{action} an app")
         p.add_argument("--app-id", required=True)
-        p.set_defaults(run=_api(fn))
+        p.set_defaults(run=api(fn))
 
     p = app.add_parser("list", help="list apps")
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--page-size", type=int, default=20)
     p.add_argument("--all", action="store_true", help="every app, over all pages")
-    p.set_defaults(run=_api(_list))
+    p.set_defaults(run=api(_list))
 
     for p in (app.choices[name] for name in app.choices):
-        g = p.add_argument_group("credentials")
-        g.add_argument("--base-url", help=f"gateway URL (env {ENV_BASE_URL})")
-        g.add_argument("--dev-id", help=f"(env {ENV_DEV_ID})")
-        g.add_argument("--dev-secret", help=f"(env {ENV_DEV_SECRET})")
+        add_credentials(p)
+
+
+def add_credentials(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("credentials")
+    g.add_argument("--base-url", help=f"gateway URL (env {ENV_BASE_URL})")
+    g.add_argument("--dev-id", help=f"(env {ENV_DEV_ID})")
+    g.add_argument("--dev-secret", help=f"(env {ENV_DEV_SECRET})")
 
 
 def _fields(p: argparse.ArgumentParser, service_required: bool) -> None:
@@ -81,7 +85,7 @@ def _app(app: App) -> dict[str, Any]:
     return out
 
 
-def _api(fn: Callable[[Client, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
+def api(fn: Callable[[Client, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             with Client(args.base_url, args.dev_id, args.dev_secret) as client:

@@ -55,6 +55,22 @@ def register(sub: Any) -> None:
         _data_dir(p)
         p.set_defaults(run=_dev_set_active, active=active)
 
+    node = sub.add_parser("node", help="manage the credentials of usage-reporting nodes")
+    node_actions = node.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = node_actions.add_parser("create", help="a new node; prints node_id and node_key (once)")
+    p.add_argument("--name", default="", help="a label for the operator")
+    _data_dir(p)
+    _json_flag(p)
+    p.set_defaults(run=_node_create)
+    p = node_actions.add_parser("list", help="list nodes (no keys)")
+    _data_dir(p)
+    _json_flag(p)
+    p.set_defaults(run=_node_list)
+    p = node_actions.add_parser("revoke", help="revoke a node's key")
+    p.add_argument("node_id")
+    _data_dir(p)
+    p.set_defaults(run=_node_revoke)
+
 
 def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data directory (default ./hstgw-data, HSTGW_DATA_DIR)")
@@ -97,10 +113,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_developers(args: argparse.Namespace, work: Any) -> Any:
+def _with_store(args: argparse.Namespace, work: Any) -> Any:
+    """Run ``work(store)`` on the data directory's store, beside a running server."""
     if not _server_available():
         raise SystemExit(fail(_NEEDS_SERVER))
-    from hstgw.developers import Developers
     from hstgw.store import open_store
 
     settings = _settings(args)
@@ -109,11 +125,58 @@ def _with_developers(args: argparse.Namespace, work: Any) -> Any:
         store = open_store(settings)
         await store.open()
         try:
-            return await work(Developers(store))
+            return await work(store)
         finally:
             await store.close()
 
     return asyncio.run(run())
+
+
+def _with_developers(args: argparse.Namespace, work: Any) -> Any:
+    from hstgw.developers import Developers
+
+    return _with_store(args, lambda store: work(Developers(store)))
+
+
+def _with_nodes(args: argparse.Namespace, work: Any) -> Any:
+    from hstgw.billing.service import Nodes
+    from hstgw.ids import now_ms
+
+    return _with_store(args, lambda store: work(Nodes(store, now_ms)))
+
+
+def _node_create(args: argparse.Namespace) -> int:
+    node, key = _with_nodes(args, lambda nodes: nodes.create(args.name))
+    if args.json:
+        print_json({"node_id": node.node_id, "node_key": key})
+    else:
+        sys.stdout.write(f"node_id:  {node.node_id}\nnode_key: {key}\n")
+    return 0
+
+
+def _node_list(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "node_id": n.node_id,
+            "name": n.name,
+            "status": n.status,
+            "created_at": _time(n.created_at),
+        }
+        for n in _with_nodes(args, lambda nodes: nodes.list())
+    ]
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['node_id']}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+    return 0
+
+
+def _node_revoke(args: argparse.Namespace) -> int:
+    if not _with_nodes(args, lambda nodes: nodes.revoke(args.node_id)):
+        return fail(f"node_id: no node {args.node_id}")
+    sys.stdout.write(f"{args.node_id} revoked\n")
+    return 0
 
 
 def _dev_create(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from hstgw.billing.service import Limits
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.online import protocol as p
 from hstgw.online.models import (
@@ -78,11 +79,15 @@ class OnlineService:
         self,
         store: Store,
         usage: UsageCounters,
+        limits: Limits,
         config: OnlineConfig,
         clock: Callable[[], int],
     ) -> None:
         self._store = store
         self.usage = usage
+        self.limits = limits
+        # The apps of online terminals, as last seen (limits are checked against them).
+        self._apps: dict[str, App] = {}
         self.config = config
         self._clock = clock
         self.registry = Registry()
@@ -158,8 +163,12 @@ class OnlineService:
                 TerminalCode.CONSUMPTION_LIMIT,
                 f"use_limit of the online service: {online.use_limit} concurrent terminals",
             )
+        refusal = await self.limits.login_refusal(app)
+        if refusal is not None:
+            raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
         if older is not None:
             self.kick(older, "force_login")
+        self._apps[app.app_id] = app
         session = Session(
             link,
             req.app_id,
@@ -249,8 +258,15 @@ class OnlineService:
         self._notify_scope(session, state=1)
         return {}
 
+    def _check_signaling(self, session: Session) -> None:
+        app = self._apps.get(session.app_id)
+        refusal = self.limits.cached_signaling_refusal(app) if app is not None else None
+        if refusal is not None:
+            raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
+
     def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReq = _parse(InviteReq, data)
+        self._check_signaling(session)
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
         failed = self.invite(
@@ -288,6 +304,7 @@ class OnlineService:
 
     def _message(self, session: Session, data: dict[str, Any]) -> Reply:
         req: MessageReq = _parse(MessageReq, data)
+        self._check_signaling(session)
         if body_size(req.body) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "body: larger than 8192 bytes")
         text = dumps(
@@ -431,13 +448,17 @@ class OnlineService:
         """Disconnect terminals that may no longer be online: app deleted (``app`` None),
         set offline, or without its online service."""
         if app is None:
+            self._apps.pop(app_id, None)
             reason = "app_deleted"
         elif app.status != "online":
             reason = "app_offline"
         elif all(s.service_id != ServiceId.ONLINE for s in app.services):
             reason = "service_removed"
         else:
+            if app_id in self._apps:
+                self._apps[app_id] = app  # its limits may have changed
             return
+        self._apps.pop(app_id, None)
         for s in self.registry.of_app(app_id):
             self.kick(s, reason)
 

@@ -1,26 +1,32 @@
 """The online service's billing counters: signaling receptions and daily peak terminals.
 
-Counted in memory on the hot path, flushed to the store every few seconds and at
-shutdown. A flush that fails keeps its counts for the next one.
+Counted in memory on the hot path, flushed every few seconds and at shutdown to
+the sink (billing), which turns them into records in one transaction. A flush that
+fails keeps its counts for the next one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hstgw.store import OnlineUsage, Store
+from hstgw.store import OnlineUsage
 
 __all__ = ["UsageCounters"]
 
 
+# (rows, (app_id, day) -> (first, last) epoch ms of the receptions counted)
+Sink = Callable[[list[OnlineUsage], Mapping[tuple[str, str], tuple[int, int]]], Awaitable[None]]
+
+
 class UsageCounters:
-    def __init__(self, store: Store, zone: ZoneInfo, clock: Callable[[], int]) -> None:
-        self._store = store
+    def __init__(self, sink: Sink, zone: ZoneInfo, clock: Callable[[], int]) -> None:
+        self._sink = sink
         self._zone = zone
         self._clock = clock
         self._signaling: dict[tuple[str, str], int] = {}
+        self._spans: dict[tuple[str, str], tuple[int, int]] = {}
         self._peak: dict[tuple[str, str], int] = {}
         self._day_cache: tuple[int, str] = (-1, "")
 
@@ -36,6 +42,9 @@ class UsageCounters:
         """``n`` signaling messages were delivered to terminals of ``app_id``."""
         key = (app_id, self._day())
         self._signaling[key] = self._signaling.get(key, 0) + n
+        now = self._clock()
+        first = self._spans.get(key, (now, now))[0]
+        self._spans[key] = (first, now)
 
     def terminals(self, app_id: str, count: int) -> None:
         """``app_id`` has ``count`` terminals online now."""
@@ -44,19 +53,22 @@ class UsageCounters:
             self._peak[key] = count
 
     async def flush(self) -> None:
-        signaling, peak = self._signaling, self._peak
+        signaling, peak, spans = self._signaling, self._peak, self._spans
         if not signaling and not peak:
             return
-        self._signaling, self._peak = {}, {}
+        self._signaling, self._peak, self._spans = {}, {}, {}
         rows = [
             OnlineUsage(app, day, signaling.get((app, day), 0), peak.get((app, day), 0))
-            for app, day in signaling.keys() | peak.keys()
+            for app, day in sorted(signaling.keys() | peak.keys())
         ]
         try:
-            await self._store.add_online_usage(rows, self._clock())
+            await self._sink(rows, spans)
         except BaseException:
             for key, n in signaling.items():
                 self._signaling[key] = self._signaling.get(key, 0) + n
             for key, n in peak.items():
                 self._peak[key] = max(n, self._peak.get(key, 0))
+            for key, (first, last) in spans.items():
+                now_first, now_last = self._spans.get(key, (first, last))
+                self._spans[key] = (min(first, now_first), max(last, now_last))
             raise

@@ -20,7 +20,17 @@ from hstgw.sdk._exceptions import (
     SystemBusyError,
     TokenExpiredError,
 )
-from hstgw.sdk._models import AccessToken, App, Service, TerminalState, TransCmdResult
+from hstgw.sdk._models import (
+    AccessToken,
+    App,
+    AppTotal,
+    Record,
+    Service,
+    Summary,
+    TerminalState,
+    TermTotal,
+    TransCmdResult,
+)
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 from hstgw.sdk.terminal import TerminalClient, TerminalError, TerminalLoginError
 
@@ -31,6 +41,7 @@ __all__ = [
     "APITimeoutError",
     "AccessToken",
     "App",
+    "AppTotal",
     "AsyncClient",
     "AsyncPage",
     "AuthenticationError",
@@ -40,10 +51,13 @@ __all__ = [
     "InvalidParameterError",
     "MissingParameterError",
     "OperationFailedError",
+    "Record",
     "RequestTimeoutError",
     "Service",
+    "Summary",
     "SyncPage",
     "SystemBusyError",
+    "TermTotal",
     "TerminalClient",
     "TerminalError",
     "TerminalLoginError",

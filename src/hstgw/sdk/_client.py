@@ -14,6 +14,7 @@ from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
 from hstgw.sdk.resources.apps import Apps, AsyncApps
 from hstgw.sdk.resources.online import AsyncOnline, Online
+from hstgw.sdk.resources.records import AsyncRecords, Records
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -53,6 +54,7 @@ class Client(BaseClient):
         self._tokens = SyncTokenManager(self._fetch_access_token)
         self.apps = Apps(self)
         self.online = Online(self)
+        self.records = Records(self)
 
     def get_access_token(self) -> str:
         """The shared access_token, fetched or refreshed if need be."""
@@ -123,6 +125,7 @@ class AsyncClient(BaseClient):
         self._tokens = AsyncTokenManager(self._fetch_access_token)
         self.apps = AsyncApps(self)
         self.online = AsyncOnline(self)
+        self.records = AsyncRecords(self)
 
     async def get_access_token(self) -> str:
         return await self._tokens.get()

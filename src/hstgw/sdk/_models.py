@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["AccessToken", "App", "Service", "TerminalState", "TransCmdResult"]
+__all__ = [
+    "AccessToken",
+    "App",
+    "AppTotal",
+    "Record",
+    "Service",
+    "Summary",
+    "TermTotal",
+    "TerminalState",
+    "TransCmdResult",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +74,88 @@ class TransCmdResult:
     user_id: str
     terminal_seq_num: str
     mutex_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A billing record; money in yuan as exact decimals."""
+
+    record_id: int
+    event_id: str
+    app_id: str
+    app_name: str
+    product_id: int
+    product_name: str
+    amount: Decimal
+    price: Decimal
+    charge_term: int
+    start_time: str
+    end_time: str
+    total_time: int
+    group_id: str
+    user_id: str
+    resolution: str
+    total_sig_num: int
+    stream_id: str
+    client_id: str
+    transfer_type: int
+    quantity: Decimal
+    parties: int
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Record:
+        values = dict(data)
+        for key in ("amount", "price", "quantity"):
+            values[key] = Decimal(str(values[key]))
+        return cls(**{f: values[f] for f in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class TermTotal:
+    charge_term: int
+    records: int
+    amount: Decimal
+    total_time: int
+    total_sig_num: int
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AppTotal:
+    app_id: str
+    app_name: str
+    amount: Decimal
+    terms: tuple[TermTotal, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    month: str
+    amount: Decimal
+    apps: tuple[AppTotal, ...]
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Summary:
+        return cls(
+            data["month"],
+            Decimal(str(data["amount"])),
+            tuple(
+                AppTotal(
+                    a["app_id"],
+                    a["app_name"],
+                    Decimal(str(a["amount"])),
+                    tuple(
+                        TermTotal(
+                            t["charge_term"],
+                            t["records"],
+                            Decimal(str(t["amount"])),
+                            t["total_time"],
+                            t["total_sig_num"],
+                            Decimal(str(t["quantity"])),
+                        )
+                        for t in a["terms"]
+                    ),
+                )
+                for a in data["apps"]
+            ),
+        )

@@ -10,10 +10,15 @@ from hstgw.store.base import (
     AppService,
     Conflict,
     Developer,
+    IngestResult,
+    Node,
     OnlineUsage,
+    RecordRow,
     Store,
     StoreError,
+    TermSum,
     Unavailable,
+    UnknownApp,
 )
 from hstgw.store.sqlite import SqliteStore
 
@@ -24,11 +29,16 @@ __all__ = [
     "AppService",
     "Conflict",
     "Developer",
+    "IngestResult",
+    "Node",
     "OnlineUsage",
+    "RecordRow",
     "SqliteStore",
     "Store",
     "StoreError",
+    "TermSum",
     "Unavailable",
+    "UnknownApp",
     "open_store",
 ]
 

@@ -7,13 +7,16 @@ Exception tree::
 
     StoreError
     ├── Conflict       a uniqueness rule was hit (e.g. an app name in use)
+    ├── UnknownApp     a usage event names no app
     └── Unavailable    the engine is busy or unreachable; retrying may work
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AccessTokenState",
@@ -22,10 +25,16 @@ __all__ = [
     "AppService",
     "Conflict",
     "Developer",
+    "IngestResult",
+    "Node",
     "OnlineUsage",
+    "Rater",
+    "RecordRow",
     "Store",
     "StoreError",
+    "TermSum",
     "Unavailable",
+    "UnknownApp",
 ]
 
 
@@ -103,6 +112,70 @@ class OnlineUsage:
     peak_terminals: int  # the day's maximum
 
 
+@dataclass(frozen=True, slots=True)
+class Node:
+    node_id: str
+    name: str
+    status: str  # "active" | "revoked"
+    created_at: int
+
+
+class UnknownApp(StoreError):
+    """An event names an app that never existed; ``index`` is its place in the batch."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        super().__init__(f"event {index}: no such app")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    # (app_id, month) whose month-to-date use changed
+    touched: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    record_id: int
+    event_id: str
+    app_id: str
+    app_name: str
+    charge_term: int
+    product_id: int
+    start_time: int
+    end_time: int
+    total_time: int
+    group_id: str
+    user_id: str
+    client_id: str
+    stream_id: str
+    resolution: str
+    transfer_type: int
+    total_sig_num: int
+    quantity: str
+    parties: int
+    price_micro: int
+    amount_micro: int
+
+
+@dataclass(frozen=True, slots=True)
+class TermSum:
+    app_id: str
+    app_name: str
+    charge_term: int
+    records: int
+    amount_micro: int
+    total_time: int
+    total_sig_num: int
+    quantity: str
+
+
+# Rates one event in the ingestion transaction: (event, dev_id, signaling so far) -> Rated
+Rater = Callable[[Any, str, MutableMapping[tuple[str, str], int]], Any]
+
+
 class Store(abc.ABC):
     """The async store interface. ``now`` arguments are epoch milliseconds."""
 
@@ -175,3 +248,52 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def online_usage(self, app_id: str) -> list[OnlineUsage]: ...
+
+    # nodes
+    @abc.abstractmethod
+    async def create_node(self, node: Node, key_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    async def list_nodes(self) -> list[Node]: ...
+
+    @abc.abstractmethod
+    async def revoke_node(self, node_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def node_by_key(self, key_hash: str) -> Node | None: ...
+
+    # usage and records
+    @abc.abstractmethod
+    async def ingest(
+        self,
+        events: list[Any],
+        rater: Rater,
+        node_id: str,
+        now: int,
+        online_usage: list[OnlineUsage] | None = None,
+    ) -> IngestResult:
+        """Rate and keep the events not seen before, in one transaction, in order.
+
+        Raises UnknownApp (nothing kept) if an event names no app. ``online_usage``
+        rows are added in the same transaction.
+        """
+
+    @abc.abstractmethod
+    async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
+        """service_id -> (use, amount in millionths of a yuan) so far this month."""
+
+    @abc.abstractmethod
+    async def list_records(
+        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+    ) -> tuple[int, list[RecordRow]]: ...
+
+    @abc.abstractmethod
+    async def summarize(
+        self, dev_id: str, start: int, end: int, app_id: str | None
+    ) -> list[TermSum]: ...
+
+    @abc.abstractmethod
+    async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]: ...
+
+    @abc.abstractmethod
+    async def mark_peaks_rated(self, rows: list[OnlineUsage]) -> None: ...

@@ -2,5 +2,6 @@
 
 from hstgw.sdk.resources.apps import Apps, AsyncApps
 from hstgw.sdk.resources.online import AsyncOnline, Online
+from hstgw.sdk.resources.records import AsyncRecords, Records
 
-__all__ = ["Apps", "AsyncApps", "AsyncOnline", "Online"]
+__all__ = ["Apps", "AsyncApps", "AsyncOnline", "AsyncRecords", "Online", "Records"]

@@ -1,0 +1,1 @@
+"""Metering and billing: usage events in, rated records out, limits held."""

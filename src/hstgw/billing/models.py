@@ -1,0 +1,131 @@
+"""Usage events in, records and summaries out: validation and the documented shapes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hstgw.apps import INT32_MAX
+from hstgw.validation import AppId, Range, Text
+
+__all__ = [
+    "EventIn",
+    "IngestOut",
+    "RecordOut",
+    "RecordPage",
+    "RecordsQuery",
+    "SummaryOut",
+    "SummaryQuery",
+    "UsageBatch",
+]
+
+MAX_EVENTS = 1000
+EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
+Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
+Term = Literal[1, 2, 4, 6, 7, 8, 9, 10, 11, 12]
+
+
+class EventIn(BaseModel):
+    event_id: Annotated[
+        str, Text(r"[A-Za-z0-9_.:-]+", "only letters, digits and _.:- are allowed", 1, 64)
+    ]
+    app_id: AppId
+    charge_term: Term
+    group_id: Label = ""
+    user_id: Label = ""
+    client_id: Label = ""
+    stream_id: Label = ""
+    resolution: Annotated[
+        str, Text(r"([1-9][0-9]{0,4}\*[1-9][0-9]{0,4})?", 'must be "W*H"', 0, 11)
+    ] = ""
+    transfer_type: Literal[1, 2] = Field(default=2, description="1 sent, 2 received")
+    start_time: EPOCH_MS
+    end_time: EPOCH_MS
+    total_sig_num: Annotated[int, Range(0, 10**12)] | None = Field(
+        default=None, description="charge_term 6: receptions"
+    )
+    quantity: Annotated[Decimal, Field(strict=False, ge=0, le=10**9, decimal_places=6)] | None = (
+        Field(default=None, description="charge_term 9 and 10: GB; 7: peak terminals")
+    )
+    parties: Annotated[int, Range(0, 10_000)] = Field(
+        default=0, description="charge_term 8: recorded parties"
+    )
+
+
+class UsageBatch(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class RecordsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    start_time: EPOCH_MS
+    end_time: EPOCH_MS
+    app_id: AppId | None = None
+    page: Annotated[int, Range(1, INT32_MAX)]
+    page_size: Annotated[int, Range(1, 100)]
+
+
+class RecordOut(BaseModel):
+    record_id: int
+    event_id: str
+    app_id: str
+    app_name: str
+    product_id: int
+    product_name: str
+    amount: float = Field(description="yuan, 6 decimal places")
+    price: float = Field(description="yuan per minute, per message, per terminal or per GB")
+    charge_term: int
+    start_time: str = Field(description="yyyy-MM-dd HH:mm:ss in the configured time zone")
+    end_time: str
+    total_time: int = Field(description="seconds")
+    group_id: str
+    user_id: str
+    resolution: str
+    total_sig_num: int
+    stream_id: str
+    client_id: str
+    transfer_type: int
+    quantity: float
+    parties: int
+
+
+class RecordPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    records: list[RecordOut]
+
+
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    month: Annotated[str, Text(r"[0-9]{4}-(0[1-9]|1[0-2])", "must be YYYY-MM", 7, 7)]
+    app_id: AppId | None = None
+
+
+class TermTotal(BaseModel):
+    charge_term: int
+    records: int
+    amount: float
+    total_time: int
+    total_sig_num: int
+    quantity: float
+
+
+class AppTotal(BaseModel):
+    app_id: str
+    app_name: str
+    amount: float
+    terms: list[TermTotal]
+
+
+class SummaryOut(BaseModel):
+    month: str
+    amount: float
+    apps: list[AppTotal]

@@ -1,0 +1,76 @@
+"""The price table (design 6: the platform's public price list, yuan) and which
+service each charge term belongs to. One place for these facts.
+
+Prices are configuration: ``HSTGW_PRICES`` may override any entry by name, e.g.
+``{"peak_terminal": "0.05"}``. Every price has at most 6 decimal places (amounts
+are kept in millionths of a yuan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+
+from hstgw.services import ServiceId
+
+__all__ = ["CHARGE_TERMS", "TERM_SERVICE", "TIME_TERMS", "PriceTable"]
+
+# charge_term -> the service (product) it belongs to
+TERM_SERVICE: dict[int, int] = {
+    1: ServiceId.AUDIO,
+    2: ServiceId.VIDEO,
+    4: ServiceId.SCREEN_SHARE,
+    6: ServiceId.SIGNALING,
+    7: ServiceId.ONLINE,
+    8: ServiceId.RECORDING,
+    9: ServiceId.RECORDING,
+    10: ServiceId.RECORDING,
+    11: ServiceId.WECHAT_MINI_PROGRAM,
+    12: ServiceId.WECHAT_MINI_PROGRAM,
+}
+CHARGE_TERMS = tuple(TERM_SERVICE)
+# Terms billed by the second of their duration.
+TIME_TERMS = frozenset({1, 2, 4, 8, 11, 12})
+# Terms charged in both directions (WeChat mini programs); others only when received.
+BOTH_WAYS = frozenset({11, 12})
+# 720P: a video stream or recording of at most this many pixels is "720P or below".
+AREA_720P = 1280 * 720
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """Yuan per minute (time terms), per message, per terminal or per GB.
+
+    The published list reads "yuan per 1000 minutes" (or messages): 6 / 1000 min is 0.006.
+    """
+
+    audio: Decimal = Decimal("0.006")  # term 1, per minute received
+    video_720p: Decimal = Decimal("0.024")  # term 2, per minute per stream, area <= 921600
+    video_above_720p: Decimal = Decimal("0.072")  # term 2, above 720P
+    screen_share: Decimal = Decimal("0.064")  # term 4, per minute received
+    signaling: Decimal = Decimal("0.0001")  # term 6, per message a remote user receives
+    signaling_free_quota: Decimal = Decimal(1_000_000)  # per developer per calendar month
+    peak_terminal: Decimal = Decimal(0)  # term 7, per peak online terminal
+    recording_1080p: Decimal = Decimal("0.014")  # term 8 base, above 720P, per minute
+    recording_720p: Decimal = Decimal("0.008")  # term 8 base, 720P or below
+    recording_party: Decimal = Decimal("0.0028")  # term 8, per recorded party per minute
+    storage: Decimal = Decimal("0.01")  # term 9, per GB per day (the day's peak)
+    traffic: Decimal = Decimal("0.56")  # term 10, per GB downloaded or played back
+    wechat_audio: Decimal = Decimal("0.025")  # term 11, per minute sent or received
+    wechat_video: Decimal = Decimal("0.038")  # term 12, per minute sent or received
+
+    @classmethod
+    def with_overrides(cls, overrides: Mapping[str, Decimal | str | int]) -> PriceTable:
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(
+                f"unknown price {sorted(unknown)[0]!r}; known: {', '.join(sorted(names))}"
+            )
+        table = replace(cls(), **{k: Decimal(str(v)) for k, v in overrides.items()})
+        for f in fields(table):
+            value = getattr(table, f.name)
+            if value < 0 or value != value.quantize(Decimal("0.000001")):
+                raise ValueError(f"price {f.name}: must be >= 0 with at most 6 decimal places")
+        return table

@@ -1,0 +1,75 @@
+"""``hstgw records list|summary``: billing records through the SDK."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from datetime import datetime
+from typing import Any
+
+from hstgw.cli._apps import add_credentials, api
+from hstgw.sdk import Client, Record
+
+
+def register(sub: Any) -> None:
+    records = sub.add_parser("records", help="billing records").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = records.add_parser("list", help="every record whose start_time lies in the range")
+    p.add_argument("--start", required=True, type=_time, help="epoch ms or ISO time with zone")
+    p.add_argument("--end", required=True, type=_time, help="epoch ms or ISO time with zone")
+    p.add_argument("--app-id")
+    p.add_argument("--csv", action="store_true", help="CSV with a header row instead of JSON")
+    add_credentials(p)
+    p.set_defaults(run=api(_list))
+
+    p = records.add_parser("summary", help="totals per app and charge term for a month")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--app-id")
+    add_credentials(p)
+    p.set_defaults(run=api(_summary))
+
+
+def _time(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither epoch ms nor an ISO time") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs a time zone, e.g. +08:00")
+    return int(parsed.timestamp() * 1000)
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if not isinstance(value, int | str) else value
+
+
+def _list(client: Client, args: argparse.Namespace) -> Any:
+    rows = [
+        {k: _plain(v) for k, v in dataclasses.asdict(r).items()}
+        for r in client.records.list(args.start, args.end, app_id=args.app_id)
+    ]
+    if not args.csv:
+        return rows
+    fields = [f.name for f in dataclasses.fields(Record)]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return None
+
+
+def _summary(client: Client, args: argparse.Namespace) -> Any:
+    summary = client.records.summary(args.month, app_id=args.app_id)
+    return _jsonable(dataclasses.asdict(summary))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return _plain(value)
