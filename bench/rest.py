@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from _http import free_port
 from hstgw.sdk import Client
 
 HERE = Path(__file__).resolve().parent
@@ -44,12 +44,6 @@ done = function(summary, latency, requests)
   io.write(string.format("BAD %d\\n", bad))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wrk(url: str, seconds: int, connections: int, script: str, headers: list[str]) -> float:

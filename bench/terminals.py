@@ -26,7 +26,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,16 +37,11 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from _http import KeepAlive, free_port, wait_http
 from hstgw.sdk import Client
 
 HERE = Path(__file__).resolve().parent
 ROUNDS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -83,16 +77,6 @@ class Harness:
     def call(self, **cmd: Any) -> dict[str, Any]:
         self.send(**cmd)
         return self.read()
-
-
-def wait_http(url: str) -> None:
-    for _ in range(200):
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def frame(msg_id: int, trans_mess: dict[str, Any]) -> str:
@@ -140,45 +124,6 @@ async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int) -> fl
         assert body["code"] == 0, body
         assert all(u["result"] == 0 for u in body["result"]["user_list"]), "not all delivered"
     return t0
-
-
-class KeepAlive:
-    """A pool of plain HTTP/1.1 keep-alive connections: a load generator light enough
-    that at 500 requests/s it measures the server, not itself (httpx costs ~1 ms of
-    CPU a request, which on two cores shows up as latency)."""
-
-    def __init__(self, host: str, port: int, token: str, size: int = 16) -> None:
-        self.host, self.port, self.token, self.size = host, port, token, size
-        self.pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.Queue()
-        )
-
-    async def open(self) -> None:
-        for _ in range(self.size):
-            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
-
-    async def post(self, path: str, body: bytes) -> dict[str, Any]:
-        reader, writer = await self.pool.get()
-        try:
-            writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: {self.token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            return dict(json.loads(await reader.readexactly(length)))
-        finally:
-            self.pool.put_nowait((reader, writer))
-
-    async def close(self) -> None:
-        while not self.pool.empty():
-            _, writer = self.pool.get_nowait()
-            writer.close()
 
 
 async def unicast(port: int, token: str, app_id: str, n: int, rate: int, count: int) -> None:

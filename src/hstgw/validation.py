@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import core_schema
 
 from hstgw.errors import GatewayError, ParameterInvalid, ParameterMissing
 
@@ -60,10 +60,10 @@ _TYPE_MESSAGES = {
 
 
 class _Check:
-    """Pydantic metadata: run ``check`` after the type's own validation, and add
-    ``json_extra()`` to the field's JSON schema."""
+    """Pydantic metadata: a check after the type's own validation, with its own message,
+    all in pydantic-core (no Python call per field); ``json_extra()`` documents it."""
 
-    def check(self, value: Any) -> Any:
+    def checks(self) -> list[core_schema.CoreSchema]:
         raise NotImplementedError
 
     def json_extra(self) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class _Check:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
+        return core_schema.chain_schema([handler(source), *self.checks()])
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -89,10 +89,14 @@ class Range(_Check):
     lo: int
     hi: int
 
-    def check(self, value: int) -> int:
-        if not self.lo <= value <= self.hi:
-            raise PydanticCustomError("range", "must be {lo}..{hi}", {"lo": self.lo, "hi": self.hi})
-        return value
+    def checks(self) -> list[core_schema.CoreSchema]:
+        return [
+            core_schema.custom_error_schema(
+                core_schema.int_schema(ge=self.lo, le=self.hi),
+                "range",
+                custom_error_message=f"must be {self.lo}..{self.hi}",
+            )
+        ]
 
     def json_extra(self) -> dict[str, Any]:
         return {"minimum": self.lo, "maximum": self.hi}
@@ -108,14 +112,19 @@ class Text(_Check):
     lo: int
     hi: int
 
-    def check(self, value: str) -> str:
-        if not self.lo <= len(value) <= self.hi:
-            raise PydanticCustomError(
-                "length", "must be {lo}..{hi} characters", {"lo": self.lo, "hi": self.hi}
-            )
-        if _compiled(self.regex).fullmatch(value) is None:
-            raise PydanticCustomError("pattern", self.reason)
-        return value
+    def checks(self) -> list[core_schema.CoreSchema]:
+        return [
+            core_schema.custom_error_schema(
+                core_schema.str_schema(min_length=self.lo, max_length=self.hi),
+                "length",
+                custom_error_message=f"must be {self.lo}..{self.hi} characters",
+            ),
+            core_schema.custom_error_schema(
+                core_schema.str_schema(pattern=f"^(?:{self.regex})$"),
+                "pattern",
+                custom_error_message=self.reason,
+            ),
+        ]
 
     def json_extra(self) -> dict[str, Any]:
         return {"pattern": f"^{self.regex}$", "minLength": self.lo, "maxLength": self.hi}

@@ -6,8 +6,9 @@ this month; the store calls them inside the ingestion transaction, in arrival or
 
 from __future__ import annotations
 
+import functools
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -45,18 +46,56 @@ class Rated:
     month: str  # YYYY-MM of start_time, in the configured zone
     product_id: int
     total_time: int  # seconds
-    price: Decimal  # yuan per minute, per message, per terminal or per GB
-    amount: Decimal  # yuan, 6 decimal places
+    price_micro: int  # millionths of a yuan per minute, per message, per terminal or per GB
+    amount_micro: int  # millionths of a yuan (amounts are exact to 6 decimal places)
     billed_sig_num: int  # signaling receptions above the free quota
     use: int  # what counts toward the service's use_limit: seconds, or receptions
 
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.price_micro) * MICRO
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.amount_micro) * MICRO
+
 
 def to_micro(value: Decimal) -> int:
+    """Yuan to millionths of a yuan, rounded half up."""
     return int((value / MICRO).to_integral_value(ROUND_HALF_UP))
 
 
-def month_of(epoch_ms: int, zone: ZoneInfo) -> str:
+def _per_second(price_micro: int, seconds: int) -> int:
+    """price per minute x seconds / 60, rounded half up, in exact integers."""
+    return (2 * price_micro * seconds + 60) // 120
+
+
+def _month(epoch_ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, zone).strftime("%Y-%m")
+
+
+_DAY_MS = 86_400_000
+# (zone, UTC day) -> the zone's month, for days that lie in one month of the zone
+_MONTH_OF_DAY: dict[tuple[ZoneInfo, int], str] = {}
+
+
+def month_of(epoch_ms: int, zone: ZoneInfo) -> str:
+    """``YYYY-MM`` of ``epoch_ms`` in ``zone``.
+
+    Rating needs it for every event; a datetime costs more than the rest of the
+    rating, so the answer is kept per UTC day, except for a day that holds a month
+    boundary of the zone, which is worked out each time.
+    """
+    day = epoch_ms // _DAY_MS
+    month = _MONTH_OF_DAY.get((zone, day))
+    if month is None:
+        first, last = _month(day * _DAY_MS, zone), _month(day * _DAY_MS + _DAY_MS - 1, zone)
+        if first != last:
+            return _month(epoch_ms, zone)
+        if len(_MONTH_OF_DAY) > 100_000:
+            _MONTH_OF_DAY.clear()
+        _MONTH_OF_DAY[(zone, day)] = month = first
+    return month
 
 
 def area(resolution: str) -> int:
@@ -79,14 +118,15 @@ def rate(
     ms = event.end_time - event.start_time
     seconds = -(-ms // 1000)  # billed by the second, a started second counts
     charged = term in BOTH_WAYS or event.transfer_type == RECEIVED
+    micro = micro_prices(prices)
     billed_sig = 0
     use = 0
     if term in TIME_TERMS:
-        price = _per_minute(event, prices) if charged else Decimal(0)
-        amount = price * seconds / 60
+        price = _per_minute(event, micro) if charged else 0
+        amount = _per_second(price, seconds)
         use = seconds if charged else 0
     elif term == 6:
-        price = prices.signaling if charged else Decimal(0)
+        price = micro["signaling"] if charged else 0
         received = event.total_sig_num if charged else 0
         key = (dev_id, month)
         used = signaling_used[key]
@@ -95,41 +135,41 @@ def rate(
         signaling_used[key] = used + received
         amount = price * billed_sig
         use = received
-    elif term == 7:
-        price = prices.peak_terminal
-        amount = price * event.quantity
-    elif term == 9:
-        price = prices.storage
-        amount = price * event.quantity
-    else:  # 10
-        price = prices.traffic
-        amount = price * event.quantity
+    else:  # 7 peak terminals, 9 storage GB, 10 traffic GB
+        price = micro[{7: "peak_terminal", 9: "storage", 10: "traffic"}[term]]
+        amount = to_micro(Decimal(price) * MICRO * event.quantity)
     return Rated(
         event=event,
         dev_id=dev_id,
         month=month,
         product_id=TERM_SERVICE[term],
         total_time=seconds,
-        price=price,
-        amount=amount.quantize(MICRO, ROUND_HALF_UP),
+        price_micro=price,
+        amount_micro=amount,
         billed_sig_num=billed_sig,
         use=use,
     )
 
 
-def _per_minute(event: UsageEvent, prices: PriceTable) -> Decimal:
+@functools.cache
+def micro_prices(prices: PriceTable) -> dict[str, int]:
+    """The table in millionths of a yuan (every price has at most 6 decimal places)."""
+    return {f.name: to_micro(getattr(prices, f.name)) for f in fields(prices)}
+
+
+def _per_minute(event: UsageEvent, micro: dict[str, int]) -> int:
     term = event.charge_term
     if term == 1:
-        return prices.audio
+        return micro["audio"]
     if term == 2:
-        return prices.video_720p if area(event.resolution) <= AREA_720P else prices.video_above_720p
+        above = area(event.resolution) > AREA_720P
+        return micro["video_above_720p"] if above else micro["video_720p"]
     if term == 4:
-        return prices.screen_share
+        return micro["screen_share"]
     if term == 8:
-        base = (
-            prices.recording_720p if area(event.resolution) <= AREA_720P else prices.recording_1080p
-        )
-        return base + prices.recording_party * event.parties
+        above = area(event.resolution) > AREA_720P
+        base = micro["recording_1080p"] if above else micro["recording_720p"]
+        return base + micro["recording_party"] * event.parties
     if term == 11:
-        return prices.wechat_audio
-    return prices.wechat_video  # 12
+        return micro["wechat_audio"]
+    return micro["wechat_video"]  # 12

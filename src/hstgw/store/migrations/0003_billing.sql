@@ -9,8 +9,9 @@ CREATE TABLE nodes (
 );
 
 -- One record per usage event; event_id makes ingestion idempotent.
+-- record_id: INTEGER PRIMARY KEY is SQLite's row id (one B-tree less to write).
 CREATE TABLE usage_records (
-    record_id       BIGINT PRIMARY KEY,
+    record_id       INTEGER PRIMARY KEY,
     event_id        TEXT NOT NULL UNIQUE,
     dev_id          TEXT NOT NULL,
     app_id          TEXT NOT NULL,
@@ -34,8 +35,10 @@ CREATE TABLE usage_records (
     node_id         TEXT NOT NULL,
     received_at     BIGINT NOT NULL
 );
-CREATE INDEX usage_records_dev_time ON usage_records (dev_id, start_time, record_id);
-CREATE INDEX usage_records_app_time ON usage_records (app_id, start_time, record_id);
+-- Queries read (dev or app, start_time, record_id); SQLite ends every index entry with
+-- the row id, which record_id is, so it need not be a column of these indexes.
+CREATE INDEX usage_records_dev_time ON usage_records (dev_id, start_time);
+CREATE INDEX usage_records_app_time ON usage_records (app_id, start_time);
 
 -- Month-to-date use per app and service (seconds, or receptions for signaling) and its
 -- amount: what limits are checked against, kept as records are written.
