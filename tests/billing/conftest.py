@@ -23,6 +23,8 @@ class Billed:
     node_key: str
 
     def usage(self, events: list[dict[str, Any]], key: str | None = None) -> dict[str, Any]:
+        """Report ``events``. Event ids are unique across the whole store, so each is
+        suffixed with its app's id here, and ``records`` takes the suffix off again."""
         return self.gateway.call(
             "POST",
             "/internal/v1/usage",
@@ -45,12 +47,14 @@ class Billed:
             headers={"Authorization": self.token},
         )
         body: dict[str, Any] = json.loads(r.text, parse_float=Decimal)
+        for record in body.get("result", {}).get("records", []):
+            record["event_id"] = record["event_id"].split(".")[0]
         return body
 
 
 def ev(event_id: str, app_id: str, term: int, ms: int = 0, **kw: Any) -> dict[str, Any]:
     return {
-        "event_id": event_id,
+        "event_id": f"{event_id}.{app_id[:16]}",
         "app_id": app_id,
         "charge_term": term,
         "start_time": T0,

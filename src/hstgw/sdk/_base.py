@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
@@ -99,7 +100,8 @@ class BaseClient:
         """The ``result`` of a successful reply; raise the typed error of any other."""
         request_id = response.headers.get("x-request-id")
         try:
-            body = response.json()
+            # Money comes as JSON numbers with 6 decimal places: keep them exact.
+            body = response.json(parse_float=Decimal)
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("code"), int):
