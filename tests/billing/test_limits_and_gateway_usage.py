@@ -205,6 +205,7 @@ async def test_counts_survive_a_restart_once(tmp_path: Path) -> None:
     await core.start()
     try:
         total, rows = await core.store.list_records(dev.dev_id, 0, now_ms() + 1, None, 0, 100)
+        assert total == 1
         assert [(r.charge_term, r.total_sig_num) for r in rows] == [(6, 7)]
         [usage] = await core.store.online_usage(app.app_id)
         assert (usage.signaling, usage.peak_terminals) == (7, 4)
