@@ -1,0 +1,156 @@
+"""What a logged-in terminal asks for: one handler per request type."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hstgw.errors import TerminalCode
+from hstgw.online import protocol as p
+from hstgw.online.core import OnlineCore
+from hstgw.online.frames import (
+    Reply,
+    TerminalError,
+    body_size,
+    dumps,
+    parse_frame,
+    parse_request,
+    reply,
+)
+from hstgw.online.models import (
+    InviteReplyReq,
+    InviteReq,
+    ListOnlineReq,
+    MessageReq,
+    SetStateReq,
+)
+from hstgw.online.session import Session
+
+__all__ = ["TerminalRequests"]
+
+
+class TerminalRequests(OnlineCore):
+    def handle(self, session: Session, raw: str | bytes) -> str:
+        """The reply to one frame of a logged-in terminal."""
+        session.last_seen = now = time.monotonic()
+        kind, seq = "error", None
+        try:
+            data = parse_frame(raw)
+            kind, seq = data["type"], data.get("seq")
+            if not session.allow(now, self.config.message_rate):
+                raise TerminalError(TerminalCode.RATE_LIMITED)
+            handler = _HANDLERS.get(kind)
+            if handler is None:
+                raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
+            result = handler(self, session, data)
+        except TerminalError as exc:
+            return reply(kind, seq, exc.code, exc.msg)
+        return reply(kind, seq, TerminalCode.OK, None, result)
+
+    def _logout(self, session: Session, data: dict[str, Any]) -> Reply:
+        self._end(session)
+        session.link.close(1000, "logout")
+        return {}
+
+    def _heartbeat(self, session: Session, data: dict[str, Any]) -> Reply:
+        return {"server_time": self._clock()}
+
+    def _list_online(self, session: Session, data: dict[str, Any]) -> Reply:
+        req: ListOnlineReq = parse_request(ListOnlineReq, data)
+        users = sorted(
+            self.registry.in_scope(session.app_id, session.company_id),
+            key=lambda s: (s.user_id, s.mutex_type),
+        )
+        start = (req.page - 1) * req.page_size
+        return {
+            "total": len(users),
+            "page": req.page,
+            "page_size": req.page_size,
+            "users": [s.describe() for s in users[start : start + req.page_size]],
+        }
+
+    def _set_state(self, session: Session, data: dict[str, Any]) -> Reply:
+        req: SetStateReq = parse_request(SetStateReq, data)
+        session.custom_state = req.custom_state
+        self._notify_scope(session, state=1)
+        return {}
+
+    def _check_signaling(self, session: Session) -> None:
+        app = self._apps.get(session.app_id)
+        refusal = self.limits.cached_signaling_refusal(app) if app is not None else None
+        if refusal is not None:
+            raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
+
+    def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
+        req: InviteReq = parse_request(InviteReq, data)
+        self._check_signaling(session)
+        if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
+            raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
+        failed = self.invite(
+            session.app_id, req.group_id, req.user_ids, req.seq_id, req.extend_info, session
+        )
+        return {"seq_id": req.seq_id, "failed_user_ids": failed}
+
+    def _invite_reply(self, session: Session, data: dict[str, Any]) -> Reply:
+        req: InviteReplyReq = parse_request(InviteReplyReq, data)
+        if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
+            raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
+        invite = self._invites.get((session.app_id, req.group_id, req.seq_id))
+        if invite is None:
+            raise TerminalError(TerminalCode.FIELD_INVALID, "seq_id: no such invite")
+        inviter_key, _ = invite
+        if inviter_key is None:  # the app's backend invited: nobody to tell
+            return {"delivered": False}
+        inviter = self.registry.get(inviter_key)
+        if inviter is None:
+            raise TerminalError(TerminalCode.NOT_ONLINE, "the inviting terminal is not online")
+        text = dumps(
+            {
+                "type": "invite_reply",
+                "group_id": req.group_id,
+                "seq_id": req.seq_id,
+                "accept": req.accept,
+                "extend_info": req.extend_info,
+                **session.describe(),
+            }
+        )
+        delivered = inviter.link.push(text)
+        if delivered:
+            self.usage.received(session.app_id)
+        return {"delivered": delivered}
+
+    def _message(self, session: Session, data: dict[str, Any]) -> Reply:
+        req: MessageReq = parse_request(MessageReq, data)
+        self._check_signaling(session)
+        if body_size(req.body) > p.BODY_LIMIT:
+            raise TerminalError(TerminalCode.TOO_LARGE, "body: larger than 8192 bytes")
+        text = dumps(
+            {
+                "type": "message",
+                "from_user_id": session.user_id,
+                "from_mutex_type": session.mutex_type,
+                "from_client_guid": session.client_guid,
+                "body": req.body,
+            }
+        )
+        targets = [
+            s for s in self.registry.of_user(session.app_id, req.to_user_id) if s is not session
+        ]
+        delivered = self._push_all(session.app_id, targets, text)
+        if not delivered:
+            raise TerminalError(
+                TerminalCode.NOT_ONLINE, "to_user_id: no terminal of the user online"
+            )
+        return {"delivered": delivered}
+
+
+_HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Reply]] = {
+    p.HEARTBEAT: TerminalRequests._heartbeat,
+    p.LIST_ONLINE: TerminalRequests._list_online,
+    p.SET_STATE: TerminalRequests._set_state,
+    p.INVITE: TerminalRequests._invite_from_terminal,
+    p.INVITE_REPLY: TerminalRequests._invite_reply,
+    p.MESSAGE: TerminalRequests._message,
+    p.LOGOUT: TerminalRequests._logout,
+}

@@ -1,0 +1,283 @@
+"""Developers, access tokens and apps in SQLite.
+
+The serving process takes ``hstgw.lock`` in the data directory, so it is the
+only writer of apps; that makes its in-process app cache exact (a thread hop to
+SQLite costs more than the rest of a ``GET /v1/app``: docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from hstgw.store.base import (
+    AccessTokenState,
+    App,
+    AppPatch,
+    AppService,
+    Conflict,
+    Developer,
+)
+from hstgw.store.sqlite.engine import SqliteEngine
+
+__all__ = ["AccountsStore"]
+
+_APP_COLUMNS = (
+    "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
+    " a.created_at, a.updated_at, s.service_id, s.use_limit"
+)
+
+
+def _apps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[App]:
+    """Fold the app x service join (ordered by app) back into apps."""
+    apps: list[App] = []
+    current: list[Any] | None = None
+    services: list[AppService] = []
+
+    def flush() -> None:
+        if current is not None:
+            apps.append(App(*current[:6], tuple(services), *current[6:8]))  # type: ignore[call-arg]
+
+    for row in rows:
+        if current is None or row[0] != current[0]:
+            flush()
+            current = list(row[:8])
+            services = []
+        if row[8] is not None:
+            services.append(AppService(row[8], row[9]))
+    flush()
+    return apps
+
+
+def _developer(row: tuple[Any, ...] | None) -> Developer | None:
+    return Developer(*row) if row else None
+
+
+class AccountsStore(SqliteEngine):
+    # developers
+
+    async def create_developer(self, dev: Developer) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO developers (dev_id, name, secret, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (dev.dev_id, dev.name, dev.secret, dev.status, dev.created_at),
+            )
+        )
+
+    async def get_developer(self, dev_id: str) -> Developer | None:
+        return await self._read(
+            lambda c: _developer(
+                c.execute(
+                    "SELECT dev_id, name, secret, status, created_at FROM developers"
+                    " WHERE dev_id = ?",
+                    (dev_id,),
+                ).fetchone()
+            )
+        )
+
+    async def list_developers(self) -> list[Developer]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT dev_id, name, secret, status, created_at FROM developers"
+                " ORDER BY created_at, dev_id"
+            ).fetchall()
+        )
+        return [Developer(*row) for row in rows]
+
+    async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
+        def work(c: sqlite3.Connection) -> bool:
+            found = c.execute(
+                "UPDATE developers SET secret = ? WHERE dev_id = ?", (secret, dev_id)
+            ).rowcount
+            c.execute("UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,))
+            return bool(found)
+
+        return await self._write(work)
+
+    async def set_developer_status(self, dev_id: str, status: str) -> bool:
+        def work(c: sqlite3.Connection) -> bool:
+            found = c.execute(
+                "UPDATE developers SET status = ? WHERE dev_id = ?", (status, dev_id)
+            ).rowcount
+            if status != "active":
+                c.execute(
+                    "UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,)
+                )
+            return bool(found)
+
+        return await self._write(work)
+
+    # access tokens
+
+    async def issue_access_token(
+        self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
+    ) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "DELETE FROM access_tokens WHERE dev_id = ? AND expires_at < ?",
+                (dev_id, keep_until),
+            )
+            c.execute("UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,))
+            c.execute(
+                "INSERT INTO access_tokens (token, dev_id, issued_at, expires_at, live)"
+                " VALUES (?, ?, ?, ?, 1)",
+                (token, dev_id, now, expires_at),
+            )
+
+        await self._write(work)
+
+    async def lookup_access_token(self, token: str) -> AccessTokenState | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT t.dev_id, t.expires_at, t.live, d.status FROM access_tokens t"
+                " JOIN developers d ON d.dev_id = t.dev_id WHERE t.token = ?",
+                (token,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return AccessTokenState(row[0], row[1], bool(row[2]), row[3] == "active")
+
+    # apps
+
+    async def create_app(self, app: App) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status,"
+                " consumption_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    app.app_id,
+                    app.dev_id,
+                    app.app_name,
+                    app.app_secret,
+                    app.status,
+                    app.consumption_limit,
+                    app.created_at,
+                    app.updated_at,
+                ),
+            )
+            _insert_services(c, app.app_id, app.services)
+
+        try:
+            await self._write(work)
+        except sqlite3.IntegrityError as exc:
+            raise _conflict(exc) from exc
+        self._apps.put(app)
+
+    async def find_app(self, app_id: str) -> App | None:
+        app = self._apps.get(app_id)
+        if app is None:
+            generation = self._apps.generation
+            apps = await self._read(lambda c: _get_apps_any_dev(c, app_id))
+            if not apps:
+                return None
+            app = apps[0]
+            self._apps.fill(app, generation)
+        return app
+
+    async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]:
+        def work(c: sqlite3.Connection) -> tuple[int, list[App]]:
+            # One read transaction, so that total and page agree.
+            c.execute("BEGIN")
+            try:
+                total = c.execute(
+                    "SELECT count(*) FROM apps WHERE dev_id = ? AND deleted_at IS NULL", (dev_id,)
+                ).fetchone()[0]
+                ids = [
+                    row[0]
+                    for row in c.execute(
+                        "SELECT app_id FROM apps WHERE dev_id = ? AND deleted_at IS NULL"
+                        " ORDER BY created_at, app_id LIMIT ? OFFSET ?",
+                        (dev_id, limit, offset),
+                    )
+                ]
+                return total, _get_apps(c, dev_id, ids)
+            finally:
+                c.execute("COMMIT")
+
+        return await self._read(work)
+
+    async def update_app(self, dev_id: str, app_id: str, patch: AppPatch, now: int) -> App | None:
+        def work(c: sqlite3.Connection) -> App | None:
+            sets: list[str] = ["updated_at = ?"]
+            args: list[Any] = [now]
+            if patch.app_name is not None:
+                sets.append("app_name = ?")
+                args.append(patch.app_name)
+            if patch.status is not None:
+                sets.append("status = ?")
+                args.append(patch.status)
+            if patch.set_consumption_limit:
+                sets.append("consumption_limit = ?")
+                args.append(patch.consumption_limit)
+            found = c.execute(
+                f"UPDATE apps SET {', '.join(sets)}"
+                " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL",
+                (*args, app_id, dev_id),
+            ).rowcount
+            if not found:
+                return None
+            if patch.services is not None:
+                c.execute("DELETE FROM app_services WHERE app_id = ?", (app_id,))
+                _insert_services(c, app_id, patch.services)
+            return _get_apps(c, dev_id, [app_id])[0]
+
+        try:
+            app = await self._write(work)
+        except sqlite3.IntegrityError as exc:
+            raise _conflict(exc) from exc
+        if app is not None:
+            self._apps.put(app)
+        return app
+
+    async def delete_app(self, dev_id: str, app_id: str, now: int) -> bool:
+        deleted = await self._write(
+            lambda c: (
+                c.execute(
+                    "UPDATE apps SET deleted_at = ?, updated_at = ?"
+                    " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL",
+                    (now, now, app_id, dev_id),
+                ).rowcount
+                > 0
+            )
+        )
+        if deleted:
+            self._apps.drop(app_id)
+        return deleted
+
+
+def _insert_services(c: sqlite3.Connection, app_id: str, services: Iterable[AppService]) -> None:
+    c.executemany(
+        "INSERT INTO app_services (app_id, service_id, use_limit) VALUES (?, ?, ?)",
+        [(app_id, s.service_id, s.use_limit) for s in services],
+    )
+
+
+def _get_apps_any_dev(c: sqlite3.Connection, app_id: str) -> list[App]:
+    rows = c.execute(
+        f"SELECT {_APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
+        " WHERE a.app_id = ? AND a.deleted_at IS NULL ORDER BY s.service_id",
+        (app_id,),
+    ).fetchall()
+    return _apps_from_rows(rows)
+
+
+def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str]) -> list[App]:
+    if not app_ids:
+        return []
+    marks = ", ".join("?" * len(app_ids))
+    rows = c.execute(
+        f"SELECT {_APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
+        f" WHERE a.dev_id = ? AND a.deleted_at IS NULL AND a.app_id IN ({marks})"
+        " ORDER BY a.created_at, a.app_id, s.service_id",
+        (dev_id, *app_ids),
+    ).fetchall()
+    return _apps_from_rows(rows)
+
+
+def _conflict(exc: sqlite3.IntegrityError) -> Exception:
+    if "app_name" in str(exc):
+        return Conflict("app_name")
+    return exc

@@ -1,0 +1,300 @@
+"""Usage, records, nodes and the online service's counters in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+from hstgw.store.base import (
+    IngestResult,
+    Node,
+    OnlineUsage,
+    Rater,
+    RecordRow,
+    TermSum,
+    UnknownApp,
+)
+from hstgw.store.sqlite.engine import SqliteEngine
+
+__all__ = ["BillingStore"]
+
+
+class BillingStore(SqliteEngine):
+    # online usage
+
+    async def add_online_usage(self, rows: list[OnlineUsage], now: int) -> None:
+        await self._write(lambda c: _add_online_usage(c, rows, now))
+
+    async def online_usage(self, app_id: str) -> list[OnlineUsage]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT app_id, day, signaling, peak_terminals FROM online_usage"
+                " WHERE app_id = ? ORDER BY day",
+                (app_id,),
+            ).fetchall()
+        )
+        return [OnlineUsage(*row) for row in rows]
+
+    # nodes
+
+    async def create_node(self, node: Node, key_hash: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (node.node_id, node.name, key_hash, node.status, node.created_at),
+            )
+        )
+
+    async def list_nodes(self) -> list[Node]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
+            ).fetchall()
+        )
+        return [Node(*row) for row in rows]
+
+    async def revoke_node(self, node_id: str) -> bool:
+        return await self._write(
+            lambda c: (
+                c.execute(
+                    "UPDATE nodes SET status = 'revoked' WHERE node_id = ?", (node_id,)
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def node_by_key(self, key_hash: str) -> Node | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT node_id, name, status, created_at FROM nodes WHERE key_hash = ?",
+                (key_hash,),
+            ).fetchone()
+        )
+        return Node(*row) if row else None
+
+    # usage and records
+
+    async def ingest(
+        self,
+        events: list[Any],
+        rater: Rater,
+        node_id: str,
+        now: int,
+        online_usage: list[OnlineUsage] | None = None,
+    ) -> IngestResult:
+        return await self._write(
+            lambda c: _ingest(c, events, rater, node_id, now, online_usage or [])
+        )
+
+    async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT service_id, use_quantity, amount_micro FROM monthly_usage"
+                " WHERE app_id = ? AND month = ?",
+                (app_id, month),
+            ).fetchall()
+        )
+        return {sid: (use, amount) for sid, use, amount in rows}
+
+    async def list_records(
+        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+    ) -> tuple[int, list[RecordRow]]:
+        # By app when one is named (its index), else by developer; both (…, start_time, record_id).
+        if app_id is None:
+            where, args = "r.dev_id = ?", [dev_id]
+        else:
+            where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
+
+        def work(c: sqlite3.Connection) -> tuple[int, list[RecordRow]]:
+            c.execute("BEGIN")
+            try:
+                total = c.execute(
+                    f"SELECT count(*) FROM usage_records r WHERE {where}"
+                    " AND r.start_time BETWEEN ? AND ?",
+                    (*args, start, end),
+                ).fetchone()[0]
+                rows = c.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM usage_records r"
+                    " JOIN apps a ON a.app_id = r.app_id"
+                    f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
+                    " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?",
+                    (*args, start, end, limit, offset),
+                ).fetchall()
+                return total, [RecordRow(*row) for row in rows]
+            finally:
+                c.execute("COMMIT")
+
+        return await self._read(work)
+
+    async def summarize(
+        self, dev_id: str, start: int, end: int, app_id: str | None
+    ) -> list[TermSum]:
+        app_filter = "" if app_id is None else " AND r.app_id = ?"
+        args = (dev_id, start, end) if app_id is None else (dev_id, start, end, app_id)
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT r.app_id, a.app_name, r.charge_term, count(*), sum(r.amount_micro),"
+                " sum(r.total_time), sum(r.total_sig_num), group_concat(r.quantity, ' ')"
+                " FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
+                f" WHERE r.dev_id = ? AND r.start_time BETWEEN ? AND ?{app_filter}"
+                " GROUP BY r.app_id, a.app_name, r.charge_term ORDER BY r.app_id, r.charge_term",
+                args,
+            ).fetchall()
+        )
+        return [
+            TermSum(app, name, term, n, amount, time, sig, str(sum(map(Decimal, qs.split()))))
+            for app, name, term, n, amount, time, sig, qs in rows
+        ]
+
+    async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT app_id, day, signaling, peak_terminals FROM online_usage"
+                " WHERE rated = 0 AND day < ? ORDER BY day, app_id",
+                (before_day,),
+            ).fetchall()
+        )
+        return [OnlineUsage(*row) for row in rows]
+
+    async def mark_peaks_rated(self, rows: list[OnlineUsage]) -> None:
+        await self._write(
+            lambda c: c.executemany(
+                "UPDATE online_usage SET rated = 1 WHERE app_id = ? AND day = ?",
+                [(r.app_id, r.day) for r in rows],
+            )
+        )
+
+
+_RECORD_COLUMNS = (
+    "r.record_id, r.event_id, r.app_id, a.app_name, r.charge_term, r.product_id, r.start_time,"
+    " r.end_time, r.total_time, r.group_id, r.user_id, r.client_id, r.stream_id, r.resolution,"
+    " r.transfer_type, r.total_sig_num, r.quantity, r.parties, r.price_micro, r.amount_micro"
+)
+_CHUNK = 500
+
+
+class _SignalingSoFar(dict[tuple[str, str], int]):
+    """Receptions per (developer, month), read from the store on first use."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def __missing__(self, key: tuple[str, str]) -> int:
+        row = self._conn.execute(
+            "SELECT receptions FROM monthly_signaling WHERE dev_id = ? AND month = ?", key
+        ).fetchone()
+        self[key] = value = row[0] if row else 0
+        return value
+
+
+def _ingest(
+    c: sqlite3.Connection,
+    events: list[Any],
+    rater: Rater,
+    node_id: str,
+    now: int,
+    online_usage: list[OnlineUsage],
+) -> IngestResult:
+    seen: set[str] = set()
+    ids = [e.event_id for e in events]
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        seen.update(
+            row[0]
+            for row in c.execute(
+                f"SELECT event_id FROM usage_records WHERE event_id IN ({marks})", chunk
+            )
+        )
+    app_ids = list({e.app_id for e in events})
+    owners: dict[str, str] = {}
+    for i in range(0, len(app_ids), _CHUNK):
+        chunk = app_ids[i : i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        owners.update(
+            c.execute(f"SELECT app_id, dev_id FROM apps WHERE app_id IN ({marks})", chunk)
+        )
+    for index, e in enumerate(events):
+        if e.app_id not in owners:
+            raise UnknownApp(index)
+    signaling = _SignalingSoFar(c)
+    rows = []
+    usage: dict[tuple[str, str, int], list[int]] = {}
+    duplicates = 0
+    next_id = c.execute("SELECT COALESCE(MAX(record_id), 0) FROM usage_records").fetchone()[0]
+    for e in events:
+        if e.event_id in seen:
+            duplicates += 1
+            continue
+        seen.add(e.event_id)
+        r = rater(e, owners[e.app_id], signaling)
+        next_id += 1
+        price, amount = r.price_micro, r.amount_micro
+        rows.append(
+            (
+                next_id,
+                e.event_id,
+                r.dev_id,
+                e.app_id,
+                e.charge_term,
+                r.product_id,
+                e.start_time,
+                e.end_time,
+                r.total_time,
+                e.group_id,
+                e.user_id,
+                e.client_id,
+                e.stream_id,
+                e.resolution,
+                e.transfer_type,
+                e.total_sig_num,
+                r.billed_sig_num,
+                str(e.quantity),
+                e.parties,
+                price,
+                amount,
+                node_id,
+                now,
+            )
+        )
+        acc = usage.setdefault((e.app_id, r.month, r.product_id), [0, 0])
+        acc[0] += r.use
+        acc[1] += amount
+    c.executemany(
+        "INSERT INTO usage_records (record_id, event_id, dev_id, app_id, charge_term, product_id,"
+        " start_time, end_time, total_time, group_id, user_id, client_id, stream_id, resolution,"
+        " transfer_type, total_sig_num, billed_sig_num, quantity, parties, price_micro,"
+        " amount_micro, node_id, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    c.executemany(
+        "INSERT INTO monthly_signaling (dev_id, month, receptions) VALUES (?, ?, ?)"
+        " ON CONFLICT (dev_id, month) DO UPDATE SET receptions = excluded.receptions",
+        [(dev, month, n) for (dev, month), n in signaling.items()],
+    )
+    c.executemany(
+        "INSERT INTO monthly_usage (app_id, month, service_id, use_quantity, amount_micro)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET"
+        " use_quantity = monthly_usage.use_quantity + excluded.use_quantity,"
+        " amount_micro = monthly_usage.amount_micro + excluded.amount_micro",
+        [(app, month, sid, use, amount) for (app, month, sid), (use, amount) in usage.items()],
+    )
+    if online_usage:
+        _add_online_usage(c, online_usage, now)
+    return IngestResult(len(rows), duplicates, frozenset((app, month) for app, month, _ in usage))
+
+
+def _add_online_usage(c: sqlite3.Connection, rows: list[OnlineUsage], now: int) -> None:
+    c.executemany(
+        "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, day) DO UPDATE SET"
+        " signaling = online_usage.signaling + excluded.signaling,"
+        " peak_terminals = CASE WHEN excluded.peak_terminals > online_usage.peak_terminals"
+        " THEN excluded.peak_terminals ELSE online_usage.peak_terminals END,"
+        " updated_at = excluded.updated_at",
+        [(r.app_id, r.day, r.signaling, r.peak_terminals, now) for r in rows],
+    )

@@ -1,0 +1,146 @@
+"""The SQLite engine: connections, transactions, migrations, the data-dir lock.
+
+Two connections, each on its own bridge thread: reads never queue behind a write
+(WAL lets them run beside it), and writes are serialized with ``BEGIN IMMEDIATE``
+so that a transaction never has to upgrade its lock. The operator CLI may write
+developers into the same file at the same time; ``busy_timeout`` covers it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from hstgw.store.base import (
+    StoreError,
+    Unavailable,
+)
+from hstgw.store.bridge import SqliteBridge
+from hstgw.store.migrations import migrations
+from hstgw.store.sqlite.app_cache import AppCache
+
+__all__ = ["SqliteEngine", "transaction"]
+
+T = TypeVar("T")
+
+_BUSY_TIMEOUT_MS = 5000
+_CACHE_KIB = 128 * 1024
+_MMAP_BYTES = 1024 * 1024 * 1024
+_CHECKPOINT_PAGES = 8192
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # Billing tables reach millions of rows: keep their index pages in memory (the
+    # 2 MiB default makes every insert and query read pages back from the OS).
+    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+    # Checkpoint the WAL every 32 MiB rather than 4: pages written by every batch of
+    # usage (the ends of the indexes) are copied back once per checkpoint, not per batch.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+    return conn
+
+
+def transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+    )
+    for migration in migrations():
+
+        def apply(c: sqlite3.Connection, m: Any = migration) -> None:
+            done = c.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (m.version,)
+            ).fetchone()
+            if done:
+                return
+            for statement in m.statements():
+                c.execute(statement)
+            c.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (m.version, m.name)
+            )
+
+        transaction(conn, apply)
+
+
+class SqliteEngine:
+    """The connections and their threads; the parts of the store build on it."""
+
+    def __init__(self, path: Path, *, serving: bool = False, app_cache_size: int = 100_000) -> None:
+        self.path = path
+        self._serving = serving
+        self._lock_file: IO[bytes] | None = None
+        self._reader = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-read")
+        self._writer = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-write")
+        self._apps = AppCache(app_cache_size if serving else 0)
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._serving:
+            self._lock_file = _lock(self.path.parent / "hstgw.lock")
+        await self._writer.start()
+        await self._write(_migrate, in_transaction=False)
+        await self._reader.start()
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
+
+    async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._reader.run(job)
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    async def _write(
+        self, job: Callable[[sqlite3.Connection], T], *, in_transaction: bool = True
+    ) -> T:
+        try:
+            if in_transaction:
+                return await self._writer.run(lambda conn: transaction(conn, job))
+            return await self._writer.run(job)
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+
+def _lock(path: Path) -> IO[bytes]:
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreError(
+            f"{path.parent} is in use by another hstgw server; "
+            "run one server per data directory (or use cluster mode)"
+        ) from None
+    return handle
+
+
+_TRANSIENT = ("locked", "busy", "disk i/o", "unable to open", "full")
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> Exception:
+    """Lock waits and I/O trouble are worth a retry; anything else is a bug."""
+    text = str(exc).lower()
+    return Unavailable(str(exc)) if any(t in text for t in _TRANSIENT) else exc
