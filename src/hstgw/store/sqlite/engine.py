@@ -29,7 +29,7 @@ T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 5000
 _CACHE_KIB = 128 * 1024
 _MMAP_BYTES = 1024 * 1024 * 1024
-_CHECKPOINT_PAGES = 8192
+_CHECKPOINT_PAGES = 32768
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -42,7 +42,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # 2 MiB default makes every insert and query read pages back from the OS).
     conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
     conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
-    # Checkpoint the WAL every 32 MiB rather than 4: pages written by every batch of
+    # Checkpoint the WAL every 128 MiB rather than 4: pages written by every batch of
     # usage (the ends of the indexes) are copied back once per checkpoint, not per batch.
     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
     return conn
