@@ -126,3 +126,15 @@ async def test_online_service_use_limit_caps_concurrent_terminals(gateway: Gatew
     assert reply["code"] == 0
     for t in (two, three, again, four):
         await t.close()
+
+
+async def test_concurrent_logins_of_one_user_and_mutex_type_let_exactly_one_in(
+    app: OnlineApp,
+) -> None:
+    results = await asyncio.gather(
+        *(raw_login(app, "racer", client_guid=f"g{i}") for i in range(10))
+    )
+    codes = sorted(reply["code"] for _, reply in results)
+    assert codes == [0] + [1000008] * 9
+    for raw, _ in results:
+        await raw.close()

@@ -109,6 +109,11 @@ class OnlineCore:
         online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)
         if online is None:
             raise TerminalError(TerminalCode.NO_ONLINE_SERVICE)
+        refusal = await self.limits.login_refusal(app)
+        if refusal is not None:
+            raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
+        # No await from here on: the check of the same user and mutex_type and the
+        # registration happen in one step, so two logins cannot both pass it.
         key = (req.app_id, req.user_id, req.mutex_type)
         older = self.registry.get(key)
         if older is not None and not req.force_login:
@@ -124,9 +129,6 @@ class OnlineCore:
                 TerminalCode.CONSUMPTION_LIMIT,
                 f"use_limit of the online service: {online.use_limit} concurrent terminals",
             )
-        refusal = await self.limits.login_refusal(app)
-        if refusal is not None:
-            raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
         if older is not None:
             self.kick(older, "force_login")
         self._apps[app.app_id] = app
