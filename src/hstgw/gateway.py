@@ -15,6 +15,7 @@ from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
+from hstgw.metrics import Metrics
 from hstgw.online.service import OnlineConfig, OnlineService
 from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
@@ -48,7 +49,10 @@ class Gateway:
         self.billing = Billing(
             self.store, PriceTable.with_overrides(settings.prices), settings.zone, clock
         )
-        self.usage = UsageCounters(self.billing.record_gateway_usage, settings.zone, clock)
+        self.metrics = Metrics()
+        self.usage = UsageCounters(
+            self.billing.record_gateway_usage, settings.zone, clock, self.metrics.delivered.inc
+        )
         self.online = OnlineService(
             self.store,
             self.usage,
@@ -62,6 +66,7 @@ class Gateway:
             ),
             clock,
         )
+        self.metrics.count_terminals(lambda: len(self.online.registry))
         self.apps = Apps(self.store, clock, listeners=[self.online.app_changed])
         self.developers = Developers(self.store, clock)
         self._housekeeping: asyncio.Task[None] | None = None

@@ -18,6 +18,7 @@ EXPECTED = {
     ("get", "/healthz"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/metrics"),
     ("post", "/v1/kickout"),
     ("get", "/v1/online/user/state"),
     ("post", "/v1/online/trans-cmd"),

@@ -15,6 +15,7 @@ from hstgw.api.routes_online import build_online_routes
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
 from hstgw.log import AccessLog
+from hstgw.metrics import CONTENT_TYPE as METRICS_TYPE
 from hstgw.online.endpoint import TerminalListener
 from hstgw.settings import Settings
 from hstgw.store import Store
@@ -32,6 +33,9 @@ def create_app(
 ) -> HttpApi:
     gw = Gateway(settings, store=store, clock=clock)
     documents: dict[str, bytes] = {}
+
+    async def metrics_text(call: Call) -> Response:
+        return Response(gw.metrics.render(), content_type=METRICS_TYPE)
 
     async def openapi_json(call: Call) -> Response:
         return Response(documents["openapi"])
@@ -55,6 +59,16 @@ def create_app(
         *build_billing_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
         Route("GET", "/docs", docs, "API reference page", "meta", auth=None, raw=True),
+        Route(
+            "GET",
+            "/metrics",
+            metrics_text,
+            "Prometheus metrics",
+            "meta",
+            auth=None,
+            raw=True,
+            description="Prometheus text format; see docs/operations.md.",
+        ),
     ]
     spec = openapi(routes)  # made once, from the finished route table
     documents["openapi"] = orjson.dumps(spec)
@@ -94,6 +108,7 @@ def create_app(
         {"access": gw.access_tokens.authenticate, "node": gw.billing.nodes.authenticate},
         max_body_bytes=settings.max_body_bytes,
         access_log=access_log,
+        metrics=gw.metrics,
         other=lifespan,
     )
     app.state["gateway"] = gw

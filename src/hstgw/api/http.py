@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from hstgw.errors import Code, GatewayError, ParameterInvalid, SystemBusy
 from hstgw.ids import request_ids
 from hstgw.log import AccessLog
+from hstgw.metrics import Metrics
 from hstgw.store import Unavailable
 from hstgw.validation import parse_body, parse_query
 
@@ -99,6 +100,7 @@ class HttpApi:
         *,
         max_body_bytes: int,
         access_log: AccessLog | None = None,
+        metrics: Metrics | None = None,
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = routes
@@ -109,6 +111,7 @@ class HttpApi:
         self._max_body = max_body_bytes
         self._request_ids = request_ids()
         self._access_log = access_log
+        self._metrics = metrics
         self._other = other
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
@@ -126,6 +129,7 @@ class HttpApi:
             request_id = next(self._request_ids)
         code = Code.OK.value
         status = 200
+        route_name = "unmatched"
         try:
             methods = self._table.get(scope["path"])
             route = methods.get(scope["method"]) if methods else None
@@ -136,6 +140,7 @@ class HttpApi:
                 body = envelope(code, f"{what}: no such {what} for {scope['path']}")
                 content_type = JSON_TYPE
             else:
+                route_name = route.path
                 out = await self._handle(route, scope, receive, headers)
                 if isinstance(out, Response):
                     body, content_type, status = out.body, out.content_type, out.status
@@ -148,6 +153,8 @@ class HttpApi:
             content_type = JSON_TYPE
         except Unavailable as exc:
             code = Code.SYSTEM_BUSY.value
+            if self._metrics is not None:
+                self._metrics.store_errors.inc()
             error_log.warning("store unavailable: %s", exc, extra={"request_id": request_id})
             body = envelope(code, SystemBusy().msg)
             content_type = JSON_TYPE
@@ -171,6 +178,9 @@ class HttpApi:
             }
         )
         await send({"type": "http.response.body", "body": body})
+        elapsed = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.observe(route_name, scope["method"], code, elapsed)
         if self._access_log is not None:
             self._access_log.write(
                 {
@@ -178,7 +188,7 @@ class HttpApi:
                     "path": scope["path"],
                     "status": status,
                     "code": code,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "latency_ms": round(elapsed * 1000, 3),
                     "request_id": request_id,
                 }
             )

@@ -36,6 +36,8 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
     async def usage(call: Call) -> dict[str, Any]:
         batch: UsageBatch = call.body
         accepted, duplicates = await gw.billing.ingest(call.node_id, batch)
+        gw.metrics.usage_events.labels("accepted").inc(accepted)
+        gw.metrics.usage_events.labels("duplicate").inc(duplicates)
         return {"accepted": accepted, "duplicates": duplicates}
 
     async def limits(call: Call) -> dict[str, Any]:

@@ -21,8 +21,15 @@ Sink = Callable[[list[OnlineUsage], Mapping[tuple[str, str], tuple[int, int]]], 
 
 
 class UsageCounters:
-    def __init__(self, sink: Sink, zone: ZoneInfo, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        zone: ZoneInfo,
+        clock: Callable[[], int],
+        on_received: Callable[[int], None] = lambda n: None,
+    ) -> None:
         self._sink = sink
+        self._on_received = on_received
         self._zone = zone
         self._clock = clock
         self._signaling: dict[tuple[str, str], int] = {}
@@ -42,6 +49,7 @@ class UsageCounters:
         """``n`` signaling messages were delivered to terminals of ``app_id``."""
         key = (app_id, self._day())
         self._signaling[key] = self._signaling.get(key, 0) + n
+        self._on_received(n)
         now = self._clock()
         first = self._spans.get(key, (now, now))[0]
         self._spans[key] = (first, now)
