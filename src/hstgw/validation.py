@@ -7,7 +7,6 @@ failure reads ``"<field>: <reason>"`` (design 2).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -130,11 +129,6 @@ class Text(_Check):
         return {"pattern": f"^{self.regex}$", "minLength": self.lo, "maxLength": self.hi}
 
 
-@functools.cache
-def _compiled(regex: str) -> re.Pattern[str]:
-    return re.compile(regex)
-
-
 HEX32_RE = r"[0-9a-f]{32}"
 # Letters, digits, `_` and CJK ideographs (design 1: the seed's "中英文、下划线", and
 # its own quick start's "test123").
@@ -160,9 +154,12 @@ AppName = Annotated[
 ]
 
 
+_USER_ID = re.compile(ID_RE)
+
+
 def is_user_id(value: str) -> bool:
     """The written rule for user_id and group_id: 1-128 of ``[A-Za-z0-9_-]``."""
-    return 1 <= len(value) <= 128 and _compiled(ID_RE).fullmatch(value) is not None
+    return 1 <= len(value) <= 128 and _USER_ID.fullmatch(value) is not None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
