@@ -19,39 +19,10 @@ from hstgw.store.base import (
     Conflict,
     Developer,
 )
+from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer
 from hstgw.store.sqlite.engine import SqliteEngine
 
 __all__ = ["AccountsStore"]
-
-_APP_COLUMNS = (
-    "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
-    " a.created_at, a.updated_at, s.service_id, s.use_limit"
-)
-
-
-def _apps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[App]:
-    """Fold the app x service join (ordered by app) back into apps."""
-    apps: list[App] = []
-    current: list[Any] | None = None
-    services: list[AppService] = []
-
-    def flush() -> None:
-        if current is not None:
-            apps.append(App(*current[:6], tuple(services), *current[6:8]))  # type: ignore[call-arg]
-
-    for row in rows:
-        if current is None or row[0] != current[0]:
-            flush()
-            current = list(row[:8])
-            services = []
-        if row[8] is not None:
-            services.append(AppService(row[8], row[9]))
-    flush()
-    return apps
-
-
-def _developer(row: tuple[Any, ...] | None) -> Developer | None:
-    return Developer(*row) if row else None
 
 
 class AccountsStore(SqliteEngine):
@@ -68,7 +39,7 @@ class AccountsStore(SqliteEngine):
 
     async def get_developer(self, dev_id: str) -> Developer | None:
         return await self._read(
-            lambda c: _developer(
+            lambda c: developer(
                 c.execute(
                     "SELECT dev_id, name, secret, status, created_at FROM developers"
                     " WHERE dev_id = ?",
@@ -257,11 +228,11 @@ def _insert_services(c: sqlite3.Connection, app_id: str, services: Iterable[AppS
 
 def _get_apps_any_dev(c: sqlite3.Connection, app_id: str) -> list[App]:
     rows = c.execute(
-        f"SELECT {_APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
+        f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
         " WHERE a.app_id = ? AND a.deleted_at IS NULL ORDER BY s.service_id",
         (app_id,),
     ).fetchall()
-    return _apps_from_rows(rows)
+    return apps_from_rows(rows)
 
 
 def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str]) -> list[App]:
@@ -269,12 +240,12 @@ def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str]) -> list[Ap
         return []
     marks = ", ".join("?" * len(app_ids))
     rows = c.execute(
-        f"SELECT {_APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
+        f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
         f" WHERE a.dev_id = ? AND a.deleted_at IS NULL AND a.app_id IN ({marks})"
         " ORDER BY a.created_at, a.app_id, s.service_id",
         (dev_id, *app_ids),
     ).fetchall()
-    return _apps_from_rows(rows)
+    return apps_from_rows(rows)
 
 
 def _conflict(exc: sqlite3.IntegrityError) -> Exception:

@@ -13,7 +13,14 @@ from hstgw.store.base import (
     Rater,
     RecordRow,
     TermSum,
-    UnknownApp,
+)
+from hstgw.store.sql import (
+    INSERT_RECORD,
+    RECORD_COLUMNS,
+    UPSERT_MONTHLY_SIGNALING,
+    UPSERT_MONTHLY_USAGE,
+    UPSERT_ONLINE_USAGE,
+    plan_ingest,
 )
 from hstgw.store.sqlite.engine import SqliteEngine
 
@@ -116,7 +123,7 @@ class BillingStore(SqliteEngine):
                     (*args, start, end),
                 ).fetchone()[0]
                 rows = c.execute(
-                    f"SELECT {_RECORD_COLUMNS} FROM usage_records r"
+                    f"SELECT {RECORD_COLUMNS} FROM usage_records r"
                     " JOIN apps a ON a.app_id = r.app_id"
                     f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
                     " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?",
@@ -167,11 +174,6 @@ class BillingStore(SqliteEngine):
         )
 
 
-_RECORD_COLUMNS = (
-    "r.record_id, r.event_id, r.app_id, a.app_name, r.charge_term, r.product_id, r.start_time,"
-    " r.end_time, r.total_time, r.group_id, r.user_id, r.client_id, r.stream_id, r.resolution,"
-    " r.transfer_type, r.total_sig_num, r.quantity, r.parties, r.price_micro, r.amount_micro"
-)
 _CHUNK = 500
 
 
@@ -217,84 +219,22 @@ def _ingest(
         owners.update(
             c.execute(f"SELECT app_id, dev_id FROM apps WHERE app_id IN ({marks})", chunk)
         )
-    for index, e in enumerate(events):
-        if e.app_id not in owners:
-            raise UnknownApp(index)
     signaling = _SignalingSoFar(c)
-    rows = []
-    usage: dict[tuple[str, str, int], list[int]] = {}
-    duplicates = 0
-    next_id = c.execute("SELECT COALESCE(MAX(record_id), 0) FROM usage_records").fetchone()[0]
-    for e in events:
-        if e.event_id in seen:
-            duplicates += 1
-            continue
-        seen.add(e.event_id)
-        r = rater(e, owners[e.app_id], signaling)
-        next_id += 1
-        price, amount = r.price_micro, r.amount_micro
-        rows.append(
-            (
-                next_id,
-                e.event_id,
-                r.dev_id,
-                e.app_id,
-                e.charge_term,
-                r.product_id,
-                e.start_time,
-                e.end_time,
-                r.total_time,
-                e.group_id,
-                e.user_id,
-                e.client_id,
-                e.stream_id,
-                e.resolution,
-                e.transfer_type,
-                e.total_sig_num,
-                r.billed_sig_num,
-                str(e.quantity),
-                e.parties,
-                price,
-                amount,
-                node_id,
-                now,
-            )
-        )
-        acc = usage.setdefault((e.app_id, r.month, r.product_id), [0, 0])
-        acc[0] += r.use
-        acc[1] += amount
+    last = c.execute("SELECT COALESCE(MAX(record_id), 0) FROM usage_records").fetchone()[0]
+    plan = plan_ingest(events, seen, owners, signaling, rater, node_id, now, last)
+    c.executemany(INSERT_RECORD, plan.records)
+    c.executemany(UPSERT_MONTHLY_SIGNALING, [(d, m, n) for (d, m), n in signaling.items()])
     c.executemany(
-        "INSERT INTO usage_records (record_id, event_id, dev_id, app_id, charge_term, product_id,"
-        " start_time, end_time, total_time, group_id, user_id, client_id, stream_id, resolution,"
-        " transfer_type, total_sig_num, billed_sig_num, quantity, parties, price_micro,"
-        " amount_micro, node_id, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    c.executemany(
-        "INSERT INTO monthly_signaling (dev_id, month, receptions) VALUES (?, ?, ?)"
-        " ON CONFLICT (dev_id, month) DO UPDATE SET receptions = excluded.receptions",
-        [(dev, month, n) for (dev, month), n in signaling.items()],
-    )
-    c.executemany(
-        "INSERT INTO monthly_usage (app_id, month, service_id, use_quantity, amount_micro)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET"
-        " use_quantity = monthly_usage.use_quantity + excluded.use_quantity,"
-        " amount_micro = monthly_usage.amount_micro + excluded.amount_micro",
-        [(app, month, sid, use, amount) for (app, month, sid), (use, amount) in usage.items()],
+        UPSERT_MONTHLY_USAGE,
+        [(app, month, sid, u, amount) for (app, month, sid), (u, amount) in plan.usage.items()],
     )
     if online_usage:
         _add_online_usage(c, online_usage, now)
-    return IngestResult(len(rows), duplicates, frozenset((app, month) for app, month, _ in usage))
+    touched = frozenset((app, month) for app, month, _ in plan.usage)
+    return IngestResult(len(plan.records), plan.duplicates, touched)
 
 
 def _add_online_usage(c: sqlite3.Connection, rows: list[OnlineUsage], now: int) -> None:
     c.executemany(
-        "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, day) DO UPDATE SET"
-        " signaling = online_usage.signaling + excluded.signaling,"
-        " peak_terminals = CASE WHEN excluded.peak_terminals > online_usage.peak_terminals"
-        " THEN excluded.peak_terminals ELSE online_usage.peak_terminals END,"
-        " updated_at = excluded.updated_at",
-        [(r.app_id, r.day, r.signaling, r.peak_terminals, now) for r in rows],
+        UPSERT_ONLINE_USAGE, [(r.app_id, r.day, r.signaling, r.peak_terminals, now) for r in rows]
     )

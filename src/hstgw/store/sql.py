@@ -1,0 +1,143 @@
+"""What every SQL engine shares: the statements (``?`` placeholders), the folding of
+joined rows back into rows of the store, and the pure part of usage ingestion.
+
+Engines run the statements their way; PostgreSQL's numbered placeholders come from
+``numbered()``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, MutableMapping, Sequence
+from typing import Any
+
+from hstgw.store.base import App, AppService, Developer, Rater, UnknownApp
+
+__all__ = [
+    "APP_COLUMNS",
+    "INSERT_RECORD",
+    "RECORD_COLUMNS",
+    "UPSERT_MONTHLY_SIGNALING",
+    "UPSERT_MONTHLY_USAGE",
+    "UPSERT_ONLINE_USAGE",
+    "IngestPlan",
+    "apps_from_rows",
+    "developer",
+    "numbered",
+    "plan_ingest",
+]
+
+APP_COLUMNS = (
+    "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
+    " a.created_at, a.updated_at, s.service_id, s.use_limit"
+)
+RECORD_COLUMNS = (
+    "r.record_id, r.event_id, r.app_id, a.app_name, r.charge_term, r.product_id, r.start_time,"
+    " r.end_time, r.total_time, r.group_id, r.user_id, r.client_id, r.stream_id, r.resolution,"
+    " r.transfer_type, r.total_sig_num, r.quantity, r.parties, r.price_micro, r.amount_micro"
+)
+INSERT_RECORD = (
+    "INSERT INTO usage_records (record_id, event_id, dev_id, app_id, charge_term, product_id,"
+    " start_time, end_time, total_time, group_id, user_id, client_id, stream_id, resolution,"
+    " transfer_type, total_sig_num, billed_sig_num, quantity, parties, price_micro,"
+    " amount_micro, node_id, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPSERT_MONTHLY_SIGNALING = (
+    "INSERT INTO monthly_signaling (dev_id, month, receptions) VALUES (?, ?, ?)"
+    " ON CONFLICT (dev_id, month) DO UPDATE SET receptions = excluded.receptions"
+)
+UPSERT_MONTHLY_USAGE = (
+    "INSERT INTO monthly_usage (app_id, month, service_id, use_quantity, amount_micro)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET"
+    " use_quantity = monthly_usage.use_quantity + excluded.use_quantity,"
+    " amount_micro = monthly_usage.amount_micro + excluded.amount_micro"
+)
+UPSERT_ONLINE_USAGE = (
+    "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, day) DO UPDATE SET"
+    " signaling = online_usage.signaling + excluded.signaling,"
+    " peak_terminals = CASE WHEN excluded.peak_terminals > online_usage.peak_terminals"
+    " THEN excluded.peak_terminals ELSE online_usage.peak_terminals END,"
+    " updated_at = excluded.updated_at"
+)
+
+
+@functools.cache
+def numbered(sql: str) -> str:
+    """``?`` placeholders as ``$1, $2, ...`` (the statements hold no literal ``?``)."""
+    parts = sql.split("?")
+    return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
+
+
+def apps_from_rows(rows: Iterable[Sequence[Any]]) -> list[App]:
+    """Fold the app x service join (ordered by app) back into apps."""
+    apps: list[App] = []
+    current: list[Any] | None = None
+    services: list[AppService] = []
+
+    def flush() -> None:
+        if current is not None:
+            apps.append(App(*current[:6], tuple(services), *current[6:8]))  # type: ignore[call-arg]
+
+    for row in rows:
+        if current is None or row[0] != current[0]:
+            flush()
+            current = list(row[:8])
+            services = []
+        if row[8] is not None:
+            services.append(AppService(row[8], row[9]))
+    flush()
+    return apps
+
+
+def developer(row: Sequence[Any] | None) -> Developer | None:
+    return Developer(*row) if row else None
+
+
+class IngestPlan:
+    """What one ingestion writes: record rows, and the counters' changes."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[Any, ...]] = []
+        # (app_id, month, service_id) -> [use, amount in millionths]
+        self.usage: dict[tuple[str, str, int], list[int]] = {}
+        self.duplicates = 0
+
+
+def plan_ingest(
+    events: list[Any],
+    seen: set[str],
+    owners: dict[str, str],
+    signaling: MutableMapping[tuple[str, str], int],
+    rater: Rater,
+    node_id: str,
+    now: int,
+    last_record_id: int,
+) -> IngestPlan:
+    """Rate, in order, the events not ``seen`` before (``seen`` grows as it goes);
+    ``signaling`` is advanced by the rater. Raises UnknownApp for an app not in ``owners``."""
+    for index, e in enumerate(events):
+        if e.app_id not in owners:
+            raise UnknownApp(index)
+    plan = IngestPlan()
+    next_id = last_record_id
+    for e in events:
+        if e.event_id in seen:
+            plan.duplicates += 1
+            continue
+        seen.add(e.event_id)
+        r = rater(e, owners[e.app_id], signaling)
+        next_id += 1
+        plan.records.append(
+            (
+                next_id, e.event_id, r.dev_id, e.app_id, e.charge_term, r.product_id,
+                e.start_time, e.end_time, r.total_time, e.group_id, e.user_id, e.client_id,
+                e.stream_id, e.resolution, e.transfer_type, e.total_sig_num, r.billed_sig_num,
+                str(e.quantity), e.parties, r.price_micro, r.amount_micro, node_id, now,
+            )
+        )  # fmt: skip
+        acc = plan.usage.setdefault((e.app_id, r.month, r.product_id), [0, 0])
+        acc[0] += r.use
+        acc[1] += r.amount_micro
+    return plan
