@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import secrets
 import socket
 import threading
 import time
@@ -20,8 +23,56 @@ from hstgw.api import create_app
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
 from hstgw.settings import Settings
-from hstgw.store import SqliteStore
+from hstgw.store import open_store
 from hstgw.tokens.fsp import build
+
+POSTGRES_URL = os.environ.get(
+    "HSTGW_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# CI sets this: there a PostgreSQL that cannot be reached fails the run instead of
+# skipping its half of the parametrized suites.
+REQUIRE_POSTGRES = os.environ.get("HSTGW_REQUIRE_POSTGRES") == "1"
+ENGINES = ["sqlite", "postgres"]
+
+
+@functools.cache
+def postgres_reachable() -> bool:
+    async def probe() -> bool:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def engine_settings(engine: str) -> Iterator[dict[str, Any]]:
+    """Settings for a store on ``engine``, in a schema of its own (dropped afterwards)."""
+    if engine == "sqlite":
+        yield {}
+        return
+    if not postgres_reachable():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required and cannot be reached")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} cannot be reached")
+    schema = f"t_{secrets.token_hex(6)}"
+    yield {"database_url": POSTGRES_URL, "database_schema": schema}
+
+    async def drop() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:  # callers may be inside a running loop
+        pool.submit(asyncio.run, drop()).result()
 
 
 def free_port() -> int:
@@ -56,12 +107,13 @@ class Gateway:
     url: str
     data_dir: Path
     clock: Clock
+    settings: Settings
     # One client for all calls: building an httpx client costs ~40 ms (TLS context).
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def new_dev(self, name: str = "") -> Dev:
         async def create() -> Any:
-            store = SqliteStore(self.data_dir / "hstgw.sqlite3")
+            store = open_store(self.settings)
             await store.open()
             try:
                 return await Developers(store).create(name)
@@ -73,12 +125,20 @@ class Gateway:
             dev = pool.submit(asyncio.run, create()).result()
         return Dev(dev.dev_id, dev.secret)
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment for `hstgw dev|node ...` on this gateway's store."""
+        return {
+            "HSTGW_DATA_DIR": str(self.data_dir),
+            "HSTGW_DATABASE_URL": self.settings.database_url,
+            "HSTGW_DATABASE_SCHEMA": self.settings.database_schema,
+        }
+
     def new_node(self, name: str = "") -> str:
         """A usage-reporting node's key, made as `hstgw node create` makes it."""
         from hstgw.billing.service import Nodes
 
         async def create() -> str:
-            store = SqliteStore(self.data_dir / "hstgw.sqlite3")
+            store = open_store(self.settings)
             await store.open()
             try:
                 return (await Nodes(store, now_ms).create(name))[1]
@@ -161,7 +221,7 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
         port=port, terminal_port=free_port(), data_dir=tmp, access_log=False, **settings
     )
     with ServerThread(config, clock):
-        gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock)
+        gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock, config)
         with gateway.http:
             yield gateway
 

@@ -44,6 +44,8 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_MESSAGE_RATE": "50",
         "HSTGW_USAGE_FLUSH_INTERVAL": "5",
         "HSTGW_PRICES": '{"peak_terminal": "0.05"}',
+        "HSTGW_DATABASE_URL": "postgresql://gw@db.internal:5432/hstgw",
+        "HSTGW_DATABASE_SCHEMA": "gateway",
         "HSTGW_ENV": "production",
     }
     for k, v in values.items():

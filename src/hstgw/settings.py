@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "production"] = "development"
+    # PostgreSQL instead of the embedded SQLite file: postgresql://user@host:port/db
+    database_url: str = ""
+    database_schema: str = ""  # a schema of the database for the gateway's tables
     host: str = "127.0.0.1"
     port: int = Field(default=28000, ge=0, le=65535)
     data_dir: Path = Path("hstgw-data")
@@ -59,6 +62,20 @@ class Settings(BaseSettings):
         from hstgw.billing.prices import PriceTable
 
         PriceTable.with_overrides(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user@host:port/database URL")
+        return value
+
+    @field_validator("database_schema")
+    @classmethod
+    def _schema_name(cls, value: str) -> str:
+        if value and not value.replace("_", "a").isalnum():
+            raise ValueError("must be letters, digits and _")
         return value
 
     @field_validator("time_zone")

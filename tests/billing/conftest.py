@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.conftest import Gateway
+from tests.conftest import ENGINES, Gateway, engine_settings, start_gateway
 
 T0 = 1764300000000  # 2025-11-28 11:20:00 in Shanghai
 
@@ -79,3 +80,15 @@ def make_billed(gateway: Gateway) -> Billed:
 @pytest.fixture
 def billed(gateway: Gateway) -> Billed:
     return make_billed(gateway)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The billing suite runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def gateway(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    for db in engine_settings(engine):
+        yield from start_gateway(tmp_path_factory.mktemp("gw"), auth_cache_ttl=0, **db)

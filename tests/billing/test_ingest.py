@@ -284,12 +284,12 @@ def test_a_revoked_node_is_refused(gateway: Gateway) -> None:
 
     from hstgw.billing.service import Nodes, key_hash
     from hstgw.ids import now_ms
-    from hstgw.store import SqliteStore
+    from hstgw.store import open_store
 
     billed = make_billed(gateway)
 
     async def revoke() -> None:
-        store = SqliteStore(gateway.data_dir / "hstgw.sqlite3")
+        store = open_store(gateway.settings)
         await store.open()
         try:
             node = await store.node_by_key(key_hash(billed.node_key))

@@ -13,7 +13,7 @@ from hstgw.gateway import Gateway as Core
 from hstgw.ids import now_ms
 from hstgw.settings import Settings
 from tests.billing.conftest import Billed
-from tests.conftest import Gateway, start_gateway
+from tests.conftest import Gateway, engine_settings, start_gateway
 from tests.online.conftest import OnlineApp, raw_login
 
 pytestmark = pytest.mark.anyio
@@ -127,8 +127,11 @@ def test_minutes_use_limit_of_a_time_based_service(gateway: Gateway) -> None:
 
 
 @pytest.fixture
-def quick(tmp_path: Path) -> Iterator[Gateway]:
-    yield from start_gateway(tmp_path / "q", usage_flush_interval=0.2, heartbeat_interval=0.4)
+def quick(tmp_path: Path, engine: str) -> Iterator[Gateway]:
+    for db in engine_settings(engine):
+        yield from start_gateway(
+            tmp_path / "q", usage_flush_interval=0.2, heartbeat_interval=0.4, **db
+        )
 
 
 async def test_signaling_deliveries_become_term_6_records(quick: Gateway) -> None:
@@ -183,9 +186,10 @@ async def test_daily_peaks_become_term_7_records_once_the_day_is_over(quick: Gat
     assert len([r for r in again if r["charge_term"] == 7]) == 1
 
 
-async def test_counts_survive_a_restart_once(tmp_path: Path) -> None:
+async def test_counts_survive_a_restart_once(tmp_path: Path, engine: str) -> None:
     """What was counted when the gateway stops is in the store, once, after it starts again."""
-    settings = Settings(data_dir=tmp_path, terminal_port=0, usage_flush_interval=60)
+    db = engine_settings(engine)
+    settings = Settings(data_dir=tmp_path, terminal_port=0, usage_flush_interval=60, **next(db))
     core = Core(settings)
     await core.start()
     dev = await core.developers.create()
@@ -211,3 +215,4 @@ async def test_counts_survive_a_restart_once(tmp_path: Path) -> None:
         assert (usage.signaling, usage.peak_terminals) == (7, 4)
     finally:
         await core.stop()
+        next(db, None)  # drops the test's schema

@@ -17,8 +17,8 @@ from tests.conftest import Gateway
 
 
 def setup(gateway: Gateway) -> tuple[dict[str, str], str, str]:
-    dev = json.loads(hstgw("dev", "create", "--data-dir", str(gateway.data_dir), "--json").stdout)
-    node = json.loads(hstgw("node", "create", "--data-dir", str(gateway.data_dir), "--json").stdout)
+    dev = json.loads(hstgw("dev", "create", "--json", env=gateway.cli_env()).stdout)
+    node = json.loads(hstgw("node", "create", "--json", env=gateway.cli_env()).stdout)
     with Client(gateway.url, dev["dev_id"], dev["dev_secret"]) as client:
         app_id = client.apps.create("rec_app", [3, 4]).app_id
     events = [ev(f"r{i}", app_id, 1, 60_000 * (i + 1)) for i in range(5)]
@@ -38,14 +38,14 @@ def setup(gateway: Gateway) -> tuple[dict[str, str], str, str]:
 
 
 def test_node_commands(gateway: Gateway) -> None:
-    data = ["--data-dir", str(gateway.data_dir)]
-    created = json.loads(hstgw("node", "create", "--name", "media-1", *data, "--json").stdout)
+    env = gateway.cli_env()
+    created = json.loads(hstgw("node", "create", "--name", "media-1", "--json", env=env).stdout)
     assert set(created) == {"node_id", "node_key"} and len(created["node_key"]) >= 40
-    listed = json.loads(hstgw("node", "list", *data, "--json").stdout)
+    listed = json.loads(hstgw("node", "list", "--json", env=env).stdout)
     mine = next(n for n in listed if n["node_id"] == created["node_id"])
     assert (mine["name"], mine["status"]) == ("media-1", "active")
     assert created["node_key"] not in json.dumps(listed)
-    assert hstgw("node", "revoke", created["node_id"], *data).returncode == 0
+    assert hstgw("node", "revoke", created["node_id"], env=env).returncode == 0
     reply = gateway.call(
         "POST",
         "/internal/v1/usage",
@@ -53,7 +53,7 @@ def test_node_commands(gateway: Gateway) -> None:
         headers={"Authorization": f"Bearer {created['node_key']}"},
     )
     assert reply["code"] == 606000000
-    missing = hstgw("node", "revoke", "0" * 32, *data)
+    missing = hstgw("node", "revoke", "0" * 32, env=env)
     assert missing.returncode == 1
 
 

@@ -44,10 +44,21 @@ __all__ = [
 
 
 def open_store(settings: Settings, *, serving: bool = False) -> Store:
-    """The store the settings select (the embedded SQLite file for now); not yet opened.
+    """The store the settings select, not yet opened: PostgreSQL with
+    ``HSTGW_DATABASE_URL``, else the embedded SQLite file in the data directory.
 
-    ``serving``: for the gateway process itself, which owns the data directory.
+    ``serving``: for the gateway process itself, which owns the data directory or
+    the database.
     """
+    if settings.database_url:
+        from hstgw.store.postgres import PostgresStore
+
+        return PostgresStore(
+            settings.database_url,
+            schema=settings.database_schema,
+            serving=serving,
+            app_cache_size=settings.app_cache_size,
+        )
     return SqliteStore(
         Path(settings.sqlite_path),
         serving=serving,

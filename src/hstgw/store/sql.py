@@ -8,7 +8,7 @@ Engines run the statements their way; PostgreSQL's numbered placeholders come fr
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from hstgw.store.base import App, AppService, Developer, Rater, UnknownApp
@@ -70,7 +70,7 @@ def numbered(sql: str) -> str:
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
 
 
-def apps_from_rows(rows: Iterable[Sequence[Any]]) -> list[App]:
+def apps_from_rows(rows: Iterable[Any]) -> list[App]:
     """Fold the app x service join (ordered by app) back into apps."""
     apps: list[App] = []
     current: list[Any] | None = None
@@ -91,7 +91,7 @@ def apps_from_rows(rows: Iterable[Sequence[Any]]) -> list[App]:
     return apps
 
 
-def developer(row: Sequence[Any] | None) -> Developer | None:
+def developer(row: Any) -> Developer | None:
     return Developer(*row) if row else None
 
 

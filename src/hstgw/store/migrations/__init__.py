@@ -18,10 +18,17 @@ class Migration:
         self.name = name
         self.sql = sql
 
-    def statements(self) -> list[str]:
-        """The file's statements: ``--`` comments dropped, split at ``;``."""
+    def statements(self, dialect: str = "sqlite") -> list[str]:
+        """The file's statements: ``--`` comments dropped, split at ``;``, in ``dialect``."""
         code = "\n".join(line.split("--", 1)[0] for line in self.sql.splitlines())
+        if dialect == "postgresql":
+            for portable, native in _POSTGRESQL.items():
+                code = code.replace(portable, native)
         return [s.strip() for s in code.split(";") if s.strip()]
+
+
+# The one place the files are not portable SQL: SQLite's row id column.
+_POSTGRESQL = {"INTEGER PRIMARY KEY": "BIGINT PRIMARY KEY"}
 
 
 def migrations() -> list[Migration]:

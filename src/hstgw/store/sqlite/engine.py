@@ -14,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from hstgw.store.app_cache import AppCache
 from hstgw.store.base import (
     StoreError,
     Unavailable,
 )
 from hstgw.store.bridge import SqliteBridge
 from hstgw.store.migrations import migrations
-from hstgw.store.sqlite.app_cache import AppCache
 
 __all__ = ["SqliteEngine", "transaction"]
 

@@ -1,0 +1,14 @@
+"""The store on PostgreSQL (``HSTGW_DATABASE_URL``); engine.py says how it is used."""
+
+from __future__ import annotations
+
+from hstgw.store.base import Store
+from hstgw.store.postgres.accounts import AccountsStore
+from hstgw.store.postgres.billing import BillingStore
+
+__all__ = ["PostgresStore"]
+
+
+class PostgresStore(AccountsStore, BillingStore, Store):
+    """``serving=True``: hold the database's serving lock and cache apps (the server);
+    ``serving=False``: neither (the operator CLI)."""

@@ -1,0 +1,185 @@
+"""Developers, access tokens and apps in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hstgw.store.base import AccessTokenState, App, AppPatch, AppService, Conflict, Developer
+from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
+from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered
+
+__all__ = ["AccountsStore"]
+
+_APPS_BY_ID = (
+    f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
+    " WHERE a.app_id = ANY($1::text[]) AND a.deleted_at IS NULL"
+    " ORDER BY a.created_at, a.app_id, s.service_id"
+)
+_DEV_COLUMNS = "dev_id, name, secret, status, created_at"
+
+
+class AccountsStore(PostgresEngine):
+    # developers
+
+    async def create_developer(self, dev: Developer) -> None:
+        await self._execute(
+            f"INSERT INTO developers ({_DEV_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            dev.dev_id, dev.name, dev.secret, dev.status, dev.created_at,
+        )  # fmt: skip
+
+    async def get_developer(self, dev_id: str) -> Developer | None:
+        row = await self._fetchrow(
+            f"SELECT {_DEV_COLUMNS} FROM developers WHERE dev_id = ?", dev_id
+        )
+        return developer(row)
+
+    async def list_developers(self) -> list[Developer]:
+        rows = await self._fetch(
+            f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY created_at, dev_id"
+        )
+        return [Developer(*row) for row in rows]
+
+    async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
+        async with self._transaction() as c:
+            found = await c.execute(
+                "UPDATE developers SET secret = $1 WHERE dev_id = $2", secret, dev_id
+            )
+            await c.execute(
+                "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
+            )
+        return affected(found) > 0
+
+    async def set_developer_status(self, dev_id: str, status: str) -> bool:
+        async with self._transaction() as c:
+            found = await c.execute(
+                "UPDATE developers SET status = $1 WHERE dev_id = $2", status, dev_id
+            )
+            if status != "active":
+                await c.execute(
+                    "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
+                )
+        return affected(found) > 0
+
+    # access tokens
+
+    async def issue_access_token(
+        self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
+    ) -> None:
+        async with self._transaction() as c:
+            # One issuance per developer at a time: the developer's row is the lock.
+            await c.execute("SELECT 1 FROM developers WHERE dev_id = $1 FOR UPDATE", dev_id)
+            await c.execute(
+                "DELETE FROM access_tokens WHERE dev_id = $1 AND expires_at < $2",
+                dev_id, keep_until,
+            )  # fmt: skip
+            await c.execute(
+                "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
+            )
+            await c.execute(
+                "INSERT INTO access_tokens (token, dev_id, issued_at, expires_at, live)"
+                " VALUES ($1, $2, $3, $4, 1)",
+                token, dev_id, now, expires_at,
+            )  # fmt: skip
+
+    async def lookup_access_token(self, token: str) -> AccessTokenState | None:
+        row = await self._fetchrow(
+            "SELECT t.dev_id, t.expires_at, t.live, d.status FROM access_tokens t"
+            " JOIN developers d ON d.dev_id = t.dev_id WHERE t.token = ?",
+            token,
+        )
+        if row is None:
+            return None
+        return AccessTokenState(row[0], row[1], bool(row[2]), row[3] == "active")
+
+    # apps
+
+    async def create_app(self, app: App) -> None:
+        try:
+            async with self._transaction() as c:
+                await c.execute(
+                    "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status,"
+                    " consumption_limit, created_at, updated_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    app.app_id, app.dev_id, app.app_name, app.app_secret, app.status,
+                    app.consumption_limit, app.created_at, app.updated_at,
+                )  # fmt: skip
+                await _insert_services(c, app.app_id, app.services)
+        except asyncpg.exceptions.UniqueViolationError:
+            raise Conflict("app_name") from None
+        self._apps.put(app)
+
+    async def find_app(self, app_id: str) -> App | None:
+        app = self._apps.get(app_id)
+        if app is None:
+            generation = self._apps.generation
+            async with self._connection() as c:
+                apps = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]))
+            if not apps:
+                return None
+            app = apps[0]
+            self._apps.fill(app, generation)
+        return app
+
+    async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]:
+        async with self._connection() as c, c.transaction(isolation="repeatable_read"):
+            total = await c.fetchval(
+                "SELECT count(*) FROM apps WHERE dev_id = $1 AND deleted_at IS NULL", dev_id
+            )
+            ids = [
+                r[0]
+                for r in await c.fetch(
+                    "SELECT app_id FROM apps WHERE dev_id = $1 AND deleted_at IS NULL"
+                    " ORDER BY created_at, app_id LIMIT $2 OFFSET $3",
+                    dev_id,
+                    limit,
+                    offset,
+                )
+            ]
+            apps = apps_from_rows(await c.fetch(_APPS_BY_ID, ids)) if ids else []
+        return int(total), [a for a in apps if a.dev_id == dev_id]
+
+    async def update_app(self, dev_id: str, app_id: str, patch: AppPatch, now: int) -> App | None:
+        sets, args = ["updated_at = ?"], [now]
+        if patch.app_name is not None:
+            sets.append("app_name = ?")
+            args.append(patch.app_name)  # type: ignore[arg-type]
+        if patch.status is not None:
+            sets.append("status = ?")
+            args.append(patch.status)  # type: ignore[arg-type]
+        if patch.set_consumption_limit:
+            sets.append("consumption_limit = ?")
+            args.append(patch.consumption_limit)  # type: ignore[arg-type]
+        sql = numbered(
+            f"UPDATE apps SET {', '.join(sets)}"
+            " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL"
+        )
+        try:
+            async with self._transaction() as c:
+                if affected(await c.execute(sql, *args, app_id, dev_id)) == 0:
+                    return None
+                if patch.services is not None:
+                    await c.execute("DELETE FROM app_services WHERE app_id = $1", app_id)
+                    await _insert_services(c, app_id, patch.services)
+                app = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]))[0]
+        except asyncpg.exceptions.UniqueViolationError:
+            raise Conflict("app_name") from None
+        self._apps.put(app)
+        return app
+
+    async def delete_app(self, dev_id: str, app_id: str, now: int) -> bool:
+        status = await self._execute(
+            "UPDATE apps SET deleted_at = ?, updated_at = ?"
+            " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL",
+            now, now, app_id, dev_id,
+        )  # fmt: skip
+        deleted = affected(status) > 0
+        if deleted:
+            self._apps.drop(app_id)
+        return deleted
+
+
+async def _insert_services(c: Conn, app_id: str, services: tuple[AppService, ...]) -> None:
+    await c.executemany(
+        "INSERT INTO app_services (app_id, service_id, use_limit) VALUES ($1, $2, $3)",
+        [(app_id, s.service_id, s.use_limit) for s in services],
+    )

@@ -1,0 +1,187 @@
+"""Usage, records, nodes and the online service's counters in PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hstgw.store.base import IngestResult, Node, OnlineUsage, Rater, RecordRow, TermSum
+from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
+from hstgw.store.sql import (
+    INSERT_RECORD,
+    RECORD_COLUMNS,
+    UPSERT_MONTHLY_SIGNALING,
+    UPSERT_MONTHLY_USAGE,
+    UPSERT_ONLINE_USAGE,
+    numbered,
+    plan_ingest,
+)
+
+__all__ = ["BillingStore"]
+
+
+class _SignalingSoFar(dict[tuple[str, str], int]):
+    def __missing__(self, key: tuple[str, str]) -> int:
+        return 0
+
+
+class BillingStore(PostgresEngine):
+    # online usage
+
+    async def add_online_usage(self, rows: list[OnlineUsage], now: int) -> None:
+        async with self._connection() as c:
+            await _add_online_usage(c, rows, now)
+
+    async def online_usage(self, app_id: str) -> list[OnlineUsage]:
+        rows = await self._fetch(
+            "SELECT app_id, day, signaling, peak_terminals FROM online_usage"
+            " WHERE app_id = ? ORDER BY day",
+            app_id,
+        )
+        return [OnlineUsage(*row) for row in rows]
+
+    # nodes
+
+    async def create_node(self, node: Node, key_hash: str) -> None:
+        await self._execute(
+            "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            node.node_id, node.name, key_hash, node.status, node.created_at,
+        )  # fmt: skip
+
+    async def list_nodes(self) -> list[Node]:
+        rows = await self._fetch(
+            "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
+        )
+        return [Node(*row) for row in rows]
+
+    async def revoke_node(self, node_id: str) -> bool:
+        status = await self._execute(
+            "UPDATE nodes SET status = 'revoked' WHERE node_id = ?", node_id
+        )
+        return affected(status) > 0
+
+    async def node_by_key(self, key_hash: str) -> Node | None:
+        row = await self._fetchrow(
+            "SELECT node_id, name, status, created_at FROM nodes WHERE key_hash = ?", key_hash
+        )
+        return Node(*row) if row else None
+
+    # usage and records
+
+    async def ingest(
+        self,
+        events: list[Any],
+        rater: Rater,
+        node_id: str,
+        now: int,
+        online_usage: list[OnlineUsage] | None = None,
+    ) -> IngestResult:
+        async with self._transaction() as c:
+            # Ingestions run one at a time, so that the free quota is counted in arrival
+            # order and record ids rise with it.
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.lock_key("ingest"))
+            seen = {
+                r[0]
+                for r in await c.fetch(
+                    "SELECT event_id FROM usage_records WHERE event_id = ANY($1::text[])",
+                    [e.event_id for e in events],
+                )
+            }
+            owners = {
+                r[0]: r[1]
+                for r in await c.fetch(
+                    "SELECT app_id, dev_id FROM apps WHERE app_id = ANY($1::text[])",
+                    list({e.app_id for e in events}),
+                )
+            }
+            signaling = _SignalingSoFar()
+            for dev_id, month, receptions in await c.fetch(
+                "SELECT dev_id, month, receptions FROM monthly_signaling"
+                " WHERE dev_id = ANY($1::text[])",
+                list(set(owners.values())),
+            ):
+                signaling[(dev_id, month)] = receptions
+            last = await c.fetchval("SELECT COALESCE(MAX(record_id), 0) FROM usage_records")
+            plan = plan_ingest(events, seen, owners, signaling, rater, node_id, now, last)
+            await c.executemany(numbered(INSERT_RECORD), plan.records)
+            await c.executemany(
+                numbered(UPSERT_MONTHLY_SIGNALING), [(d, m, n) for (d, m), n in signaling.items()]
+            )
+            await c.executemany(
+                numbered(UPSERT_MONTHLY_USAGE),
+                [(app, month, sid, u, amt) for (app, month, sid), (u, amt) in plan.usage.items()],
+            )
+            if online_usage:
+                await _add_online_usage(c, online_usage, now)
+        touched = frozenset((app, month) for app, month, _ in plan.usage)
+        return IngestResult(len(plan.records), plan.duplicates, touched)
+
+    async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
+        rows = await self._fetch(
+            "SELECT service_id, use_quantity, amount_micro FROM monthly_usage"
+            " WHERE app_id = ? AND month = ?",
+            app_id, month,
+        )  # fmt: skip
+        return {sid: (use, amount) for sid, use, amount in rows}
+
+    async def list_records(
+        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+    ) -> tuple[int, list[RecordRow]]:
+        if app_id is None:
+            where, args = "r.dev_id = ?", [dev_id]
+        else:
+            where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
+        count = numbered(
+            f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
+        )
+        page = numbered(
+            f"SELECT {RECORD_COLUMNS} FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
+            f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
+            " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?"
+        )
+        async with self._connection() as c, c.transaction(isolation="repeatable_read"):
+            total = await c.fetchval(count, *args, start, end)
+            rows = await c.fetch(page, *args, start, end, limit, offset)
+        return int(total), [RecordRow(*row) for row in rows]
+
+    async def summarize(
+        self, dev_id: str, start: int, end: int, app_id: str | None
+    ) -> list[TermSum]:
+        app_filter = "" if app_id is None else " AND r.app_id = ?"
+        args: list[Any] = [dev_id, start, end] + ([] if app_id is None else [app_id])
+        rows = await self._fetch(
+            "SELECT r.app_id, a.app_name, r.charge_term, count(*), sum(r.amount_micro),"
+            " sum(r.total_time), sum(r.total_sig_num), string_agg(r.quantity, ' ')"
+            " FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
+            f" WHERE r.dev_id = ? AND r.start_time BETWEEN ? AND ?{app_filter}"
+            " GROUP BY r.app_id, a.app_name, r.charge_term ORDER BY r.app_id, r.charge_term",
+            *args,
+        )
+        return [
+            TermSum(app, name, term, n, int(amount), int(time), int(sig),
+                    str(sum(map(Decimal, qs.split()))))
+            for app, name, term, n, amount, time, sig, qs in rows
+        ]  # fmt: skip
+
+    async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
+        rows = await self._fetch(
+            "SELECT app_id, day, signaling, peak_terminals FROM online_usage"
+            " WHERE rated = 0 AND day < ? ORDER BY day, app_id",
+            before_day,
+        )
+        return [OnlineUsage(*row) for row in rows]
+
+    async def mark_peaks_rated(self, rows: list[OnlineUsage]) -> None:
+        async with self._connection() as c:
+            await c.executemany(
+                "UPDATE online_usage SET rated = 1 WHERE app_id = $1 AND day = $2",
+                [(r.app_id, r.day) for r in rows],
+            )
+
+
+async def _add_online_usage(c: Conn, rows: list[OnlineUsage], now: int) -> None:
+    await c.executemany(
+        numbered(UPSERT_ONLINE_USAGE),
+        [(r.app_id, r.day, r.signaling, r.peak_terminals, now) for r in rows],
+    )

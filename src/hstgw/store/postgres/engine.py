@@ -1,0 +1,150 @@
+"""The PostgreSQL engine: a pool of asyncpg connections, migrations, the serving lock.
+
+One gateway node per database until cluster mode brings Redis for presence and
+routing (issue 5): the serving node holds a session advisory lock, and a second
+node refuses to start, as a second server on a SQLite data directory does. That
+keeps the node's app cache exact, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from hstgw.store.app_cache import AppCache
+from hstgw.store.base import StoreError, Unavailable
+from hstgw.store.migrations import migrations
+from hstgw.store.sql import numbered
+
+__all__ = ["Conn", "PostgresEngine", "affected"]
+
+# A connection of the pool, as the code holding it sees it (subscripted for the type
+# checker only: the runtime class is not generic).
+if TYPE_CHECKING:
+    Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+else:
+    Conn = asyncpg.pool.PoolConnectionProxy
+
+_TRANSIENT = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+class PostgresEngine:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "",
+        serving: bool = False,
+        app_cache_size: int = 100_000,
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self._serving = serving
+        self._pool: asyncpg.Pool | None = None
+        self._lock_conn: asyncpg.Connection | None = None
+        self._apps = AppCache(app_cache_size if serving else 0)
+
+    def _settings(self) -> dict[str, str]:
+        return {"search_path": self.schema} if self.schema else {}
+
+    def lock_key(self, purpose: str) -> str:
+        """Advisory locks are per database; the gateway's are per schema: ``hashtext`` of this."""
+        return f"hstgw:{self.schema or 'public'}:{purpose}"
+
+    async def open(self) -> None:
+        try:
+            if self.schema:
+                conn = await asyncpg.connect(self.url)
+                try:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                finally:
+                    await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=10, server_settings=self._settings()
+            )
+        except _TRANSIENT as exc:
+            raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+        await self._migrate()
+        if self._serving:
+            self._lock_conn = await asyncpg.connect(self.url, server_settings=self._settings())
+            taken = await self._lock_conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", self.lock_key("serving")
+            )
+            if not taken:
+                await self.close()
+                raise StoreError(
+                    "the database is in use by another hstgw server; run one node per "
+                    "database until cluster mode (PostgreSQL and Redis) is available"
+                )
+
+    async def close(self) -> None:
+        if self._lock_conn is not None:
+            await self._lock_conn.close()  # releases the advisory lock
+            self._lock_conn = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as c:
+            # one node migrates at a time
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.lock_key("migrate"))
+            await c.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+            )
+            done = {r[0] for r in await c.fetch("SELECT version FROM schema_migrations")}
+            for m in migrations():
+                if m.version in done:
+                    continue
+                for statement in m.statements("postgresql"):
+                    await c.execute(statement)
+                await c.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    m.version,
+                    m.name,
+                )
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except _TRANSIENT as exc:
+            raise Unavailable(str(exc)) from exc
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Conn]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._connection() as c:
+            return list(await c.fetch(numbered(sql), *args))
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self._connection() as c:
+            return await c.fetchrow(numbered(sql), *args)
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        async with self._connection() as c:
+            return str(await c.execute(numbered(sql), *args))
+
+
+def affected(status: str) -> int:
+    """Rows an UPDATE or DELETE touched, from asyncpg's status (``UPDATE 3``)."""
+    return int(status.rsplit(" ", 1)[-1])

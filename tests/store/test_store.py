@@ -1,0 +1,177 @@
+"""The store on both engines: migrations, the serving lock, atomic tokens, the app cache,
+and the billing tables (parametrized: SQLite and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hstgw.billing.prices import PriceTable
+from hstgw.billing.rating import UsageEvent, rate
+from hstgw.settings import Settings
+from hstgw.store import (
+    App,
+    AppPatch,
+    AppService,
+    Conflict,
+    Developer,
+    OnlineUsage,
+    Store,
+    StoreError,
+    UnknownApp,
+    open_store,
+)
+from tests.conftest import ENGINES, engine_settings
+
+pytestmark = pytest.mark.anyio
+DEV = "d" * 32
+
+
+def app(app_id: str, dev_id: str = DEV, name: str = "a") -> App:
+    return App(app_id, dev_id, name, "s" * 16, "offline", None, (AppService(3),), 1, 1)
+
+
+@pytest.fixture(params=ENGINES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    for db in engine_settings(request.param):
+        yield Settings(_env_file=None, data_dir=tmp_path, **db)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    s = open_store(settings, serving=True)
+    await s.open()
+    await s.create_developer(Developer(DEV, "", "0123456789abcdef", "active", 1))
+    yield s
+    await s.close()
+
+
+async def query(store: Store, sql: str) -> list[Any]:
+    """Rows of ``sql`` on either engine (for what the interface does not expose)."""
+    if hasattr(store, "_fetch"):
+        return [tuple(r) for r in await store._fetch(sql)]
+    return await store._read(lambda c: c.execute(sql).fetchall())  # type: ignore[attr-defined, no-any-return]
+
+
+async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> None:
+    for _ in range(2):
+        s = open_store(settings)
+        await s.open()
+        rows = await query(s, "SELECT version, name FROM schema_migrations ORDER BY version")
+        await s.close()
+    assert rows == [(1, "0001_init.sql"), (2, "0002_online_usage.sql"), (3, "0003_billing.sql")]
+
+
+async def test_one_serving_store_per_data_dir_or_database(store: Store, settings: Settings) -> None:
+    second = open_store(settings, serving=True)
+    with pytest.raises(StoreError, match="in use by another hstgw server"):
+        await second.open()
+    operator = open_store(settings)  # the operator CLI needs no lock
+    await operator.open()
+    assert [d.dev_id for d in await operator.list_developers()] == [DEV]
+    await operator.close()
+
+
+async def test_issuing_supersedes_atomically_and_keeps_one_live_token(store: Store) -> None:
+    await asyncio.gather(
+        *(store.issue_access_token(DEV, f"{i:032x}", 10, 100, 0) for i in range(20))
+    )
+    states = [await store.lookup_access_token(f"{i:032x}") for i in range(20)]
+    assert sum(1 for s in states if s is not None and s.live) == 1
+    rows = await query(store, "SELECT count(*) FROM access_tokens WHERE live = 1")
+    assert rows == [(1,)]
+
+
+async def test_old_tokens_are_forgotten_after_the_retention(store: Store) -> None:
+    await store.issue_access_token(DEV, "old", 0, 100, keep_until=0)
+    await store.issue_access_token(DEV, "new", 200, 300, keep_until=150)
+    assert await store.lookup_access_token("old") is None
+    assert (await store.lookup_access_token("new")).live  # type: ignore[union-attr]
+
+
+async def test_developer_secret_and_status(store: Store) -> None:
+    await store.issue_access_token(DEV, "tok", 0, 10**15, 0)
+    assert await store.set_developer_secret(DEV, "fedcba9876543210")
+    assert (await store.get_developer(DEV)).secret == "fedcba9876543210"  # type: ignore[union-attr]
+    assert not (await store.lookup_access_token("tok")).live  # type: ignore[union-attr]
+    assert await store.set_developer_status(DEV, "disabled")
+    assert not (await store.lookup_access_token("tok")).developer_active  # type: ignore[union-attr]
+    assert not await store.set_developer_status("e" * 32, "disabled")
+
+
+async def test_apps_and_their_cache_follow_writes(store: Store) -> None:
+    await store.create_app(app("1" * 32))
+    assert (await store.get_app(DEV, "1" * 32)).app_name == "a"  # type: ignore[union-attr]
+    await store.update_app(DEV, "1" * 32, AppPatch(app_name="b", services=(AppService(4, 9),)), 2)
+    got = await store.get_app(DEV, "1" * 32)
+    assert got is not None and got.app_name == "b" and got.services == (AppService(4, 9),)
+    assert await store.get_app("e" * 32, "1" * 32) is None  # another developer
+    await store.create_app(app("2" * 32, name="c"))
+    total, apps = await store.list_apps(DEV, 0, 10)
+    assert total == 2 and [a.app_id for a in apps] == ["1" * 32, "2" * 32]
+    assert await store.delete_app(DEV, "1" * 32, 3)
+    assert await store.get_app(DEV, "1" * 32) is None
+    assert not await store.delete_app(DEV, "1" * 32, 4)
+
+
+async def test_name_conflicts_are_reported_and_write_nothing(store: Store) -> None:
+    await store.create_app(app("3" * 32, name="same"))
+    with pytest.raises(Conflict) as err:
+        await store.create_app(app("4" * 32, name="same"))
+    assert err.value.field == "app_name"
+    assert await store.get_app(DEV, "4" * 32) is None
+    assert await query(store, "SELECT count(*) FROM app_services") == [(1,)]
+
+
+def rater(event: Any, dev_id: str, signaling: Any) -> Any:
+    return rate(event, dev_id, PriceTable(), signaling, ZoneInfo("Asia/Shanghai"))
+
+
+async def test_ingestion_dedupes_rates_in_order_and_counts(store: Store) -> None:
+    await store.create_app(app("5" * 32))
+    t0 = 1764300000000
+    events = [
+        UsageEvent("s1", "5" * 32, 6, t0, t0, total_sig_num=999_995),
+        UsageEvent("a1", "5" * 32, 1, t0, t0 + 60_000),
+        UsageEvent("s2", "5" * 32, 6, t0, t0, total_sig_num=10),
+        UsageEvent("a1", "5" * 32, 1, t0, t0 + 60_000),
+    ]
+    result = await store.ingest(
+        events, rater, "node", 5, online_usage=[OnlineUsage("5" * 32, "2025-11-28", 3, 2)]
+    )
+    assert (result.accepted, result.duplicates) == (3, 1)
+    assert result.touched == frozenset({("5" * 32, "2025-11")})
+    again = await store.ingest(events[:2], rater, "node", 6)
+    assert (again.accepted, again.duplicates) == (0, 2)
+    total, rows = await store.list_records(DEV, t0, t0 + 1, None, 0, 10)
+    assert total == 3 and [r.event_id for r in rows] == ["s1", "a1", "s2"]
+    assert [r.amount_micro for r in rows] == [0, 6000, 500]  # 5 of 10 above the quota
+    usage = await store.month_usage("5" * 32, "2025-11")
+    assert usage == {6: (1_000_005, 500), 4: (60, 6000)}
+    [term_sums_audio, term_sums_sig] = await store.summarize(DEV, t0, t0 + 1, None)
+    assert (term_sums_audio.charge_term, term_sums_audio.amount_micro) == (1, 6000)
+    assert term_sums_sig.total_sig_num == 1_000_005
+    assert [(u.signaling, u.peak_terminals) for u in await store.online_usage("5" * 32)] == [(3, 2)]
+    with pytest.raises(UnknownApp) as err:
+        await store.ingest([events[1], UsageEvent("x", "9" * 32, 1, t0, t0)], rater, "node", 7)
+    assert err.value.index == 1
+
+
+async def test_peaks_and_nodes(store: Store) -> None:
+    from hstgw.store import Node
+
+    await store.add_online_usage([OnlineUsage("a", "2025-11-01", 0, 5)], 1)
+    await store.add_online_usage([OnlineUsage("a", "2025-11-01", 2, 3)], 2)
+    [peak] = await store.unrated_peaks("2025-11-02")
+    assert (peak.signaling, peak.peak_terminals) == (2, 5)
+    await store.mark_peaks_rated([peak])
+    assert await store.unrated_peaks("2025-11-02") == []
+    await store.create_node(Node("n" * 32, "media", "active", 1), "hash")
+    assert (await store.node_by_key("hash")).node_id == "n" * 32  # type: ignore[union-attr]
+    assert await store.revoke_node("n" * 32)
+    assert [n.status for n in await store.list_nodes()] == ["revoked"]
