@@ -86,6 +86,7 @@ class TerminalCode(IntEnum):
     RATE_LIMITED = 1000104
     UNKNOWN_TYPE = 1000105
     NOT_ONLINE = 1000106
+    INTERNAL = 1000199
 
     @property
     def default_msg(self) -> str:
@@ -108,6 +109,7 @@ _TERMINAL_MSG = {
     TerminalCode.RATE_LIMITED: "more than 100 messages per second",
     TerminalCode.UNKNOWN_TYPE: "unknown message type",
     TerminalCode.NOT_ONLINE: "no such terminal online",
+    TerminalCode.INTERNAL: "internal error (logged); the connection stays",
 }
 
 

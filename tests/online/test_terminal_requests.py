@@ -158,3 +158,23 @@ async def test_heartbeat_reply_carries_the_server_time(app: OnlineApp) -> None:
     reply = await t.request({"type": "heartbeat", "seq": 1})
     assert reply["code"] == 0 and reply["server_time"] > 1_700_000_000_000
     await t.close()
+
+
+async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hstgw.online import requests
+
+    def broken(self: object, session: object, data: object) -> dict:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(requests._HANDLERS, "heartbeat", broken)
+    t, _ = await raw_login(app, "unlucky")
+    reply = await t.request({"type": "heartbeat", "seq": 1})
+    assert (reply["code"], reply["msg"]) == (
+        1000199,
+        "internal error (logged); the connection stays",
+    )
+    monkeypatch.undo()
+    assert (await t.request({"type": "heartbeat", "seq": 2}))["code"] == 0
+    await t.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,8 @@ from hstgw.online.session import Session
 
 __all__ = ["TerminalRequests"]
 
+log = logging.getLogger("hstgw.online")
+
 
 class TerminalRequests(OnlineCore):
     def handle(self, session: Session, raw: str | bytes) -> str:
@@ -46,6 +49,9 @@ class TerminalRequests(OnlineCore):
             result = handler(self, session, data)
         except TerminalError as exc:
             return reply(kind, seq, exc.code, exc.msg)
+        except Exception:  # a bug must not drop the terminal; its trace goes to the log
+            log.exception("terminal request failed", extra={"type": kind[:40]})
+            return reply(kind, seq, TerminalCode.INTERNAL, None)
         return reply(kind, seq, TerminalCode.OK, None, result)
 
     def _logout(self, session: Session, data: dict[str, Any]) -> Reply:
