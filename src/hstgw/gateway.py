@@ -94,6 +94,7 @@ class Gateway:
             since_flush += tick
             try:
                 self.online.sweep()
+                await self.store.maintain()
                 if since_flush >= flush_every:
                     since_flush = 0.0
                     await self.usage.flush()

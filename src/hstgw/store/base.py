@@ -185,6 +185,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    @abc.abstractmethod
+    async def maintain(self) -> None:
+        """Called every few seconds by the serving node: repair what a fault broke."""
+
     # developers
     @abc.abstractmethod
     async def create_developer(self, dev: Developer) -> None: ...

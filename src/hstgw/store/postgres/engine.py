@@ -9,6 +9,7 @@ keeps the node's app cache exact, as on SQLite.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ from hstgw.store.migrations import migrations
 from hstgw.store.sql import numbered
 
 __all__ = ["Conn", "PostgresEngine", "affected"]
+
+log = logging.getLogger("hstgw.store")
 
 # A connection of the pool, as the code holding it sees it (subscripted for the type
 # checker only: the runtime class is not generic).
@@ -77,21 +80,41 @@ class PostgresEngine:
         except _TRANSIENT as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
         await self._migrate()
-        if self._serving:
-            self._lock_conn = await asyncpg.connect(self.url, server_settings=self._settings())
-            taken = await self._lock_conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", self.lock_key("serving")
+        if self._serving and not await self._take_serving_lock():
+            await self.close()
+            raise StoreError(
+                "the database is in use by another hstgw server; run one node per "
+                "schema until cluster mode (PostgreSQL and Redis) is available"
             )
-            if not taken:
-                await self.close()
-                raise StoreError(
-                    "the database is in use by another hstgw server; run one node per "
-                    "database until cluster mode (PostgreSQL and Redis) is available"
-                )
+
+    async def _take_serving_lock(self) -> bool:
+        conn = await asyncpg.connect(self.url, server_settings=self._settings())
+        taken = await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtext($1))", self.lock_key("serving")
+        )
+        if taken:
+            self._lock_conn = conn
+        else:
+            await conn.close()
+        return bool(taken)
+
+    async def maintain(self) -> None:
+        """A database restart ends the session that held the serving lock: take it again."""
+        if not self._serving or self._pool is None:
+            return
+        if self._lock_conn is not None and not self._lock_conn.is_closed():
+            return
+        self._lock_conn = None
+        try:
+            if not await self._take_serving_lock():
+                log.error("another hstgw server took this schema's serving lock")
+        except _TRANSIENT as exc:
+            log.warning("serving lock not taken again yet: %s", exc)
 
     async def close(self) -> None:
         if self._lock_conn is not None:
-            await self._lock_conn.close()  # releases the advisory lock
+            with contextlib.suppress(*_TRANSIENT):
+                await self._lock_conn.close()  # releases the advisory lock
             self._lock_conn = None
         if self._pool is not None:
             await self._pool.close()

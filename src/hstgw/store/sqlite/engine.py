@@ -107,6 +107,9 @@ class SqliteEngine:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
 
+    async def maintain(self) -> None:
+        """Nothing to repair: a file does not go away under its process as a server can."""
+
     async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return await self._reader.run(job)

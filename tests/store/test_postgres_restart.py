@@ -1,0 +1,81 @@
+"""A real PostgreSQL restart under a running gateway: it answers 606000006 quickly
+while the database is away, recovers within 5 s of its return, and loses nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.billing.conftest import ev
+from tests.conftest import engine_settings, postgres_reachable, start_gateway
+
+CLUSTER = sorted(os.listdir("/etc/postgresql"))[0] if os.path.isdir("/etc/postgresql") else ""
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("pg_ctlcluster") and CLUSTER and os.geteuid() == 0),
+    reason="needs a local PostgreSQL cluster this user may stop and start",
+)
+
+
+def cluster(action: str) -> None:
+    cmd = ["pg_ctlcluster", "--skip-systemctl-redirect", CLUSTER, "main", action]
+    if action == "stop":
+        cmd += ["-m", "fast"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+def wait_ready(seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode != 0:
+        assert time.monotonic() < deadline, "PostgreSQL did not come back"
+        time.sleep(0.2)
+
+
+def test_postgres_restart(tmp_path: Path) -> None:
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL cannot be reached")
+    for db in engine_settings("postgres"):
+        for gw in start_gateway(tmp_path, heartbeat_interval=0.4, **db):
+            token = gw.access_token(gw.new_dev())
+            app_id = gw.call(
+                "POST",
+                "/v1/app",
+                token,
+                json={"app_name": "durable", "service": [{"service_id": 4}]},
+            )["result"]["app_id"]
+            node = gw.new_node()
+            usage = {"Authorization": f"Bearer {node}"}
+            first = {"events": [ev("before", app_id, 1, 60_000)]}
+            assert gw.call("POST", "/internal/v1/usage", json=first, headers=usage)["code"] == 0
+            during = {"events": [ev("during", app_id, 1, 60_000)]}
+            try:
+                cluster("stop")
+                time.sleep(1.1)  # past the access-token cache
+                started = time.monotonic()
+                assert gw.call("GET", "/v1/apps", token)["code"] == 606000006
+                assert (
+                    gw.call("POST", "/internal/v1/usage", json=during, headers=usage)["code"]
+                    == 606000006
+                )
+                assert time.monotonic() - started < 3  # quickly, not a hang
+            finally:
+                cluster("start")
+                wait_ready()
+            back = time.monotonic()
+            while gw.call("GET", "/v1/apps", token)["code"] != 0:
+                assert time.monotonic() - back < 5, "no recovery within 5 s"
+                time.sleep(0.1)
+            # the node re-sends what was refused: kept once, nothing lost
+            assert gw.call("POST", "/internal/v1/usage", json=during, headers=usage)["result"] == {
+                "accepted": 1,
+                "duplicates": 0,
+            }
+            assert gw.call("POST", "/internal/v1/usage", json=first, headers=usage)["result"] == {
+                "accepted": 0,
+                "duplicates": 1,
+            }
