@@ -80,7 +80,7 @@ class Gateway:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-        self.online.shutdown()
+        # (the terminal listener, stopped first, has told its terminals and closed them)
         await self.usage.flush()  # nothing counted is lost at a clean stop
         await self.billing.rate_closed_days()
         await self.store.close()

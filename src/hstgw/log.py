@@ -8,10 +8,13 @@ per request, has the same shape: ``{"ts": ..., "level": "info", "logger":
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson  # a server dependency: only the server imports this module
 
 __all__ = ["AccessLog", "JsonFormatter", "setup_logging"]
 
@@ -30,8 +33,6 @@ def _json_default(value: Any) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        import orjson  # a server dependency; this module is only used by the server
-
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -67,8 +68,6 @@ class AccessLog:
     """
 
     def __init__(self, stream: Any = None, flush_s: float = 0.2) -> None:
-        import orjson
-
         self._dumps = orjson.dumps
         self._stream = stream if stream is not None else sys.stderr.buffer
         self._flush_s = flush_s
@@ -92,8 +91,6 @@ class AccessLog:
             self.flush()
         elif not self._scheduled:
             self._scheduled = True
-            import asyncio
-
             asyncio.get_running_loop().call_later(self._flush_s, self.flush)
 
     def flush(self) -> None:

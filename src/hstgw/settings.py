@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hstgw.billing.prices import PriceTable
+
 __all__ = ["Settings"]
 
 
@@ -59,8 +61,6 @@ class Settings(BaseSettings):
     @field_validator("prices")
     @classmethod
     def _known_prices(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        from hstgw.billing.prices import PriceTable
-
         PriceTable.with_overrides(value)  # raises ValueError naming the bad entry
         return value
 

@@ -89,11 +89,6 @@ async def test_async_sdk_records(gateway: Gateway) -> None:
         assert (await client.records.summary("2025-11", app_id=app_id)).amount == Decimal("0.09")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_cli_records_list_json_csv_and_summary(gateway: Gateway) -> None:
     env, app_id, _ = setup(gateway)
     window = ["--start", str(T0 - 1000), "--end", "2025-11-28T11:20:01+08:00"]

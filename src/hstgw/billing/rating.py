@@ -18,7 +18,7 @@ from hstgw.billing.prices import AREA_720P, BOTH_WAYS, TERM_SERVICE, TIME_TERMS,
 __all__ = ["MICRO", "Rated", "UsageEvent", "month_of", "rate", "to_micro"]
 
 MICRO = Decimal("0.000001")
-SENT, RECEIVED = 1, 2
+RECEIVED = 2  # transfer_type; 1 is sent
 
 
 @dataclass(frozen=True, slots=True)

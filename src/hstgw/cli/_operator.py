@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from hstgw.cli._output import fail, print_json
 
 if TYPE_CHECKING:
-    from hstgw.developers import Developers
     from hstgw.settings import Settings
 
 _NEEDS_SERVER = "this command needs the server extra: pip install 'hst-gateway[server]'"
@@ -145,30 +144,42 @@ def _with_nodes(args: argparse.Namespace, work: Any) -> Any:
     return _with_store(args, lambda store: work(Nodes(store, now_ms)))
 
 
+def _show(args: argparse.Namespace, fields: dict[str, str]) -> None:
+    """New credentials: one JSON object, or aligned ``key: value`` lines."""
+    if args.json:
+        print_json(fields)
+        return
+    width = max(len(k) for k in fields) + 2
+    for key, value in fields.items():
+        sys.stdout.write(f"{key + ':':<{width}}{value}\n")
+
+
+def _show_rows(args: argparse.Namespace, id_key: str, items: list[Any]) -> None:
+    """Developers or nodes, without their secrets: JSON, or a line each."""
+    rows = [
+        {id_key: getattr(i, id_key), "name": i.name, "status": i.status,
+         "created_at": _time(i.created_at)}
+        for i in items
+    ]  # fmt: skip
+    if args.json:
+        print_json(rows)
+        return
+    for r in rows:
+        sys.stdout.write(f"{r[id_key]}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _node_create(args: argparse.Namespace) -> int:
     node, key = _with_nodes(args, lambda nodes: nodes.create(args.name))
-    if args.json:
-        print_json({"node_id": node.node_id, "node_key": key})
-    else:
-        sys.stdout.write(f"node_id:  {node.node_id}\nnode_key: {key}\n")
+    _show(args, {"node_id": node.node_id, "node_key": key})
     return 0
 
 
 def _node_list(args: argparse.Namespace) -> int:
-    rows = [
-        {
-            "node_id": n.node_id,
-            "name": n.name,
-            "status": n.status,
-            "created_at": _time(n.created_at),
-        }
-        for n in _with_nodes(args, lambda nodes: nodes.list())
-    ]
-    if args.json:
-        print_json(rows)
-    else:
-        for r in rows:
-            sys.stdout.write(f"{r['node_id']}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+    _show_rows(args, "node_id", _with_nodes(args, lambda nodes: nodes.list()))
     return 0
 
 
@@ -180,62 +191,32 @@ def _node_revoke(args: argparse.Namespace) -> int:
 
 
 def _dev_create(args: argparse.Namespace) -> int:
-    async def work(devs: Developers) -> Any:
-        return await devs.create(args.name)
-
-    dev = _with_developers(args, work)
-    if args.json:
-        print_json({"dev_id": dev.dev_id, "dev_secret": dev.secret})
-    else:
-        sys.stdout.write(f"dev_id:     {dev.dev_id}\ndev_secret: {dev.secret}\n")
+    dev = _with_developers(args, lambda devs: devs.create(args.name))
+    _show(args, {"dev_id": dev.dev_id, "dev_secret": dev.secret})
     return 0
 
 
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _dev_list(args: argparse.Namespace) -> int:
-    async def work(devs: Developers) -> Any:
-        return await devs.list()
-
-    rows = [
-        {"dev_id": d.dev_id, "name": d.name, "status": d.status, "created_at": _time(d.created_at)}
-        for d in _with_developers(args, work)
-    ]
-    if args.json:
-        print_json(rows)
-    else:
-        for r in rows:
-            sys.stdout.write(f"{r['dev_id']}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+    _show_rows(args, "dev_id", _with_developers(args, lambda devs: devs.list()))
     return 0
 
 
 def _dev_reset(args: argparse.Namespace) -> int:
     from hstgw.developers import UnknownDeveloper
 
-    async def work(devs: Developers) -> Any:
-        return await devs.reset_secret(args.dev_id)
-
     try:
-        secret = _with_developers(args, work)
+        secret = _with_developers(args, lambda devs: devs.reset_secret(args.dev_id))
     except UnknownDeveloper:
         return fail(f"dev_id: no developer {args.dev_id}")
-    if args.json:
-        print_json({"dev_id": args.dev_id, "dev_secret": secret})
-    else:
-        sys.stdout.write(f"dev_id:     {args.dev_id}\ndev_secret: {secret}\n")
+    _show(args, {"dev_id": args.dev_id, "dev_secret": secret})
     return 0
 
 
 def _dev_set_active(args: argparse.Namespace) -> int:
     from hstgw.developers import UnknownDeveloper
 
-    async def work(devs: Developers) -> Any:
-        await devs.set_active(args.dev_id, args.active)
-
     try:
-        _with_developers(args, work)
+        _with_developers(args, lambda devs: devs.set_active(args.dev_id, args.active))
     except UnknownDeveloper:
         return fail(f"dev_id: no developer {args.dev_id}")
     sys.stdout.write(f"{args.dev_id} {'enabled' if args.active else 'disabled'}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +19,6 @@ from hstgw.store.sql import (
 )
 
 __all__ = ["BillingStore"]
-
-
-class _SignalingSoFar(dict[tuple[str, str], int]):
-    def __missing__(self, key: tuple[str, str]) -> int:
-        return 0
 
 
 class BillingStore(PostgresEngine):
@@ -95,7 +91,7 @@ class BillingStore(PostgresEngine):
                     list({e.app_id for e in events}),
                 )
             }
-            signaling = _SignalingSoFar()
+            signaling: defaultdict[tuple[str, str], int] = defaultdict(int)
             for dev_id, month, receptions in await c.fetch(
                 "SELECT dev_id, month, receptions FROM monthly_signaling"
                 " WHERE dev_id = ANY($1::text[])",
