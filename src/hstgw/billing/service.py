@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from hstgw.billing.models import EventIn, UsageBatch
-from hstgw.billing.prices import TERM_SERVICE, PriceTable
+from hstgw.billing.prices import TERM_SERVICE, TIME_TERMS, PriceTable
 from hstgw.billing.rating import UsageEvent, month_of, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
 from hstgw.ids import new_id
@@ -29,13 +29,8 @@ log = logging.getLogger("hstgw.billing")
 
 GATEWAY_NODE = "gateway"  # the node_id of the gateway's own usage records
 MAX_RANGE_MS = 93 * 86400 * 1000
-_TIME_SERVICES = {
-    ServiceId.VIDEO,
-    ServiceId.AUDIO,
-    ServiceId.SCREEN_SHARE,
-    ServiceId.RECORDING,
-    ServiceId.WECHAT_MINI_PROGRAM,
-}
+# Services whose use_limit is minutes: those of the terms billed by the second.
+_TIME_SERVICES = frozenset(TERM_SERVICE[term] for term in TIME_TERMS)
 
 
 def key_hash(key: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from hstgw.online.session import Session, TerminalKey
 
@@ -81,7 +82,7 @@ class Registry:
         return len(old)
 
 
-def _discard(index: dict, outer: object, inner: object) -> None:  # type: ignore[type-arg]
+def _discard(index: dict[Any, dict[Any, Session]], outer: object, inner: object) -> None:
     bucket = index.get(outer)
     if bucket is not None:
         bucket.pop(inner, None)

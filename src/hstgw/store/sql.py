@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from hstgw.store.base import App, AppService, Developer, Rater, UnknownApp
+from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, UnknownApp
 
 __all__ = [
     "APP_COLUMNS",
@@ -25,6 +25,7 @@ __all__ = [
     "developer",
     "numbered",
     "plan_ingest",
+    "update_app",
 ]
 
 APP_COLUMNS = (
@@ -89,6 +90,24 @@ def apps_from_rows(rows: Iterable[Any]) -> list[App]:
             services.append(AppService(row[8], row[9]))
     flush()
     return apps
+
+
+def update_app(patch: AppPatch, now: int, app_id: str, dev_id: str) -> tuple[str, list[Any]]:
+    """The UPDATE of a live app that ``patch`` makes, and its arguments."""
+    sets: list[str] = ["updated_at = ?"]
+    args: list[Any] = [now]
+    for column, value, given in (
+        ("app_name", patch.app_name, patch.app_name is not None),
+        ("status", patch.status, patch.status is not None),
+        ("consumption_limit", patch.consumption_limit, patch.set_consumption_limit),
+    ):
+        if given:
+            sets.append(f"{column} = ?")
+            args.append(value)
+    sql = (
+        f"UPDATE apps SET {', '.join(sets)} WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL"
+    )
+    return sql, [*args, app_id, dev_id]
 
 
 def developer(row: Any) -> Developer | None:

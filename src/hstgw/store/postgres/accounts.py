@@ -6,7 +6,7 @@ import asyncpg
 
 from hstgw.store.base import AccessTokenState, App, AppPatch, AppService, Conflict, Developer
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
-from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered
+from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered, update_app
 
 __all__ = ["AccountsStore"]
 
@@ -139,23 +139,10 @@ class AccountsStore(PostgresEngine):
         return int(total), [a for a in apps if a.dev_id == dev_id]
 
     async def update_app(self, dev_id: str, app_id: str, patch: AppPatch, now: int) -> App | None:
-        sets, args = ["updated_at = ?"], [now]
-        if patch.app_name is not None:
-            sets.append("app_name = ?")
-            args.append(patch.app_name)  # type: ignore[arg-type]
-        if patch.status is not None:
-            sets.append("status = ?")
-            args.append(patch.status)  # type: ignore[arg-type]
-        if patch.set_consumption_limit:
-            sets.append("consumption_limit = ?")
-            args.append(patch.consumption_limit)  # type: ignore[arg-type]
-        sql = numbered(
-            f"UPDATE apps SET {', '.join(sets)}"
-            " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL"
-        )
+        sql, args = update_app(patch, now, app_id, dev_id)
         try:
             async with self._transaction() as c:
-                if affected(await c.execute(sql, *args, app_id, dev_id)) == 0:
+                if affected(await c.execute(numbered(sql), *args)) == 0:
                     return None
                 if patch.services is not None:
                     await c.execute("DELETE FROM app_services WHERE app_id = $1", app_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
 
 from hstgw.store.base import (
     AccessTokenState,
@@ -19,7 +18,7 @@ from hstgw.store.base import (
     Conflict,
     Developer,
 )
-from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer
+from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, update_app
 from hstgw.store.sqlite.engine import SqliteEngine
 
 __all__ = ["AccountsStore"]
@@ -172,23 +171,8 @@ class AccountsStore(SqliteEngine):
 
     async def update_app(self, dev_id: str, app_id: str, patch: AppPatch, now: int) -> App | None:
         def work(c: sqlite3.Connection) -> App | None:
-            sets: list[str] = ["updated_at = ?"]
-            args: list[Any] = [now]
-            if patch.app_name is not None:
-                sets.append("app_name = ?")
-                args.append(patch.app_name)
-            if patch.status is not None:
-                sets.append("status = ?")
-                args.append(patch.status)
-            if patch.set_consumption_limit:
-                sets.append("consumption_limit = ?")
-                args.append(patch.consumption_limit)
-            found = c.execute(
-                f"UPDATE apps SET {', '.join(sets)}"
-                " WHERE app_id = ? AND dev_id = ? AND deleted_at IS NULL",
-                (*args, app_id, dev_id),
-            ).rowcount
-            if not found:
+            sql, args = update_app(patch, now, app_id, dev_id)
+            if not c.execute(sql, args).rowcount:
                 return None
             if patch.services is not None:
                 c.execute("DELETE FROM app_services WHERE app_id = ?", (app_id,))
