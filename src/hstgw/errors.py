@@ -86,6 +86,7 @@ class TerminalCode(IntEnum):
     RATE_LIMITED = 1000104
     UNKNOWN_TYPE = 1000105
     NOT_ONLINE = 1000106
+    BUSY = 1000107
     INTERNAL = 1000199
 
     @property
@@ -109,6 +110,7 @@ _TERMINAL_MSG = {
     TerminalCode.RATE_LIMITED: "more than 100 messages per second",
     TerminalCode.UNKNOWN_TYPE: "unknown message type",
     TerminalCode.NOT_ONLINE: "no such terminal online",
+    TerminalCode.BUSY: "service busy (a store the gateway needs is unreachable); retry",
     TerminalCode.INTERNAL: "internal error (logged); the connection stays",
 }
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
@@ -21,6 +22,9 @@ from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
 from hstgw.tokens.access import AccessTokens
+
+if TYPE_CHECKING:
+    from hstgw.cluster import ClusterNode
 
 __all__ = ["Gateway"]
 
@@ -38,18 +42,29 @@ class Gateway:
         self.settings = settings
         self.store = store or open_store(settings, serving=True)
         self.clock = clock
+        self.metrics = Metrics()
+        # Cluster mode: Redis holds access tokens and presence, and carries messages
+        # between nodes (hstgw.cluster); imported only then.
+        self.cluster: ClusterNode | None = None
+        if settings.redis_url:
+            from hstgw.cluster import ClusterNode
+
+            self.cluster = ClusterNode(settings, self.store, clock, self.metrics.redis_errors.inc)
+        cluster = self.cluster
         self.access_tokens = AccessTokens(
             self.store,
             ttl_s=settings.access_token_ttl,
             token_max_age_s=settings.token_max_age,
             token_future_skew_s=settings.token_future_skew,
             clock=clock,
-            cache_ttl_s=settings.auth_cache_ttl,
+            # In a cluster a token is looked up in Redis on every call: a token that
+            # another node superseded stops at once (the developer is cached there).
+            cache_ttl_s=settings.auth_cache_ttl if cluster is None else 0,
+            book=cluster.tokens if cluster is not None else None,
         )
         self.billing = Billing(
             self.store, PriceTable.with_overrides(settings.prices), settings.zone, clock
         )
-        self.metrics = Metrics()
         self.usage = UsageCounters(
             self.billing.record_gateway_usage, settings.zone, clock, self.metrics.delivered.inc
         )
@@ -63,16 +78,26 @@ class Gateway:
                 message_rate=settings.message_rate,
                 token_max_age_s=settings.token_max_age,
                 token_future_skew_s=settings.token_future_skew,
+                route_timeout_s=settings.route_timeout,
             ),
             clock,
+            presence=cluster.presence if cluster is not None else None,
+            bus=cluster.bus if cluster is not None else None,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
-        self.apps = Apps(self.store, clock, listeners=[self.online.app_changed])
+        listeners = [self.online.app_changed]
+        if cluster is not None:
+            cluster.attach(self.online, self.billing.limits.drop)
+            self.billing.limits.on_change = cluster.usage_changed
+            listeners.append(cluster.app_changed)
+        self.apps = Apps(self.store, clock, listeners=listeners)
         self.developers = Developers(self.store, clock)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
+        if self.cluster is not None:
+            await self.cluster.start()
         self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
@@ -81,8 +106,11 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         # (the terminal listener, stopped first, has told its terminals and closed them)
+        await self.online.settle()
         await self.usage.flush()  # nothing counted is lost at a clean stop
         await self.billing.rate_closed_days()
+        if self.cluster is not None:  # after the flush: it tells the others of it
+            await self.cluster.stop()
         await self.store.close()
 
     async def _keep_house(self) -> None:
@@ -93,8 +121,10 @@ class Gateway:
             await asyncio.sleep(tick)
             since_flush += tick
             try:
-                self.online.sweep()
+                await self.online.sweep()
                 await self.store.maintain()
+                if self.cluster is not None:
+                    await self.cluster.tick()
                 if since_flush >= flush_every:
                     since_flush = 0.0
                     await self.usage.flush()

@@ -50,6 +50,11 @@ class Metrics:
             "Store operations that failed as busy or unreachable",
             registry=r,
         )
+        self.redis_errors = Counter(
+            "hstgw_redis_errors",
+            "Redis operations that failed (cluster mode): unreachable, timed out, refused",
+            registry=r,
+        )
 
     def count_terminals(self, count: Callable[[], int]) -> None:
         self.terminals.set_function(count)

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     # PostgreSQL instead of the embedded SQLite file: postgresql://user@host:port/db
     database_url: str = ""
     database_schema: str = ""  # a schema of the database for the gateway's tables
+    # Redis for access tokens, presence and routing: with it, any number of nodes on
+    # one database serve as one gateway (cluster mode). redis://host:port/db
+    redis_url: str = ""
+    # A cluster node that has not renewed its lease for this long is dead: its
+    # terminals are listed offline (docs/deployment.md), seconds.
+    node_lease: float = Field(default=15.0, ge=1, le=300)
+    # How long a node waits for another to deliver to its terminals, seconds.
+    route_timeout: float = Field(default=2.0, ge=0.05, le=30)
     host: str = "127.0.0.1"
     port: int = Field(default=28000, ge=0, le=65535)
     data_dir: Path = Path("hstgw-data")
@@ -71,6 +79,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql://user@host:port/database URL")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://host:port/db URL")
+        return value
+
     @field_validator("database_schema")
     @classmethod
     def _schema_name(cls, value: str) -> str:
@@ -86,6 +101,15 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgres(self) -> Self:
+        if self.redis_url and not self.database_url:
+            raise ValueError(
+                "HSTGW_REDIS_URL (cluster mode) needs HSTGW_DATABASE_URL: the nodes of a "
+                "cluster share one PostgreSQL database"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_explicit(self) -> Self:

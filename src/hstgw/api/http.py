@@ -153,9 +153,9 @@ class HttpApi:
             content_type = JSON_TYPE
         except Unavailable as exc:
             code = Code.SYSTEM_BUSY.value
-            if self._metrics is not None:
+            if self._metrics is not None and exc.counted_by_store_errors:
                 self._metrics.store_errors.inc()
-            error_log.warning("store unavailable: %s", exc, extra={"request_id": request_id})
+            error_log.warning("unavailable: %s", exc, extra={"request_id": request_id})
             body = envelope(code, SystemBusy().msg)
             content_type = JSON_TYPE
         except Exception:

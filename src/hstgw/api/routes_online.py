@@ -31,13 +31,13 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
     async def kickout(call: Call) -> dict[str, Any]:
         req: KickoutIn = call.body
         await gw.apps.get(call.dev_id, req.app_id)
-        return {"kicked": gw.online.kickout(req.app_id, req.user_id, req.mutex_type)}
+        return {"kicked": await gw.online.kickout(req.app_id, req.user_id, req.mutex_type)}
 
     async def user_state(call: Call) -> dict[str, Any]:
         q: UserStateQuery = call.query
         await gw.apps.get(call.dev_id, q.app_id)
         user_ids = set(filter(None, q.user_ids.split(","))) if q.user_ids else None
-        rows = gw.online.user_state(q.app_id, q.company_id, user_ids)
+        rows = await gw.online.user_state(q.app_id, q.company_id, user_ids)
         start = (q.page - 1) * q.page_size
         return {
             "msg_id": q.msg_id,
@@ -57,13 +57,13 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
         req: TransCmdIn = call.body
         await signaling_allowed(req.app_id, call.dev_id)
         targets = ((t.user_id, t.mutex_type, t.client_guid) for t in req.user_list)
-        results = gw.online.trans_cmd(req.app_id, req.msg_id, req.trans_mess, targets)
+        results = await gw.online.trans_cmd(req.app_id, req.msg_id, req.trans_mess, targets)
         return {"msg_id": req.msg_id, "user_list": results}
 
     async def invite(call: Call) -> dict[str, Any]:
         req: InviteIn = call.body
         await signaling_allowed(req.app_id, call.dev_id)
-        failed = gw.online.invite(
+        failed = await gw.online.invite(
             req.app_id, req.group_id, req.user_id_list, req.seq_id, req.extend_info
         )
         return {"seq_id": req.seq_id, "user_id_list": failed}

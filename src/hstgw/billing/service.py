@@ -88,6 +88,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         self._cache: dict[str, tuple[str, dict[int, tuple[int, int]]]] = {}
+        # Told of the apps whose usage this node changed (cluster: the other nodes).
+        self.on_change: Callable[[list[str]], None] = lambda app_ids: None
 
     def _month(self) -> str:
         return month_of(self.clock(), self.zone)
@@ -101,6 +103,16 @@ class Limits:
         return cached[1]
 
     def forget(self, app_ids: Iterable[str]) -> None:
+        """Their usage changed here: read it again (and tell whoever listens)."""
+        changed = list(dict.fromkeys(app_ids))
+        self.drop(changed)
+        self.on_change(changed)
+
+    def drop(self, app_ids: list[str] | None) -> None:
+        """Read these apps' usage again (every app's for None)."""
+        if app_ids is None:
+            self._cache.clear()
+            return
         for app_id in app_ids:
             self._cache.pop(app_id, None)
 

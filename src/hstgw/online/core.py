@@ -1,38 +1,45 @@
 """The online service's core: logins, presence, kicks, app changes, housekeeping.
 
-Everything runs on the event loop without awaiting a terminal: a delivery is a
-non-blocking ``Link.push``. Only a login reads the store (the app, from the cache).
+Presence (who is online where) is a ``Presence``: this process's registry, or
+Redis shared by the nodes of a cluster. This node's own sessions are in
+``registry``, and a delivery to one of them is a non-blocking ``Link.push``; a
+terminal on another node is reached through the ``Bus`` (cluster mode only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hstgw.billing.service import Limits
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.online import protocol as p
 from hstgw.online.frames import TerminalError, body_size, dumps, parse_frame, parse_request, reply
-from hstgw.online.models import (
-    LoginReq,
-)
+from hstgw.online.models import LoginReq
+from hstgw.online.presence import LocalPresence, Presence, Terminal
 from hstgw.online.registry import Registry
-from hstgw.online.session import Link, Session, TerminalKey
+from hstgw.online.session import Link, Session
 from hstgw.online.usage import UsageCounters
 from hstgw.services import ServiceId
-from hstgw.store import App, Store
+from hstgw.store import App, Store, Unavailable
 from hstgw.tokens.fsp import TokenError, verify
 from hstgw.validation import is_user_id
+
+if TYPE_CHECKING:  # the cluster needs redis; the embedded default does not import it
+    from hstgw.cluster.bus import Bus
 
 __all__ = ["OnlineConfig", "OnlineCore"]
 
 log = logging.getLogger("hstgw.online")
 
-_INVITE_TTL_MS = 10 * 60 * 1000
-_INVITES_MAX = 100_000
+# How long a kick that arrived before its session was registered is remembered.
+_EARLY_KICK_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,7 @@ class OnlineConfig:
     message_rate: float = 100.0
     token_max_age_s: int = 86400
     token_future_skew_s: int = 300
+    route_timeout_s: float = 2.0
 
 
 class OnlineCore:
@@ -52,6 +60,8 @@ class OnlineCore:
         limits: Limits,
         config: OnlineConfig,
         clock: Callable[[], int],
+        presence: Presence | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self._store = store
         self.usage = usage
@@ -60,9 +70,17 @@ class OnlineCore:
         self._apps: dict[str, App] = {}
         self.config = config
         self._clock = clock
-        self.registry = Registry()
-        # (app_id, group_id, seq_id) -> (inviting terminal, or None for the backend; when)
-        self._invites: dict[tuple[str, str, int], tuple[TerminalKey | None, int]] = {}
+        self.registry = Registry()  # this node's sessions
+        self.presence = presence or LocalPresence(self.registry)
+        self.node = self.presence.node
+        self.bus = bus
+        self._login_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._early_kicks: dict[str, tuple[str, float]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        if bus is not None:
+            bus.on("push", self._on_push)
+            bus.on("kick", self._on_kick)
+            bus.on("scope", self._on_scope)
 
     # login and logout
 
@@ -78,6 +96,8 @@ class OnlineCore:
             session = await self._login(link, req)
         except TerminalError as exc:
             return reply(p.LOGIN, seq, exc.code, exc.msg), None
+        except Unavailable:  # Redis or the database is away: the terminal retries
+            return reply(p.LOGIN, seq, TerminalCode.BUSY, None), None
         extra = {
             "heartbeat_interval": self.config.heartbeat_interval,
             "protocol": p.PROTOCOL_VERSION,
@@ -112,26 +132,6 @@ class OnlineCore:
         refusal = await self.limits.login_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
-        # No await from here on: the check of the same user and mutex_type and the
-        # registration happen in one step, so two logins cannot both pass it.
-        key = (req.app_id, req.user_id, req.mutex_type)
-        older = self.registry.get(key)
-        if older is not None and not req.force_login:
-            raise TerminalError(TerminalCode.ALREADY_ONLINE)
-        # The online service's use_limit is its concurrent terminals (design 6); a
-        # forced login takes a place rather than adding one.
-        if (
-            online.use_limit is not None
-            and older is None
-            and self.registry.app_count(app.app_id) >= online.use_limit
-        ):
-            raise TerminalError(
-                TerminalCode.CONSUMPTION_LIMIT,
-                f"use_limit of the online service: {online.use_limit} concurrent terminals",
-            )
-        if older is not None:
-            self.kick(older, "force_login")
-        self._apps[app.app_id] = app
         session = Session(
             link,
             req.app_id,
@@ -142,39 +142,189 @@ class OnlineCore:
             req.custom_state,
             req.extend_info,
             time.monotonic(),
+            secrets.token_hex(8),
         )
         session.fill(self.config.message_rate)
+        if self.bus is None:
+            # One step of the event loop (the local presence never awaits): two logins
+            # of one terminal cannot both pass the check.
+            return self._register(session, app, await self._claim(session, req, online.use_limit))
+        # Across nodes Redis makes the claim atomic; on this node, logins of one
+        # terminal take turns, so that a forced one never overtakes the one it replaces.
+        lock = self._login_locks.setdefault(session.key, asyncio.Lock())
+        try:
+            async with lock:
+                return self._register(
+                    session, app, await self._claim(session, req, online.use_limit)
+                )
+        finally:
+            if not lock.locked() and self._login_locks.get(session.key) is lock:
+                del self._login_locks[session.key]
+
+    async def _claim(self, session: Session, req: LoginReq, use_limit: int | None) -> int:
+        claim = await self.presence.claim(session, req.force_login, use_limit)
+        if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
+            raise TerminalError(
+                claim.refused,
+                f"use_limit of the online service: {use_limit} concurrent terminals",
+            )
+        if claim.refused is not None:
+            raise TerminalError(claim.refused)
+        if claim.older is not None:
+            self._kick_terminal(session.app_id, claim.older, "force_login")
+        return claim.count
+
+    def _register(self, session: Session, app: App, count: int) -> Session:
+        self._apps[app.app_id] = app
         self.registry.add(session)
-        self.usage.terminals(app.app_id, self.registry.app_count(app.app_id))
+        self.usage.terminals(app.app_id, count)
         self._notify_scope(session, state=1)
+        early = self._early_kicks.pop(session.conn, None)
+        if early is not None:  # another node replaced it while it was being registered
+            self.kick(session, early[0])
         return session
 
     def disconnected(self, session: Session) -> None:
         """The link closed: the terminal is offline (if it was not kicked already)."""
         self._end(session)
 
-    def kick(self, session: Session, reason: str) -> None:
-        """Tell the terminal why, take it offline, close its link."""
+    def kick(self, session: Session, reason: str) -> Awaitable[object] | None:
+        """Tell the terminal why, take it offline, close its link; what remains to
+        wait for until presence shows it offline everywhere, if anything."""
         session.link.push(
             dumps({"type": "kicked", "reason": reason, "msg": p.KICK_REASONS[reason]})
         )
-        self._end(session)
+        pending = self._end(session)
         session.link.close(p.CLOSE_KICKED, reason)
+        return pending
 
-    def _end(self, session: Session) -> None:
+    def _end(self, session: Session) -> Awaitable[object] | None:
         if session.ended:
-            return
+            return None
         session.ended = True
-        if self.registry.remove(session, self._clock()):
-            self._notify_scope(session, state=0)
+        now = self._clock()
+        if not self.registry.remove(session, now):
+            return None
+        pending = self.presence.release(session, now)
+        self._notify_scope(session, state=0)
+        if pending is None:
+            return None
+        task = self._spawn(pending)
+        return task
+
+    def _spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("presence update failed: %s", task.exception())
 
     def _notify_scope(self, session: Session, state: int) -> None:
         text = dumps({"type": "online_state", "state": state, **session.describe()})
-        for other in self.registry.in_scope(session.app_id, session.company_id):
-            if other is not session:
+        self.push_scope(session.app_id, session.company_id, text, session.conn)
+        if self.bus is not None:
+            self.bus.broadcast(
+                "scope",
+                {"app": session.app_id, "co": session.company_id, "text": text, "x": session.conn},
+            )
+
+    def push_scope(self, app_id: str, company_id: str, text: str, except_conn: str) -> None:
+        for other in self.registry.in_scope(app_id, company_id):
+            if other.conn != except_conn:
                 other.link.push(text)
 
-    def invite(
+    # reaching terminals wherever they are
+
+    def _kick_terminal(self, app_id: str, t: Terminal, reason: str) -> Awaitable[object] | None:
+        if t.node == self.node:
+            s = self.registry.by_conn(t.conn)
+            return self.kick(s, reason) if s is not None else None
+        if self.bus is None:
+            return None
+        return self._spawn(self._kick_remote(app_id, t, reason))
+
+    async def _kick_remote(self, app_id: str, t: Terminal, reason: str) -> None:
+        assert self.bus is not None
+        done = await self.bus.request(
+            t.node, "kick", {"conn": t.conn, "reason": reason}, self.config.route_timeout_s
+        )
+        if done is None:  # its node did not answer: take it offline from here
+            await self.presence.drop(app_id, t, self._clock())
+
+    async def deliver(self, app_id: str, targets: list[Terminal], text: str) -> list[bool]:
+        """Write ``text`` to each terminal: whether each one's connection took it.
+
+        Terminals of this node are written to at once; those of other nodes by one
+        request per node, all at the same time; a node that does not answer within
+        the route timeout counts as not delivered.
+        """
+        done = [False] * len(targets)
+        remote: dict[str, list[int]] = defaultdict(list)
+        for i, t in enumerate(targets):
+            if t.node == self.node:
+                s = self.registry.by_conn(t.conn)
+                done[i] = s is not None and s.link.push(text)
+            else:
+                remote[t.node].append(i)
+        if remote and self.bus is not None:
+            bus, timeout = self.bus, self.config.route_timeout_s
+            nodes = list(remote)
+            answers = await asyncio.gather(
+                *(
+                    bus.request(
+                        node,
+                        "push",
+                        {"conns": [targets[i].conn for i in remote[node]], "text": text},
+                        timeout,
+                    )
+                    for node in nodes
+                )
+            )
+            for node, answer in zip(nodes, answers, strict=True):
+                if isinstance(answer, list) and len(answer) == len(remote[node]):
+                    for i, ok in zip(remote[node], answer, strict=True):
+                        done[i] = bool(ok)
+        delivered = sum(done)
+        if delivered:
+            self.usage.received(app_id, delivered)
+        return done
+
+    # what other nodes ask
+
+    def _on_push(self, body: dict[str, Any]) -> list[bool]:
+        text, get = body["text"], self.registry.by_conn
+        out = []
+        for conn in body["conns"]:
+            s = get(conn)
+            out.append(s is not None and s.link.push(text))
+        return out
+
+    async def _on_kick(self, body: dict[str, Any]) -> bool:
+        s = self.registry.by_conn(body["conn"])
+        reason = body["reason"] if body["reason"] in p.KICK_REASONS else "kickout"
+        if s is None:
+            now = time.monotonic()
+            if len(self._early_kicks) > 10_000:
+                self._early_kicks = {
+                    c: v for c, v in self._early_kicks.items() if v[1] > now - _EARLY_KICK_S
+                }
+            self._early_kicks[body["conn"]] = (reason, now)
+            return False
+        pending = self.kick(s, reason)
+        if pending is not None:
+            await pending
+        return True
+
+    def _on_scope(self, body: dict[str, Any]) -> None:
+        self.push_scope(body["app"], body["co"], body["text"], body["x"])
+
+    # invites (from the backend here, from terminals in requests.py)
+
+    async def invite(
         self,
         app_id: str,
         group_id: str,
@@ -196,37 +346,32 @@ class OnlineCore:
                 "inviter": who,
             }
         )
-        self._remember_invite(app_id, group_id, seq_id, inviter)
-        failed = []
-        for user_id in dict.fromkeys(user_ids):
-            targets = [s for s in self.registry.of_user(app_id, user_id) if s is not inviter]
-            if not self._push_all(app_id, targets, text):
-                failed.append(user_id)
-        return failed
-
-    def _remember_invite(
-        self, app_id: str, group_id: str, seq_id: int, inviter: Session | None
-    ) -> None:
-        if len(self._invites) >= _INVITES_MAX:
-            self._invites.pop(next(iter(self._invites)))
-        self._invites[(app_id, group_id, seq_id)] = (
-            inviter.key if inviter is not None else None,
+        await self.presence.remember_invite(
+            app_id,
+            group_id,
+            seq_id,
+            (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
             self._clock(),
         )
-
-    def _push_all(self, app_id: str, sessions: Iterable[Session], text: str) -> int:
-        delivered = sum(1 for s in sessions if s.link.push(text))
-        if delivered:
-            self.usage.received(app_id, delivered)
-        return delivered
+        users = list(dict.fromkeys(user_ids))
+        per_user = await asyncio.gather(*(self.presence.of_user(app_id, u) for u in users))
+        targets: list[Terminal] = []
+        owner: list[int] = []
+        for i, terminals in enumerate(per_user):
+            for t in terminals:
+                if inviter is None or t.conn != inviter.conn:
+                    targets.append(t)
+                    owner.append(i)
+        done = await self.deliver(app_id, targets, text)
+        reached = {owner[j] for j, ok in enumerate(done) if ok}
+        return [u for i, u in enumerate(users) if i not in reached]
 
     # apps changing under their terminals
 
     def app_changed(self, app: App | None, app_id: str) -> None:
-        """Disconnect terminals that may no longer be online: app deleted (``app`` None),
-        set offline, or without its online service."""
+        """Disconnect this node's terminals that may no longer be online: app deleted
+        (``app`` None), set offline, or without its online service."""
         if app is None:
-            self._apps.pop(app_id, None)
             reason = "app_deleted"
         elif app.status != "online":
             reason = "app_offline"
@@ -242,7 +387,7 @@ class OnlineCore:
 
     # housekeeping
 
-    def sweep(self) -> None:
+    async def sweep(self) -> None:
         """Drop silent terminals, forget what is past retention, note the peaks."""
         deadline = time.monotonic() - 3 * self.config.heartbeat_interval
         now = self._clock()
@@ -252,12 +397,14 @@ class OnlineCore:
             if s.last_seen < deadline:
                 self.kick(s, "heartbeat_timeout")
         for app_id in apps:
-            self.usage.terminals(app_id, self.registry.app_count(app_id))
-        self.registry.prune_offline(now - self.config.retention_s * 1000)
-        old = [k for k, (_, at) in self._invites.items() if at < now - _INVITE_TTL_MS]
-        for k in old:
-            del self._invites[k]
+            self.usage.terminals(app_id, await self.presence.count(app_id))
+        await self.presence.prune(now, self.config.retention_s * 1000)
 
     def shutdown(self) -> None:
         for s in self.registry.all():
             self.kick(s, "shutdown")
+
+    async def settle(self) -> None:
+        """Wait for the presence updates under way (at a clean stop)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

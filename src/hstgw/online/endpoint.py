@@ -116,7 +116,7 @@ class TerminalListener:
                 return
             service = self._service
             async for raw in conn:
-                link.push(service.handle(session, raw))
+                link.push(await service.handle(session, raw))
                 if session.ended:  # logged out or kicked: the link is closing
                     break
         except ConnectionClosed:

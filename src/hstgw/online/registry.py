@@ -25,6 +25,7 @@ class Offline:
 class Registry:
     def __init__(self) -> None:
         self._terminals: dict[TerminalKey, Session] = {}
+        self._by_conn: dict[str, Session] = {}
         self._by_user: dict[tuple[str, str], dict[str, Session]] = {}
         self._by_scope: dict[tuple[str, str], dict[TerminalKey, Session]] = {}
         self._by_app: dict[str, dict[TerminalKey, Session]] = {}
@@ -36,9 +37,13 @@ class Registry:
     def get(self, key: TerminalKey) -> Session | None:
         return self._terminals.get(key)
 
+    def by_conn(self, conn: str) -> Session | None:
+        return self._by_conn.get(conn)
+
     def add(self, s: Session) -> None:
         key = s.key
         self._terminals[key] = s
+        self._by_conn[s.conn] = s
         self._by_user.setdefault((s.app_id, s.user_id), {})[s.mutex_type] = s
         self._by_scope.setdefault(s.scope, {})[key] = s
         self._by_app.setdefault(s.app_id, {})[key] = s
@@ -50,6 +55,7 @@ class Registry:
         if self._terminals.get(key) is not s:
             return False
         del self._terminals[key]
+        self._by_conn.pop(s.conn, None)
         _discard(self._by_user, (s.app_id, s.user_id), s.mutex_type)
         _discard(self._by_scope, s.scope, key)
         _discard(self._by_app, s.app_id, key)

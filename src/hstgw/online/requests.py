@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hstgw.errors import TerminalCode
@@ -27,6 +27,7 @@ from hstgw.online.models import (
     SetStateReq,
 )
 from hstgw.online.session import Session
+from hstgw.store import Unavailable
 
 __all__ = ["TerminalRequests"]
 
@@ -34,7 +35,7 @@ log = logging.getLogger("hstgw.online")
 
 
 class TerminalRequests(OnlineCore):
-    def handle(self, session: Session, raw: str | bytes) -> str:
+    async def handle(self, session: Session, raw: str | bytes) -> str:
         """The reply to one frame of a logged-in terminal."""
         session.last_seen = now = time.monotonic()
         kind, seq = "error", None
@@ -46,27 +47,29 @@ class TerminalRequests(OnlineCore):
             handler = _HANDLERS.get(kind)
             if handler is None:
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
-            result = handler(self, session, data)
+            result = await handler(self, session, data)
         except TerminalError as exc:
             return reply(kind, seq, exc.code, exc.msg)
+        except Unavailable:  # Redis or the database is away: worth retrying
+            return reply(kind, seq, TerminalCode.BUSY, None)
         except Exception:  # a bug must not drop the terminal; its trace goes to the log
             log.exception("terminal request failed", extra={"type": kind[:40]})
             return reply(kind, seq, TerminalCode.INTERNAL, None)
         return reply(kind, seq, TerminalCode.OK, None, result)
 
-    def _logout(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _logout(self, session: Session, data: dict[str, Any]) -> Reply:
         self._end(session)
         session.link.close(1000, "logout")
         return {}
 
-    def _heartbeat(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _heartbeat(self, session: Session, data: dict[str, Any]) -> Reply:
         return {"server_time": self._clock()}
 
-    def _list_online(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _list_online(self, session: Session, data: dict[str, Any]) -> Reply:
         req: ListOnlineReq = parse_request(ListOnlineReq, data)
         users = sorted(
-            self.registry.in_scope(session.app_id, session.company_id),
-            key=lambda s: (s.user_id, s.mutex_type),
+            await self.presence.scope(session.app_id, session.company_id),
+            key=lambda t: (t.user_id, t.mutex_type),
         )
         start = (req.page - 1) * req.page_size
         return {
@@ -76,9 +79,10 @@ class TerminalRequests(OnlineCore):
             "users": [s.describe() for s in users[start : start + req.page_size]],
         }
 
-    def _set_state(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _set_state(self, session: Session, data: dict[str, Any]) -> Reply:
         req: SetStateReq = parse_request(SetStateReq, data)
         session.custom_state = req.custom_state
+        await self.presence.set_state(session)
         self._notify_scope(session, state=1)
         return {}
 
@@ -88,27 +92,26 @@ class TerminalRequests(OnlineCore):
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
 
-    def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReq = parse_request(InviteReq, data)
         self._check_signaling(session)
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
-        failed = self.invite(
+        failed = await self.invite(
             session.app_id, req.group_id, req.user_ids, req.seq_id, req.extend_info, session
         )
         return {"seq_id": req.seq_id, "failed_user_ids": failed}
 
-    def _invite_reply(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _invite_reply(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReplyReq = parse_request(InviteReplyReq, data)
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
-        invite = self._invites.get((session.app_id, req.group_id, req.seq_id))
-        if invite is None:
+        known, who = await self.presence.find_invite(session.app_id, req.group_id, req.seq_id)
+        if not known:
             raise TerminalError(TerminalCode.FIELD_INVALID, "seq_id: no such invite")
-        inviter_key, _ = invite
-        if inviter_key is None:  # the app's backend invited: nobody to tell
+        if who is None:  # the app's backend invited: nobody to tell
             return {"delivered": False}
-        inviter = self.registry.get(inviter_key)
+        [inviter] = await self.presence.find(session.app_id, [who])
         if inviter is None:
             raise TerminalError(TerminalCode.NOT_ONLINE, "the inviting terminal is not online")
         text = dumps(
@@ -121,12 +124,10 @@ class TerminalRequests(OnlineCore):
                 **session.describe(),
             }
         )
-        delivered = inviter.link.push(text)
-        if delivered:
-            self.usage.received(session.app_id)
+        [delivered] = await self.deliver(session.app_id, [inviter], text)
         return {"delivered": delivered}
 
-    def _message(self, session: Session, data: dict[str, Any]) -> Reply:
+    async def _message(self, session: Session, data: dict[str, Any]) -> Reply:
         req: MessageReq = parse_request(MessageReq, data)
         self._check_signaling(session)
         if body_size(req.body) > p.BODY_LIMIT:
@@ -141,9 +142,11 @@ class TerminalRequests(OnlineCore):
             }
         )
         targets = [
-            s for s in self.registry.of_user(session.app_id, req.to_user_id) if s is not session
+            t
+            for t in await self.presence.of_user(session.app_id, req.to_user_id)
+            if t.conn != session.conn
         ]
-        delivered = self._push_all(session.app_id, targets, text)
+        delivered = sum(await self.deliver(session.app_id, targets, text))
         if not delivered:
             raise TerminalError(
                 TerminalCode.NOT_ONLINE, "to_user_id: no terminal of the user online"
@@ -151,7 +154,7 @@ class TerminalRequests(OnlineCore):
         return {"delivered": delivered}
 
 
-_HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Reply]] = {
+_HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaitable[Reply]]] = {
     p.HEARTBEAT: TerminalRequests._heartbeat,
     p.LIST_ONLINE: TerminalRequests._list_online,
     p.SET_STATE: TerminalRequests._set_state,

@@ -31,6 +31,7 @@ class Session:
         "app_id",
         "client_guid",
         "company_id",
+        "conn",
         "custom_state",
         "ended",
         "extend_info",
@@ -51,6 +52,7 @@ class Session:
         custom_state: str,
         extend_info: str,
         now: float,
+        conn: str = "",
     ) -> None:
         self.link = link
         self.app_id = app_id
@@ -61,6 +63,7 @@ class Session:
         self.custom_state = custom_state
         self.extend_info = extend_info
         self.last_seen = now
+        self.conn = conn  # this login's id (presence and routing tell logins apart by it)
         self.ended = False  # kicked or gone: no longer in the registry
         self._allowance = 0.0
         self._last_refill = now

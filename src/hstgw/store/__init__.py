@@ -57,6 +57,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
             settings.database_url,
             schema=settings.database_schema,
             serving=serving,
+            cluster=bool(settings.redis_url),
             app_cache_size=settings.app_cache_size,
         )
     return SqliteStore(

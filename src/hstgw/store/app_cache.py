@@ -35,6 +35,10 @@ class AppCache:
         self.generation += 1
         self._apps.pop(app_id, None)
 
+    def clear(self) -> None:
+        self.generation += 1
+        self._apps.clear()
+
     def _insert(self, app: App) -> None:
         if app.app_id not in self._apps and len(self._apps) >= self._capacity:
             del self._apps[next(iter(self._apps))]  # the oldest entry

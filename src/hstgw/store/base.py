@@ -14,7 +14,7 @@ Exception tree::
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,8 @@ class Conflict(StoreError):
 
 
 class Unavailable(StoreError):
-    pass
+    # The REST layer counts it in hstgw_store_errors (Redis's own subclass says no).
+    counted_by_store_errors = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]: ...
+
+    @abc.abstractmethod
+    def forget_apps(self, app_ids: Iterable[str] | None) -> None:
+        """Drop cached apps (all of them for None): another node changed them."""
 
     @abc.abstractmethod
     async def update_app(

@@ -11,13 +11,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from hstgw.errors import AuthenticationFailed, ParameterMissing, TokenExpired
 from hstgw.ids import new_id
 from hstgw.store import AccessTokenState, Store
 from hstgw.tokens.fsp import TokenError, verify
 
-__all__ = ["AccessTokens", "IssuedToken"]
+__all__ = ["AccessTokens", "IssuedToken", "TokenBook"]
 
 log = logging.getLogger("hstgw.auth")
 
@@ -27,6 +28,16 @@ _ACCESS_TOKEN = re.compile(r"[0-9a-f]{32}")
 # rather than 606000000 for it.
 _REMEMBER_MS = 7 * 86400 * 1000
 _CACHE_MAX = 10_000
+
+
+class TokenBook(Protocol):
+    """Where live tokens are kept: the store (one node) or Redis (a cluster)."""
+
+    async def issue_access_token(
+        self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
+    ) -> None: ...
+
+    async def lookup_access_token(self, token: str) -> AccessTokenState | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +56,10 @@ class AccessTokens:
         token_future_skew_s: int,
         clock: Callable[[], int],
         cache_ttl_s: float = 1.0,
+        book: TokenBook | None = None,
     ) -> None:
         self._store = store
+        self._book: TokenBook = book or store
         # token -> (state, cached at ms). Lookups are a store round trip on every
         # business call; a short-lived cache removes most of them. Issuing in this
         # process drops the developer's entries at once; a revocation by another
@@ -87,7 +100,7 @@ class AccessTokens:
             return self._refuse(exc.reason, dev_id)
         access_token = new_id()
         self._forget(dev_id)
-        await self._store.issue_access_token(
+        await self._book.issue_access_token(
             dev_id,
             access_token,
             now=now,
@@ -121,7 +134,7 @@ class AccessTokens:
         if cached is not None and now - cached[1] < self._cache_ttl_ms:
             state: AccessTokenState | None = cached[0]
         else:
-            state = await self._store.lookup_access_token(token)
+            state = await self._book.lookup_access_token(token)
             if state is not None and state.live and self._cache_ttl_ms > 0:
                 if len(self._cache) >= _CACHE_MAX:
                     self._cache.clear()

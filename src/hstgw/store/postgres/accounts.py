@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import asyncpg
 
 from hstgw.store.base import AccessTokenState, App, AppPatch, AppService, Conflict, Developer
@@ -107,6 +109,13 @@ class AccountsStore(PostgresEngine):
         except asyncpg.exceptions.UniqueViolationError:
             raise Conflict("app_name") from None
         self._apps.put(app)
+
+    def forget_apps(self, app_ids: Iterable[str] | None) -> None:
+        if app_ids is None:
+            self._apps.clear()
+            return
+        for app_id in app_ids:
+            self._apps.drop(app_id)
 
     async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)

@@ -1,9 +1,10 @@
 """The PostgreSQL engine: a pool of asyncpg connections, migrations, the serving lock.
 
-One gateway node per database until cluster mode brings Redis for presence and
-routing (issue 5): the serving node holds a session advisory lock, and a second
-node refuses to start, as a second server on a SQLite data directory does. That
-keeps the node's app cache exact, as on SQLite.
+The serving lock is a session advisory lock per schema. A node without Redis
+holds it exclusively: a second node refuses to start, as a second server on a
+SQLite data directory does, which keeps its app cache exact. Cluster nodes
+(``HSTGW_REDIS_URL``) hold it shared, so any number of them run together, never
+beside a lone node; their caches are kept by Redis broadcasts (hstgw.cluster).
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ class PostgresEngine:
         *,
         schema: str = "",
         serving: bool = False,
+        cluster: bool = False,
         app_cache_size: int = 100_000,
     ) -> None:
         self.url = url
         self.schema = schema
         self._serving = serving
+        self._cluster = cluster
         self._pool: asyncpg.Pool | None = None
         self._lock_conn: asyncpg.Connection | None = None
         self._apps = AppCache(app_cache_size if serving else 0)
@@ -83,15 +86,17 @@ class PostgresEngine:
         if self._serving and not await self._take_serving_lock():
             await self.close()
             raise StoreError(
-                "the database is in use by another hstgw server; run one node per "
-                "schema until cluster mode (PostgreSQL and Redis) is available"
+                "the database is in use by an hstgw node without HSTGW_REDIS_URL; "
+                "every node on one schema needs the same HSTGW_REDIS_URL"
+                if self._cluster
+                else "the database is in use by another hstgw node; several nodes on "
+                "one schema need HSTGW_REDIS_URL (cluster mode)"
             )
 
     async def _take_serving_lock(self) -> bool:
         conn = await asyncpg.connect(self.url, server_settings=self._settings())
-        taken = await conn.fetchval(
-            "SELECT pg_try_advisory_lock(hashtext($1))", self.lock_key("serving")
-        )
+        how = "pg_try_advisory_lock_shared" if self._cluster else "pg_try_advisory_lock"
+        taken = await conn.fetchval(f"SELECT {how}(hashtext($1))", self.lock_key("serving"))
         if taken:
             self._lock_conn = conn
         else:

@@ -136,6 +136,13 @@ class AccountsStore(SqliteEngine):
             raise _conflict(exc) from exc
         self._apps.put(app)
 
+    def forget_apps(self, app_ids: Iterable[str] | None) -> None:
+        if app_ids is None:
+            self._apps.clear()
+            return
+        for app_id in app_ids:
+            self._apps.drop(app_id)
+
     async def find_app(self, app_id: str) -> App | None:
         app = self._apps.get(app_id)
         if app is None:

@@ -1,0 +1,145 @@
+"""A gateway node of a cluster: what it shares through Redis, and its upkeep.
+
+The composition root (``hstgw.gateway``) builds one ``ClusterNode`` when
+``HSTGW_REDIS_URL`` is set and hands its parts to the services: the presence and
+bus to the online service, the token book to access tokens. The node then keeps
+the others' caches right (an app changed, an app's month-to-date usage moved) by
+broadcasts, and at every housekeeping tick renews its lease, claims its sessions
+again if the lease had lapsed, and takes dead nodes' terminals offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from hstgw.cluster.bus import Bus
+from hstgw.cluster.presence import RedisPresence
+from hstgw.cluster.redis import SharedRedis
+from hstgw.cluster.tokens import RedisTokenBook
+from hstgw.errors import TerminalCode
+from hstgw.online.frames import dumps
+from hstgw.online.presence import Terminal
+from hstgw.online.service import OnlineService
+from hstgw.settings import Settings
+from hstgw.store import App, Store
+
+__all__ = ["ClusterNode"]
+
+log = logging.getLogger("hstgw.cluster")
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], int],
+        on_error: Callable[[], None] = lambda: None,
+    ) -> None:
+        # Readable in logs and metrics, unique even for two nodes on one host.
+        self.node_id = f"{socket.gethostname()[:24]}-{secrets.token_hex(4)}"
+        self.redis = SharedRedis(settings.redis_url, settings.database_schema, on_error)
+        self.bus = Bus(self.redis, self.node_id, on_error=on_error)
+        self.presence = RedisPresence(
+            self.redis, self.node_id, settings.node_lease, settings.presence_retention
+        )
+        self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
+        self._store = store
+        self._clock = clock
+        self._online: OnlineService | None = None
+        self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
+
+    def attach(
+        self, online: OnlineService, forget_usage: Callable[[list[str] | None], None]
+    ) -> None:
+        """The services whose caches and terminals other nodes' broadcasts concern."""
+        self._online = online
+        self._forget_usage = forget_usage
+        self.bus.on("app", self._on_app)
+        self.bus.on("usage", self._on_usage)
+        self.bus.on_resubscribed = self._missed_broadcasts
+
+    async def start(self) -> None:
+        await self.bus.start()
+        try:
+            await self.presence.renew_lease()
+        except Exception as exc:  # Redis away at start: housekeeping keeps trying
+            log.warning("cluster lease not taken yet: %s", exc)
+        log.info("cluster node started", extra={"node": self.node_id})
+
+    async def stop(self) -> None:
+        try:
+            await self.presence.leave()
+        except Exception as exc:
+            log.warning("cluster lease not given back: %s", exc)
+        await self.bus.stop()
+        await self.redis.close()
+
+    # telling the others
+
+    def app_changed(self, app: App | None, app_id: str) -> None:
+        self.bus.broadcast("app", {"app": app_id})
+
+    def usage_changed(self, app_ids: list[str]) -> None:
+        if app_ids:
+            self.bus.broadcast("usage", {"apps": app_ids})
+
+    # hearing from them
+
+    async def _on_app(self, body: dict[str, Any]) -> None:
+        app_id = body["app"]
+        self._store.forget_apps([app_id])
+        app = await self._store.find_app(app_id)
+        if self._online is not None:
+            self._online.app_changed(app, app_id)
+
+    def _on_usage(self, body: dict[str, Any]) -> None:
+        self._forget_usage(list(body["apps"]))
+
+    def _missed_broadcasts(self) -> None:
+        log.warning("cluster broadcasts may have been missed: app and usage caches dropped")
+        self._store.forget_apps(None)
+        self._forget_usage(None)
+
+    # upkeep, every housekeeping tick
+
+    async def tick(self) -> None:
+        if not await self.presence.renew_lease():
+            await self._claim_again()
+        for node in await self.presence.dead_nodes():
+            gone = await self.presence.reap(node, self._clock())
+            log.warning(
+                "cluster node %s lost its lease: %d terminals listed offline", node, len(gone)
+            )
+            for app_id, t in gone:
+                self._tell_offline(app_id, t)
+
+    async def _claim_again(self) -> None:
+        """The lease had lapsed (or Redis restarted empty): claim this node's sessions
+        again; one that another node's login took meanwhile is kicked here."""
+        online = self._online
+        if online is None:
+            return
+        sessions = online.registry.all()
+        if sessions:
+            log.warning("cluster lease had lapsed: claiming %d sessions again", len(sessions))
+        for s in sessions:
+            claim = await self.presence.claim(s, False, None)
+            if (
+                claim.refused is TerminalCode.ALREADY_ONLINE
+                and claim.older is not None
+                and claim.older.conn != s.conn
+            ):
+                online.kick(s, "force_login")
+
+    def _tell_offline(self, app_id: str, t: Terminal) -> None:
+        online = self._online
+        if online is None:
+            return
+        text = dumps({"type": "online_state", "state": 0, **t.describe()})
+        online.push_scope(app_id, t.company_id, text, t.conn)
+        self.bus.broadcast("scope", {"app": app_id, "co": t.company_id, "text": text, "x": t.conn})

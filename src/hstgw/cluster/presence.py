@@ -1,0 +1,300 @@
+"""Presence in Redis, shared by every node, with a lease per node.
+
+Keys (under the namespace of ``SharedRedis``), for app ``A``:
+
+- ``on:A`` hash ``user_id<US>mutex_type`` -> ``[client_guid, company_id, custom_state,
+  node, conn]`` (JSON): the app's online terminals; its length is the count that
+  the online service's use_limit is checked against.
+- ``u:A:<user_id>`` hash ``mutex_type`` -> the same entry: one user's terminals, so
+  that a message to a user does not scan the app.
+- ``off:A`` hash ``user_id<US>mutex_type`` -> ``[client_guid, company_id, since_ms]``:
+  who went offline, for the retention window.
+- ``node:<id>`` set of ``A<US>user_id<US>mutex_type``: what a node holds;
+  ``lease:<id>`` expires when the node stops renewing it; ``nodes`` lists the nodes.
+- ``inv:A:<group_id>:<seq_id>``: the inviter of a recent invite.
+
+Each change of a terminal is one Lua script, so the indexes never disagree and two
+logins of one terminal on two nodes cannot both pass (design 5, mutex_type).
+
+A node renews its lease every housekeeping tick. The nodes watch each other's
+leases: when one lapses (the node died, or lost Redis for longer than the lease),
+one node takes its terminals offline. A node that finds its own lease lapsed, or
+Redis emptied by a restart, claims its live sessions again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import orjson
+
+from hstgw.cluster.redis import SharedRedis
+from hstgw.errors import TerminalCode
+from hstgw.online.presence import (
+    INVITE_TTL_MS,
+    Claim,
+    Offline,
+    Presence,
+    Terminal,
+    UserTerminal,
+)
+from hstgw.online.session import Session
+
+__all__ = ["RedisPresence"]
+
+_US = "\x1f"
+
+# KEYS on, u, off, node; ARGV field, mutex, entry, force, use_limit (-1: none), member
+_CLAIM = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and ARGV[4] ~= '1' then return {1, cur, 0} end
+if not cur and tonumber(ARGV[5]) >= 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
+  return {2, '', 0}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[6])
+return {0, cur or '', redis.call('HLEN', KEYS[1])}
+"""
+
+# KEYS on, u, off, node; ARGV field, mutex, which (4 node, 5 conn), value, since, retention,
+# member. Only if the entry is still the one of that node or login.
+_RELEASE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then redis.call('SREM', KEYS[4], ARGV[7]) return '' end
+local e = cjson.decode(cur)
+if e[tonumber(ARGV[3])] ~= ARGV[4] then return '' end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[7])
+if tonumber(ARGV[6]) > 0 then
+  redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({e[1], e[2], tonumber(ARGV[5])}))
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+return cur
+"""
+
+# KEYS on, u; ARGV field, mutex, conn, entry
+_SET_STATE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or cjson.decode(cur)[5] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+return 1
+"""
+
+
+def _entry(s: Session, node: str) -> bytes:
+    return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
+
+
+def _terminal(user_id: str, mutex_type: str, raw: bytes | str) -> Terminal:
+    guid, company, state, node, conn = orjson.loads(raw)
+    return Terminal(user_id, mutex_type, guid, company, state, node, conn)
+
+
+class RedisPresence(Presence):
+    def __init__(self, redis: SharedRedis, node: str, lease_s: float, retention_s: int) -> None:
+        self.node = node
+        self._r = redis
+        self._lease_ms = int(lease_s * 1000)
+        self._retention_ms = retention_s * 1000
+        self._claim = redis.script(_CLAIM)
+        self._release = redis.script(_RELEASE)
+        self._set_state = redis.script(_SET_STATE)
+
+    def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
+        k = self._r.key
+        return [k("on", app_id), k("u", app_id, user_id), k("off", app_id), k("node", node)]
+
+    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+        field = s.user_id + _US + s.mutex_type
+        status, older, count = await self._claim(
+            self._keys(s.app_id, s.user_id, self.node),
+            [
+                field,
+                s.mutex_type,
+                _entry(s, self.node),
+                "1" if force else "0",
+                -1 if use_limit is None else use_limit,
+                s.app_id + _US + field,
+            ],
+        )
+        if status == 1:
+            return Claim(TerminalCode.ALREADY_ONLINE, _terminal(s.user_id, s.mutex_type, older))
+        if status == 2:
+            return Claim(TerminalCode.CONSUMPTION_LIMIT)
+        previous = _terminal(s.user_id, s.mutex_type, older) if older else None
+        return Claim(None, previous, int(count))
+
+    def release(self, s: Session, now_ms: int) -> Awaitable[object]:
+        return self.release_where(s.app_id, s.user_id, s.mutex_type, self.node, 5, s.conn, now_ms)
+
+    async def release_where(
+        self,
+        app_id: str,
+        user_id: str,
+        mutex_type: str,
+        node: str,
+        which: int,
+        value: str,
+        now_ms: int,
+    ) -> Terminal | None:
+        """Take the terminal offline if its entry's ``which`` (4: node, 5: conn) is
+        ``value``; the terminal taken offline, if any."""
+        field = user_id + _US + mutex_type
+        released = await self._release(
+            self._keys(app_id, user_id, node),
+            [
+                field,
+                mutex_type,
+                which,
+                value,
+                now_ms,
+                self._retention_ms,
+                app_id + _US + field,
+            ],
+        )
+        return _terminal(user_id, mutex_type, released) if released else None
+
+    async def drop(self, app_id: str, t: Terminal, now_ms: int) -> None:
+        await self.release_where(app_id, t.user_id, t.mutex_type, t.node, 5, t.conn, now_ms)
+
+    async def set_state(self, s: Session) -> None:
+        k = self._r.key
+        await self._set_state(
+            [k("on", s.app_id), k("u", s.app_id, s.user_id)],
+            [s.user_id + _US + s.mutex_type, s.mutex_type, s.conn, _entry(s, self.node)],
+        )
+
+    async def online(self, app_id: str) -> list[Terminal]:
+        raw: dict[bytes, bytes] = await self._r.run(lambda c: c.hgetall(self._r.key("on", app_id)))
+        out = []
+        for field, entry in raw.items():
+            user_id, _, mutex_type = field.decode().partition(_US)
+            out.append(_terminal(user_id, mutex_type, entry))
+        return out
+
+    async def offline(self, app_id: str, since_ms: int) -> list[Offline]:
+        key = self._r.key("off", app_id)
+        raw: dict[bytes, bytes] = await self._r.run(lambda c: c.hgetall(key))
+        out, old = [], []
+        for field, entry in raw.items():
+            guid, company, since = orjson.loads(entry)
+            if since < since_ms:
+                old.append(field)
+                continue
+            user_id, _, mutex_type = field.decode().partition(_US)
+            out.append(Offline(user_id, mutex_type, guid, company, since))
+        if old:
+            await self._r.run(lambda c: c.hdel(key, *old))
+        return out
+
+    async def of_user(self, app_id: str, user_id: str) -> list[Terminal]:
+        key = self._r.key("u", app_id, user_id)
+        raw: dict[bytes, bytes] = await self._r.run(lambda c: c.hgetall(key))
+        return [_terminal(user_id, m.decode(), e) for m, e in raw.items()]
+
+    async def find(self, app_id: str, keys: list[tuple[str, str]]) -> list[Terminal | None]:
+        if not keys:
+            return []
+        fields = [u + _US + m for u, m in keys]
+        raw: list[bytes | None] = await self._r.run(
+            lambda c: c.hmget(self._r.key("on", app_id), fields)
+        )
+        return [
+            _terminal(u, m, e) if e is not None else None
+            for (u, m), e in zip(keys, raw, strict=True)
+        ]
+
+    async def count(self, app_id: str) -> int:
+        return int(await self._r.run(lambda c: c.hlen(self._r.key("on", app_id))))
+
+    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
+        return [t for t in await self.online(app_id) if t.company_id == company_id]
+
+    async def remember_invite(
+        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
+    ) -> None:
+        value = orjson.dumps(list(inviter) if inviter else [])
+        key = self._r.key("inv", app_id, group_id, str(seq_id))
+        await self._r.run(lambda c: c.set(key, value, px=INVITE_TTL_MS))
+
+    async def find_invite(
+        self, app_id: str, group_id: str, seq_id: int
+    ) -> tuple[bool, UserTerminal | None]:
+        key = self._r.key("inv", app_id, group_id, str(seq_id))
+        raw = await self._r.run(lambda c: c.get(key))
+        if raw is None:
+            return False, None
+        who = orjson.loads(raw)
+        return True, (who[0], who[1]) if who else None
+
+    async def prune(self, now_ms: int, retention_ms: int) -> None:
+        return None  # offline entries are pruned as they are read, and expire with their app's
+
+    # the node lease
+
+    async def renew_lease(self) -> bool:
+        """Renew this node's lease; False if it had lapsed (or Redis lost it)."""
+        lease, nodes = self._r.key("lease", self.node), self._r.key("nodes")
+
+        async def renew(c: Any) -> Any:
+            async with c.pipeline(transaction=True) as p:
+                p.set(lease, b"1", px=self._lease_ms, get=True)
+                p.sadd(nodes, self.node)
+                return await p.execute()
+
+        previous, _ = await self._r.run(renew)
+        return previous is not None
+
+    async def dead_nodes(self) -> list[str]:
+        """Nodes listed whose lease lapsed, each returned to one caller only."""
+        nodes: set[bytes] = await self._r.run(lambda c: c.smembers(self._r.key("nodes")))
+        others = sorted(n.decode() for n in nodes if n.decode() != self.node)
+        if not others:
+            return []
+        alive = await self._r.run(lambda c: c.mget([self._r.key("lease", n) for n in others]))
+        dead = []
+        for node, lease in zip(others, alive, strict=True):
+            if lease is None and await self._take_reaping(node):
+                dead.append(node)
+        return dead
+
+    async def _take_reaping(self, node: str) -> bool:
+        key = self._r.key("reap", node)
+        return bool(
+            await self._r.run(lambda c: c.set(key, self.node, nx=True, px=self._lease_ms * 3))
+        )
+
+    async def reap(self, node: str, now_ms: int) -> list[tuple[str, Terminal]]:
+        """Take a dead node's terminals offline: the (app_id, terminal) taken."""
+        members: set[bytes] = await self._r.run(lambda c: c.smembers(self._r.key("node", node)))
+        gone = []
+        for member in members:
+            app_id, user_id, mutex_type = member.decode().split(_US)
+            t = await self.release_where(app_id, user_id, mutex_type, node, 4, node, now_ms)
+            if t is not None:
+                gone.append((app_id, t))
+
+        async def forget(c: Any) -> Any:
+            async with c.pipeline(transaction=True) as p:
+                p.delete(self._r.key("node", node))
+                p.srem(self._r.key("nodes"), node)
+                return await p.execute()
+
+        await self._r.run(forget)
+        return gone
+
+    async def leave(self) -> None:
+        """A clean stop: this node's lease and listing go (its terminals are gone)."""
+
+        async def leave(c: Any) -> Any:
+            async with c.pipeline(transaction=True) as p:
+                p.delete(self._r.key("lease", self.node))
+                p.srem(self._r.key("nodes"), self.node)
+                return await p.execute()
+
+        await self._r.run(leave)

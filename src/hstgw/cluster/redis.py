@@ -1,0 +1,86 @@
+"""The cluster's Redis: one client per node, keys under one namespace, errors as
+``Unavailable``.
+
+Every key of a gateway starts with ``hstgw:<schema>:`` (the PostgreSQL schema,
+``public`` when none), so several gateways may share a Redis as they share a
+database. A plain Redis (or a Sentinel-managed primary) is expected: the Lua
+scripts touch several keys of one app at once, which Redis Cluster's slots would
+refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from hstgw.store import Unavailable
+
+__all__ = ["RedisUnavailable", "SharedRedis"]
+
+log = logging.getLogger("hstgw.cluster")
+
+# Short timeouts: a Redis that is away must turn into 606000006 at once, not a hang.
+CONNECT_TIMEOUT_S = 0.5
+COMMAND_TIMEOUT_S = 2.0
+
+
+class RedisUnavailable(Unavailable):
+    """Redis is unreachable or failed; the operation did not happen (retry may work)."""
+
+    counted_by_store_errors = False  # hstgw_redis_errors counts these, where they happen
+
+
+class SharedRedis:
+    def __init__(
+        self, url: str, namespace: str, on_error: Callable[[], None] = lambda: None
+    ) -> None:
+        self.url = url
+        self.ns = f"hstgw:{namespace or 'public'}:"
+        self._on_error = on_error
+        # One immediate retry: after a Redis restart the pooled connections are dead,
+        # and the first command on each would fail although Redis is back.
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=COMMAND_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+            max_connections=64,
+            health_check_interval=0,
+        )
+
+    def key(self, *parts: str) -> str:
+        return self.ns + ":".join(parts)
+
+    async def run(self, op: Callable[[aioredis.Redis], Awaitable[Any]]) -> Any:
+        """``op(client)``, with Redis failures raised as ``RedisUnavailable``.
+
+        (Any: redis-py types its replies as bytes-or-str; the client returns bytes.)"""
+        try:
+            return await op(self.client)
+        except (RedisError, OSError) as exc:
+            self._on_error()
+            raise RedisUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    def script(self, source: str) -> Callable[[list[str], list[Any]], Awaitable[Any]]:
+        """A Lua script, loaded once, called as ``await s(keys, args)`` through ``run``."""
+        registered = self.client.register_script(source)
+
+        async def call(keys: list[str], args: list[Any]) -> Any:
+            return await self.run(lambda c: registered(keys=keys, args=args, client=c))
+
+        return call
+
+    async def ping(self) -> None:
+        await self.run(lambda c: c.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,197 @@
+"""Presence: who is online, on which node, and who was, for the retention window.
+
+``Presence`` is what the online service asks; two implementations answer:
+``LocalPresence`` here, over this process's ``Registry`` (the embedded default),
+and ``hstgw.cluster.presence.RedisPresence``, shared by every node. A node's own
+sessions are always in its ``Registry`` too: that is how it reaches them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from hstgw.errors import TerminalCode
+from hstgw.online.registry import Offline, Registry
+from hstgw.online.session import Session
+
+__all__ = ["Claim", "LocalPresence", "Offline", "Presence", "Terminal", "UserTerminal"]
+
+INVITE_TTL_MS = 10 * 60 * 1000
+UserTerminal = tuple[str, str]  # (user_id, mutex_type)
+_INVITES_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """An online terminal, wherever it is connected."""
+
+    user_id: str
+    mutex_type: str
+    client_guid: str
+    company_id: str
+    custom_state: str
+    node: str
+    conn: str  # this login's id: a later login of the same terminal has another
+
+    @classmethod
+    def of(cls, s: Session, node: str) -> Terminal:
+        return cls(
+            s.user_id, s.mutex_type, s.client_guid, s.company_id, s.custom_state, node, s.conn
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "user_id": self.user_id,
+            "mutex_type": self.mutex_type,
+            "client_guid": self.client_guid,
+            "custom_state": self.custom_state,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A login's place: ``refused`` a TerminalCode, or ``older`` (if any) to kick."""
+
+    refused: TerminalCode | None = None
+    older: Terminal | None = None
+    count: int = 0  # the app's terminals online once this one is
+
+
+class Presence(abc.ABC):
+    node: str
+
+    @abc.abstractmethod
+    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+        """Take ``s``'s place (app, user_id, mutex_type), or say why not.
+
+        Atomic: of two logins of one terminal, one is refused (or, forced, the other
+        is returned as ``older``); the app's terminal count never passes ``use_limit``.
+        """
+
+    @abc.abstractmethod
+    def release(self, s: Session, now_ms: int) -> Awaitable[object] | None:
+        """``s`` left (it is out of the registry already): list it offline, if it still
+        holds its place. What remains to wait for, if anything."""
+
+    @abc.abstractmethod
+    async def drop(self, app_id: str, t: Terminal, now_ms: int) -> None:
+        """List ``t`` offline for its node, which did not answer (if it still holds its place)."""
+
+    @abc.abstractmethod
+    async def set_state(self, s: Session) -> None: ...
+
+    @abc.abstractmethod
+    async def online(self, app_id: str) -> list[Terminal]: ...
+
+    @abc.abstractmethod
+    async def offline(self, app_id: str, since_ms: int) -> list[Offline]:
+        """Terminals of the app that went offline at or after ``since_ms``."""
+
+    @abc.abstractmethod
+    async def of_user(self, app_id: str, user_id: str) -> list[Terminal]: ...
+
+    @abc.abstractmethod
+    async def find(self, app_id: str, keys: list[tuple[str, str]]) -> list[Terminal | None]:
+        """The terminal at each (user_id, mutex_type), if online."""
+
+    @abc.abstractmethod
+    async def count(self, app_id: str) -> int: ...
+
+    @abc.abstractmethod
+    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
+        """The app's terminals of one company (who sees whom)."""
+
+    @abc.abstractmethod
+    async def remember_invite(
+        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
+    ) -> None:
+        """An invite was sent by ``inviter`` (None: the app's backend), for its replies."""
+
+    @abc.abstractmethod
+    async def find_invite(
+        self, app_id: str, group_id: str, seq_id: int
+    ) -> tuple[bool, UserTerminal | None]:
+        """(whether the invite is known, who sent it)."""
+
+    @abc.abstractmethod
+    async def prune(self, now_ms: int, retention_ms: int) -> None:
+        """Forget offline entries past retention and old invites."""
+
+
+class LocalPresence(Presence):
+    """Presence of one process: the registry itself. Nothing here awaits, so a
+    claim and the registration after it happen in one step of the event loop."""
+
+    def __init__(self, registry: Registry, node: str = "local") -> None:
+        self.node = node
+        self._registry = registry
+        self._invites: dict[tuple[str, str, int], tuple[UserTerminal | None, int]] = {}
+
+    def _terminal(self, s: Session) -> Terminal:
+        return Terminal.of(s, self.node)
+
+    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+        older = self._registry.get(s.key)
+        if older is not None and not force:
+            return Claim(TerminalCode.ALREADY_ONLINE)
+        count = self._registry.app_count(s.app_id)
+        # A forced login takes a place rather than adding one.
+        if use_limit is not None and older is None and count >= use_limit:
+            return Claim(TerminalCode.CONSUMPTION_LIMIT)
+        return Claim(
+            None,
+            self._terminal(older) if older is not None else None,
+            count + (older is None),
+        )
+
+    def release(self, s: Session, now_ms: int) -> None:
+        return None  # the registry lists it offline as it removes it
+
+    async def drop(self, app_id: str, t: Terminal, now_ms: int) -> None:
+        return None  # every terminal here is a session of the registry
+
+    async def set_state(self, s: Session) -> None:
+        return None  # the session itself is the state
+
+    async def online(self, app_id: str) -> list[Terminal]:
+        return [self._terminal(s) for s in self._registry.of_app(app_id)]
+
+    async def offline(self, app_id: str, since_ms: int) -> list[Offline]:
+        return [o for o in self._registry.offline_of_app(app_id) if o.since_ms >= since_ms]
+
+    async def of_user(self, app_id: str, user_id: str) -> list[Terminal]:
+        return [self._terminal(s) for s in self._registry.of_user(app_id, user_id)]
+
+    async def find(self, app_id: str, keys: list[tuple[str, str]]) -> list[Terminal | None]:
+        get = self._registry.get
+        found = (get((app_id, user_id, mutex_type)) for user_id, mutex_type in keys)
+        return [self._terminal(s) if s is not None else None for s in found]
+
+    async def count(self, app_id: str) -> int:
+        return self._registry.app_count(app_id)
+
+    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
+        return [self._terminal(s) for s in self._registry.in_scope(app_id, company_id)]
+
+    async def remember_invite(
+        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
+    ) -> None:
+        if len(self._invites) >= _INVITES_MAX:
+            self._invites.pop(next(iter(self._invites)))
+        self._invites[(app_id, group_id, seq_id)] = (inviter, now_ms)
+
+    async def find_invite(
+        self, app_id: str, group_id: str, seq_id: int
+    ) -> tuple[bool, UserTerminal | None]:
+        invite = self._invites.get((app_id, group_id, seq_id))
+        if invite is None:
+            return False, None
+        return True, invite[0]
+
+    async def prune(self, now_ms: int, retention_ms: int) -> None:
+        self._registry.prune_offline(now_ms - retention_ms)
+        old = [k for k, (_, at) in self._invites.items() if at < now_ms - INVITE_TTL_MS]
+        for k in old:
+            del self._invites[k]

@@ -1,0 +1,295 @@
+"""Two nodes on one PostgreSQL and one Redis behave as one gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from tests.billing.test_limits_and_gateway_usage import now_event
+from tests.cluster.conftest import REDIS_URL, eventually
+from tests.conftest import Gateway
+from tests.online.conftest import OnlineApp, make_app, raw_login
+
+pytestmark = pytest.mark.anyio
+
+
+def month_now() -> str:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+
+
+def on(app: OnlineApp, node: Gateway) -> OnlineApp:
+    """The same app (and developer token) seen through another node."""
+    ws_url = node.call("GET", "/v1/online/address")["result"]["ws_url"]
+    return dataclasses.replace(app, gateway=node, ws_url=ws_url)
+
+
+def users(app: OnlineApp, **params: Any) -> list[tuple[str, str, int, str]]:
+    reply = app.rest(
+        "GET", "/v1/online/user/state", params={"app_id": app.app_id, "msg_id": 1, **params}
+    )
+    assert reply["code"] == 0, reply
+    return [
+        (u["user_id"], u["mutex_type"], u["state"], u["terminal_seq_num"])
+        for u in reply["result"]["user_list"]
+    ]
+
+
+def test_access_tokens_are_one_per_developer_across_nodes(two: list[Gateway]) -> None:
+    a, b = two
+    dev = a.new_dev()
+    # 40 concurrent requests spread over both nodes: exactly one token stays live.
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(lambda i: two[i % 2].access_token(dev), range(40)))
+    assert len(set(tokens)) == 40
+    live = [t for t in tokens if a.call("GET", "/v1/apps", t, params={"page": 1})["code"] == 0]
+    assert len(live) == 1
+    # Superseded at once on the other node too: no cache hides it.
+    old = b.access_token(dev)
+    assert b.call("GET", "/v1/apps", old)["code"] == 0
+    new = a.access_token(dev)
+    assert b.call("GET", "/v1/apps", old)["code"] == 606000001
+    assert b.call("GET", "/v1/apps", new)["code"] == 0
+    assert b.call("GET", "/v1/apps", "0" * 32)["code"] == 606000000
+
+
+async def test_presence_spans_nodes(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    x, _ = await raw_login(app_a, "x", company_id="c", client_guid="x-a")
+    y, login = await raw_login(app_b, "y", company_id="c", client_guid="y-b")
+    assert login["code"] == 0
+    # x (node A) hears of y's login on node B
+    pushed = await x.expect("online_state")
+    assert (pushed["user_id"], pushed["state"]) == ("y", 1)
+    # user/state on either node lists both; list_online of a terminal too
+    expected = [("x", "web", 1, "x-a"), ("y", "web", 1, "y-b")]
+    assert users(app_a) == users(app_b) == expected
+    listed = await y.request({"type": "list_online", "seq": 2})
+    assert [u["user_id"] for u in listed["users"]] == ["x", "y"]
+    # custom_state set on B is seen from A
+    await y.request({"type": "set_state", "seq": 3, "custom_state": "busy"})
+    listed = await x.request({"type": "list_online", "seq": 4})
+    assert {u["user_id"]: u["custom_state"] for u in listed["users"]}["y"] == "busy"
+    # y logs out on B: x hears it, A's REST shows it offline
+    await y.request({"type": "logout", "seq": 5})
+    pushed = await x.expect("online_state")
+    assert (pushed["user_id"], pushed["state"]) == ("y", 0)
+    assert await eventually(lambda: ("y", "web", 0, "y-b") in users(app_a))
+    await x.close()
+
+
+async def test_mutex_type_holds_across_nodes(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    first, _ = await raw_login(app_a, "m", client_guid="on-a")
+    second, refused = await raw_login(app_b, "m", client_guid="on-b")
+    assert refused["code"] == 1000008
+    await second.close()
+    # concurrent logins of one terminal on both nodes: exactly one gets in
+    results = await asyncio.gather(
+        *(raw_login(app, "race", client_guid=f"g{i}") for i, app in enumerate([app_a, app_b] * 5))
+    )
+    assert sorted(r["code"] for _, r in results).count(0) == 1
+    for conn, _ in results:
+        await conn.close()
+    # forced, on B: the terminal on A is kicked and told why
+    forced, reply = await raw_login(app_b, "m", client_guid="on-b", force_login=True)
+    assert reply["code"] == 0
+    kicked = await first.expect("kicked")
+    assert kicked["reason"] == "force_login"
+    assert users(app_a, user_ids="m") == [("m", "web", 1, "on-b")]
+    await forced.close()
+
+
+async def test_use_limit_counts_every_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_a.rest(
+        "PATCH",
+        "/v1/app",
+        json={"app_id": app_a.app_id, "service": [{"service_id": 7, "use_limit": 1}]},
+    )
+    app_b = on(app_a, two[1])
+    one, ok = await raw_login(app_a, "one")
+    assert ok["code"] == 0
+    other, refused = await raw_login(app_b, "other")
+    assert refused["code"] == 1000007
+    await one.close()
+    await other.close()
+
+
+async def test_rest_reaches_terminals_on_the_other_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    t, _ = await raw_login(app_a, "t", client_guid="t-guid")
+    # trans-cmd through B: 0 for the terminal on A, 2 for one not online
+    reply = app_b.rest(
+        "POST",
+        "/v1/online/trans-cmd",
+        json={
+            "app_id": app_a.app_id,
+            "msg_id": 5,
+            "trans_mess": {"do": "mute"},
+            "user_list": [
+                {"user_id": "t", "mutex_type": "web", "client_guid": ""},
+                {"user_id": "nobody", "mutex_type": "web", "client_guid": ""},
+            ],
+        },
+    )
+    assert reply["code"] == 0, reply
+    assert [u["result"] for u in reply["result"]["user_list"]] == [0, 2]
+    assert reply["result"]["user_list"][0]["terminal_seq_num"] == "t-guid"
+    cmd = await t.expect("trans_cmd")
+    assert cmd["trans_mess"] == {"do": "mute"}
+    # invite through B
+    reply = app_b.rest(
+        "POST",
+        "/v1/online/invite",
+        json={"app_id": app_a.app_id, "group_id": "g", "user_id_list": ["t", "z"], "seq_id": 9},
+    )
+    assert reply["result"]["user_id_list"] == ["z"]
+    invite = await t.expect("invite")
+    assert invite["inviter"] == {"backend": True}
+    # kickout through B: once it answers, A's terminal is offline everywhere
+    reply = app_b.rest("POST", "/v1/kickout", json={"app_id": app_a.app_id, "user_id": "t"})
+    assert reply["result"]["kicked"] == 1
+    assert (await t.expect("kicked"))["reason"] == "kickout"
+    assert users(app_a, user_ids="t") == [("t", "web", 0, "t-guid")]
+
+
+async def test_terminals_talk_across_nodes(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    p, _ = await raw_login(app_a, "p")
+    q, _ = await raw_login(app_b, "q")
+    sent = await q.request({"type": "message", "seq": 2, "to_user_id": "p", "body": {"hi": 1}})
+    assert sent["code"] == 0 and sent["delivered"] == 1
+    message = await p.expect("message")
+    assert (message["from_user_id"], message["body"]) == ("q", {"hi": 1})
+    # an invite from p (A) to q (B), and q's reply back to p
+    invited = await p.request(
+        {"type": "invite", "seq": 3, "group_id": "room", "user_ids": ["q"], "seq_id": 1}
+    )
+    assert invited["failed_user_ids"] == []
+    assert (await q.expect("invite"))["inviter"]["user_id"] == "p"
+    answered = await q.request(
+        {"type": "invite_reply", "seq": 4, "group_id": "room", "seq_id": 1, "accept": True}
+    )
+    assert answered["delivered"] is True
+    reply = await p.expect("invite_reply")
+    assert (reply["user_id"], reply["accept"]) == ("q", True)
+    await p.close()
+    await q.close()
+
+
+async def test_a_node_that_does_not_answer_yields_result_1(two: list[Gateway]) -> None:
+    """A terminal listed on a node that listens but never answers: trans-cmd gives 1
+    after the route timeout, not a hang."""
+    app_a = make_app(two[0])
+    schema = two[0].settings.database_schema
+    r = aioredis.Redis.from_url(REDIS_URL)
+    ns = f"hstgw:{schema}:"
+    entry = orjson.dumps(["ghost-guid", "", "", "ghost", "c0nn"])
+    await r.hset(f"{ns}on:{app_a.app_id}", "g\x1fweb", entry)
+    await r.hset(f"{ns}u:{app_a.app_id}:g", "web", entry)
+    silent = r.pubsub()
+    await silent.subscribe(f"{ns}n:ghost")  # it listens, so the message is not refused
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reply = await asyncio.to_thread(
+            app_a.rest,
+            "POST",
+            "/v1/online/trans-cmd",
+            json={
+                "app_id": app_a.app_id,
+                "msg_id": 1,
+                "trans_mess": {},
+                "user_list": [{"user_id": "g", "mutex_type": "web", "client_guid": ""}],
+            },
+        )
+        took = loop.time() - started
+        assert [u["result"] for u in reply["result"]["user_list"]] == [1]
+        assert 0.4 < took < 3.0
+    finally:
+        await silent.aclose()
+        await r.aclose()
+
+
+async def test_app_changes_reach_terminals_on_every_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    t, _ = await raw_login(app_a, "t")
+    # set offline through B: the terminal on A is kicked
+    reply = app_b.rest("PATCH", "/v1/app", json={"app_id": app_a.app_id, "status": "offline"})
+    assert reply["code"] == 0
+    assert (await t.expect("kicked"))["reason"] == "app_offline"
+    # and A refuses logins at once (its app cache was told)
+    late, refused = await raw_login(app_a, "late")
+    assert refused["code"] == 1000002
+    await late.close()
+
+
+async def test_billing_is_exact_with_both_nodes_ingesting(two: list[Gateway]) -> None:
+    a, b = two
+    app_a = make_app(a)
+    key = a.new_node("media")
+    events = [now_event(f"e{i}", app_a.app_id, 6, total_sig_num=1) for i in range(200)]
+
+    def post(node: Gateway, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        return node.call(
+            "POST",
+            "/internal/v1/usage",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"events": batch},
+        )
+
+    # every event sent twice, the copies to different nodes, all at once
+    jobs = [(two[i % 2], events[i * 20 : i * 20 + 20]) for i in range(10)]
+    jobs += [(two[(i + 1) % 2], events[i * 20 : i * 20 + 20]) for i in range(10)]
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda job: post(*job), jobs))
+    accepted = sum(r["result"]["accepted"] for r in replies)
+    duplicates = sum(r["result"]["duplicates"] for r in replies)
+    assert (accepted, duplicates) == (200, 200)
+    # each once, with the free quota applied in one order: amounts add up as on one node
+    summary = app_a.rest("GET", "/v1/consuming/summary", params={"month": month_now()})
+    [term] = summary["result"]["apps"][0]["terms"]
+    assert (term["charge_term"], term["records"], term["total_sig_num"]) == (6, 200, 200)
+
+
+async def test_month_to_date_limits_seen_by_every_node(two: list[Gateway]) -> None:
+    a, b = two
+    app_a = make_app(a)
+    app_a.rest("PATCH", "/v1/app", json={"app_id": app_a.app_id, "consumption_limit": 1})
+    app_b = on(app_a, b)
+    first, ok = await raw_login(app_b, "before")  # B reads (and caches) the month's use
+    assert ok["code"] == 0
+    await first.close()
+    key = a.new_node("media")
+    # usage worth more than 1 yuan, reported to node A
+    reply = a.call(
+        "POST",
+        "/internal/v1/usage",
+        headers={"Authorization": f"Bearer {key}"},
+        # 16 minutes of screen share at 0.064 a minute: 1.024 yuan
+        json={"events": [now_event("big", app_a.app_id, 4, 16 * 60_000)]},
+    )
+    assert reply["code"] == 0, reply
+
+    async def refused_on_b() -> bool:
+        conn, login = await raw_login(app_b, "after")
+        await conn.close()
+        return bool(login["code"] == 1000007)
+
+    deadline = asyncio.get_running_loop().time() + 3
+    while not await refused_on_b():
+        assert asyncio.get_running_loop().time() < deadline, "node B kept a stale usage cache"
+        await asyncio.sleep(0.05)
