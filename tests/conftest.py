@@ -47,7 +47,8 @@ def postgres_reachable() -> bool:
         await conn.close()
         return True
 
-    return asyncio.run(probe())
+    with ThreadPoolExecutor(1) as pool:  # callers may be inside a running loop
+        return pool.submit(asyncio.run, probe()).result()
 
 
 def engine_settings(engine: str) -> Iterator[dict[str, Any]]:

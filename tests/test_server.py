@@ -138,7 +138,7 @@ def test_a_second_server_on_the_same_data_dir_refuses_to_start(tmp_path: Path) -
             timeout=30,
         )
         assert second.returncode != 0
-        assert "in use by another hstgw node" in second.stderr
+        assert "in use by another hstgw" in second.stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=20)

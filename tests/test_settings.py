@@ -46,6 +46,9 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_PRICES": '{"peak_terminal": "0.05"}',
         "HSTGW_DATABASE_URL": "postgresql://gw@db.internal:5432/hstgw",
         "HSTGW_DATABASE_SCHEMA": "gateway",
+        "HSTGW_REDIS_URL": "redis://cache.internal:6379/2",
+        "HSTGW_NODE_LEASE": "20",
+        "HSTGW_ROUTE_TIMEOUT": "1.5",
         "HSTGW_ENV": "production",
     }
     for k, v in values.items():
@@ -71,6 +74,18 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "production",
         0,
     )
+    assert (s.redis_url, s.node_lease, s.route_timeout) == (
+        "redis://cache.internal:6379/2",
+        20,
+        1.5,
+    )
+
+
+def test_cluster_mode_needs_postgres() -> None:
+    with pytest.raises(ValidationError, match=r"HSTGW_REDIS_URL .* needs HSTGW_DATABASE_URL"):
+        Settings(_env_file=None, redis_url="redis://127.0.0.1:6379/0")
+    with pytest.raises(ValidationError, match="redis_url"):
+        Settings(_env_file=None, redis_url="http://x", database_url="postgresql://h/db")
 
 
 @pytest.mark.parametrize(

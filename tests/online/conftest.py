@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from hstgw.sdk import TerminalClient
 from hstgw.tokens.fsp import build
-from tests.conftest import Gateway
+from tests.conftest import Dev, Gateway
 
 
 @dataclass
@@ -46,9 +46,12 @@ class OnlineApp:
 
 
 def make_app(
-    gateway: Gateway, services: list[int] | None = None, status: str = "online"
+    gateway: Gateway,
+    services: list[int] | None = None,
+    status: str = "online",
+    dev: Dev | None = None,
 ) -> OnlineApp:
-    token = gateway.access_token(gateway.new_dev())
+    token = gateway.access_token(dev or gateway.new_dev())
     body = {
         "app_name": "online_app",
         "status": status,

@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.billing.conftest import ev
+from tests.cluster.conftest import cluster_settings
 from tests.conftest import engine_settings, postgres_reachable, start_gateway
 
 CLUSTER = sorted(os.listdir("/etc/postgresql"))[0] if os.path.isdir("/etc/postgresql") else ""
@@ -36,11 +38,16 @@ def wait_ready(seconds: float = 30) -> None:
         time.sleep(0.2)
 
 
-def test_postgres_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["single", "cluster"])
+def test_postgres_restart(tmp_path: Path, mode: str) -> None:
     if not postgres_reachable():
         pytest.skip("PostgreSQL cannot be reached")
-    for db in engine_settings("postgres"):
-        for gw in start_gateway(tmp_path, heartbeat_interval=0.4, **db):
+    # cluster: the same, with Redis (its namespace removed afterwards too)
+    settings = (
+        cluster_settings() if mode == "cluster" else contextmanager(engine_settings)("postgres")
+    )
+    with settings as db:
+        for gw in start_gateway(tmp_path, **{**db, "heartbeat_interval": 0.4}):
             token = gw.access_token(gw.new_dev())
             app_id = gw.call(
                 "POST",

@@ -69,7 +69,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
 
 async def test_one_serving_store_per_data_dir_or_database(store: Store, settings: Settings) -> None:
     second = open_store(settings, serving=True)
-    with pytest.raises(StoreError, match="in use by another hstgw node"):
+    with pytest.raises(StoreError, match="in use by another hstgw"):
         await second.open()
     operator = open_store(settings)  # the operator CLI needs no lock
     await operator.open()

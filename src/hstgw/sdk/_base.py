@@ -25,6 +25,7 @@ from hstgw.sdk._constants import (
 from hstgw.sdk._exceptions import (
     APIConnectionError,
     APIStatusError,
+    AuthenticationError,
     ConfigurationError,
     HstgwError,
     SystemBusyError,
@@ -128,7 +129,9 @@ class BaseClient:
     ) -> float:
         """What to do after a failed attempt: raise ``error``, or return the seconds to
         wait before the next one (0: at once, with a new access token)."""
-        if isinstance(error, TokenExpiredError):
+        # 606000001, and 606000000 for a token that worked before (a cluster whose Redis
+        # lost its data forgets live tokens): fetch a new token once and try again.
+        if isinstance(error, TokenExpiredError | AuthenticationError):
             if token is None or attempt.token_refreshed:
                 raise error
             attempt.token_refreshed = True

@@ -170,6 +170,8 @@ class TerminalClient:
                     # our previous connection may not be seen as gone yet: take its place
                     self.force_login = True
                     continue
+                if exc.code == TerminalCode.BUSY:  # the gateway lost Redis or its database
+                    continue
                 await self._events.put(
                     {"type": "reconnect_failed", "code": exc.code, "msg": exc.msg}
                 )

@@ -1,0 +1,267 @@
+"""Faults, for real: a node killed with SIGKILL, Redis restarted under two nodes.
+
+(PostgreSQL restarted under a node: tests/store/test_postgres_restart.py, which runs
+in cluster mode too.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from hstgw.settings import Settings
+from tests.billing.test_limits_and_gateway_usage import now_event
+from tests.cluster.conftest import REDIS_URL, cluster_settings, nodes
+from tests.cluster.proxy import Proxy
+from tests.cluster.test_cluster import on, users
+from tests.conftest import Clock, Gateway, free_port
+from tests.online.conftest import OnlineApp, make_app, raw_login
+
+pytestmark = pytest.mark.anyio
+
+
+class NodeProcess:
+    """``hstgw serve`` in a process of its own."""
+
+    def __init__(self, data_dir: Path, settings: dict[str, Any], terminal_url: str) -> None:
+        self.port, self.terminal_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            **{f"HSTGW_{k.upper()}": str(v) for k, v in settings.items()},
+            "HSTGW_PORT": str(self.port),
+            "HSTGW_TERMINAL_PORT": str(self.terminal_port),
+            "HSTGW_TERMINAL_PUBLIC_URL": terminal_url,
+            "HSTGW_DATA_DIR": str(data_dir),
+            "HSTGW_ACCESS_LOG": "false",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hstgw", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, "node exited at start"
+            assert time.monotonic() < deadline, "node did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def two_processes(tmp: Path) -> Iterator[tuple[Gateway, NodeProcess, NodeProcess]]:
+    """Two node processes behind one REST and one WebSocket address (the proxies)."""
+    with cluster_settings() as settings, Proxy([]) as rest, Proxy([]) as ws:
+        started: list[NodeProcess] = []
+        try:
+            for name in ("a", "b"):
+                started.append(NodeProcess(tmp / name, settings, f"ws://127.0.0.1:{ws.port}/"))
+            a, b = started
+            rest.backends = [a.port, b.port]
+            ws.backends = [a.terminal_port, b.terminal_port]
+            front = Gateway(
+                f"http://127.0.0.1:{rest.port}", tmp, Clock(), Settings(data_dir=tmp, **settings)
+            )
+            with front.http:
+                yield front, a, b
+        finally:
+            for node in started:
+                node.stop()
+
+
+async def test_kill_9_of_a_node(tmp_path: Path) -> None:
+    with two_processes(tmp_path) as (front, a, b):
+        app = make_app(front)
+        direct_b = dataclasses_replace_ws(app, f"ws://127.0.0.1:{b.terminal_port}/")
+        direct_a = dataclasses_replace_ws(app, f"ws://127.0.0.1:{a.terminal_port}/")
+        # k: the SDK terminal with reconnect, through the front (so on A);
+        # gone: a raw terminal on A that will not come back; stay: on B.
+        k = app.terminal("k", reconnect=True, client_guid="k-1")
+        await k.connect()
+        gone, _ = await raw_login(direct_a, "gone", client_guid="gone-1")
+        stay, _ = await raw_login(direct_b, "stay", client_guid="stay-1")
+        assert [u[2] for u in users(app)] == [1, 1, 1]
+
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        killed_at = time.monotonic()
+
+        async def next_event(kind: str) -> dict[str, Any]:
+            async for event in k.events():
+                if event["type"] == kind:
+                    return event
+            raise AssertionError("events ended")
+
+        # k comes back through the front, now reaching B
+        await asyncio.wait_for(next_event("reconnected"), 15)
+        # the dead node's other terminal is listed offline within the lease (2 s) and a
+        # housekeeping tick (0.5 s), with margin for a loaded machine
+        deadline = killed_at + 8
+        while ("gone", "web", 0, "gone-1") not in users(app):
+            assert time.monotonic() < deadline, users(app)
+            await asyncio.sleep(0.1)
+        assert users(app) == [
+            ("gone", "web", 0, "gone-1"),
+            ("k", "web", 1, "k-1"),
+            ("stay", "web", 1, "stay-1"),
+        ]
+        # and k is reachable again
+        reply = app.rest(
+            "POST",
+            "/v1/online/trans-cmd",
+            json={
+                "app_id": app.app_id,
+                "msg_id": 1,
+                "trans_mess": {"after": "kill"},
+                "user_list": [{"user_id": "k", "mutex_type": "web", "client_guid": ""}],
+            },
+        )
+        assert [u["result"] for u in reply["result"]["user_list"]] == [0]
+        await k.close()
+        await stay.close()
+        await gone.close()
+
+
+def dataclasses_replace_ws(app: OnlineApp, ws_url: str) -> OnlineApp:
+    return dataclasses.replace(app, ws_url=ws_url)
+
+
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("redis-server") and REDIS_URL == "redis://127.0.0.1:6379/0"),
+    reason="needs the machine's own Redis, which this test stops and starts",
+)
+async def test_redis_restart(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2) as (a, b):
+        dev = a.new_dev()
+        app_a = make_app(a, dev=dev)
+        app_b = on(app_a, b)
+        key = a.new_node("media")
+        t, _ = await raw_login(app_a, "t", client_guid="t-1")
+        u, _ = await raw_login(app_b, "u", client_guid="u-1")
+        client = redis.Redis.from_url(REDIS_URL)
+
+        def usage(node: Gateway, event_id: str) -> dict[str, Any]:
+            return node.call(
+                "POST",
+                "/internal/v1/usage",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"events": [now_event(event_id, app_a.app_id, 6, total_sig_num=1)]},
+            )
+
+        assert usage(a, "before")["result"]["accepted"] == 1
+        with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
+            client.shutdown(nosave=True)
+        client.close()
+        try:
+            # meanwhile: REST answers 606000006 quickly, terminals are told to retry,
+            # and usage from nodes is still taken (it goes to PostgreSQL)
+            started = time.monotonic()
+            reply = app_b.rest(
+                "GET", "/v1/online/user/state", params={"app_id": app_a.app_id, "msg_id": 1}
+            )
+            assert reply["code"] == 606000006
+            assert time.monotonic() - started < 2.0
+            busy = await u.request({"type": "list_online", "seq": 7})
+            assert busy["code"] == 1000107
+            assert usage(b, "during")["result"]["accepted"] == 1
+        finally:
+            subprocess.run(REDIS_START, check=True, capture_output=True, timeout=30)  # noqa: ASYNC221
+        back = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        while True:  # its return: when it answers
+            with contextlib.suppress(redis.ConnectionError):
+                if back.ping():
+                    break
+            await asyncio.sleep(0.05)
+        back.close()
+        returned = time.monotonic()
+        # Back within 5 s: the nodes claim their terminals again. This Redis keeps
+        # nothing on disk, so access tokens are gone: the developer fetches a new one.
+        fresh = ""
+
+        def healthy() -> bool:
+            nonlocal fresh
+            if not fresh:
+                r = a.http.get(
+                    f"{a.url}/access/token", headers={"Authorization": a.dev_authorization(dev)}
+                ).json()
+                fresh = r["result"]["access_token"] if r["code"] == 0 else ""
+                if not fresh:
+                    return False
+            reply = a.call(
+                "GET", "/v1/online/user/state", fresh, params={"app_id": app_a.app_id, "msg_id": 1}
+            )
+            if reply["code"] != 0:
+                return False
+            states = {(x["user_id"], x["state"]) for x in reply["result"]["user_list"]}
+            return states == {("t", 1), ("u", 1)}
+
+        while not healthy():
+            assert time.monotonic() - returned < 5.0, "not recovered within 5 s"
+            await asyncio.sleep(0.1)
+        # routing works again both ways
+        reply = b.call(
+            "POST",
+            "/v1/online/trans-cmd",
+            fresh,
+            json={
+                "app_id": app_a.app_id,
+                "msg_id": 2,
+                "trans_mess": {},
+                "user_list": [{"user_id": "t", "mutex_type": "web", "client_guid": ""}],
+            },
+        )
+        assert [x["result"] for x in reply["result"]["user_list"]] == [0]
+        assert (await u.request({"type": "list_online", "seq": 8}))["code"] == 0
+        # no usage lost: before, during (and a copy of it, once) all counted
+        assert usage(a, "after")["result"]["accepted"] == 1
+        assert usage(a, "during")["result"]["duplicates"] == 1
+        await t.close()
+        await u.close()
