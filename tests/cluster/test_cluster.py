@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -11,12 +12,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+import redis
 import redis.asyncio as aioredis
 
+from hstgw.sdk import Client
 from tests.billing.test_limits_and_gateway_usage import now_event
+from tests.cli.test_cli import hstgw
 from tests.cluster.conftest import REDIS_URL, eventually
 from tests.conftest import Gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.sdk.test_client import CountingTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -293,3 +298,36 @@ async def test_month_to_date_limits_seen_by_every_node(two: list[Gateway]) -> No
     while not await refused_on_b():
         assert asyncio.get_running_loop().time() < deadline, "node B kept a stale usage cache"
         await asyncio.sleep(0.05)
+
+
+def test_sdk_recovers_when_redis_forgot_the_tokens(two: list[Gateway]) -> None:
+    """A Redis that lost its data (restarted without persistence) forgets live tokens:
+    the SDK fetches a new one once and goes on."""
+    a = two[0]
+    dev = a.new_dev()
+    transport = CountingTransport()
+    with Client(a.url, dev.dev_id, dev.dev_secret, transport=transport) as client:
+        client.apps.create("kept", [3])
+        r = redis.Redis.from_url(REDIS_URL)
+        keys = list(r.scan_iter(match=f"hstgw:{a.settings.database_schema}:at:*"))
+        assert keys
+        r.delete(*keys)
+        r.close()
+        assert [x.app_name for x in client.apps.list()] == ["kept"]
+    assert transport.token_calls == 2
+
+
+def test_the_operator_cli_reaches_every_node(two: list[Gateway]) -> None:
+    """`hstgw dev disable` and `reset-secret`, run with the cluster's settings, stop the
+    developer's token on every node within HSTGW_AUTH_CACHE_TTL (0.2 s here)."""
+    a, b = two
+    env = {**a.cli_env(), "HSTGW_REDIS_URL": REDIS_URL}
+    for action in (("disable",), ("reset-secret",)):
+        dev = a.new_dev()
+        token = a.access_token(dev)
+        assert b.call("GET", "/v1/apps", token)["code"] == 0
+        out = hstgw("dev", *action, dev.dev_id, env=env)
+        assert out.returncode == 0, out.stderr
+        time.sleep(0.3)
+        for node in two:
+            assert node.call("GET", "/v1/apps", token)["code"] in (606000000, 606000001)
