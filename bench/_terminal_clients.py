@@ -1,8 +1,8 @@
 """Many terminals in one process, driven by bench/terminals.py over stdin/stdout.
 
 Commands (one JSON object per line in, one per line out):
-  {"cmd": "connect", "url", "n", "login", "app_id", "app_secret", "per_company"}
-      -> {"connected": n, "seconds": s}
+  {"cmd": "connect", "url", "n", "login", "app_id", "app_secret", "per_company", ["first"]}
+      -> {"connected": n, "seconds": s}   (users u<first>..u<first+n-1>; more connects add)
   {"cmd": "expect", "msg_id", "n"}  -> {"received": n, "at": wall time of the last}
   {"cmd": "latency", "count"}       -> {"p50_ms", "p99_ms", "max_ms", "count"}
   {"cmd": "close"}                  -> {"closed": n}   (the process ends with its stdin)
@@ -66,7 +66,8 @@ class Clients:
                 self.conns.append(conn)
                 self.readers.append(asyncio.create_task(self.read(conn)))
 
-        await asyncio.gather(*(one(i) for i in range(cmd["n"])))
+        first = cmd.get("first", 0)
+        await asyncio.gather(*(one(i) for i in range(first, first + cmd["n"])))
         return {"connected": len(self.conns), "seconds": time.perf_counter() - started}
 
     async def read(self, conn: ClientConnection) -> None:

@@ -126,7 +126,10 @@ async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int) -> fl
     return t0
 
 
-async def unicast(port: int, token: str, app_id: str, n: int, rate: int, count: int) -> None:
+async def unicast(
+    port: int, token: str, app_id: str, n: int, rate: int, count: int, first: int = 0
+) -> None:
+    """``count`` trans-cmds at ``rate``/s, each to one of users u<first>..u<first+n-1>."""
     http = KeepAlive("127.0.0.1", port, token)
     await http.open()
     tasks = []
@@ -135,7 +138,7 @@ async def unicast(port: int, token: str, app_id: str, n: int, rate: int, count: 
         delay = start + k / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        i = random.randrange(n)
+        i = first + random.randrange(n)
         body = json.dumps(
             {
                 "app_id": app_id,

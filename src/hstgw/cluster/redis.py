@@ -30,6 +30,7 @@ log = logging.getLogger("hstgw.cluster")
 # Short timeouts: a Redis that is away must turn into 606000006 at once, not a hang.
 CONNECT_TIMEOUT_S = 0.5
 COMMAND_TIMEOUT_S = 2.0
+MAX_CONNECTIONS = 64
 
 
 class RedisUnavailable(Unavailable):
@@ -45,17 +46,21 @@ class SharedRedis:
         self.url = url
         self.ns = f"hstgw:{namespace or 'public'}:"
         self._on_error = on_error
-        # One immediate retry: after a Redis restart the pooled connections are dead,
-        # and the first command on each would fail although Redis is back.
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
+        # A blocking pool: a burst of logins waits (up to the command timeout) for one
+        # of its connections rather than failing. One immediate retry: after a Redis
+        # restart the pooled connections are dead, and the first command on each would
+        # fail although Redis is back.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=COMMAND_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
             retry=Retry(NoBackoff(), 1),
             retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
-            max_connections=64,
-            health_check_interval=0,
         )
+        self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._pool = pool
 
     def key(self, *parts: str) -> str:
         return self.ns + ":".join(parts)
@@ -84,3 +89,4 @@ class SharedRedis:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self._pool.aclose()

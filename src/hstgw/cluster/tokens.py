@@ -4,6 +4,11 @@ Issuance is one Lua script (supersede the old token, store the new one), so two
 nodes issuing at once leave exactly one live token, and every node sees a
 superseded token as such on its next call: lookups are not cached (one GET).
 
+Lookups that arrive together (one event-loop turn) go to Redis as one MGET: each
+is still read after its request arrived, so nothing is stale, and the per-command
+cost of the client is paid once per batch rather than once per request (measured:
+bench/cluster.py, docs/performance.md).
+
 What stays in the database, the developer, is read through a short cache
 (``HSTGW_AUTH_CACHE_TTL``): an operator's ``hstgw dev disable`` or
 ``reset-secret`` stops the developer's token on every node within that time,
@@ -13,6 +18,7 @@ issued under, so a reset secret ends it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 
@@ -54,6 +60,8 @@ class RedisTokenBook:
         self._issue = redis.script(_ISSUE)
         self._devs: dict[str, tuple[Developer | None, int]] = {}
         self._dev_ttl_ms = int(dev_ttl_s * 1000)
+        self._batch: list[tuple[str, asyncio.Future[bytes | None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def issue_access_token(
         self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
@@ -69,7 +77,7 @@ class RedisTokenBook:
         )
 
     async def lookup_access_token(self, token: str) -> AccessTokenState | None:
-        raw: bytes | None = await self._redis.run(lambda c: c.get(self._redis.key("at", token)))
+        raw = await self._get(self._redis.key("at", token))
         if raw is None:
             return None
         dev_id, expires_at, fingerprint, live = raw.decode().split("|")
@@ -82,6 +90,28 @@ class RedisTokenBook:
             live=live == "1" and fingerprint == _fingerprint(dev.secret),
             developer_active=dev.status == "active",
         )
+
+    def _get(self, key: str) -> asyncio.Future[bytes | None]:
+        fut: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._batch.append((key, fut))
+        if len(self._batch) == 1:  # the first of this turn sends the batch, next turn
+            task = asyncio.get_running_loop().create_task(self._send_batch())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return fut
+
+    async def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        try:
+            values = await self._redis.run(lambda c: c.mget([k for k, _ in batch]))
+        except Exception as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, fut), value in zip(batch, values, strict=True):
+            if not fut.done():
+                fut.set_result(value)
 
     async def _developer(self, dev_id: str, fresh: bool = False) -> Developer | None:
         now = self._clock()
