@@ -229,6 +229,12 @@ class TerminalClient:
             raise ConnectionError("connection closed") from None
         finally:
             self._waiting.pop(seq, None)
+            # The connection may have failed it while the send itself failed: mark the
+            # exception retrieved, or asyncio reports it as never retrieved.
+            if fut.done() and not fut.cancelled():
+                fut.exception()
+            else:
+                fut.cancel()
         if reply.get("code") != TerminalCode.OK:
             raise TerminalError(reply["code"], reply.get("msg", ""))
         return reply
