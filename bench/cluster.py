@@ -94,6 +94,15 @@ def wrk_both(
     return sum(rates)
 
 
+def redis_memory() -> int:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    used = int(client.info("memory")["used_memory"])
+    client.close()
+    return used
+
+
 def drop(schema: str) -> None:
     import asyncpg
     import redis
@@ -171,10 +180,12 @@ def main() -> int:
         # 2. and 3. Terminals
         harness = Harness()
         connect = {"n": n, "login": True, "app_id": app.app_id, "app_secret": app.app_secret}
-        before = rss_kib(a.proc.pid)
-        harness.call(cmd="connect", url=a.ws_url, per_company=100, **connect)
+        before, redis_before = rss_kib(a.proc.pid), redis_memory()
+        logged_in = harness.call(cmd="connect", url=a.ws_url, per_company=100, **connect)
         time.sleep(1.0)
         out["kib_one"] = (rss_kib(a.proc.pid) - before) / n
+        out["redis_bytes"] = (redis_memory() - redis_before) / n
+        out["logins_per_s"] = n / logged_in["seconds"]
         fan_one = []
         for r in range(args.rounds):
             harness.send(cmd="expect", msg_id=r + 1, n=n)
@@ -189,20 +200,23 @@ def main() -> int:
         harness.call(cmd="close")
         time.sleep(1.0)
 
+        # other users than before (the first ones are still being listed offline)
         half = n // 2
-        harness.call(cmd="connect", url=a.ws_url, per_company=100, **{**connect, "n": half})
         harness.call(
-            cmd="connect", url=b.ws_url, per_company=100, first=half, **{**connect, "n": half}
+            cmd="connect", url=a.ws_url, per_company=100, first=n, **{**connect, "n": half}
+        )
+        harness.call(
+            cmd="connect", url=b.ws_url, per_company=100, first=n + half, **{**connect, "n": half}
         )
         fan_two = []
         for r in range(args.rounds):
             harness.send(cmd="expect", msg_id=100 + r, n=n)
             assert harness.read()["ready"]
-            t0 = asyncio.run(fan_out(a.base, token, app.app_id, n, 100 + r))
+            t0 = asyncio.run(fan_out(a.base, token, app.app_id, n, 100 + r, first=n))
             fan_two.append(harness.read()["at"] - t0)
         harness.send(cmd="latency", count=count)
         assert harness.read()["ready"]
-        asyncio.run(unicast(a.port, token, app.app_id, half, args.rate, count, first=half))
+        asyncio.run(unicast(a.port, token, app.app_id, half, args.rate, count, first=n + half))
         out["cross"] = harness.read()
         harness.call(cmd="close")
         out["fan"] = (fan_one, fan_two)
@@ -223,7 +237,10 @@ def main() -> int:
     print(f"ratio two/one                 {r2 / r1:8.2f}  (2 cores shared by everything)")
     fan_one, fan_two = out["fan"]
     f1, f2 = statistics.median(fan_one), statistics.median(fan_two)
-    print(f"terminals                     {n}; {out['kib_one']:.1f} KiB each on a cluster node")
+    print(
+        f"terminals                     {n}; {out['kib_one']:.1f} KiB each on a cluster node, "
+        f"{out['redis_bytes']:.0f} bytes each in Redis; {out['logins_per_s']:.0f} logins/s"
+    )
     print(f"fan-out, all on node A        {f1 * 1000:8.0f} ms")
     print(f"fan-out, half on node B       {f2 * 1000:8.0f} ms  (sent through A)")
     for label, key in (("same node", "same"), ("cross node", "cross")):

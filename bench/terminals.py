@@ -89,8 +89,9 @@ def frame(msg_id: int, trans_mess: dict[str, Any]) -> str:
 PAYLOAD = {"cmd": "refresh", "data": "x" * 100}
 
 
-async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int) -> float:
-    """Send the trans-cmd in batches of 500, all at once; the wall time just before."""
+async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int, first: int = 0) -> float:
+    """Send the trans-cmd to users u<first>..u<first+n-1> in batches of 500, all at once;
+    the wall time just before."""
     async with httpx.AsyncClient(
         base_url=base,
         headers={"Authorization": token},
@@ -100,9 +101,9 @@ async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int) -> fl
         batches = [
             [
                 {"user_id": f"u{i}", "mutex_type": "web", "client_guid": ""}
-                for i in range(start, min(start + 500, n))
+                for i in range(start, min(start + 500, first + n))
             ]
-            for start in range(0, n, 500)
+            for start in range(first, first + n, 500)
         ]
         t0 = time.time()
         replies = await asyncio.gather(

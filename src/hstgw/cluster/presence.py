@@ -59,9 +59,11 @@ redis.call('SADD', KEYS[4], ARGV[6])
 return {0, cur or '', redis.call('HLEN', KEYS[1])}
 """
 
-# KEYS on, u, off, node; ARGV field, mutex, which (4 node, 5 conn), value, since, retention,
-# member. Only if the entry is still the one of that node or login.
+# KEYS on, u, off, node, lease; ARGV field, mutex, which (4 node, 5 conn), value, since,
+# retention, member. Only if the entry is still the one of that node or login; by node,
+# only while that node's lease is still missing (it may have just come back and claimed).
 _RELEASE = """
+if ARGV[3] == '4' and redis.call('EXISTS', KEYS[5]) == 1 then return '' end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then redis.call('SREM', KEYS[4], ARGV[7]) return '' end
 local e = cjson.decode(cur)
@@ -86,6 +88,15 @@ return 1
 """
 
 
+# KEYS lease, node, nodes; ARGV node. A reaped node is forgotten unless it came back.
+_FORGET_NODE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
 def _entry(s: Session, node: str) -> bytes:
     return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
 
@@ -104,10 +115,17 @@ class RedisPresence(Presence):
         self._claim = redis.script(_CLAIM)
         self._release = redis.script(_RELEASE)
         self._set_state = redis.script(_SET_STATE)
+        self._forget_node = redis.script(_FORGET_NODE)
 
     def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
         k = self._r.key
-        return [k("on", app_id), k("u", app_id, user_id), k("off", app_id), k("node", node)]
+        return [
+            k("on", app_id),
+            k("u", app_id, user_id),
+            k("off", app_id),
+            k("node", node),
+            k("lease", node),
+        ]
 
     async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
         field = s.user_id + _US + s.mutex_type
@@ -279,22 +297,12 @@ class RedisPresence(Presence):
             if t is not None:
                 gone.append((app_id, t))
 
-        async def forget(c: Any) -> Any:
-            async with c.pipeline(transaction=True) as p:
-                p.delete(self._r.key("node", node))
-                p.srem(self._r.key("nodes"), node)
-                return await p.execute()
-
-        await self._r.run(forget)
+        await self._forget_node(
+            [self._r.key("lease", node), self._r.key("node", node), self._r.key("nodes")], [node]
+        )
         return gone
 
     async def leave(self) -> None:
-        """A clean stop: this node's lease and listing go (its terminals are gone)."""
-
-        async def leave(c: Any) -> Any:
-            async with c.pipeline(transaction=True) as p:
-                p.delete(self._r.key("lease", self.node))
-                p.srem(self._r.key("nodes"), self.node)
-                return await p.execute()
-
-        await self._r.run(leave)
+        """A clean stop: give the lease back, so that another node reaps at once
+        whatever of this node's presence its kicks could not release."""
+        await self._r.run(lambda c: c.delete(self._r.key("lease", self.node)))
