@@ -106,12 +106,21 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         # (the terminal listener, stopped first, has told its terminals and closed them)
-        await self.online.settle()
-        await self.usage.flush()  # nothing counted is lost at a clean stop
-        await self.billing.rate_closed_days()
-        if self.cluster is not None:  # after the flush: it tells the others of it
-            await self.cluster.stop()
-        await self.store.close()
+        # Each step runs even if one before it failed (a store or Redis that is away at
+        # the stop): what fails is logged, and the connections are closed regardless.
+        try:
+            await self.online.settle()
+            await self.usage.flush()  # nothing counted is lost at a clean stop
+            await self.billing.rate_closed_days()
+        except Exception:
+            log.exception("final flush failed; these counts are lost")
+        try:
+            if self.cluster is not None:  # after the flush: it tells the others of it
+                await self.cluster.stop()
+        except Exception:
+            log.exception("leaving the cluster failed; the lease will lapse")
+        finally:
+            await self.store.close()
 
     async def _keep_house(self) -> None:
         tick = min(self.settings.heartbeat_interval / 2, 5.0)

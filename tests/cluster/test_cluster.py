@@ -7,6 +7,7 @@ import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,10 +16,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from hstgw.ids import now_ms
 from hstgw.sdk import Client
 from tests.billing.test_limits_and_gateway_usage import now_event
 from tests.cli.test_cli import hstgw
-from tests.cluster.conftest import REDIS_URL, eventually
+from tests.cluster.conftest import REDIS_URL, eventually, nodes
 from tests.conftest import Gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
 from tests.sdk.test_client import CountingTransport
@@ -86,6 +88,8 @@ async def test_presence_spans_nodes(two: list[Gateway]) -> None:
     # y logs out on B: x hears it, A's REST shows it offline
     await y.request({"type": "logout", "seq": 5})
     pushed = await x.expect("online_state")
+    while pushed["state"] == 1:  # the push of y's set_state may come first
+        pushed = await x.expect("online_state")
     assert (pushed["user_id"], pushed["state"]) == ("y", 0)
     assert await eventually(lambda: ("y", "web", 0, "y-b") in users(app_a))
     await x.close()
@@ -331,3 +335,75 @@ def test_the_operator_cli_reaches_every_node(two: list[Gateway]) -> None:
         time.sleep(0.3)
         for node in two:
             assert node.call("GET", "/v1/apps", token)["code"] in (606000000, 606000001)
+
+
+async def test_counters_peaks_and_the_free_quota_add_up_across_nodes(tmp_path: Path) -> None:
+    """Both nodes count deliveries and peaks and ingest usage at once: the records are
+    what one node would have written."""
+    with nodes(tmp_path, 2, usage_flush_interval=0.2) as (a, b):
+        dev = a.new_dev()
+        app_a = make_app(a, services=[6, 7], dev=dev)
+        app_b = on(app_a, b)
+        p, _ = await raw_login(app_a, "p")
+        q, _ = await raw_login(app_b, "q")
+        r, _ = await raw_login(app_a, "r")
+        # deliveries served by both nodes: 3 messages from q (B) to p (A), and a
+        # trans-cmd through A to p and q: 5 receptions
+        for i in range(3):
+            assert (await q.request({"type": "message", "to_user_id": "p", "body": str(i)}))[
+                "delivered"
+            ] == 1
+        reply = app_a.rest(
+            "POST",
+            "/v1/online/trans-cmd",
+            json={
+                "app_id": app_a.app_id,
+                "msg_id": 1,
+                "trans_mess": {},
+                "user_list": [
+                    {"user_id": u, "mutex_type": "web", "client_guid": ""} for u in ("p", "q")
+                ],
+            },
+        )
+        assert [u["result"] for u in reply["result"]["user_list"]] == [0, 0]
+        # 21 x 50,000 signals from media nodes, sent to both gateway nodes at once
+        key = a.new_node("media")
+        events = [now_event(f"s{i}", app_a.app_id, 6, total_sig_num=50_000) for i in range(21)]
+
+        def post(i: int) -> dict[str, Any]:
+            return two_nodes[i % 2].call(
+                "POST",
+                "/internal/v1/usage",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"events": [events[i]]},
+            )
+
+        two_nodes = [a, b]
+        with ThreadPoolExecutor(8) as pool:
+            assert all(x["code"] == 0 for x in pool.map(post, range(21)))
+        await asyncio.sleep(1.0)  # both nodes flushed their counters
+        summary = app_a.rest("GET", "/v1/consuming/summary", params={"month": month_now()})
+        [term] = summary["result"]["apps"][0]["terms"]
+        assert term["total_sig_num"] == 1_050_005
+        # the first 1,000,000 of the month are free, whoever counted them, in any order
+        assert term["amount"] == pytest.approx(50_005 * 0.0001)
+        for t in (p, q, r):
+            await t.close()
+        # tomorrow, on both nodes: yesterday's peak (3, over both nodes) is rated once
+        a.clock.advance(86_400)
+        b.clock.advance(86_400)
+        await asyncio.sleep(1.0)
+        found = b.call(
+            "GET",
+            "/v1/consuming/records",
+            b.access_token(dev),  # the old token expired with the day
+            params={
+                "start_time": now_ms() - 86_400_000,
+                "end_time": now_ms() + 86_400_000,
+                "page": 1,
+                "page_size": 100,
+            },
+        )
+        assert found["code"] == 0, found
+        peaks = [x for x in found["result"]["records"] if x["charge_term"] == 7]
+        assert [x["quantity"] for x in peaks] == [3]

@@ -260,6 +260,10 @@ async def test_redis_restart(tmp_path: Path) -> None:
         )
         assert [x["result"] for x in reply["result"]["user_list"]] == [0]
         assert (await u.request({"type": "list_online", "seq": 8}))["code"] == 0
+        # the outage is on record in /metrics
+        metrics = b.http.get(f"{b.url}/metrics").text
+        [errors] = [x for x in metrics.splitlines() if x.startswith("hstgw_redis_errors_total ")]
+        assert float(errors.split()[1]) >= 1
         # no usage lost: before, during (and a copy of it, once) all counted
         assert usage(a, "after")["result"]["accepted"] == 1
         assert usage(a, "during")["result"]["duplicates"] == 1

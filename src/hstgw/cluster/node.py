@@ -76,8 +76,10 @@ class ClusterNode:
             await self.presence.leave()
         except Exception as exc:
             log.warning("cluster lease not given back: %s", exc)
-        await self.bus.stop()
-        await self.redis.close()
+        try:
+            await self.bus.stop()
+        finally:
+            await self.redis.close()
 
     # telling the others
 
