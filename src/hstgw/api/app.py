@@ -58,7 +58,16 @@ def create_app(
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
-        Route("GET", "/docs", docs, "API reference page", "meta", auth=None, raw=True),
+        Route(
+            "GET",
+            "/docs",
+            docs,
+            "API reference page",
+            "meta",
+            auth=None,
+            raw=True,
+            media_type="text/html",
+        ),
         Route(
             "GET",
             "/metrics",
@@ -67,6 +76,7 @@ def create_app(
             "meta",
             auth=None,
             raw=True,
+            media_type="text/plain",
             description="Prometheus text format; see docs/operations.md.",
         ),
     ]

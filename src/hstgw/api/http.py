@@ -78,8 +78,10 @@ class Route:
     body: type[BaseModel] | None = None
     # The model of ``result``; None: the envelope carries no result.
     result: type[BaseModel] | None = None
-    # The endpoint returns a ``Response``, not a result for the envelope.
+    # The endpoint returns a ``Response``, not a result for the envelope ...
     raw: bool = False
+    # ... of this media type (for the OpenAPI document).
+    media_type: str = "application/json"
     description: str = ""
 
 

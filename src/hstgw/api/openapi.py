@@ -71,7 +71,10 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(r.body, "validation")]}},
             }
         if r.raw:
-            content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+            raw_schema = (
+                {"type": "object"} if r.media_type == "application/json" else {"type": "string"}
+            )
+            content: dict[str, Any] = {r.media_type: {"schema": raw_schema}}
         else:
             result_ref = refs[(r.result, "validation")] if r.result is not None else None
             content = {"application/json": {"schema": _envelope(result_ref)}}
@@ -148,7 +151,8 @@ def docs_html(spec: dict[str, Any]) -> str:
                 ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                 name = ref.rsplit("/", 1)[1]
                 parts.append(f"<p>Body: <a href='#schema-{name}'>{name}</a></p>")
-            schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+            content = op["responses"]["200"]["content"]
+            schema = content.get("application/json", {}).get("schema", {})
             result = schema.get("properties", {}).get("result", {}).get("$ref")
             if result:
                 name = result.rsplit("/", 1)[1]

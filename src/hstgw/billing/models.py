@@ -105,7 +105,10 @@ class RecordPage(BaseModel):
 
 class SummaryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    month: Annotated[str, Text(r"[0-9]{4}-(0[1-9]|1[0-2])", "must be YYYY-MM", 7, 7)]
+    month: Annotated[
+        str,
+        Text(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])", "must be YYYY-MM", 7, 7),
+    ]
     app_id: AppId | None = None
 
 

@@ -143,10 +143,15 @@ def decrypt(token: str, secret: str) -> str:
     compact = token.translate(_WHITESPACE)  # Android builders wrap at 76 columns
     if not compact.startswith(VERSION):
         raise TokenError("unknown version prefix")
+    encoded = compact[len(VERSION) :]
     try:
-        sealed = base64.b64decode(compact[len(VERSION) :], validate=True)
+        sealed = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise TokenError(f"bad base64: {exc}") from None
+    # Only the canonical encoding: other strings that decode to the same bytes (unused
+    # bits set in the last character) would be second spellings of one token.
+    if base64.b64encode(sealed).decode("ascii") != encoded:
+        raise TokenError("non-canonical base64")
     if not sealed or len(sealed) % _BLOCK:
         raise TokenError(f"ciphertext length {len(sealed)} is not a positive multiple of 16")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(_IV)).decryptor()
