@@ -15,6 +15,7 @@ from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
+from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
 from hstgw.online.service import OnlineConfig, OnlineService
@@ -92,6 +93,7 @@ class Gateway:
             listeners.append(cluster.app_changed)
         self.apps = Apps(self.store, clock, listeners=listeners)
         self.developers = Developers(self.store, clock)
+        self.idempotency = Idempotency(self.store, clock)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -138,5 +140,6 @@ class Gateway:
                     since_flush = 0.0
                     await self.usage.flush()
                     await self.billing.rate_closed_days()
+                    await self.idempotency.purge()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")

@@ -407,3 +407,14 @@ async def test_counters_peaks_and_the_free_quota_add_up_across_nodes(tmp_path: P
         assert found["code"] == 0, found
         peaks = [x for x in found["result"]["records"] if x["charge_term"] == 7]
         assert [x["quantity"] for x in peaks] == [3]
+
+
+def test_an_idempotency_key_holds_across_nodes(two: list[Gateway]) -> None:
+    a, b = two
+    token = a.access_token(a.new_dev())
+    body = {"app_name": "once", "status": "online", "service": [{"service_id": 3}]}
+    headers = {"Authorization": token, "Idempotency-Key": "k"}
+    first = a.http.post(f"{a.url}/v1/app", json=body, headers=headers)
+    again = b.http.post(f"{b.url}/v1/app", json=body, headers=headers)
+    assert first.json()["code"] == 0 and again.content == first.content
+    assert b.call("GET", "/v1/apps", token, params={"page": 1})["result"]["total"] == 1

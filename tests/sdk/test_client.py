@@ -185,3 +185,31 @@ def test_missing_or_unusable_credentials_are_refused_up_front(
         Client("http://127.0.0.1:1")
     with pytest.raises(ConfigurationError, match="16 bytes"):
         Client("http://127.0.0.1:1", "a" * 32, "short")
+
+
+class LosesFirstReply(httpx.HTTPTransport):
+    """The real transport, except that the reply to the first POST is lost after the
+    gateway has done the work (a connection reset on the way back)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST":
+            self.posts.append(request.headers.get("idempotency-key"))
+            if len(self.posts) == 1:
+                response.read()
+                raise httpx.ReadError("connection reset", request=request)
+        return response
+
+
+def test_a_create_whose_reply_was_lost_is_retried_and_made_once(gateway: Gateway, dev: Dev) -> None:
+    transport = LosesFirstReply()
+    with Client(gateway.url, dev.dev_id, dev.dev_secret, transport=transport) as client:
+        app = client.apps.create("made_once", [3])
+        assert [a.app_id for a in client.apps.list()] == [app.app_id]
+    # one key, sent with both tries
+    assert len(transport.posts) == 2 and transport.posts[0] == transport.posts[1]
+    assert transport.posts[0] is not None

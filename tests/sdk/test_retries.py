@@ -95,15 +95,29 @@ def test_connection_errors_are_retried_for_idempotent_calls() -> None:
     assert len(script.calls) == 2 and script.answers == []
 
 
-def test_post_is_never_retried() -> None:
-    script = Script([busy, ok])
-    with pytest.raises(SystemBusyError):
-        client(script).apps.create("x", [3])
-    assert len(script.calls) == 1
-    script = Script([refused, ok])
-    with pytest.raises(APIConnectionError):
-        client(script).apps.create("x", [3])
-    assert len(script.calls) == 1 and script.answers == [ok]
+def test_writes_are_retried_with_one_idempotency_key() -> None:
+    """A POST carries an Idempotency-Key, the same on every try, so it is retried
+    like a read (the gateway does its work once)."""
+    keys: list[str | None] = []
+    answers = [busy, ok]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/access/token":
+            return reply(0, {"access_token": "f" * 32, "timeout": 7200})
+        keys.append(request.headers.get("idempotency-key"))
+        return answers.pop(0)()
+
+    c = Client("http://gw", DEV_ID, SECRET, transport=httpx.MockTransport(handler))
+    c.request("POST", "/v1/app", json={"app_name": "x"})
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0] is not None and len(keys[0]) == 32
+    # another call, another key
+    answers.append(ok)
+    c.request("POST", "/v1/app", json={"app_name": "y"})
+    assert keys[2] != keys[0]
+    # reads carry none
+    answers.append(ok)
+    c.request("GET", "/v1/apps")
+    assert keys[3] is None
 
 
 def test_token_expiry_means_one_refresh_and_one_retry() -> None:

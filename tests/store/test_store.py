@@ -64,7 +64,35 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         await s.open()
         rows = await query(s, "SELECT version, name FROM schema_migrations ORDER BY version")
         await s.close()
-    assert rows == [(1, "0001_init.sql"), (2, "0002_online_usage.sql"), (3, "0003_billing.sql")]
+    assert rows == [
+        (1, "0001_init.sql"),
+        (2, "0002_online_usage.sql"),
+        (3, "0003_billing.sql"),
+        (4, "0004_idempotency.sql"),
+    ]
+
+
+async def test_idempotency_keys_are_claimed_once_and_expire(store: Store) -> None:
+    claim = store.idempotency_claim
+    assert (await claim("dev", "k", "fp1", 1000, 0, 0)).mine
+    held = await claim("dev", "k", "fp1", 1001, 0, 0)
+    assert (held.mine, held.fingerprint, held.response) == (False, "fp1", None)
+    assert (await claim("other", "k", "fp9", 1001, 0, 0)).mine  # keys are per owner
+    await store.idempotency_finish("dev", "k", '{"code":0}')
+    done = await claim("dev", "k", "fp2", 1002, 0, 0)
+    assert (done.mine, done.fingerprint, done.response) == (False, "fp1", '{"code":0}')
+    # expired: the key is free again
+    assert (await claim("dev", "k", "fp2", 5000, 2000, 0)).mine
+    # released before it finished: free at once; unfinished and abandoned: free later
+    await store.idempotency_release("dev", "k")
+    assert (await claim("dev", "k", "fp3", 5001, 0, 0)).mine
+    assert not (await claim("dev", "k", "fp3", 5002, 0, 5001)).mine
+    assert (await claim("dev", "k", "fp4", 9000, 0, 6000)).mine
+    # a finished response is never given back by a release
+    await store.idempotency_finish("dev", "k", "r")
+    await store.idempotency_release("dev", "k")
+    assert (await claim("dev", "k", "fp4", 9001, 0, 0)).response == "r"
+    assert await store.idempotency_purge(9500) == 2
 
 
 async def test_one_serving_store_per_data_dir_or_database(store: Store, settings: Settings) -> None:

@@ -119,6 +119,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         access_log=access_log,
         metrics=gw.metrics,
+        idempotency=gw.idempotency,
         other=lifespan,
     )
     app.state["gateway"] = gw

@@ -10,6 +10,7 @@ uvicorn speaks HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -22,6 +23,7 @@ import orjson
 from pydantic import BaseModel
 
 from hstgw.errors import Code, GatewayError, ParameterInvalid, SystemBusy
+from hstgw.idempotency import Idempotency, fingerprint
 from hstgw.ids import request_ids
 from hstgw.log import AccessLog
 from hstgw.metrics import Metrics
@@ -47,6 +49,7 @@ class Response:
     body: bytes
     content_type: bytes = JSON_TYPE
     status: int = 200
+    code: int = 0  # the envelope's code, when the body is one (for logs and metrics)
 
 
 @dataclass(slots=True)
@@ -85,6 +88,13 @@ class Route:
     description: str = ""
 
 
+_WRITES = frozenset({"POST", "PATCH", "DELETE"})
+
+
+def _params(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+
 def envelope(code: int, msg: str, result: Any = None, with_result: bool = False) -> bytes:
     body: dict[str, Any] = {"code": code, "msg": msg}
     if with_result:
@@ -103,6 +113,7 @@ class HttpApi:
         max_body_bytes: int,
         access_log: AccessLog | None = None,
         metrics: Metrics | None = None,
+        idempotency: Idempotency | None = None,
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = routes
@@ -114,6 +125,7 @@ class HttpApi:
         self._request_ids = request_ids()
         self._access_log = access_log
         self._metrics = metrics
+        self._idempotency = idempotency
         self._other = other
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
@@ -146,6 +158,7 @@ class HttpApi:
                 out = await self._handle(route, scope, receive, headers)
                 if isinstance(out, Response):
                     body, content_type, status = out.body, out.content_type, out.status
+                    code = out.code
                 else:
                     body = envelope(code, "OK", out, route.result is not None)
                     content_type = JSON_TYPE
@@ -204,14 +217,57 @@ class HttpApi:
             call.dev_id = await self._authenticators["access"](headers.get("authorization"))
         elif route.auth == "node":
             call.node_id = await self._authenticators["node"](headers.get("authorization"))
+        key = headers.get("idempotency-key")
+        if (
+            key is not None
+            and self._idempotency is not None
+            and scope["method"] in _WRITES
+            and route.auth is not None
+        ):
+            return await self._idempotent(route, call, scope, receive, headers, key)
         if route.query is not None:
-            params = dict(
-                parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            )
-            call.query = parse_query(route.query, params)
+            call.query = parse_query(route.query, _params(scope))
         if route.body is not None:
             call.body = parse_body(route.body, await self._read_body(receive, headers))
         return await route.endpoint(call)
+
+    async def _idempotent(
+        self,
+        route: Route,
+        call: Call,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        key: str,
+    ) -> Response:
+        """Serve a write with an Idempotency-Key: its first response, made once."""
+        assert self._idempotency is not None
+        idem = self._idempotency
+        raw = await self._read_body(receive, headers)
+        owner = call.dev_id or f"node:{call.node_id}"
+        first = await idem.begin(
+            owner, key, fingerprint(scope["method"], scope["path"], scope["query_string"], raw)
+        )
+        if first is not None:
+            return Response(first.encode(), code=orjson.loads(first)["code"])
+        try:
+            if route.query is not None:
+                call.query = parse_query(route.query, _params(scope))
+            if route.body is not None:
+                call.body = parse_body(route.body, raw)
+            body, code = envelope(0, "OK", await route.endpoint(call), route.result is not None), 0
+        except GatewayError as exc:
+            if exc.code is Code.SYSTEM_BUSY:
+                await idem.release(owner, key)
+                raise
+            body, code = envelope(exc.code.value, exc.msg), exc.code.value
+        except BaseException:
+            # Not served: the key goes back, so that a retry does the work.
+            with contextlib.suppress(Exception):
+                await idem.release(owner, key)
+            raise
+        await idem.finish(owner, key, body.decode())
+        return Response(body, code=code)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from hstgw.sdk._constants import (
     IDEMPOTENT_METHODS,
     INITIAL_RETRY_DELAY_S,
     MAX_RETRY_DELAY_S,
+    WRITE_METHODS,
 )
 from hstgw.sdk._exceptions import (
     APIConnectionError,
@@ -57,6 +59,19 @@ class Attempt:
 
     retries_done: int = 0
     token_refreshed: bool = False
+    # Sent with every try of a POST, PATCH or DELETE: the gateway does the work once,
+    # so such a call may be retried like a read.
+    idempotency_key: str | None = None
+
+    @classmethod
+    def of(cls, method: str, auth: bool) -> Attempt:
+        key = uuid.uuid4().hex if auth and method in WRITE_METHODS else None
+        return cls(idempotency_key=key)
+
+    def headers(self, authorization: str) -> dict[str, str]:
+        if self.idempotency_key is None:
+            return {"Authorization": authorization}
+        return {"Authorization": authorization, "Idempotency-Key": self.idempotency_key}
 
 
 class _Invalidates(Protocol):
@@ -117,8 +132,9 @@ class BaseClient:
     def _access_token(result: Any) -> AccessToken:
         return AccessToken(result["access_token"], int(result["timeout"]))
 
-    def _should_retry(self, method: str, error: HstgwError, retries_done: int) -> bool:
-        if retries_done >= self.max_retries or method not in IDEMPOTENT_METHODS:
+    def _should_retry(self, method: str, error: HstgwError, attempt: Attempt) -> bool:
+        safe = method in IDEMPOTENT_METHODS or attempt.idempotency_key is not None
+        if attempt.retries_done >= self.max_retries or not safe:
             return False
         if isinstance(error, SystemBusyError | APIConnectionError):
             return True
@@ -137,7 +153,7 @@ class BaseClient:
             attempt.token_refreshed = True
             self._tokens.invalidate(token)
             return 0.0
-        if not self._should_retry(method, error, attempt.retries_done):
+        if not self._should_retry(method, error, attempt):
             raise error
         attempt.retries_done += 1
         return retry_delay(attempt.retries_done - 1)

@@ -73,10 +73,10 @@ class Client(BaseClient):
         json: Any = None,
         auth: bool = True,
     ) -> Any:
-        attempt = Attempt()
+        attempt = Attempt.of(method, auth)
         while True:
             token = self._tokens.get() if auth else None
-            headers = {"Authorization": token or self._dev_authorization()}
+            headers = attempt.headers(token or self._dev_authorization())
             try:
                 try:
                     response = self._http.request(
@@ -143,10 +143,10 @@ class AsyncClient(BaseClient):
         json: Any = None,
         auth: bool = True,
     ) -> Any:
-        attempt = Attempt()
+        attempt = Attempt.of(method, auth)
         while True:
             token = await self._tokens.get() if auth else None
-            headers = {"Authorization": token or self._dev_authorization()}
+            headers = attempt.headers(token or self._dev_authorization())
             try:
                 try:
                     response = await self._http.request(

@@ -14,3 +14,5 @@ ENV_DEV_SECRET = "HSTGW_DEV_SECRET"
 
 # Methods whose repetition changes nothing more than their first run.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Sent with an Idempotency-Key (one per call, the same on each retry).
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})

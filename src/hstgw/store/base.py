@@ -25,6 +25,7 @@ __all__ = [
     "AppService",
     "Conflict",
     "Developer",
+    "IdempotencyClaim",
     "IngestResult",
     "Node",
     "OnlineUsage",
@@ -51,6 +52,16 @@ class Conflict(StoreError):
 class Unavailable(StoreError):
     # The REST layer counts it in hstgw_store_errors (Redis's own subclass says no).
     counted_by_store_errors = True
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """Who holds an Idempotency-Key: this request (``mine``), or an earlier one with
+    its ``fingerprint`` and ``response`` (None while it is still being made)."""
+
+    mine: bool
+    fingerprint: str
+    response: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +232,31 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def lookup_access_token(self, token: str) -> AccessTokenState | None: ...
+
+    # Idempotency-Key
+    @abc.abstractmethod
+    async def idempotency_claim(
+        self,
+        owner: str,
+        key: str,
+        fingerprint: str,
+        now: int,
+        expired_before: int,
+        abandoned_before: int,
+    ) -> IdempotencyClaim:
+        """Take ``key`` for this request, atomically, unless a row holds it that was
+        made at or after ``expired_before`` (or, still without its response, at or
+        after ``abandoned_before``)."""
+
+    @abc.abstractmethod
+    async def idempotency_finish(self, owner: str, key: str, response: str) -> None: ...
+
+    @abc.abstractmethod
+    async def idempotency_release(self, owner: str, key: str) -> None:
+        """Give the key back (the request could not be served; a retry may use it)."""
+
+    @abc.abstractmethod
+    async def idempotency_purge(self, before: int) -> int: ...
 
     # apps
     @abc.abstractmethod

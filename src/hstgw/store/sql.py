@@ -160,3 +160,22 @@ def plan_ingest(
         acc[0] += r.use
         acc[1] += r.amount_micro
     return plan
+
+
+# Idempotency-Key (hstgw.idempotency): claim a key (an expired row gives way first),
+# then read who holds it.
+IDEM_EXPIRE = (
+    "DELETE FROM idempotency_keys WHERE owner = ? AND idem_key = ?"
+    " AND (created_at < ? OR (response IS NULL AND created_at < ?))"
+)
+IDEM_CLAIM = (
+    "INSERT INTO idempotency_keys (owner, idem_key, fingerprint, response, created_at)"
+    " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (owner, idem_key) DO NOTHING"
+)
+IDEM_READ = (
+    "SELECT fingerprint, response, created_at FROM idempotency_keys"
+    " WHERE owner = ? AND idem_key = ?"
+)
+IDEM_FINISH = "UPDATE idempotency_keys SET response = ? WHERE owner = ? AND idem_key = ?"
+IDEM_RELEASE = "DELETE FROM idempotency_keys WHERE owner = ? AND idem_key = ? AND response IS NULL"
+IDEM_PURGE = "DELETE FROM idempotency_keys WHERE created_at < ?"

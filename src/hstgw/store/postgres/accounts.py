@@ -6,7 +6,16 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from hstgw.store.base import AccessTokenState, App, AppPatch, AppService, Conflict, Developer
+from hstgw.store import sql
+from hstgw.store.base import (
+    AccessTokenState,
+    App,
+    AppPatch,
+    AppService,
+    Conflict,
+    Developer,
+    IdempotencyClaim,
+)
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered, update_app
 
@@ -21,6 +30,33 @@ _DEV_COLUMNS = "dev_id, name, secret, status, created_at"
 
 
 class AccountsStore(PostgresEngine):
+    # Idempotency-Key
+
+    async def idempotency_claim(
+        self,
+        owner: str,
+        key: str,
+        fingerprint: str,
+        now: int,
+        expired_before: int,
+        abandoned_before: int,
+    ) -> IdempotencyClaim:
+        async with self._transaction() as c:
+            await c.execute(numbered(sql.IDEM_EXPIRE), owner, key, expired_before, abandoned_before)
+            status = await c.execute(numbered(sql.IDEM_CLAIM), owner, key, fingerprint, now)
+            row = await c.fetchrow(numbered(sql.IDEM_READ), owner, key)
+        assert row is not None
+        return IdempotencyClaim(affected(status) > 0, row[0], row[1])
+
+    async def idempotency_finish(self, owner: str, key: str, response: str) -> None:
+        await self._execute(sql.IDEM_FINISH, response, owner, key)
+
+    async def idempotency_release(self, owner: str, key: str) -> None:
+        await self._execute(sql.IDEM_RELEASE, owner, key)
+
+    async def idempotency_purge(self, before: int) -> int:
+        return affected(await self._execute(sql.IDEM_PURGE, before))
+
     # developers
 
     async def create_developer(self, dev: Developer) -> None:

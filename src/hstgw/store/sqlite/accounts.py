@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from hstgw.store import sql
 from hstgw.store.base import (
     AccessTokenState,
     App,
@@ -17,6 +18,7 @@ from hstgw.store.base import (
     AppService,
     Conflict,
     Developer,
+    IdempotencyClaim,
 )
 from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, update_app
 from hstgw.store.sqlite.engine import SqliteEngine
@@ -25,6 +27,34 @@ __all__ = ["AccountsStore"]
 
 
 class AccountsStore(SqliteEngine):
+    # Idempotency-Key
+
+    async def idempotency_claim(
+        self,
+        owner: str,
+        key: str,
+        fingerprint: str,
+        now: int,
+        expired_before: int,
+        abandoned_before: int,
+    ) -> IdempotencyClaim:
+        def claim(c: sqlite3.Connection) -> IdempotencyClaim:
+            c.execute(sql.IDEM_EXPIRE, (owner, key, expired_before, abandoned_before))
+            mine = c.execute(sql.IDEM_CLAIM, (owner, key, fingerprint, now)).rowcount > 0
+            held, response, _ = c.execute(sql.IDEM_READ, (owner, key)).fetchone()
+            return IdempotencyClaim(mine, held, response)
+
+        return await self._write(claim)
+
+    async def idempotency_finish(self, owner: str, key: str, response: str) -> None:
+        await self._write(lambda c: c.execute(sql.IDEM_FINISH, (response, owner, key)))
+
+    async def idempotency_release(self, owner: str, key: str) -> None:
+        await self._write(lambda c: c.execute(sql.IDEM_RELEASE, (owner, key)))
+
+    async def idempotency_purge(self, before: int) -> int:
+        return await self._write(lambda c: c.execute(sql.IDEM_PURGE, (before,)).rowcount)
+
     # developers
 
     async def create_developer(self, dev: Developer) -> None:
