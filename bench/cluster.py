@@ -141,6 +141,7 @@ def main() -> int:
         "HSTGW_DATABASE_URL": DATABASE_URL,
         "HSTGW_DATABASE_SCHEMA": schema,
         "HSTGW_REDIS_URL": REDIS_URL,
+        "HSTGW_SECRET_KEY": secrets.token_hex(32),
         "HSTGW_HEARTBEAT_INTERVAL": "600",
         "HSTGW_ACCESS_LOG": "true",
     }

@@ -132,6 +132,8 @@ class Gateway:
             "HSTGW_DATA_DIR": str(self.data_dir),
             "HSTGW_DATABASE_URL": self.settings.database_url,
             "HSTGW_DATABASE_SCHEMA": self.settings.database_schema,
+            "HSTGW_REDIS_URL": self.settings.redis_url,
+            "HSTGW_SECRET_KEY": self.settings.secret_key.get_secret_value(),
         }
 
     def new_node(self, name: str = "") -> str:

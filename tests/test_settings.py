@@ -47,6 +47,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_DATABASE_URL": "postgresql://gw@db.internal:5432/hstgw",
         "HSTGW_DATABASE_SCHEMA": "gateway",
         "HSTGW_REDIS_URL": "redis://cache.internal:6379/2",
+        "HSTGW_SECRET_KEY": "ab" * 32,
         "HSTGW_NODE_LEASE": "20",
         "HSTGW_ROUTE_TIMEOUT": "1.5",
         "HSTGW_ENV": "production",
@@ -103,6 +104,21 @@ def test_invalid_values_are_refused(field: str, value: object) -> None:
 
 
 def test_production_refuses_a_relative_data_dir() -> None:
+    key = "0f" * 32
     with pytest.raises(ValidationError, match="absolute"):
-        Settings(_env_file=None, env="production")
-    assert Settings(_env_file=None, env="production", data_dir=Path("/srv/x")).env == "production"
+        Settings(_env_file=None, env="production", secret_key=key)
+    ok = Settings(_env_file=None, env="production", data_dir=Path("/srv/x"), secret_key=key)
+    assert ok.env == "production"
+
+
+def test_production_and_clusters_need_the_master_key() -> None:
+    with pytest.raises(ValidationError, match=r"HSTGW_SECRET_KEY .* is required in production"):
+        Settings(_env_file=None, env="production", data_dir=Path("/srv/x"))
+    with pytest.raises(ValidationError, match="needs HSTGW_SECRET_KEY"):
+        Settings(
+            _env_file=None,
+            database_url="postgresql://h/db",
+            redis_url="redis://h:6379/0",
+        )
+    with pytest.raises(ValidationError, match="64 hex characters"):
+        Settings(_env_file=None, secret_key="not-a-key")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hstgw.billing.prices import PriceTable
+from hstgw.secretbox import SecretBoxError, parse_key
 
 __all__ = ["Settings"]
 
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     # Redis for access tokens, presence and routing: with it, any number of nodes on
     # one database serve as one gateway (cluster mode). redis://host:port/db
     redis_url: str = ""
+    # The master key that seals developers' and apps' secrets at rest: 64 hex characters.
+    # Unset, the embedded default makes one and keeps it in the data directory
+    # (hstgw.key); production and cluster nodes must be given it.
+    secret_key: SecretStr = SecretStr("")
     # A cluster node that has not renewed its lease for this long is dead: its
     # terminals are listed offline (docs/deployment.md), seconds.
     node_lease: float = Field(default=15.0, ge=1, le=300)
@@ -86,6 +91,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://host:port/db URL")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _master_key(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if text:
+            try:
+                parse_key(text)
+            except SecretBoxError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("database_schema")
     @classmethod
     def _schema_name(cls, value: str) -> str:
@@ -109,6 +125,11 @@ class Settings(BaseSettings):
                 "HSTGW_REDIS_URL (cluster mode) needs HSTGW_DATABASE_URL: the nodes of a "
                 "cluster share one PostgreSQL database"
             )
+        if self.redis_url and not self.secret_key.get_secret_value():
+            raise ValueError(
+                "HSTGW_REDIS_URL (cluster mode) needs HSTGW_SECRET_KEY: every node must "
+                "open the secrets the others sealed"
+            )
         return self
 
     @model_validator(mode="after")
@@ -116,6 +137,8 @@ class Settings(BaseSettings):
         if self.env == "production":
             if not self.data_dir.is_absolute():
                 raise ValueError("HSTGW_DATA_DIR must be an absolute path in production")
+            if not self.secret_key.get_secret_value():
+                raise ValueError("HSTGW_SECRET_KEY (64 hex characters) is required in production")
             if self.token_max_age > 86400:
                 raise ValueError("HSTGW_TOKEN_MAX_AGE above 86400 is refused in production")
         return self

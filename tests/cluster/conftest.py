@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.conftest import REQUIRE_POSTGRES, Gateway, engine_settings, start_gat
 REDIS_URL = os.environ.get("HSTGW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Short times, so that the lease and the route timeout can be seen to work.
 CLUSTER_SETTINGS: dict[str, Any] = {
+    "secret_key": secrets.token_hex(32),  # the nodes of one cluster share it
     "heartbeat_interval": 1.0,  # housekeeping (lease renewal) every 0.5 s
     "node_lease": 2.0,
     "route_timeout": 0.5,

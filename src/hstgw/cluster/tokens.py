@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from collections.abc import Callable
 
 from hstgw.cluster.redis import SharedRedis
@@ -87,7 +88,7 @@ class RedisTokenBook:
         return AccessTokenState(
             dev_id=dev_id,
             expires_at=int(expires_at),
-            live=live == "1" and fingerprint == _fingerprint(dev.secret),
+            live=live == "1" and hmac.compare_digest(fingerprint, _fingerprint(dev.secret)),
             developer_active=dev.status == "active",
         )
 

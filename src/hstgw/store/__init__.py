@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from hstgw.secretbox import KEY_FILE, SecretBox, load_or_make_key, parse_key
 from hstgw.settings import Settings
 from hstgw.store.base import (
     AccessTokenState,
@@ -52,11 +53,14 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
     ``serving``: for the gateway process itself, which owns the data directory or
     the database.
     """
+    key = settings.secret_key.get_secret_value()
+    box = SecretBox(parse_key(key) if key else load_or_make_key(Path(settings.data_dir) / KEY_FILE))
     if settings.database_url:
         from hstgw.store.postgres import PostgresStore
 
         return PostgresStore(
             settings.database_url,
+            box=box,
             schema=settings.database_schema,
             serving=serving,
             cluster=bool(settings.redis_url),
@@ -64,6 +68,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
         )
     return SqliteStore(
         Path(settings.sqlite_path),
+        box=box,
         serving=serving,
         app_cache_size=settings.app_cache_size if serving else 0,
     )

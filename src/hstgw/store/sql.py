@@ -11,6 +11,7 @@ import functools
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+from hstgw.secretbox import SecretBox
 from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, UnknownApp
 
 __all__ = [
@@ -71,8 +72,8 @@ def numbered(sql: str) -> str:
     return "".join(p + (f"${i}" if i < len(parts) else "") for i, p in enumerate(parts, 1))
 
 
-def apps_from_rows(rows: Iterable[Any]) -> list[App]:
-    """Fold the app x service join (ordered by app) back into apps."""
+def apps_from_rows(rows: Iterable[Any], box: SecretBox) -> list[App]:
+    """Fold the app x service join (ordered by app) back into apps, secrets opened."""
     apps: list[App] = []
     current: list[Any] | None = None
     services: list[AppService] = []
@@ -85,6 +86,7 @@ def apps_from_rows(rows: Iterable[Any]) -> list[App]:
         if current is None or row[0] != current[0]:
             flush()
             current = list(row[:8])
+            current[3] = box.open(current[3])
             services = []
         if row[8] is not None:
             services.append(AppService(row[8], row[9]))
@@ -110,8 +112,19 @@ def update_app(patch: AppPatch, now: int, app_id: str, dev_id: str) -> tuple[str
     return sql, [*args, app_id, dev_id]
 
 
-def developer(row: Any) -> Developer | None:
-    return Developer(*row) if row else None
+def developer(row: Any, box: SecretBox) -> Developer | None:
+    if not row:
+        return None
+    dev_id, name, secret, status, created_at = row
+    return Developer(dev_id, name, box.open(secret), status, created_at)
+
+
+# Secrets written before they were sealed (sealed at the next start).
+PLAIN_DEV_SECRETS = "SELECT dev_id, secret FROM developers WHERE secret NOT LIKE 'v1:%'"
+PLAIN_APP_SECRETS = "SELECT app_id, app_secret FROM apps WHERE app_secret NOT LIKE 'v1:%'"
+ANY_SEALED_SECRET = "SELECT secret FROM developers LIMIT 1"
+SEAL_DEV_SECRET = "UPDATE developers SET secret = ? WHERE dev_id = ? AND secret = ?"
+SEAL_APP_SECRET = "UPDATE apps SET app_secret = ? WHERE app_id = ? AND app_secret = ?"
 
 
 class IngestPlan:

@@ -62,25 +62,27 @@ class AccountsStore(PostgresEngine):
     async def create_developer(self, dev: Developer) -> None:
         await self._execute(
             f"INSERT INTO developers ({_DEV_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-            dev.dev_id, dev.name, dev.secret, dev.status, dev.created_at,
+            dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at,
         )  # fmt: skip
 
     async def get_developer(self, dev_id: str) -> Developer | None:
         row = await self._fetchrow(
             f"SELECT {_DEV_COLUMNS} FROM developers WHERE dev_id = ?", dev_id
         )
-        return developer(row)
+        return developer(row, self._box)
 
     async def list_developers(self) -> list[Developer]:
         rows = await self._fetch(
             f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY created_at, dev_id"
         )
-        return [Developer(*row) for row in rows]
+        return [d for d in (developer(row, self._box) for row in rows) if d is not None]
 
     async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
         async with self._transaction() as c:
             found = await c.execute(
-                "UPDATE developers SET secret = $1 WHERE dev_id = $2", secret, dev_id
+                "UPDATE developers SET secret = $1 WHERE dev_id = $2",
+                self._box.seal(secret),
+                dev_id,
             )
             await c.execute(
                 "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
@@ -138,8 +140,8 @@ class AccountsStore(PostgresEngine):
                     "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status,"
                     " consumption_limit, created_at, updated_at)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    app.app_id, app.dev_id, app.app_name, app.app_secret, app.status,
-                    app.consumption_limit, app.created_at, app.updated_at,
+                    app.app_id, app.dev_id, app.app_name, self._box.seal(app.app_secret),
+                    app.status, app.consumption_limit, app.created_at, app.updated_at,
                 )  # fmt: skip
                 await _insert_services(c, app.app_id, app.services)
         except asyncpg.exceptions.UniqueViolationError:
@@ -158,7 +160,7 @@ class AccountsStore(PostgresEngine):
         if app is None:
             generation = self._apps.generation
             async with self._connection() as c:
-                apps = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]))
+                apps = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]), self._box)
             if not apps:
                 return None
             app = apps[0]
@@ -180,7 +182,7 @@ class AccountsStore(PostgresEngine):
                     offset,
                 )
             ]
-            apps = apps_from_rows(await c.fetch(_APPS_BY_ID, ids)) if ids else []
+            apps = apps_from_rows(await c.fetch(_APPS_BY_ID, ids), self._box) if ids else []
         return int(total), [a for a in apps if a.dev_id == dev_id]
 
     async def update_app(self, dev_id: str, app_id: str, patch: AppPatch, now: int) -> App | None:
@@ -192,7 +194,7 @@ class AccountsStore(PostgresEngine):
                 if patch.services is not None:
                     await c.execute("DELETE FROM app_services WHERE app_id = $1", app_id)
                     await _insert_services(c, app_id, patch.services)
-                app = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]))[0]
+                app = apps_from_rows(await c.fetch(_APPS_BY_ID, [app_id]), self._box)[0]
         except asyncpg.exceptions.UniqueViolationError:
             raise Conflict("app_name") from None
         self._apps.put(app)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from hstgw.secretbox import SecretBox, SecretBoxError
+from hstgw.store import sql
 from hstgw.store.app_cache import AppCache
 from hstgw.store.base import StoreError, Unavailable
 from hstgw.store.migrations import migrations
@@ -50,11 +52,13 @@ class PostgresEngine:
         url: str,
         *,
         schema: str = "",
+        box: SecretBox,
         serving: bool = False,
         cluster: bool = False,
         app_cache_size: int = 100_000,
     ) -> None:
         self.url = url
+        self._box = box  # secrets at rest
         self.schema = schema
         self._serving = serving
         self._cluster = cluster
@@ -83,6 +87,7 @@ class PostgresEngine:
         except _TRANSIENT as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
         await self._migrate()
+        await self._seal_plaintext()
         if self._serving and not await self._take_serving_lock():
             await self.close()
             raise StoreError(
@@ -124,6 +129,26 @@ class PostgresEngine:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def _seal_plaintext(self) -> None:
+        """Seal the secrets written before secrets were sealed (once; then none are left)."""
+        async with self._transaction() as c:
+            for select, update in (
+                (sql.PLAIN_DEV_SECRETS, sql.SEAL_DEV_SECRET),
+                (sql.PLAIN_APP_SECRETS, sql.SEAL_APP_SECRET),
+            ):
+                rows = await c.fetch(select)
+                if rows:
+                    await c.executemany(
+                        numbered(update), [(self._box.seal(v), k, v) for k, v in rows]
+                    )
+            sealed = await c.fetchval(sql.ANY_SEALED_SECRET)
+        if sealed is not None:
+            try:
+                self._box.open(sealed)  # the wrong key stops the start, not a login later
+            except SecretBoxError as exc:
+                await self.close()
+                raise StoreError(str(exc)) from None
 
     async def _migrate(self) -> None:
         async with self._transaction() as c:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from hstgw.secretbox import SecretBox
 from hstgw.store import sql
 from hstgw.store.base import (
     AccessTokenState,
@@ -62,7 +63,7 @@ class AccountsStore(SqliteEngine):
             lambda c: c.execute(
                 "INSERT INTO developers (dev_id, name, secret, status, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (dev.dev_id, dev.name, dev.secret, dev.status, dev.created_at),
+                (dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at),
             )
         )
 
@@ -73,7 +74,8 @@ class AccountsStore(SqliteEngine):
                     "SELECT dev_id, name, secret, status, created_at FROM developers"
                     " WHERE dev_id = ?",
                     (dev_id,),
-                ).fetchone()
+                ).fetchone(),
+                self._box,
             )
         )
 
@@ -84,12 +86,13 @@ class AccountsStore(SqliteEngine):
                 " ORDER BY created_at, dev_id"
             ).fetchall()
         )
-        return [Developer(*row) for row in rows]
+        return [d for d in (developer(row, self._box) for row in rows) if d is not None]
 
     async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
         def work(c: sqlite3.Connection) -> bool:
             found = c.execute(
-                "UPDATE developers SET secret = ? WHERE dev_id = ?", (secret, dev_id)
+                "UPDATE developers SET secret = ? WHERE dev_id = ?",
+                (self._box.seal(secret), dev_id),
             ).rowcount
             c.execute("UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,))
             return bool(found)
@@ -151,7 +154,7 @@ class AccountsStore(SqliteEngine):
                     app.app_id,
                     app.dev_id,
                     app.app_name,
-                    app.app_secret,
+                    self._box.seal(app.app_secret),
                     app.status,
                     app.consumption_limit,
                     app.created_at,
@@ -177,7 +180,7 @@ class AccountsStore(SqliteEngine):
         app = self._apps.get(app_id)
         if app is None:
             generation = self._apps.generation
-            apps = await self._read(lambda c: _get_apps_any_dev(c, app_id))
+            apps = await self._read(lambda c: _get_apps_any_dev(c, app_id, self._box))
             if not apps:
                 return None
             app = apps[0]
@@ -200,7 +203,7 @@ class AccountsStore(SqliteEngine):
                         (dev_id, limit, offset),
                     )
                 ]
-                return total, _get_apps(c, dev_id, ids)
+                return total, _get_apps(c, dev_id, ids, self._box)
             finally:
                 c.execute("COMMIT")
 
@@ -214,7 +217,7 @@ class AccountsStore(SqliteEngine):
             if patch.services is not None:
                 c.execute("DELETE FROM app_services WHERE app_id = ?", (app_id,))
                 _insert_services(c, app_id, patch.services)
-            return _get_apps(c, dev_id, [app_id])[0]
+            return _get_apps(c, dev_id, [app_id], self._box)[0]
 
         try:
             app = await self._write(work)
@@ -247,16 +250,16 @@ def _insert_services(c: sqlite3.Connection, app_id: str, services: Iterable[AppS
     )
 
 
-def _get_apps_any_dev(c: sqlite3.Connection, app_id: str) -> list[App]:
+def _get_apps_any_dev(c: sqlite3.Connection, app_id: str, box: SecretBox) -> list[App]:
     rows = c.execute(
         f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
         " WHERE a.app_id = ? AND a.deleted_at IS NULL ORDER BY s.service_id",
         (app_id,),
     ).fetchall()
-    return apps_from_rows(rows)
+    return apps_from_rows(rows, box)
 
 
-def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str]) -> list[App]:
+def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str], box: SecretBox) -> list[App]:
     if not app_ids:
         return []
     marks = ", ".join("?" * len(app_ids))
@@ -266,7 +269,7 @@ def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str]) -> list[Ap
         " ORDER BY a.created_at, a.app_id, s.service_id",
         (dev_id, *app_ids),
     ).fetchall()
-    return apps_from_rows(rows)
+    return apps_from_rows(rows, box)
 
 
 def _conflict(exc: sqlite3.IntegrityError) -> Exception:

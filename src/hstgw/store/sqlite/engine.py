@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from hstgw.secretbox import KEY_FILE, SecretBox, SecretBoxError, load_or_make_key
+from hstgw.store import sql
 from hstgw.store.app_cache import AppCache
 from hstgw.store.base import (
     StoreError,
@@ -84,8 +86,17 @@ def _migrate(conn: sqlite3.Connection) -> None:
 class SqliteEngine:
     """The connections and their threads; the parts of the store build on it."""
 
-    def __init__(self, path: Path, *, serving: bool = False, app_cache_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        serving: bool = False,
+        app_cache_size: int = 100_000,
+        box: SecretBox | None = None,
+    ) -> None:
         self.path = path
+        # Secrets at rest; without a master key, the one kept beside the database.
+        self._box = box or SecretBox(load_or_make_key(path.parent / KEY_FILE))
         self._serving = serving
         self._lock_file: IO[bytes] | None = None
         self._reader = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-read")
@@ -98,6 +109,11 @@ class SqliteEngine:
             self._lock_file = _lock(self.path.parent / "hstgw.lock")
         await self._writer.start()
         await self._write(_migrate, in_transaction=False)
+        try:
+            await self._write(lambda c: _seal_plaintext(c, self._box))
+        except SecretBoxError as exc:
+            await self.close()
+            raise StoreError(str(exc)) from None
         await self._reader.start()
 
     async def close(self) -> None:
@@ -125,6 +141,18 @@ class SqliteEngine:
             return await self._writer.run(job)
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+
+
+def _seal_plaintext(c: sqlite3.Connection, box: SecretBox) -> int:
+    """Seal the secrets written before secrets were sealed (once; then none are left)."""
+    dev_rows = c.execute(sql.PLAIN_DEV_SECRETS).fetchall()
+    c.executemany(sql.SEAL_DEV_SECRET, [(box.seal(v), k, v) for k, v in dev_rows])
+    app_rows = c.execute(sql.PLAIN_APP_SECRETS).fetchall()
+    c.executemany(sql.SEAL_APP_SECRET, [(box.seal(v), k, v) for k, v in app_rows])
+    row = c.execute(sql.ANY_SEALED_SECRET).fetchone()
+    if row is not None:
+        box.open(row[0])  # the wrong key stops the start, not a login later
+    return len(dev_rows) + len(app_rows)
 
 
 def _lock(path: Path) -> IO[bytes]:
