@@ -143,6 +143,10 @@ def main() -> int:
         "HSTGW_REDIS_URL": REDIS_URL,
         "HSTGW_SECRET_KEY": secrets.token_hex(32),
         "HSTGW_HEARTBEAT_INTERVAL": "600",
+        # one developer and one app at the load's full rate: limits raised, still checked
+        "HSTGW_LIMIT_CALLS_PER_DEVELOPER": str(10**9),
+        "HSTGW_LIMIT_LOGINS_PER_APP": str(10**6),
+        "HSTGW_LIMIT_TERMINALS_PER_APP": str(10**6),
         "HSTGW_ACCESS_LOG": "true",
     }
     lua = work / "check.lua"

@@ -87,6 +87,8 @@ class TerminalCode(IntEnum):
     UNKNOWN_TYPE = 1000105
     NOT_ONLINE = 1000106
     BUSY = 1000107
+    TOO_MANY_LOGINS = 1000108
+    TERMINALS_LIMIT = 1000109
     INTERNAL = 1000199
 
     @property
@@ -111,6 +113,8 @@ _TERMINAL_MSG = {
     TerminalCode.UNKNOWN_TYPE: "unknown message type",
     TerminalCode.NOT_ONLINE: "no such terminal online",
     TerminalCode.BUSY: "service busy (a store the gateway needs is unreachable); retry",
+    TerminalCode.TOO_MANY_LOGINS: "too many logins to this app; retry later",
+    TerminalCode.TERMINALS_LIMIT: "the app has as many terminals online as the gateway allows",
     TerminalCode.INTERNAL: "internal error (logged); the connection stays",
 }
 

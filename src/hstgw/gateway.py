@@ -17,6 +17,7 @@ from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
+from hstgw.limits import Guard, LocalBuckets
 from hstgw.metrics import Metrics
 from hstgw.online.service import OnlineConfig, OnlineService
 from hstgw.online.usage import UsageCounters
@@ -52,6 +53,9 @@ class Gateway:
 
             self.cluster = ClusterNode(settings, self.store, clock, self.metrics.redis_errors.inc)
         cluster = self.cluster
+        self.guard = Guard(
+            cluster.buckets if cluster is not None else LocalBuckets(), settings.limit_rules()
+        )
         self.access_tokens = AccessTokens(
             self.store,
             ttl_s=settings.access_token_ttl,
@@ -62,6 +66,7 @@ class Gateway:
             # another node superseded stops at once (the developer is cached there).
             cache_ttl_s=settings.auth_cache_ttl if cluster is None else 0,
             book=cluster.tokens if cluster is not None else None,
+            guard=self.guard,
         )
         self.billing = Billing(
             self.store, PriceTable.with_overrides(settings.prices), settings.zone, clock
@@ -84,6 +89,7 @@ class Gateway:
             clock,
             presence=cluster.presence if cluster is not None else None,
             bus=cluster.bus if cluster is not None else None,
+            guard=self.guard,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hstgw.billing.prices import PriceTable
+from hstgw.limits import Rule, Rules
 from hstgw.secretbox import SecretBoxError, parse_key
 
 __all__ = ["Settings"]
@@ -70,6 +71,19 @@ class Settings(BaseSettings):
     # Apps the serving process keeps in memory (exact: it is their only writer); 0: none.
     app_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Abuse limits (docs/security.md); 0 turns one off.
+    # Failed authentications per source address, and per developer, per 10 minutes.
+    limit_auth_failures_per_address: int = Field(default=30, ge=0)
+    limit_auth_failures_per_developer: int = Field(default=10, ge=0)
+    # Access tokens issued per developer per minute.
+    limit_tokens_per_developer: int = Field(default=60, ge=0)
+    # Business calls per developer per second (bursts of twice as many).
+    limit_calls_per_developer: int = Field(default=1000, ge=0)
+    # Terminal logins per app per second (bursts of ten times as many: an app's
+    # terminals coming back at once after a node was lost).
+    limit_logins_per_app: int = Field(default=1000, ge=0)
+    # Terminals online at once per app (the platform's promise: 10,000).
+    limit_terminals_per_app: int = Field(default=10_000, ge=0)
 
     @field_validator("prices")
     @classmethod
@@ -142,6 +156,18 @@ class Settings(BaseSettings):
             if self.token_max_age > 86400:
                 raise ValueError("HSTGW_TOKEN_MAX_AGE above 86400 is refused in production")
         return self
+
+    def limit_rules(self) -> Rules:
+        return Rules(
+            auth_failures_per_address=Rule.per(self.limit_auth_failures_per_address, 600),
+            auth_failures_per_developer=Rule.per(self.limit_auth_failures_per_developer, 600),
+            tokens_per_developer=Rule.per(self.limit_tokens_per_developer, 60),
+            calls_per_developer=Rule(
+                float(self.limit_calls_per_developer), 2 * self.limit_calls_per_developer
+            ),
+            logins_per_app=Rule(float(self.limit_logins_per_app), 10 * self.limit_logins_per_app),
+            terminals_per_app=self.limit_terminals_per_app,
+        )
 
     @property
     def sqlite_path(self) -> Path:

@@ -418,3 +418,21 @@ def test_an_idempotency_key_holds_across_nodes(two: list[Gateway]) -> None:
     again = b.http.post(f"{b.url}/v1/app", json=body, headers=headers)
     assert first.json()["code"] == 0 and again.content == first.content
     assert b.call("GET", "/v1/apps", token, params={"page": 1})["result"]["total"] == 1
+
+
+def test_abuse_limits_hold_for_the_cluster_not_per_node(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2, limit_calls_per_developer=5, limit_tokens_per_developer=2) as (a, b):
+        dev = a.new_dev()
+        a.access_token(dev)
+        b.access_token(dev)  # two tokens, one on each node: the limit for both
+        third = b.http.get(
+            f"{b.url}/access/token", headers={"Authorization": a.dev_authorization(dev)}
+        )
+        assert third.json()["code"] == 606000006
+        live = b.access_token(b.new_dev())
+        codes = [
+            node.http.get(f"{node.url}/v1/apps", headers={"Authorization": live}).json()["code"]
+            for node in [a, b] * 7
+        ]
+        # a bucket of 10 for the developer, whichever node it calls
+        assert codes[:10] == [0] * 10 and codes[10:].count(606000006) >= 3

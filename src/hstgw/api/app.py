@@ -120,6 +120,7 @@ def create_app(
         access_log=access_log,
         metrics=gw.metrics,
         idempotency=gw.idempotency,
+        guard=gw.guard,
         other=lifespan,
     )
     app.state["gateway"] = gw

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import BaseModel
 
-from hstgw.errors import Code, GatewayError, ParameterInvalid, SystemBusy
+from hstgw.errors import AuthenticationFailed, Code, GatewayError, ParameterInvalid, SystemBusy
 from hstgw.idempotency import Idempotency, fingerprint
 from hstgw.ids import request_ids
+from hstgw.limits import Guard
 from hstgw.log import AccessLog
 from hstgw.metrics import Metrics
 from hstgw.store import Unavailable
@@ -61,6 +62,7 @@ class Call:
     body: Any = None
     dev_id: str = ""  # with auth "access"
     node_id: str = ""  # with auth "node"
+    address: str = ""  # the client's address (the proxy's forwarded one, if trusted)
 
 
 Endpoint = Callable[[Call], Awaitable[Any]]
@@ -114,6 +116,7 @@ class HttpApi:
         access_log: AccessLog | None = None,
         metrics: Metrics | None = None,
         idempotency: Idempotency | None = None,
+        guard: Guard | None = None,
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = routes
@@ -126,6 +129,7 @@ class HttpApi:
         self._access_log = access_log
         self._metrics = metrics
         self._idempotency = idempotency
+        self._guard = guard
         self._other = other
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
@@ -144,6 +148,7 @@ class HttpApi:
         code = Code.OK.value
         status = 200
         route_name = "unmatched"
+        extra: list[tuple[bytes, bytes]] = []  # headers of the reply beyond the usual
         try:
             methods = self._table.get(scope["path"])
             route = methods.get(scope["method"]) if methods else None
@@ -155,7 +160,7 @@ class HttpApi:
                 content_type = JSON_TYPE
             else:
                 route_name = route.path
-                out = await self._handle(route, scope, receive, headers)
+                out = await self._handle(route, scope, receive, headers, extra)
                 if isinstance(out, Response):
                     body, content_type, status = out.body, out.content_type, out.status
                     code = out.code
@@ -189,6 +194,7 @@ class HttpApi:
                     (b"content-type", content_type),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode("latin-1")),
+                    *extra,
                 ],
             }
         )
@@ -208,15 +214,43 @@ class HttpApi:
                 }
             )
 
+    async def _authenticate(self, auth: str, call: Call, extra: list[tuple[bytes, bytes]]) -> None:
+        """Who is calling, within the abuse limits (``extra``: the reply's headers)."""
+        guard = self._guard
+        if guard is not None:
+            await guard.check_address(call.address)
+        try:
+            who = await self._authenticators[auth](call.headers.get("authorization"))
+        except AuthenticationFailed:
+            if guard is not None:
+                await guard.failed(call.address)
+            raise
+        if auth == "node":
+            call.node_id = who
+            return
+        call.dev_id = who
+        if guard is not None:
+            decision = await guard.call(who)
+            if decision is not None:
+                extra.extend(decision.headers())
+                if not decision.allowed:
+                    raise SystemBusy(
+                        "too many calls for this developer; retry after X-RateLimit-Reset"
+                    )
+
     async def _handle(
-        self, route: Route, scope: Scope, receive: Receive, headers: dict[str, str]
+        self,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        extra: list[tuple[bytes, bytes]],
     ) -> Any:
-        call = Call(headers)
+        client = scope.get("client")
+        call = Call(headers, address=client[0] if client else "")
         # Authentication comes before any parsing: a stranger learns nothing of the schema.
-        if route.auth == "access":
-            call.dev_id = await self._authenticators["access"](headers.get("authorization"))
-        elif route.auth == "node":
-            call.node_id = await self._authenticators["node"](headers.get("authorization"))
+        if route.auth is not None:
+            await self._authenticate(route.auth, call, extra)
         key = headers.get("idempotency-key")
         if (
             key is not None

@@ -30,7 +30,7 @@ class AccessTokenOut(BaseModel):
 
 def build_routes(gw: Gateway) -> list[Route]:
     async def access_token(call: Call) -> dict[str, Any]:
-        issued = await gw.access_tokens.issue(call.headers.get("authorization"))
+        issued = await gw.access_tokens.issue(call.headers.get("authorization"), call.address)
         return {"access_token": issued.access_token, "timeout": issued.timeout}
 
     async def create_app(call: Call) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hstgw.cluster.bus import Bus
+from hstgw.cluster.limits import RedisBuckets
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.cluster.tokens import RedisTokenBook
@@ -48,6 +49,7 @@ class ClusterNode:
             self.redis, self.node_id, settings.node_lease, settings.presence_retention
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
+        self.buckets = RedisBuckets(self.redis)
         self._store = store
         self._clock = clock
         self._online: OnlineService | None = None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hstgw.billing.service import Limits
 from hstgw.errors import ParameterInvalid, TerminalCode
+from hstgw.limits import Guard
 from hstgw.online import protocol as p
 from hstgw.online.frames import TerminalError, body_size, dumps, parse_frame, parse_request, reply
 from hstgw.online.models import LoginReq
@@ -62,8 +63,10 @@ class OnlineCore:
         clock: Callable[[], int],
         presence: Presence | None = None,
         bus: Bus | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self._store = store
+        self._guard = guard
         self.usage = usage
         self.limits = limits
         # The apps of online terminals, as last seen (limits are checked against them).
@@ -110,6 +113,9 @@ class OnlineCore:
         app = await self._store.find_app(req.app_id)
         if app is None:
             raise TerminalError(TerminalCode.APP_NOT_FOUND)
+        # Before the token is checked: a login flood costs a dict lookup each.
+        if self._guard is not None and not await self._guard.login(app.app_id):
+            raise TerminalError(TerminalCode.TOO_MANY_LOGINS)
         try:
             claims = verify(
                 req.token,
@@ -162,8 +168,17 @@ class OnlineCore:
                 del self._login_locks[session.key]
 
     async def _claim(self, session: Session, req: LoginReq, use_limit: int | None) -> int:
-        claim = await self.presence.claim(session, req.force_login, use_limit)
+        # The app's own use_limit, or the gateway's cap on terminals per app if lower.
+        cap = self._guard.rules.terminals_per_app if self._guard is not None else 0
+        limit = use_limit
+        if cap and (limit is None or cap < limit):
+            limit = cap
+        claim = await self.presence.claim(session, req.force_login, limit)
         if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
+            if limit != use_limit:
+                raise TerminalError(
+                    TerminalCode.TERMINALS_LIMIT, f"at most {cap} terminals per app online"
+                )
             raise TerminalError(
                 claim.refused,
                 f"use_limit of the online service: {use_limit} concurrent terminals",

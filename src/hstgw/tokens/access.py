@@ -15,6 +15,7 @@ from typing import Protocol
 
 from hstgw.errors import AuthenticationFailed, ParameterMissing, TokenExpired
 from hstgw.ids import new_id
+from hstgw.limits import Guard
 from hstgw.store import AccessTokenState, Store
 from hstgw.tokens.fsp import TokenError, verify
 
@@ -57,7 +58,9 @@ class AccessTokens:
         clock: Callable[[], int],
         cache_ttl_s: float = 1.0,
         book: TokenBook | None = None,
+        guard: Guard | None = None,
     ) -> None:
+        self._guard = guard
         self._store = store
         self._book: TokenBook = book or store
         # token -> (state, cached at ms). Lookups are a store round trip on every
@@ -71,21 +74,28 @@ class AccessTokens:
         self._skew_s = token_future_skew_s
         self._clock = clock
 
-    async def issue(self, authorization: str | None) -> IssuedToken:
+    async def issue(self, authorization: str | None, address: str = "") -> IssuedToken:
         """Verify ``<dev_id>.<token>`` and issue the developer's new access_token.
 
-        Every verification failure answers the same; the reason is logged.
+        Every verification failure answers the same; the reason is logged. With a
+        guard, an address or developer past its failures, or a developer past its
+        issuance limit, is refused (606000006) before anything is verified.
         """
         if not authorization:
             raise ParameterMissing("Authorization")
+        guard = self._guard
+        if guard is not None:
+            await guard.check_address(address)
         dev_id, _, token = authorization.strip().partition(".")
         if not _DEV_ID.fullmatch(dev_id) or not token:
-            return self._refuse("malformed Authorization header", dev_id)
+            return await self._refuse("malformed Authorization header", dev_id, address)
+        if guard is not None:
+            await guard.check_developer(dev_id)
         dev = await self._store.get_developer(dev_id)
         if dev is None:
-            return self._refuse("unknown developer", dev_id)
+            return await self._refuse("unknown developer", dev_id, address)
         if dev.status != "active":
-            return self._refuse("developer disabled", dev_id)
+            return await self._refuse("developer disabled", dev_id, address)
         now = self._clock()
         try:
             verify(
@@ -97,7 +107,9 @@ class AccessTokens:
                 future_skew_s=self._skew_s,
             )
         except TokenError as exc:
-            return self._refuse(exc.reason, dev_id)
+            return await self._refuse(exc.reason, dev_id, address)
+        if guard is not None:
+            await guard.issue_token(dev_id)
         access_token = new_id()
         self._forget(dev_id)
         await self._book.issue_access_token(
@@ -114,9 +126,15 @@ class AccessTokens:
         for token in [t for t, (st, _) in self._cache.items() if st.dev_id == dev_id]:
             del self._cache[token]
 
-    @staticmethod
-    def _refuse(reason: str, dev_id: str) -> IssuedToken:
-        log.info("access_token refused", extra={"reason": reason, "dev_id": dev_id[:64]})
+    async def _refuse(self, reason: str, dev_id: str, address: str) -> IssuedToken:
+        log.info(
+            "access_token refused",
+            extra={"reason": reason, "dev_id": dev_id[:64], "address": address},
+        )
+        if self._guard is not None:
+            # A failure counts against the developer only if it names a real one's id
+            # shape (a guessing loop does); anything else, against its address alone.
+            await self._guard.failed(address, dev_id if _DEV_ID.fullmatch(dev_id) else None)
         raise AuthenticationFailed()
 
     async def authenticate(self, authorization: str | None) -> str:

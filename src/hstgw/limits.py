@@ -1,0 +1,178 @@
+"""Abuse limits: token buckets per source address, developer and app (docs/security.md).
+
+Every limit is a bucket of ``burst`` tokens refilled at ``rate`` a second, checked
+before the work it guards is done, so that a refusal costs next to nothing:
+
+- failed authentications per source address and per developer: checked before a
+  credential is verified, a token taken for each failure;
+- access-token issuance per developer;
+- business calls per developer (the reply carries ``X-RateLimit-*``);
+- terminal logins per app, and concurrent terminals per app (in the presence claim).
+
+The buckets live in this process (``LocalBuckets``) or, in a cluster, in Redis
+(``hstgw.cluster.limits.RedisBuckets``), so that N nodes do not allow N times as much.
+A REST limit exceeded answers 606000006; a terminal login its own code.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hstgw.errors import SystemBusy
+
+__all__ = ["Buckets", "Decision", "Guard", "LocalBuckets", "Rule", "Rules"]
+
+_LOCAL_MAX = 100_000  # buckets kept in memory; full ones are forgotten first
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    rate: float  # tokens a second
+    burst: int  # the bucket's size; 0: no limit
+
+    @classmethod
+    def per(cls, count: int, seconds: float) -> Rule:
+        return cls(count / seconds if count else 0.0, count)
+
+    @property
+    def off(self) -> bool:
+        return self.burst <= 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int  # the bucket's size
+    remaining: int  # whole tokens left
+    reset_s: int  # seconds until the bucket is full again
+
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return (
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset_s),
+        )
+
+
+_FULL = Decision(True, 0, 0, 0)  # (only its ``allowed`` is read)
+
+
+def decide(tokens: float, rule: Rule, allowed: bool) -> Decision:
+    missing = rule.burst - tokens
+    reset = math.ceil(missing / rule.rate) if rule.rate > 0 and missing > 0 else 0
+    return Decision(allowed, rule.burst, max(0, int(tokens)), reset)
+
+
+class Buckets(Protocol):
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+        """Take ``cost`` tokens if there are as many (``cost`` 0: only look)."""
+
+
+class LocalBuckets:
+    """Buckets of one process. Nothing awaits: a check is a few dict operations."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+        return self.take_now(key, rule, cost)
+
+    def take_now(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+        buckets = self._buckets
+        held = buckets.get(key)
+        if held is None and not cost:
+            return _FULL  # looking at a bucket never used: full, and nothing to keep
+        now = self._clock()
+        burst = rule.burst
+        if held is None:
+            tokens = float(burst)
+            if len(buckets) >= _LOCAL_MAX:
+                self._forget_full(now)
+        else:
+            tokens = held[0] + (now - held[1]) * rule.rate
+            if tokens > burst:
+                tokens = float(burst)
+        allowed = tokens >= (cost or 1)
+        if allowed:
+            tokens -= cost
+        buckets[key] = (tokens, now)
+        return decide(tokens, rule, allowed)
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that would be full by now holds nothing worth keeping; if none
+        # is, the oldest half goes (a flood of distinct keys cannot grow memory).
+        stale = [k for k, (_, at) in self._buckets.items() if now - at > 3600]
+        for k in stale or list(self._buckets)[: len(self._buckets) // 2]:
+            del self._buckets[k]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    auth_failures_per_address: Rule
+    auth_failures_per_developer: Rule
+    tokens_per_developer: Rule
+    calls_per_developer: Rule
+    logins_per_app: Rule
+    terminals_per_app: int  # concurrent; 0: no limit
+
+
+class Guard:
+    """The abuse limits, as the gateway's services ask them."""
+
+    def __init__(self, buckets: Buckets, rules: Rules) -> None:
+        self._b = buckets
+        self.rules = rules
+
+    async def _check(self, key: str, rule: Rule, what: str) -> None:
+        if not rule.off and not (await self._b.take(key, rule, 0)).allowed:
+            raise SystemBusy(f"{what}; retry later")
+
+    async def _spend(self, key: str, rule: Rule) -> None:
+        if not rule.off:
+            await self._b.take(key, rule, 1)
+
+    # authentication
+
+    async def check_address(self, address: str) -> None:
+        """Before verifying any credential from ``address``."""
+        await self._check(
+            f"fa:{address}",
+            self.rules.auth_failures_per_address,
+            "too many failed authentications from this address",
+        )
+
+    async def check_developer(self, dev_id: str) -> None:
+        """Before verifying a developer's credentials."""
+        await self._check(
+            f"fd:{dev_id}",
+            self.rules.auth_failures_per_developer,
+            "too many failed authentications for this developer",
+        )
+
+    async def failed(self, address: str, dev_id: str | None = None) -> None:
+        await self._spend(f"fa:{address}", self.rules.auth_failures_per_address)
+        if dev_id is not None:
+            await self._spend(f"fd:{dev_id}", self.rules.auth_failures_per_developer)
+
+    # work
+
+    async def issue_token(self, dev_id: str) -> None:
+        rule = self.rules.tokens_per_developer
+        if not rule.off and not (await self._b.take(f"t:{dev_id}", rule)).allowed:
+            raise SystemBusy("too many access_token requests for this developer; retry later")
+
+    async def call(self, dev_id: str) -> Decision | None:
+        """A business call of ``dev_id``: the decision (its headers go on the reply)."""
+        rule = self.rules.calls_per_developer
+        if rule.off:
+            return None
+        return await self._b.take(f"c:{dev_id}", rule)
+
+    async def login(self, app_id: str) -> bool:
+        rule = self.rules.logins_per_app
+        return rule.off or (await self._b.take(f"l:{app_id}", rule)).allowed
