@@ -85,6 +85,8 @@ class Gateway:
                 token_max_age_s=settings.token_max_age,
                 token_future_skew_s=settings.token_future_skew,
                 route_timeout_s=settings.route_timeout,
+                replay_protection=settings.token_replay_protection,
+                resume_ttl_s=settings.terminal_resume_ttl,
             ),
             clock,
             presence=cluster.presence if cluster is not None else None,

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Apps the serving process keeps in memory (exact: it is their only writer); 0: none.
     app_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # A terminal token logs in once within its validity (docs/security.md); a reconnect
+    # uses the resume credential of its login, valid this long (seconds).
+    token_replay_protection: bool = True
+    terminal_resume_ttl: int = Field(default=86400, ge=60, le=30 * 86400)
     # Abuse limits (docs/security.md); 0 turns one off.
     # Failed authentications per source address, and per developer, per 10 minutes.
     limit_auth_failures_per_address: int = Field(default=30, ge=0)

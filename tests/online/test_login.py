@@ -15,6 +15,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_login_succeeds_and_tells_the_heartbeat(app: OnlineApp) -> None:
     raw, reply = await raw_login(app, "alice")
+    resume = reply.pop("resume")
+    assert len(resume) == 32 and int(resume, 16) >= 0
     assert reply == {
         "type": "login_result",
         "seq": 1,
@@ -22,6 +24,7 @@ async def test_login_succeeds_and_tells_the_heartbeat(app: OnlineApp) -> None:
         "msg": "OK",
         "heartbeat_interval": 30.0,
         "protocol": 1,
+        "resume_ttl": 86400,
     }
     await raw.close()
 

@@ -250,8 +250,27 @@ class RedisPresence(Presence):
         who = orjson.loads(raw)
         return True, (who[0], who[1]) if who else None
 
+    async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
+        ttl = max(1, until_ms - now_ms)
+        k = self._r.key("used", key)
+        return bool(await self._r.run(lambda c: c.set(k, b"1", nx=True, px=ttl)))
+
+    async def forget_use(self, key: str) -> None:
+        await self._r.run(lambda c: c.delete(self._r.key("used", key)))
+
+    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+        k = self._r.key("resume", digest)
+        ttl = max(1, until_ms - now_ms)
+        await self._r.run(lambda c: c.set(k, who.encode(), px=ttl))
+
+    async def resume_of(self, digest: str, now_ms: int) -> str | None:
+        raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))
+        return raw.decode() if raw is not None else None
+
     async def prune(self, now_ms: int, retention_ms: int) -> None:
-        return None  # offline entries are pruned as they are read, and expire with their app's
+        # Offline entries are pruned as they are read and expire with their app's hash;
+        # used tokens and resume credentials expire by themselves.
+        return None
 
     # the node lease
 

@@ -9,6 +9,7 @@ terminal on another node is reached through the ``Bus`` (cluster mode only).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -39,6 +40,13 @@ __all__ = ["OnlineConfig", "OnlineCore"]
 
 log = logging.getLogger("hstgw.online")
 
+_US = "\x1f"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # How long a kick that arrived before its session was registered is remembered.
 _EARLY_KICK_S = 30.0
 
@@ -51,6 +59,8 @@ class OnlineConfig:
     token_max_age_s: int = 86400
     token_future_skew_s: int = 300
     route_timeout_s: float = 2.0
+    replay_protection: bool = True
+    resume_ttl_s: int = 86400
 
 
 class OnlineCore:
@@ -96,7 +106,7 @@ class OnlineCore:
             if data.get("type") != p.LOGIN:
                 raise TerminalError(TerminalCode.NOT_LOGGED_IN)
             req: LoginReq = parse_request(LoginReq, data)
-            session = await self._login(link, req)
+            session, resume = await self._login(link, req)
         except TerminalError as exc:
             return reply(p.LOGIN, seq, exc.code, exc.msg), None
         except Unavailable:  # Redis or the database is away: the terminal retries
@@ -104,32 +114,73 @@ class OnlineCore:
         extra = {
             "heartbeat_interval": self.config.heartbeat_interval,
             "protocol": p.PROTOCOL_VERSION,
+            "resume": resume,
+            "resume_ttl": self.config.resume_ttl_s,
         }
         return reply(p.LOGIN, seq, TerminalCode.OK, None, extra), session
 
-    async def _login(self, link: Link, req: LoginReq) -> Session:
+    async def _login(self, link: Link, req: LoginReq) -> tuple[Session, str]:
+        """The new session and its resume credential."""
         if not is_user_id(req.user_id):
             raise TerminalError(TerminalCode.USER_ID_INVALID)
+        if not req.token and not req.resume:
+            raise TerminalError(TerminalCode.FIELD_INVALID, "token: required")
         app = await self._store.find_app(req.app_id)
         if app is None:
             raise TerminalError(TerminalCode.APP_NOT_FOUND)
         # Before the token is checked: a login flood costs a dict lookup each.
         if self._guard is not None and not await self._guard.login(app.app_id):
             raise TerminalError(TerminalCode.TOO_MANY_LOGINS)
+        who = f"{app.app_id}{_US}{req.user_id}"
+        used: str | None = None  # the token's replay key, once noted as used
+        now = self._clock()
+        if req.resume:
+            if await self.presence.resume_of(_digest(req.resume), now) != who:
+                log.info("terminal resume refused", extra={"app_id": app.app_id})
+                raise TerminalError(TerminalCode.TOKEN_INVALID)
+        else:
+            try:
+                claims = verify(
+                    req.token,
+                    app.app_secret,
+                    aid=app.app_id,
+                    now_ms=now,
+                    max_age_s=self.config.token_max_age_s,
+                    future_skew_s=self.config.token_future_skew_s,
+                )
+                if claims.user_id != req.user_id:
+                    raise TokenError("claim uid is not the user_id")
+            except TokenError as exc:
+                log.info(
+                    "terminal token refused", extra={"reason": exc.reason, "app_id": app.app_id}
+                )
+                raise TerminalError(TerminalCode.TOKEN_INVALID) from None
+            if self.config.replay_protection:
+                until = (
+                    claims.et * 1000
+                    if claims.et is not None
+                    else claims.ts + self.config.token_max_age_s * 1000
+                )
+                used = _digest(
+                    f"{claims.aid}|{claims.uid}|{claims.gid}|{claims.ts}|{claims.r}|{claims.et}"
+                )
+                if not await self.presence.first_use(used, until, now):
+                    log.info("terminal token replayed", extra={"app_id": app.app_id})
+                    raise TerminalError(TerminalCode.TOKEN_INVALID)
         try:
-            claims = verify(
-                req.token,
-                app.app_secret,
-                aid=app.app_id,
-                now_ms=self._clock(),
-                max_age_s=self.config.token_max_age_s,
-                future_skew_s=self.config.token_future_skew_s,
-            )
-            if claims.user_id != req.user_id:
-                raise TokenError("claim uid is not the user_id")
-        except TokenError as exc:
-            log.info("terminal token refused", extra={"reason": exc.reason, "app_id": app.app_id})
-            raise TerminalError(TerminalCode.TOKEN_INVALID) from None
+            session = await self._admit(link, req, app)
+        except BaseException:
+            if used is not None:  # the login did not happen: the token may be used again
+                await self.presence.forget_use(used)
+            raise
+        resume = secrets.token_hex(16)
+        await self.presence.keep_resume(
+            _digest(resume), who, now + self.config.resume_ttl_s * 1000, now
+        )
+        return session, resume
+
+    async def _admit(self, link: Link, req: LoginReq, app: App) -> Session:
+        """Past the credentials: the app's state, the limits, the terminal's place."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
         online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)

@@ -34,7 +34,10 @@ CustomState = Annotated[str, Text(r"[^\x00]*", "must not contain NUL", 0, 1024)]
 
 class LoginReq(BaseModel):
     app_id: AppId
-    token: str
+    # A 001 token, or the resume credential of an earlier login of this user (a
+    # reconnect): one of the two.
+    token: str = ""
+    resume: Annotated[str, Text("[0-9a-f]*", "must be the credential of a login", 0, 64)] = ""
     user_id: str  # checked by the service: an invalid one has its own login code
     company_id: CompanyId = ""
     mutex_type: MutexType = "web"

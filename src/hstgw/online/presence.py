@@ -115,9 +115,27 @@ class Presence(abc.ABC):
     ) -> tuple[bool, UserTerminal | None]:
         """(whether the invite is known, who sent it)."""
 
+    # replay protection (docs/security.md)
+
+    @abc.abstractmethod
+    async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
+        """Note ``key`` (a terminal token) as used until ``until_ms``; False if it was."""
+
+    @abc.abstractmethod
+    async def forget_use(self, key: str) -> None:
+        """The login that used ``key`` did not happen after all."""
+
+    @abc.abstractmethod
+    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+        """A resume credential (its digest) for ``who`` (app_id, user_id) until ``until_ms``."""
+
+    @abc.abstractmethod
+    async def resume_of(self, digest: str, now_ms: int) -> str | None: ...
+
     @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
-        """Forget offline entries past retention and old invites."""
+        """Forget offline entries past retention, old invites, used tokens and resume
+        credentials past their time."""
 
 
 class LocalPresence(Presence):
@@ -128,6 +146,8 @@ class LocalPresence(Presence):
         self.node = node
         self._registry = registry
         self._invites: dict[tuple[str, str, int], tuple[UserTerminal | None, int]] = {}
+        self._used: dict[str, int] = {}  # token key -> until (ms)
+        self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (who, until)
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
@@ -190,7 +210,28 @@ class LocalPresence(Presence):
             return False, None
         return True, invite[0]
 
+    async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
+        until = self._used.get(key)
+        if until is not None and until >= now_ms:
+            return False
+        self._used[key] = until_ms
+        return True
+
+    async def forget_use(self, key: str) -> None:
+        self._used.pop(key, None)
+
+    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+        self._resumes[digest] = (who, until_ms)
+
+    async def resume_of(self, digest: str, now_ms: int) -> str | None:
+        held = self._resumes.get(digest)
+        return held[0] if held is not None and held[1] >= now_ms else None
+
     async def prune(self, now_ms: int, retention_ms: int) -> None:
+        for key in [k for k, until in self._used.items() if until < now_ms]:
+            del self._used[key]
+        for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
+            del self._resumes[digest]
         self._registry.prune_offline(now_ms - retention_ms)
         old = [k for k, (_, at) in self._invites.items() if at < now_ms - INVITE_TTL_MS]
         for k in old:

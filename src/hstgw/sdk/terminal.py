@@ -91,6 +91,7 @@ class TerminalClient:
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._resume: str | None = None
         self.kicked: dict[str, Any] | None = None
 
     # connecting
@@ -102,14 +103,22 @@ class TerminalClient:
             reply = (await http.get(f"{self.url.rstrip('/')}/v1/online/address")).json()
         return str(reply["result"]["ws_url"])
 
-    def _login_frame(self, seq: int) -> str:
-        token = self._token or build(self.app_id, self._app_secret or "", uid=self.user_id)
+    def _login_frame(self, seq: int, resume: str | None) -> str:
+        """A login with the resume credential of the last one (a reconnect), else with
+        a token: the one given, or a new one built with the app secret."""
+        credential = (
+            {"resume": resume}
+            if resume
+            else {
+                "token": self._token or build(self.app_id, self._app_secret or "", uid=self.user_id)
+            }
+        )
         return json.dumps(
             {
                 "type": p.LOGIN,
                 "seq": seq,
                 "app_id": self.app_id,
-                "token": token,
+                **credential,
                 "user_id": self.user_id,
                 "company_id": self.company_id,
                 "mutex_type": self.mutex_type,
@@ -129,16 +138,29 @@ class TerminalClient:
         return reply
 
     async def _open(self) -> dict[str, Any]:
+        try:
+            return await self._open_with(self._resume)
+        except TerminalLoginError as exc:
+            # A resume credential past its time (or a gateway that forgot it): log in
+            # with a token instead, if there is one to use.
+            if not self._resume or exc.code != TerminalCode.TOKEN_INVALID:
+                raise
+            self._resume = None
+            return await self._open_with(None)
+
+    async def _open_with(self, resume: str | None) -> dict[str, Any]:
         conn = await connect(
             await self._ws_url(), compression=None, ping_interval=None, max_size=2**20
         )
         seq = next(self._seq)
-        await conn.send(self._login_frame(seq))
+        await conn.send(self._login_frame(seq, resume))
         reply = json.loads(await asyncio.wait_for(conn.recv(), REQUEST_TIMEOUT_S))
         if reply.get("code") != TerminalCode.OK:
             await conn.close()
             raise TerminalLoginError(reply.get("code", -1), reply.get("msg", ""))
         self.heartbeat_interval = float(reply.get("heartbeat_interval", 30.0))
+        # A token logs in once (replay protection): reconnects use this credential.
+        self._resume = reply.get("resume") or None
         self._conn = conn
         return dict(reply)
 

@@ -1,0 +1,115 @@
+"""Replay protection: a 001 token logs in once within its validity; reconnects use the
+resume credential of their login."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hstgw.sdk import TerminalClient
+from hstgw.tokens.fsp import build
+from tests.conftest import Gateway, start_gateway
+from tests.online.conftest import OnlineApp, make_app, raw_login
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_token_logs_in_once(app: OnlineApp) -> None:
+    token = build(app.app_id, app.app_secret, uid="once")
+    first, reply = await raw_login(app, "once", token=token)
+    assert reply["code"] == 0
+    await first.close()
+    await asyncio.sleep(0.05)
+    again, reply = await raw_login(app, "once", token=token)
+    assert reply["code"] == 1000000
+    await again.close()
+    # the same token spelled with line breaks (as Android wraps it) is the same token
+    wrapped = token[:40] + "\n" + token[40:]
+    again, reply = await raw_login(app, "once", token=wrapped)
+    assert reply["code"] == 1000000
+    await again.close()
+
+
+async def test_a_login_refused_for_its_place_does_not_use_the_token(app: OnlineApp) -> None:
+    first, _ = await raw_login(app, "busy")
+    token = build(app.app_id, app.app_secret, uid="busy")
+    second, reply = await raw_login(app, "busy", token=token)
+    assert reply["code"] == 1000008
+    await second.close()
+    # the same token, now forced: it was not used by the refused login
+    third, reply = await raw_login(app, "busy", token=token, force_login=True)
+    assert reply["code"] == 0
+    for t in (first, third):
+        await t.close()
+
+
+async def test_resume_credentials(app: OnlineApp) -> None:
+    first, reply = await raw_login(app, "r")
+    resume = reply["resume"]
+    await first.close()
+    await asyncio.sleep(0.05)
+    again, reply = await raw_login(app, "r", token="", resume=resume)
+    assert reply["code"] == 0 and reply["resume"] != resume  # a new one each login
+    await again.close()
+    # bound to its user and app; a made-up one is refused
+    other, reply = await raw_login(app, "someone_else", token="", resume=resume)
+    assert reply["code"] == 1000000
+    await other.close()
+    bogus, reply = await raw_login(app, "r", token="", resume="0" * 32)
+    assert reply["code"] == 1000000
+    await bogus.close()
+    neither, reply = await raw_login(app, "r", token="")
+    assert (reply["code"], reply["msg"]) == (1000101, "token: required")
+    await neither.close()
+
+
+@pytest.fixture
+def quick(tmp_path: Path) -> Iterator[Gateway]:
+    yield from start_gateway(tmp_path, terminal_resume_ttl=60)
+
+
+async def test_a_resume_credential_expires(quick: Gateway) -> None:
+    app = make_app(quick)
+    first, reply = await raw_login(app, "late")
+    await first.close()
+    quick.clock.advance(61)
+    again, reply2 = await raw_login(app, "late", token="", resume=reply["resume"])
+    assert reply2["code"] == 1000000
+    await again.close()
+
+
+async def test_terminal_client_reconnects_with_its_resume_credential(app: OnlineApp) -> None:
+    """A client given one token (no app secret) can only come back by resuming."""
+    token = build(app.app_id, app.app_secret, uid="keeper")
+    client = TerminalClient(app.gateway.url, app.app_id, "keeper", token=token, reconnect=True)
+    await client.connect()
+    assert client._conn is not None
+    await client._conn.close()  # the network drops the connection
+
+    async def reconnected() -> None:
+        async for event in client.events():
+            if event["type"] == "reconnected":
+                return
+            assert event["type"] != "reconnect_failed", event
+
+    await asyncio.wait_for(reconnected(), 10)
+    assert (await client.list_online())["total"] == 1
+    await client.close()
+
+
+@pytest.fixture
+def lenient(tmp_path: Path) -> Iterator[Gateway]:
+    yield from start_gateway(tmp_path, token_replay_protection=False)
+
+
+async def test_replay_protection_can_be_turned_off(lenient: Gateway) -> None:
+    app = make_app(lenient)
+    token = build(app.app_id, app.app_secret, uid="twice")
+    for _ in range(2):
+        conn, reply = await raw_login(app, "twice", token=token)
+        assert reply["code"] == 0
+        await conn.close()
+        await asyncio.sleep(0.05)
