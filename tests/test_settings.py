@@ -55,6 +55,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_LOGINS_PER_APP": "9",
         "HSTGW_LIMIT_TERMINALS_PER_APP": "11",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
+        "HSTGW_SQLITE_CACHE_MIB": "16",
         "HSTGW_TERMINAL_RESUME_TTL": "600",
         "HSTGW_NODE_LEASE": "20",
         "HSTGW_ROUTE_TIMEOUT": "1.5",

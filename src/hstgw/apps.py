@@ -56,7 +56,7 @@ class CreateApp(BaseModel):
     consumption_limit: ConsumptionLimit | None = Field(
         default=None, description="Yuan per calendar month; null: no limit"
     )
-    service: list[ServiceIn] = Field(min_length=1)
+    service: list[ServiceIn] = Field(min_length=1, max_length=len(SERVICES))
 
 
 class PatchApp(BaseModel):
@@ -64,7 +64,7 @@ class PatchApp(BaseModel):
     app_name: AppName | None = None
     status: Status | None = None
     consumption_limit: ConsumptionLimit | None = None
-    service: list[ServiceIn] | None = Field(default=None, min_length=1)
+    service: list[ServiceIn] | None = Field(default=None, min_length=1, max_length=len(SERVICES))
 
 
 class AppIdQuery(BaseModel):

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     auth_cache_ttl: float = Field(default=1.0, ge=0, le=60)
     # Apps the serving process keeps in memory (exact: it is their only writer); 0: none.
     app_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
+    # The embedded store's page cache per connection (two connections), MiB; the
+    # database file is also mapped into memory up to 8 times this. Large by default
+    # because billing indexes reach millions of rows (docs/performance.md).
+    sqlite_cache_mib: int = Field(default=128, ge=2, le=64 * 1024)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # A terminal token logs in once within its validity (docs/security.md); a reconnect
     # uses the resume credential of its login, valid this long (seconds).

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from hstgw.ids import now_ms
 from hstgw.sdk import Client
+from hstgw.tokens.fsp import build
 from tests.billing.test_limits_and_gateway_usage import now_event
 from tests.cli.test_cli import hstgw
 from tests.cluster.conftest import REDIS_URL, eventually, nodes
@@ -436,3 +437,19 @@ def test_abuse_limits_hold_for_the_cluster_not_per_node(tmp_path: Path) -> None:
         ]
         # a bucket of 10 for the developer, whichever node it calls
         assert codes[:10] == [0] * 10 and codes[10:].count(606000006) >= 3
+
+
+async def test_a_terminal_resumes_on_another_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    token = build(app_a.app_id, app_a.app_secret, uid="mover")
+    first, reply = await raw_login(app_a, "mover", token=token)
+    await first.close()
+    await asyncio.sleep(0.1)
+    # the token is spent on every node; the resume credential works on every node
+    again, refused = await raw_login(app_b, "mover", token=token)
+    assert refused["code"] == 1000000
+    await again.close()
+    moved, resumed = await raw_login(app_b, "mover", token="", resume=reply["resume"])
+    assert resumed["code"] == 0
+    await moved.close()

@@ -113,3 +113,22 @@ async def test_replay_protection_can_be_turned_off(lenient: Gateway) -> None:
         assert reply["code"] == 0
         await conn.close()
         await asyncio.sleep(0.05)
+
+
+async def test_a_users_last_two_resume_credentials_are_valid(app: OnlineApp) -> None:
+    creds = []
+    for _ in range(3):
+        conn, reply = await raw_login(app, "three")
+        creds.append(reply["resume"])
+        await conn.close()
+        await asyncio.sleep(0.05)
+    oldest, reply = await raw_login(app, "three", token="", resume=creds[0])
+    assert reply["code"] == 1000000
+    await oldest.close()
+    # (each of these logins makes a new credential, which pushes out the oldest kept:
+    # the older of the two first)
+    for cred in (creds[1], creds[2]):
+        conn, reply = await raw_login(app, "three", token="", resume=cred)
+        assert reply["code"] == 0
+        await conn.close()
+        await asyncio.sleep(0.05)

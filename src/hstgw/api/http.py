@@ -91,6 +91,8 @@ class Route:
 
 
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
+# Request headers, names and values, in all (docs/security.md).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 def _params(scope: Scope) -> dict[str, str]:
@@ -141,7 +143,11 @@ class HttpApi:
             await self._other(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_headers = scope["headers"]
+        if sum(len(k) + len(v) for k, v in raw_headers) > MAX_HEADER_BYTES:
+            await self._refuse_headers(send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         request_id = headers.get("x-request-id", "")
         if not (0 < len(request_id) <= _MAX_REQUEST_ID and request_id.isprintable()):
             request_id = next(self._request_ids)
@@ -213,6 +219,23 @@ class HttpApi:
                     "request_id": request_id,
                 }
             )
+
+    async def _refuse_headers(self, send: Send) -> None:
+        body = envelope(
+            Code.PARAMETER_INVALID.value, f"headers: larger than {MAX_HEADER_BYTES} bytes in all"
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 431,
+                "headers": [
+                    (b"content-type", JSON_TYPE),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _authenticate(self, auth: str, call: Call, extra: list[tuple[bytes, bytes]]) -> None:
         """Who is calling, within the abuse limits (``extra``: the reply's headers)."""

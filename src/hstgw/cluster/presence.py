@@ -97,6 +97,20 @@ return 1
 """
 
 
+# KEYS credential, the user's list; ARGV who, ttl ms, the credentials' key prefix. A
+# user's last two credentials stay valid; an older one goes.
+_KEEP_RESUME = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local digest = string.sub(KEYS[1], string.len(ARGV[3]) + 1)
+redis.call('LPUSH', KEYS[2], digest)
+local old = redis.call('LRANGE', KEYS[2], 2, -1)
+for _, d in ipairs(old) do redis.call('DEL', ARGV[3] .. d) end
+redis.call('LTRIM', KEYS[2], 0, 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return #old
+"""
+
+
 def _entry(s: Session, node: str) -> bytes:
     return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
 
@@ -116,6 +130,7 @@ class RedisPresence(Presence):
         self._release = redis.script(_RELEASE)
         self._set_state = redis.script(_SET_STATE)
         self._forget_node = redis.script(_FORGET_NODE)
+        self._keep_resume = redis.script(_KEEP_RESUME)
 
     def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
         k = self._r.key
@@ -259,9 +274,11 @@ class RedisPresence(Presence):
         await self._r.run(lambda c: c.delete(self._r.key("used", key)))
 
     async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
-        k = self._r.key("resume", digest)
         ttl = max(1, until_ms - now_ms)
-        await self._r.run(lambda c: c.set(k, who.encode(), px=ttl))
+        await self._keep_resume(
+            [self._r.key("resume", digest), self._r.key("resumes", who)],
+            [who, ttl, self._r.key("resume", "")],
+        )
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))

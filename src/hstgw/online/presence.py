@@ -148,6 +148,7 @@ class LocalPresence(Presence):
         self._invites: dict[tuple[str, str, int], tuple[UserTerminal | None, int]] = {}
         self._used: dict[str, int] = {}  # token key -> until (ms)
         self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (who, until)
+        self._resumes_of: dict[str, list[str]] = {}  # who -> digests, oldest first
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
@@ -221,7 +222,13 @@ class LocalPresence(Presence):
         self._used.pop(key, None)
 
     async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+        # A user's last two credentials stay valid (the reply with the newest may have
+        # been lost); older ones go, so that memory follows users, not logins.
         self._resumes[digest] = (who, until_ms)
+        kept = self._resumes_of.setdefault(who, [])
+        kept.append(digest)
+        while len(kept) > 2:
+            self._resumes.pop(kept.pop(0), None)
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
@@ -231,7 +238,12 @@ class LocalPresence(Presence):
         for key in [k for k, until in self._used.items() if until < now_ms]:
             del self._used[key]
         for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
-            del self._resumes[digest]
+            who, _ = self._resumes.pop(digest)
+            kept = self._resumes_of.get(who)
+            if kept is not None and digest in kept:
+                kept.remove(digest)
+                if not kept:
+                    del self._resumes_of[who]
         self._registry.prune_offline(now_ms - retention_ms)
         old = [k for k, (_, at) in self._invites.items() if at < now_ms - INVITE_TTL_MS]
         for k in old:

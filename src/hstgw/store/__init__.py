@@ -69,6 +69,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
     return SqliteStore(
         Path(settings.sqlite_path),
         box=box,
+        cache_mib=settings.sqlite_cache_mib,
         serving=serving,
         app_cache_size=settings.app_cache_size if serving else 0,
     )

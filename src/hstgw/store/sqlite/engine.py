@@ -29,12 +29,10 @@ __all__ = ["SqliteEngine", "transaction"]
 T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 5000
-_CACHE_KIB = 128 * 1024
-_MMAP_BYTES = 1024 * 1024 * 1024
 _CHECKPOINT_PAGES = 32768
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, cache_mib: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -42,8 +40,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     # Billing tables reach millions of rows: keep their index pages in memory (the
     # 2 MiB default makes every insert and query read pages back from the OS).
-    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-    conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+    conn.execute(f"PRAGMA cache_size = -{cache_mib * 1024}")
+    conn.execute(f"PRAGMA mmap_size = {cache_mib * 8 * 1024 * 1024}")
     # Checkpoint the WAL every 128 MiB rather than 4: pages written by every batch of
     # usage (the ends of the indexes) are copied back once per checkpoint, not per batch.
     conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
@@ -93,14 +91,15 @@ class SqliteEngine:
         serving: bool = False,
         app_cache_size: int = 100_000,
         box: SecretBox | None = None,
+        cache_mib: int = 128,
     ) -> None:
         self.path = path
         # Secrets at rest; without a master key, the one kept beside the database.
         self._box = box or SecretBox(load_or_make_key(path.parent / KEY_FILE))
         self._serving = serving
         self._lock_file: IO[bytes] | None = None
-        self._reader = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-read")
-        self._writer = SqliteBridge(lambda: _connect(path), "hstgw-sqlite-write")
+        self._reader = SqliteBridge(lambda: _connect(path, cache_mib), "hstgw-sqlite-read")
+        self._writer = SqliteBridge(lambda: _connect(path, cache_mib), "hstgw-sqlite-write")
         self._apps = AppCache(app_cache_size if serving else 0)
 
     async def open(self) -> None:
