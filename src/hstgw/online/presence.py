@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hstgw.errors import TerminalCode
 from hstgw.online.registry import Offline, Registry
-from hstgw.online.session import Session
+from hstgw.online.session import Session, describe
 
 __all__ = ["Claim", "LocalPresence", "Offline", "Presence", "Terminal", "UserTerminal"]
 
@@ -42,12 +42,7 @@ class Terminal:
         )
 
     def describe(self) -> dict[str, object]:
-        return {
-            "user_id": self.user_id,
-            "mutex_type": self.mutex_type,
-            "client_guid": self.client_guid,
-            "custom_state": self.custom_state,
-        }
+        return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["Link", "Session", "TerminalKey"]
+__all__ = ["Link", "Session", "TerminalKey", "describe"]
 
 # (app_id, user_id, mutex_type): a user is online once per kind of terminal.
 TerminalKey = tuple[str, str, str]
@@ -90,9 +90,16 @@ class Session:
         self._allowance = rate
 
     def describe(self) -> dict[str, object]:
-        return {
-            "user_id": self.user_id,
-            "mutex_type": self.mutex_type,
-            "client_guid": self.client_guid,
-            "custom_state": self.custom_state,
-        }
+        return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)
+
+
+def describe(
+    user_id: str, mutex_type: str, client_guid: str, custom_state: str
+) -> dict[str, object]:
+    """A terminal as other terminals see it (presence pushes, list_online, invites)."""
+    return {
+        "user_id": user_id,
+        "mutex_type": mutex_type,
+        "client_guid": client_guid,
+        "custom_state": custom_state,
+    }
