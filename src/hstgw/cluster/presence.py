@@ -280,6 +280,15 @@ class RedisPresence(Presence):
             [who, ttl, self._r.key("resume", "")],
         )
 
+    async def forget_resume(self, digest: str, who: str) -> None:
+        async def forget(c: Any) -> Any:
+            async with c.pipeline(transaction=True) as p:
+                p.delete(self._r.key("resume", digest))
+                p.lrem(self._r.key("resumes", who), 0, digest)
+                return await p.execute()
+
+        await self._r.run(forget)
+
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))
         return raw.decode() if raw is not None else None

@@ -167,16 +167,19 @@ class OnlineCore:
                 if not await self.presence.first_use(used, until, now):
                     log.info("terminal token replayed", extra={"app_id": app.app_id})
                     raise TerminalError(TerminalCode.TOKEN_INVALID)
+        # The resume credential is kept before the terminal takes its place: once it
+        # has, nothing may await before its login reply, which must be its first frame.
+        resume = secrets.token_hex(16)
+        digest = _digest(resume)
+        await self.presence.keep_resume(digest, who, now + self.config.resume_ttl_s * 1000, now)
         try:
             session = await self._admit(link, req, app)
         except BaseException:
-            if used is not None:  # the login did not happen: the token may be used again
+            # The login did not happen: the token may be used again, the credential not.
+            if used is not None:
                 await self.presence.forget_use(used)
+            await self.presence.forget_resume(digest, who)
             raise
-        resume = secrets.token_hex(16)
-        await self.presence.keep_resume(
-            _digest(resume), who, now + self.config.resume_ttl_s * 1000, now
-        )
         return session, resume
 
     async def _admit(self, link: Link, req: LoginReq, app: App) -> Session:
@@ -290,13 +293,16 @@ class OnlineCore:
             log.warning("presence update failed: %s", task.exception())
 
     def _notify_scope(self, session: Session, state: int) -> None:
-        text = dumps({"type": "online_state", "state": state, **session.describe()})
-        self.push_scope(session.app_id, session.company_id, text, session.conn)
+        self.tell_scope(session.app_id, session.company_id, session.describe(), state, session.conn)
+
+    def tell_scope(
+        self, app_id: str, company_id: str, who: dict[str, object], state: int, conn: str
+    ) -> None:
+        """Tell the terminals of a scope, on every node, that ``who`` came or went."""
+        text = dumps({"type": "online_state", "state": state, **who})
+        self.push_scope(app_id, company_id, text, conn)
         if self.bus is not None:
-            self.bus.broadcast(
-                "scope",
-                {"app": session.app_id, "co": session.company_id, "text": text, "x": session.conn},
-            )
+            self.bus.broadcast("scope", {"app": app_id, "co": company_id, "text": text, "x": conn})
 
     def push_scope(self, app_id: str, company_id: str, text: str, except_conn: str) -> None:
         for other in self.registry.in_scope(app_id, company_id):

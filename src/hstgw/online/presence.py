@@ -125,6 +125,10 @@ class Presence(abc.ABC):
         """A resume credential (its digest) for ``who`` (app_id, user_id) until ``until_ms``."""
 
     @abc.abstractmethod
+    async def forget_resume(self, digest: str, who: str) -> None:
+        """The login that was to answer this credential did not happen."""
+
+    @abc.abstractmethod
     async def resume_of(self, digest: str, now_ms: int) -> str | None: ...
 
     @abc.abstractmethod
@@ -224,6 +228,12 @@ class LocalPresence(Presence):
         kept.append(digest)
         while len(kept) > 2:
             self._resumes.pop(kept.pop(0), None)
+
+    async def forget_resume(self, digest: str, who: str) -> None:
+        self._resumes.pop(digest, None)
+        kept = self._resumes_of.get(who)
+        if kept is not None and digest in kept:
+            kept.remove(digest)
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
