@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from typing import Any
@@ -70,3 +72,15 @@ def wait_http(url: str, tries: int = 200) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
+
+
+def hstgw_json(*args: str, env: dict[str, str] | None = None) -> Any:
+    """``hstgw <args> --json`` as the operator runs it, its JSON output."""
+    out = subprocess.run(
+        [sys.executable, "-m", "hstgw", *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return json.loads(out.stdout)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import secrets
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _http import free_port, wait_http
+from _http import free_port, hstgw_json, wait_http
 from hstgw.sdk import Client
 from rest import LUA, wrk
 from terminals import Harness, fan_out, rss_kib, unicast
@@ -157,14 +156,7 @@ def main() -> int:
     try:
         nodes = [Node(work, "a", env), Node(work, "b", env)]
         a, b = nodes
-        created = subprocess.run(
-            [sys.executable, "-m", "hstgw", "dev", "create", "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        )
-        dev = json.loads(created.stdout)
+        dev = hstgw_json("dev", "create", env=env)
         with Client(a.base, dev["dev_id"], dev["dev_secret"]) as client:
             app = client.apps.create("bench_cluster", [3, 4, 6, 7], status="online")
             token = client.get_access_token()

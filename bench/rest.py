@@ -15,7 +15,6 @@ comparison; the target applies to the default settings). Needs wrk
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from _http import free_port
+from _http import free_port, hstgw_json
 from hstgw.sdk import Client
 
 HERE = Path(__file__).resolve().parent
@@ -71,13 +70,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hstgw-bench-"))
     data_dir, lua = work / "data", work / "check.lua"
     lua.write_text(LUA)
-    created = subprocess.run(
-        [sys.executable, "-m", "hstgw", "dev", "create", "--data-dir", str(data_dir), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dev = json.loads(created.stdout)
+    dev = hstgw_json("dev", "create", "--data-dir", str(data_dir))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (work / "server.log").open("w")

@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from _http import free_port, wait_http
+from _http import free_port, hstgw_json, wait_http
 from hstgw.sdk import Client
 from hstgw.tokens.fsp import build
 
@@ -261,23 +261,8 @@ def main() -> int:
         # one developer and one address at the whole load's rate
         "HSTGW_LIMIT_TOKENS_PER_DEVELOPER": "100000",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "hstgw", "dev", "create", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    dev = json.loads(created.stdout)
-    node_key = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "hstgw", "node", "create", "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        ).stdout
-    )["node_key"]
+    dev = hstgw_json("dev", "create", env=env)
+    node_key = hstgw_json("node", "create", env=env)["node_key"]
     log = (work / "server.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "hstgw", "serve"], env=env, stderr=log)
     samples: list[tuple[float, tuple[int, int, int]]] = []

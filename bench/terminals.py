@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from _http import KeepAlive, free_port, wait_http
+from _http import KeepAlive, free_port, hstgw_json, wait_http
 from hstgw.sdk import Client
 
 HERE = Path(__file__).resolve().parent
@@ -182,13 +182,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hstgw-bench-terminals-"))
     port, tport = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    created = subprocess.run(
-        [sys.executable, "-m", "hstgw", "dev", "create", "--data-dir", str(work), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dev = json.loads(created.stdout)
+    dev = hstgw_json("dev", "create", "--data-dir", str(work))
     env = {
         **os.environ,
         "HSTGW_PORT": str(port),

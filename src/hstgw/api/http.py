@@ -282,10 +282,16 @@ class HttpApi:
             and route.auth is not None
         ):
             return await self._idempotent(route, call, scope, receive, headers, key)
+        raw = await self._read_body(receive, headers) if route.body is not None else b""
+        return await self._serve(route, call, scope, raw)
+
+    @staticmethod
+    async def _serve(route: Route, call: Call, scope: Scope, raw: bytes) -> Any:
+        """Parse the query and body into ``call`` and run the endpoint."""
         if route.query is not None:
             call.query = parse_query(route.query, _params(scope))
         if route.body is not None:
-            call.body = parse_body(route.body, await self._read_body(receive, headers))
+            call.body = parse_body(route.body, raw)
         return await route.endpoint(call)
 
     async def _idempotent(
@@ -308,11 +314,8 @@ class HttpApi:
         if first is not None:
             return Response(first.encode(), code=orjson.loads(first)["code"])
         try:
-            if route.query is not None:
-                call.query = parse_query(route.query, _params(scope))
-            if route.body is not None:
-                call.body = parse_body(route.body, raw)
-            body, code = envelope(0, "OK", await route.endpoint(call), route.result is not None), 0
+            out = await self._serve(route, call, scope, raw)
+            body, code = envelope(0, "OK", out, route.result is not None), 0
         except GatewayError as exc:
             if exc.code is Code.SYSTEM_BUSY:
                 await idem.release(owner, key)

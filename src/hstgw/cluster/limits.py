@@ -8,9 +8,7 @@ lookups do (cluster/tokens.py).
 
 from __future__ import annotations
 
-import asyncio
-
-from hstgw.cluster.redis import SharedRedis
+from hstgw.cluster.redis import SharedRedis, TurnBatch
 from hstgw.limits import Decision, Rule, decide
 
 __all__ = ["RedisBuckets"]
@@ -46,33 +44,17 @@ return out
 class RedisBuckets:
     def __init__(self, redis: SharedRedis) -> None:
         self._r = redis
-        self._script = redis.script(_TAKE)
-        self._batch: list[tuple[str, Rule, int, asyncio.Future[tuple[int, int]]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        script = redis.script(_TAKE)
+
+        async def send(items: list[tuple[str, Rule, int]]) -> list[tuple[int, int]]:
+            args: list[float | int] = []
+            for _, rule, cost in items:
+                args += [rule.rate, rule.burst, cost]
+            answers = await script([key for key, _, _ in items], args)
+            return [(int(allowed), int(milli)) for allowed, milli in answers]
+
+        self._take: TurnBatch[tuple[str, Rule, int], tuple[int, int]] = TurnBatch(send)
 
     async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[tuple[int, int]] = loop.create_future()
-        self._batch.append((self._r.key("rl", key), rule, cost, fut))
-        if len(self._batch) == 1:
-            task = loop.create_task(self._send())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        allowed, milli = await fut
+        allowed, milli = await self._take((self._r.key("rl", key), rule, cost))
         return decide(milli / 1000, rule, bool(allowed))
-
-    async def _send(self) -> None:
-        batch, self._batch = self._batch, []
-        args: list[float | int] = []
-        for _, rule, cost, _ in batch:
-            args += [rule.rate, rule.burst, cost]
-        try:
-            results = await self._script([k for k, _, _, _ in batch], args)
-        except Exception as exc:
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for (*_, fut), (allowed, milli) in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result((int(allowed), int(milli)))

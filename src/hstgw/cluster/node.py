@@ -22,7 +22,6 @@ from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.cluster.tokens import RedisTokenBook
 from hstgw.errors import TerminalCode
-from hstgw.online.frames import dumps
 from hstgw.online.presence import Terminal
 from hstgw.online.service import OnlineService
 from hstgw.settings import Settings
@@ -144,6 +143,4 @@ class ClusterNode:
         online = self._online
         if online is None:
             return
-        text = dumps({"type": "online_state", "state": 0, **t.describe()})
-        online.push_scope(app_id, t.company_id, text, t.conn)
-        self.bus.broadcast("scope", {"app": app_id, "co": t.company_id, "text": text, "x": t.conn})
+        online.tell_scope(app_id, t.company_id, t.describe(), 0, t.conn)

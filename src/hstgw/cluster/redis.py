@@ -10,9 +10,10 @@ refuse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
@@ -23,7 +24,7 @@ from redis.retry import Retry
 
 from hstgw.store import Unavailable
 
-__all__ = ["RedisUnavailable", "SharedRedis"]
+__all__ = ["RedisUnavailable", "SharedRedis", "TurnBatch"]
 
 log = logging.getLogger("hstgw.cluster")
 
@@ -31,6 +32,50 @@ log = logging.getLogger("hstgw.cluster")
 CONNECT_TIMEOUT_S = 0.5
 COMMAND_TIMEOUT_S = 2.0
 MAX_CONNECTIONS = 64
+
+
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
+
+
+class TurnBatch(Generic[Item, Answer]):
+    """Calls made in one turn of the event loop, sent to Redis as one.
+
+    ``batch(item)`` is a future of that item's answer; ``send(items)`` answers a whole
+    batch in order. Each call is still sent after it was made, so nothing is stale:
+    the client's per-command cost is paid once per batch instead of once per call.
+    """
+
+    def __init__(self, send: Callable[[list[Item]], Awaitable[Sequence[Answer]]]) -> None:
+        self._send = send
+        self._items: list[Item] = []
+        self._futures: list[asyncio.Future[Answer]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, item: Item) -> asyncio.Future[Answer]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Answer] = loop.create_future()
+        self._items.append(item)
+        self._futures.append(fut)
+        if len(self._items) == 1:  # the first of this turn sends the batch, next turn
+            task = loop.create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return fut
+
+    async def _flush(self) -> None:
+        items, futures = self._items, self._futures
+        self._items, self._futures = [], []
+        try:
+            answers = await self._send(items)
+        except Exception as exc:
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for fut, answer in zip(futures, answers, strict=True):
+            if not fut.done():
+                fut.set_result(answer)
 
 
 class RedisUnavailable(Unavailable):

@@ -18,12 +18,11 @@ issued under, so a reset secret ends it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable
 
-from hstgw.cluster.redis import SharedRedis
+from hstgw.cluster.redis import SharedRedis, TurnBatch
 from hstgw.store import AccessTokenState, Developer, Store
 
 __all__ = ["RedisTokenBook"]
@@ -61,8 +60,9 @@ class RedisTokenBook:
         self._issue = redis.script(_ISSUE)
         self._devs: dict[str, tuple[Developer | None, int]] = {}
         self._dev_ttl_ms = int(dev_ttl_s * 1000)
-        self._batch: list[tuple[str, asyncio.Future[bytes | None]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._get: TurnBatch[str, bytes | None] = TurnBatch(
+            lambda keys: redis.run(lambda c: c.mget(keys))
+        )
 
     async def issue_access_token(
         self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
@@ -91,28 +91,6 @@ class RedisTokenBook:
             live=live == "1" and hmac.compare_digest(fingerprint, _fingerprint(dev.secret)),
             developer_active=dev.status == "active",
         )
-
-    def _get(self, key: str) -> asyncio.Future[bytes | None]:
-        fut: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        self._batch.append((key, fut))
-        if len(self._batch) == 1:  # the first of this turn sends the batch, next turn
-            task = asyncio.get_running_loop().create_task(self._send_batch())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return fut
-
-    async def _send_batch(self) -> None:
-        batch, self._batch = self._batch, []
-        try:
-            values = await self._redis.run(lambda c: c.mget([k for k, _ in batch]))
-        except Exception as exc:
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for (_, fut), value in zip(batch, values, strict=True):
-            if not fut.done():
-                fut.set_result(value)
 
     async def _developer(self, dev_id: str, fresh: bool = False) -> Developer | None:
         now = self._clock()
