@@ -7,7 +7,6 @@ when either cannot be reached.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import secrets
@@ -87,14 +86,3 @@ def nodes(tmp: Path, count: int, **extra: Any) -> Iterator[list[Gateway]]:
 def two(tmp_path: Path) -> Iterator[list[Gateway]]:
     with nodes(tmp_path, 2) as gateways:
         yield gateways
-
-
-async def eventually(check: Any, seconds: float = 5.0) -> Any:
-    """``check()`` once it is truthy (polling), or its last value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        value = check()
-        if value or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.05)

@@ -21,10 +21,11 @@ from hstgw.sdk import Client
 from hstgw.tokens.fsp import build
 from tests.billing.test_limits_and_gateway_usage import now_event
 from tests.cli.test_cli import hstgw
-from tests.cluster.conftest import REDIS_URL, eventually, nodes
+from tests.cluster.conftest import REDIS_URL, nodes
 from tests.conftest import Gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
 from tests.sdk.test_client import CountingTransport
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
