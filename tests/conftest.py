@@ -22,6 +22,7 @@ import uvicorn
 from hstgw.api import create_app
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
+from hstgw.server import uvicorn_config
 from hstgw.settings import Settings
 from hstgw.store import open_store
 from hstgw.tokens.fsp import build
@@ -111,6 +112,8 @@ class Gateway:
     settings: Settings
     # One client for all calls: building an httpx client costs ~40 ms (TLS context).
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    # The served ASGI app (its state holds the gateway and the connection gates).
+    app: Any = None
 
     def new_dev(self, name: str = "") -> Dev:
         async def create() -> Any:
@@ -191,16 +194,9 @@ class Gateway:
 
 class ServerThread:
     def __init__(self, settings: Settings, clock: Clock) -> None:
+        # The server `hstgw serve` runs (its protocol, gates and deadlines), in a thread.
         self.app = create_app(settings, clock=clock)
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(uvicorn_config(settings, self.app))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServerThread:
@@ -226,8 +222,8 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     config = Settings(
         port=port, terminal_port=free_port(), data_dir=tmp, access_log=False, **settings
     )
-    with ServerThread(config, clock):
-        gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock, config)
+    with ServerThread(config, clock) as server:
+        gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock, config, app=server.app)
         with gateway.http:
             yield gateway
 

@@ -32,6 +32,9 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("hstgw")
 
+_PROBE_ID = "0" * 32
+_PROBE_TIMEOUT_S = 2.0
+
 
 class Gateway:
     def __init__(
@@ -131,6 +134,19 @@ class Gateway:
             log.exception("leaving the cluster failed; the lease will lapse")
         finally:
             await self.store.close()
+
+    async def readiness(self) -> tuple[bool, dict[str, str]]:
+        """Whether this node can serve: each of its dependencies, "ok" or what is wrong."""
+        checks: dict[str, str] = {}
+        try:
+            # A read the store must answer; the id exists nowhere.
+            await asyncio.wait_for(self.store.get_developer(_PROBE_ID), _PROBE_TIMEOUT_S)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unavailable: {type(exc).__name__}"
+        if self.cluster is not None:
+            checks.update(await self.cluster.readiness(_PROBE_TIMEOUT_S))
+        return all(v == "ok" for v in checks.values()), checks
 
     async def _keep_house(self) -> None:
         tick = min(self.settings.heartbeat_interval / 2, 5.0)

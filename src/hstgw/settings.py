@@ -6,13 +6,14 @@ refuse values that are only fine on a developer's machine.
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hstgw.billing.prices import PriceTable
 from hstgw.limits import Rule, Rules
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     # Terminals' WebSocket listener (design 5); the REST API tells clients where it is.
     terminal_host: str = ""  # empty: the same as host
     terminal_port: int = Field(default=28001, ge=0, le=65535)
+    # The business gateway's URL as its clients reach it (GET /server/address?appType=10),
+    # e.g. https://api.example.com; empty: made from the request's Host header.
+    public_url: str = ""
     # What to tell terminals when the gateway sits behind a proxy, e.g. wss://rtc.example.com/ws
     terminal_public_url: str = ""
     heartbeat_interval: float = Field(default=30.0, ge=0.1, le=600)
@@ -79,6 +83,24 @@ class Settings(BaseSettings):
     # uses the resume credential of its login, valid this long (seconds).
     token_replay_protection: bool = True
     terminal_resume_ttl: int = Field(default=86400, ge=60, le=30 * 86400)
+    # Connections (docs/security.md). Peers whose X-Forwarded-For names the client:
+    # IPs or CIDRs, comma-separated; none by default (the peer is the client).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Open connections on the REST port, in all and from one address (a trusted proxy
+    # is bounded by the total only).
+    http_max_connections: int = Field(default=4096, ge=1, le=1_000_000)
+    http_max_connections_per_address: int = Field(default=256, ge=1, le=1_000_000)
+    # A REST connection idle this long is closed (also before its first request), s.
+    http_keep_alive: float = Field(default=5.0, gt=0, le=600)
+    # From a request's first byte to the end of its headers, and then of its body, s.
+    http_header_timeout: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # Open connections on the terminal port, in all and from one address (offices and
+    # mobile carriers put many terminals behind one address).
+    terminal_max_connections: int = Field(default=100_000, ge=1, le=10_000_000)
+    terminal_max_connections_per_address: int = Field(default=2000, ge=1, le=10_000_000)
+    # Descriptors kept out of both caps for the store, Redis, logs and the like.
+    fd_reserve: int = Field(default=512, ge=16, le=1_000_000)
     # Abuse limits (docs/security.md); 0 turns one off.
     # Failed authentications per source address, and per developer, per 10 minutes.
     limit_auth_failures_per_address: int = Field(default=30, ge=0)
@@ -97,6 +119,23 @@ class Settings(BaseSettings):
     @classmethod
     def _known_prices(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         PriceTable.with_overrides(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
         return value
 
     @field_validator("database_url")

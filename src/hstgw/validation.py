@@ -25,6 +25,7 @@ __all__ = [
     "CompanyId",
     "GroupId",
     "MutexType",
+    "OneOf",
     "Range",
     "Text",
     "UserId",
@@ -129,6 +130,31 @@ class Text(_Check):
         return {"pattern": f"^{self.regex}$", "minLength": self.lo, "maxLength": self.hi}
 
 
+@dataclass(frozen=True, slots=True)
+class OneOf(_Check):
+    """``Annotated[int, OneOf((1, 2))]``: one of these integers; ``true`` is not 1."""
+
+    choices: tuple[int, ...]
+
+    def checks(self) -> list[core_schema.CoreSchema]:
+        return [
+            core_schema.custom_error_schema(
+                core_schema.literal_schema(list(self.choices)),
+                "choice",
+                custom_error_message=f"must be one of {', '.join(map(str, self.choices))}",
+            )
+        ]
+
+    def json_extra(self) -> dict[str, Any]:
+        return {"enum": list(self.choices)}
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # Booleans are not integers: the type is checked strictly before the choice.
+        return core_schema.chain_schema([core_schema.int_schema(strict=True), *self.checks()])
+
+
 HEX32_RE = r"[0-9a-f]{32}"
 # Letters, digits, `_` and CJK ideographs (design 1: the seed's "中英文、下划线", and
 # its own quick start's "test123"). "CJK ideographs": the Unicode blocks of CJK unified
@@ -211,7 +237,29 @@ def parse_body(model: type[M], raw: bytes) -> M:
         raise to_gateway_error(exc) from None
 
 
+# A query integer is written in plain decimal: no sign but "-", no spaces, "_" or ".0",
+# which pydantic's lax str-to-int would take.
+_DECIMAL = re.compile(r"-?[0-9]+")
+_INT_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _int_fields(model: type[BaseModel]) -> frozenset[str]:
+    fields = _INT_FIELDS.get(model)
+    if fields is None:
+        fields = frozenset(
+            name
+            for name, info in model.model_fields.items()
+            if info.annotation is int or info.annotation == (int | None)
+        )
+        _INT_FIELDS[model] = fields
+    return fields
+
+
 def parse_query(model: type[M], params: Mapping[str, str]) -> M:
+    for name in _int_fields(model):
+        value = params.get(name)
+        if value is not None and _DECIMAL.fullmatch(value) is None:
+            raise ParameterInvalid(name, "must be an integer")
     try:
         return model.model_validate(params)
     except ValidationError as exc:

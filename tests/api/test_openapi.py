@@ -16,6 +16,8 @@ EXPECTED = {
     ("get", "/v1/app"),
     ("get", "/v1/apps"),
     ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/server/address"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/metrics"),

@@ -11,7 +11,9 @@ from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
 from hstgw.api.openapi import docs_html, openapi
 from hstgw.api.routes import build_routes
 from hstgw.api.routes_billing import build_billing_routes
+from hstgw.api.routes_meta import build_meta_routes, request_host
 from hstgw.api.routes_online import build_online_routes
+from hstgw.connections import Connections
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
 from hstgw.log import AccessLog
@@ -30,8 +32,10 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], int] = now_ms,
+    connections: Connections | None = None,
 ) -> HttpApi:
     gw = Gateway(settings, store=store, clock=clock)
+    connections = connections or Connections.from_settings(settings)
     documents: dict[str, bytes] = {}
 
     async def metrics_text(call: Call) -> Response:
@@ -44,17 +48,23 @@ def create_app(
         return Response(documents["docs"], content_type=b"text/html; charset=utf-8")
 
     listener = TerminalListener(
-        gw.online, settings.terminal_host or settings.host, settings.terminal_port
+        gw.online,
+        settings.terminal_host or settings.host,
+        settings.terminal_port,
+        connections.terminals,
     )
 
     def terminal_url(host_header: str) -> str:
         if settings.terminal_public_url:
             return settings.terminal_public_url
-        host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
-        return f"ws://{host or settings.host}:{listener.port}/"
+        # The Host header only where it is a well-formed host: it ends up in a URL
+        # that terminals follow.
+        host = request_host(host_header)
+        return f"ws://{host[0] if host is not None else settings.host}:{listener.port}/"
 
     routes = [
         *build_routes(gw),
+        *build_meta_routes(gw, settings.public_url, f"{settings.host}:{settings.port}"),
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
@@ -121,7 +131,9 @@ def create_app(
         metrics=gw.metrics,
         idempotency=gw.idempotency,
         guard=gw.guard,
+        proxies=connections.proxies,
         other=lifespan,
     )
     app.state["gateway"] = gw
+    app.state["connections"] = connections
     return app

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import BaseModel
 
+from hstgw.connections import TrustedProxies
 from hstgw.errors import AuthenticationFailed, Code, GatewayError, ParameterInvalid, SystemBusy
 from hstgw.idempotency import Idempotency, fingerprint
 from hstgw.ids import request_ids
@@ -99,6 +100,10 @@ def _params(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
 
+class ClientGone(Exception):
+    """The client closed before its request was whole: nothing of it is executed."""
+
+
 def envelope(code: int, msg: str, result: Any = None, with_result: bool = False) -> bytes:
     body: dict[str, Any] = {"code": code, "msg": msg}
     if with_result:
@@ -119,6 +124,7 @@ class HttpApi:
         metrics: Metrics | None = None,
         idempotency: Idempotency | None = None,
         guard: Guard | None = None,
+        proxies: TrustedProxies | None = None,
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = routes
@@ -132,6 +138,7 @@ class HttpApi:
         self._metrics = metrics
         self._idempotency = idempotency
         self._guard = guard
+        self._proxies = proxies or TrustedProxies()
         self._other = other
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
@@ -148,6 +155,8 @@ class HttpApi:
             await self._refuse_headers(send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        # (uvicorn gives names in lower case; fewer names than headers: one came twice)
+        twice = len(headers) < len(raw_headers) and _repeated_authorization(raw_headers)
         request_id = headers.get("x-request-id", "")
         if not (0 < len(request_id) <= _MAX_REQUEST_ID and request_id.isprintable()):
             request_id = next(self._request_ids)
@@ -155,9 +164,14 @@ class HttpApi:
         status = 200
         route_name = "unmatched"
         extra: list[tuple[bytes, bytes]] = []  # headers of the reply beyond the usual
+        method = scope["method"]
         try:
             methods = self._table.get(scope["path"])
-            route = methods.get(scope["method"]) if methods else None
+            route = methods.get(method) if methods else None
+            if route is None and method == "HEAD" and methods is not None:
+                route = methods.get("GET")  # HEAD: the GET's reply without its body
+            if twice:
+                raise ParameterInvalid("authorization", "must be given once")
             if route is None:
                 status = 404 if methods is None else 405
                 code = Code.PARAMETER_INVALID.value
@@ -166,7 +180,11 @@ class HttpApi:
                 content_type = JSON_TYPE
             else:
                 route_name = route.path
-                out = await self._handle(route, scope, receive, headers, extra)
+                try:
+                    out = await self._handle(route, scope, receive, headers, extra)
+                except ClientGone:
+                    self._log(scope, 499, code, route_name, request_id, started)
+                    return
                 if isinstance(out, Response):
                     body, content_type, status = out.body, out.content_type, out.status
                     code = out.code
@@ -204,10 +222,15 @@ class HttpApi:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
+        self._log(scope, status, code, route_name, request_id, started)
+
+    def _log(
+        self, scope: Scope, status: int, code: int, route: str, request_id: str, started: float
+    ) -> None:
         elapsed = time.perf_counter() - started
         if self._metrics is not None:
-            self._metrics.observe(route_name, scope["method"], code, elapsed)
+            self._metrics.observe(route, scope["method"], code, elapsed)
         if self._access_log is not None:
             self._access_log.write(
                 {
@@ -270,7 +293,13 @@ class HttpApi:
         extra: list[tuple[bytes, bytes]],
     ) -> Any:
         client = scope.get("client")
-        call = Call(headers, address=client[0] if client else "")
+        peer = client[0] if client else ""
+        call = Call(
+            headers,
+            address=self._proxies.client_address(peer, headers.get("x-forwarded-for"))
+            if self._proxies
+            else peer,
+        )
         # Authentication comes before any parsing: a stranger learns nothing of the schema.
         if route.auth is not None:
             await self._authenticate(route.auth, call, extra)
@@ -338,7 +367,8 @@ class HttpApi:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                # Shorter than declared, or cut off mid-body: never executed.
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_body:
@@ -347,3 +377,7 @@ class HttpApi:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _repeated_authorization(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    return sum(1 for name, _ in raw_headers if name == b"authorization") > 1

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import BaseModel
 
-from hstgw import __version__
-from hstgw.api.http import Call, Response, Route
+from hstgw.api.http import Call, Route
 from hstgw.apps import (
     AppIdQuery,
     AppListQuery,
@@ -55,9 +53,6 @@ def build_routes(gw: Gateway) -> list[Route]:
             "apps": [app_to_wire(a) for a in apps],
         }
 
-    async def healthz(call: Call) -> Response:
-        return Response(orjson.dumps({"status": "ok", "version": __version__}))
-
     return [
         Route(
             "GET",
@@ -97,5 +92,4 @@ def build_routes(gw: Gateway) -> list[Route]:
         Route(
             "GET", "/v1/apps", list_apps, "List apps", "apps", query=AppListQuery, result=AppPage
         ),
-        Route("GET", "/healthz", healthz, "Liveness", "meta", auth=None, raw=True),
     ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hstgw.apps import INT32_MAX
-from hstgw.validation import AppId, Range, Text
+from hstgw.validation import AppId, OneOf, Range, Text
 
 __all__ = [
     "EventIn",
@@ -24,7 +24,7 @@ __all__ = [
 MAX_EVENTS = 1000
 EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
 Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
-Term = Literal[1, 2, 4, 6, 7, 8, 9, 10, 11, 12]
+Term = Annotated[int, OneOf((1, 2, 4, 6, 7, 8, 9, 10, 11, 12))]
 
 
 class EventIn(BaseModel):
@@ -40,7 +40,9 @@ class EventIn(BaseModel):
     resolution: Annotated[
         str, Text(r"([1-9][0-9]{0,4}\*[1-9][0-9]{0,4})?", 'must be "W*H"', 0, 11)
     ] = ""
-    transfer_type: Literal[1, 2] = Field(default=2, description="1 sent, 2 received")
+    transfer_type: Annotated[int, OneOf((1, 2))] = Field(
+        default=2, description="1 sent, 2 received"
+    )
     start_time: EPOCH_MS
     end_time: EPOCH_MS
     total_sig_num: Annotated[int, Range(0, 10**12)] | None = Field(

@@ -10,6 +10,7 @@ again if the lease had lapsed, and takes dead nodes' terminals offline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import socket
@@ -53,6 +54,7 @@ class ClusterNode:
         self._clock = clock
         self._online: OnlineService | None = None
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
+        self.lease_held = False  # as of the last renewal (readiness)
 
     def attach(
         self, online: OnlineService, forget_usage: Callable[[list[str] | None], None]
@@ -68,6 +70,7 @@ class ClusterNode:
         await self.bus.start()
         try:
             await self.presence.renew_lease()
+            self.lease_held = True
         except Exception as exc:  # Redis away at start: housekeeping keeps trying
             log.warning("cluster lease not taken yet: %s", exc)
         log.info("cluster node started", extra={"node": self.node_id})
@@ -110,9 +113,23 @@ class ClusterNode:
 
     # upkeep, every housekeeping tick
 
+    async def readiness(self, within_s: float) -> dict[str, str]:
+        checks = {"redis": "ok", "lease": "ok" if self.lease_held else "not held"}
+        try:
+            await asyncio.wait_for(self.redis.ping(), within_s)
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+        return checks
+
     async def tick(self) -> None:
-        if not await self.presence.renew_lease():
+        try:
+            renewed = await self.presence.renew_lease()
+        except Exception:
+            self.lease_held = False
+            raise
+        if not renewed:
             await self._claim_again()
+        self.lease_held = True
         for node in await self.presence.dead_nodes():
             gone = await self.presence.reap(node, self._clock())
             log.warning(

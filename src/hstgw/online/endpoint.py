@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from hstgw.connections import ConnectionGate
 from hstgw.online import protocol as p
 from hstgw.online.service import OnlineService
 
@@ -63,8 +64,42 @@ class WsLink:
         task.add_done_callback(self._closing.discard)
 
 
+class _GatedConnection(ServerConnection):
+    """A connection that holds a place in the listener's gate while it is open."""
+
+    gate: ConnectionGate
+    _address: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        if self.gate.admit(address):
+            self._address = address
+        else:  # over a cap: closed before the handshake (which then fails quietly)
+            cast(asyncio.Transport, transport).abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._address is not None:
+            self.gate.release(self._address)
+            self._address = None
+        super().connection_lost(exc)
+
+
 class TerminalListener:
-    def __init__(self, service: OnlineService, host: str, port: int) -> None:
+    def __init__(
+        self,
+        service: OnlineService,
+        host: str,
+        port: int,
+        gate: ConnectionGate | None = None,
+    ) -> None:
+        # (one connection class per listener: it carries the listener's gate)
+        self._connection = type(
+            "TerminalConnection",
+            (_GatedConnection,),
+            {"gate": gate or ConnectionGate(1_000_000, 1_000_000)},
+        )
         self._service = service
         self._host = host
         self._port = port
@@ -87,6 +122,7 @@ class TerminalListener:
             max_size=MAX_FRAME,
             max_queue=4,
             server_header=None,
+            create_connection=self._connection,
             logger=logging.getLogger("hstgw.online.ws"),
         )
 

@@ -1,0 +1,183 @@
+"""Who may hold a connection: caps per address and in all, trusted proxies, descriptors.
+
+Both listeners (REST and terminals) admit each accepted socket through a
+``ConnectionGate``: one address may hold only so many connections, and a port only
+so many in all, so that one client cannot use up the process's descriptors. What
+the caps leave of the open-files limit is a reserve for the store, Redis, logs and
+the terminals already logged in (docs/security.md).
+
+``TrustedProxies`` decides which address a connection speaks for: its peer's, unless
+the peer is a configured proxy, whose ``X-Forwarded-For`` then names the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import resource
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hstgw.settings import Settings
+
+__all__ = [
+    "ConnectionCaps",
+    "ConnectionGate",
+    "Connections",
+    "TrustedProxies",
+    "connection_caps",
+]
+
+log = logging.getLogger("hstgw")
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An unlimited hard limit is raised to this many open files, not beyond.
+_NOFILE_CEILING = 1 << 20
+
+
+class TrustedProxies:
+    """The peers whose forwarded headers are believed (none by default)."""
+
+    __slots__ = ("_networks",)
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        self._networks: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def trusts(self, address: str) -> bool:
+        if not self._networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self._networks)
+
+    def client_address(self, peer: str, forwarded_for: str | None) -> str:
+        """The client a request speaks for.
+
+        From a trusted peer, the right-most ``X-Forwarded-For`` entry that is not itself
+        a trusted proxy (entries left of it could have been written by the client);
+        from any other peer, the peer.
+        """
+        if not forwarded_for or not self.trusts(peer):
+            return peer
+        for entry in reversed(forwarded_for.split(",")):
+            hop = entry.strip()
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                return peer  # a malformed chain says nothing we can believe
+            if not self.trusts(hop):
+                return hop
+        return peer
+
+
+class ConnectionGate:
+    """Counts a listener's open connections, per address and in all."""
+
+    __slots__ = ("_per_address", "_total", "exempt", "open", "per_address", "refused", "total")
+
+    def __init__(self, total: int, per_address: int, exempt: TrustedProxies | None = None) -> None:
+        self.total = total
+        self.per_address = per_address
+        self.exempt = exempt or TrustedProxies()  # proxies: bounded by the total only
+        self._per_address: dict[str, int] = {}
+        self._total = 0
+        self.refused = 0  # refusals since start, for metrics and tests
+
+    def admit(self, address: str) -> bool:
+        """Take a place for a new connection from ``address``; False: close it at once."""
+        held = self._per_address.get(address, 0)
+        if self._total >= self.total or (
+            held >= self.per_address and not self.exempt.trusts(address)
+        ):
+            self.refused += 1
+            return False
+        self._per_address[address] = held + 1
+        self._total += 1
+        return True
+
+    def release(self, address: str) -> None:
+        held = self._per_address.get(address, 0)
+        if held <= 1:
+            self._per_address.pop(address, None)
+        else:
+            self._per_address[address] = held - 1
+        self._total -= 1
+
+    def held(self, address: str) -> int:
+        return self._per_address.get(address, 0)
+
+    @property
+    def connections(self) -> int:
+        return self._total
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCaps:
+    """The caps in force, after the open-files limit had its say."""
+
+    http: int
+    terminals: int
+    open_files: int
+
+
+def connection_caps(http: int, terminals: int, reserve: int) -> ConnectionCaps:
+    """Raise the open-files limit as far as allowed; fit both caps under it with ``reserve``.
+
+    A configured cap larger than what the limit leaves is lowered (and logged), so
+    that the process always keeps ``reserve`` descriptors for what is not a client.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _NOFILE_CEILING if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):  # not allowed here: live with the soft limit
+            pass
+    limit = _NOFILE_CEILING if soft == resource.RLIM_INFINITY else soft
+    room = max(limit - reserve, 2)
+    http_cap = min(http, max(room // 4, 1))
+    terminal_cap = min(terminals, max(room - http_cap, 1))
+    if (http_cap, terminal_cap) != (http, terminals):
+        log.warning(
+            "connection caps lowered to fit the open-files limit",
+            extra={
+                "open_files": limit,
+                "reserve": reserve,
+                "http_max_connections": http_cap,
+                "terminal_max_connections": terminal_cap,
+            },
+        )
+    return ConnectionCaps(http_cap, terminal_cap, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """The gates of both listeners and the proxies they trust: one per server."""
+
+    proxies: TrustedProxies
+    http: ConnectionGate
+    terminals: ConnectionGate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Connections:
+        caps = connection_caps(
+            settings.http_max_connections, settings.terminal_max_connections, settings.fd_reserve
+        )
+        proxies = TrustedProxies(settings.trusted_proxies)
+        return cls(
+            proxies,
+            ConnectionGate(caps.http, settings.http_max_connections_per_address, proxies),
+            ConnectionGate(caps.terminals, settings.terminal_max_connections_per_address, proxies),
+        )

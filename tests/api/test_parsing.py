@@ -1,0 +1,84 @@
+"""Strict parsing: what is not written as documented is refused, naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Gateway
+
+
+@pytest.mark.parametrize("page", ["1.0", " 1", "1 ", "1_0", "+1", "١", "0x1", ""])
+def test_query_integers_are_plain_decimal(gateway: Gateway, token: str, page: str) -> None:
+    reply = gateway.call("GET", "/v1/apps", token, params={"page": page})
+    assert reply == {"code": 606000003, "msg": "page: must be an integer"}
+
+
+def test_query_integers_still_work(gateway: Gateway, token: str) -> None:
+    assert gateway.call("GET", "/v1/apps", token, params={"page": "2"})["code"] == 0
+
+
+@pytest.mark.parametrize("term", [True, False, 1.0, "1"])
+def test_a_charge_term_is_an_integer(gateway: Gateway, term: object) -> None:
+    key = gateway.new_node()
+    event = {
+        "event_id": "strict-1",
+        "app_id": "a" * 32,
+        "charge_term": term,
+        "start_time": 1_764_300_000_000,
+        "end_time": 1_764_300_060_000,
+    }
+    reply = gateway.call("POST", "/internal/v1/usage", f"Bearer {key}", json={"events": [event]})
+    assert reply["code"] == 606000003
+    assert reply["msg"].startswith("events[0].charge_term: ")
+
+
+def test_transfer_type_is_an_integer(gateway: Gateway) -> None:
+    key = gateway.new_node()
+    event = {
+        "event_id": "strict-2",
+        "app_id": "a" * 32,
+        "charge_term": 1,
+        "transfer_type": True,
+        "start_time": 1_764_300_000_000,
+        "end_time": 1_764_300_060_000,
+    }
+    reply = gateway.call("POST", "/internal/v1/usage", f"Bearer {key}", json={"events": [event]})
+    assert reply["code"] == 606000003
+    assert reply["msg"].startswith("events[0].transfer_type: ")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("evil.example/x?y=", "127.0.0.1"),
+        ('a"b', "127.0.0.1"),
+        ("user@evil.example", "127.0.0.1"),
+        ("gw.example.com:8080", "gw.example.com"),
+        ("[::1]:28000", "[::1]"),
+    ],
+)
+def test_the_terminal_address_takes_only_a_well_formed_host(
+    gateway: Gateway, host: str, expected: str
+) -> None:
+    reply = gateway.call("GET", "/v1/online/address", headers={"Host": host})
+    port = gateway.settings.terminal_port
+    assert reply["result"]["ws_url"] == f"ws://{expected}:{port}/"
+
+
+def test_authorization_given_twice_is_refused(gateway: Gateway, token: str) -> None:
+    r = gateway.http.get(
+        f"{gateway.url}/v1/apps", headers=[("Authorization", token), ("Authorization", token)]
+    )
+    assert r.json() == {"code": 606000003, "msg": "authorization: must be given once"}
+
+
+def test_head_answers_like_get_without_a_body(gateway: Gateway, token: str) -> None:
+    for path in ("/healthz", "/v1/apps"):
+        got = gateway.http.get(f"{gateway.url}{path}", headers={"Authorization": token})
+        head = gateway.http.head(f"{gateway.url}{path}", headers={"Authorization": token})
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == str(len(got.content))
+    r = gateway.http.head(f"{gateway.url}/v1/kickout")  # POST only
+    assert r.status_code == 405
