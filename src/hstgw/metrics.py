@@ -10,11 +10,20 @@ bench/rest.py fell from 0.51 to 0.37), the dicts well under 1 us.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from hstgw.connections import ConnectionGate
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -59,6 +68,10 @@ class Metrics:
     def count_terminals(self, count: Callable[[], int]) -> None:
         self.terminals.set_function(count)
 
+    def count_connections(self, gates: Mapping[str, ConnectionGate]) -> None:
+        """Open and refused connections of each listener (``port``: rest, terminal)."""
+        self.registry.register(_GateCollector(gates))
+
     def observe(self, route: str, method: str, code: int, seconds: float) -> None:
         key = (route, method, code)
         self._requests[key] = self._requests.get(key, 0) + 1
@@ -70,6 +83,26 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _GateCollector:
+    def __init__(self, gates: Mapping[str, ConnectionGate]) -> None:
+        self._gates = gates
+
+    def collect(self) -> Iterator[Metric]:
+        held = GaugeMetricFamily(
+            "hstgw_connections_open", "Open connections by listener", labels=("port",)
+        )
+        refused = CounterMetricFamily(
+            "hstgw_connections_refused",
+            "Connections closed at once for a cap (per address or in all), by listener",
+            labels=("port",),
+        )
+        for name, gate in self._gates.items():
+            held.add_metric((name,), gate.connections)
+            refused.add_metric((name,), gate.refused)
+        yield held
+        yield refused
 
 
 class _RequestCollector:

@@ -204,3 +204,22 @@ def test_stock_httpx_still_keeps_its_connection(guarded: Gateway) -> None:
     with httpx.Client() as client:
         for _ in range(3):
             assert client.get(f"{guarded.url}/healthz").status_code == 200
+
+
+def test_refusals_are_counted_in_metrics(guarded: Gateway) -> None:
+    flood = [connect(guarded) for _ in range(PER_ADDRESS + 5)]
+    try:
+        assert eventually_sync(lambda: sum(map(closed_by_server, flood)) >= 5)
+        other = httpx.HTTPTransport(local_address="127.0.0.2")  # 127.0.0.1 is flooding
+        with httpx.Client(transport=other) as client:
+            text = client.get(f"{guarded.url}/metrics").text
+    finally:
+        for sock in flood:
+            sock.close()
+    refused = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('hstgw_connections_refused_total{port="rest"}')
+    )
+    assert float(refused.split()[-1]) >= 5
+    assert 'hstgw_connections_open{port="terminal"} 0.0' in text

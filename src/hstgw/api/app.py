@@ -36,6 +36,7 @@ def create_app(
 ) -> HttpApi:
     gw = Gateway(settings, store=store, clock=clock)
     connections = connections or Connections.from_settings(settings)
+    gw.metrics.count_connections({"rest": connections.http, "terminal": connections.terminals})
     documents: dict[str, bytes] = {}
 
     async def metrics_text(call: Call) -> Response:
