@@ -10,6 +10,7 @@ with its defaults, answering on stdout (the line format is in those files).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -190,11 +191,12 @@ class LineClient:
             bufsize=1,
         )
 
-    def _ask(self, *fields: str, timeout: float = 60) -> list[str]:
+    def _ask(self, *fields: str, timeout: float = 120) -> list[str]:
         """One command, one answer line; the first answer waits for the program to start."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\t".join(fields) + "\n")
-        self.proc.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):  # it died: said below, with its stderr
+            self.proc.stdin.write("\t".join(fields) + "\n")
+            self.proc.stdin.flush()
         watchdog = threading.Timer(timeout, self.proc.kill)
         watchdog.start()
         try:
@@ -202,6 +204,8 @@ class LineClient:
         finally:
             watchdog.cancel()
         if not line:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
             self._stderr.seek(0)
             raise AssertionError(
                 f"{self.name} answered nothing (exit {self.proc.poll()}): {self._stderr.read()}"
@@ -228,7 +232,8 @@ class LineClient:
 
     def close(self) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
