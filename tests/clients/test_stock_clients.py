@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -173,3 +175,47 @@ def test_java_builds_the_platform_token(java_client: LineClient, gateway: Gatewa
         None,
     )
     assert claims.r is not None and 0 <= claims.r < 2**31
+
+
+@pytest.mark.parametrize("name", ["java", "curl_h2c"])
+def test_these_clients_offer_h2c_by_default(request: pytest.FixtureRequest, name: str) -> None:
+    """What makes them worth testing: a POST with its body behind an ``Upgrade: h2c`` offer."""
+    stock: StockClient = request.getfixturevalue(f"{name}_client")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        seen: list[bytes] = []
+
+        def serve_one() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data or not data.endswith(b'{"a": 1}'):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                seen.append(data)
+                reply = b'{"code":0}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: "
+                    + JSON_TYPE.encode()
+                    + b"\r\nX-Request-Id: r1\r\nContent-Length: %d\r\n\r\n%s" % (len(reply), reply)
+                )
+
+        server = threading.Thread(target=serve_one, daemon=True)
+        server.start()
+        reply = stock.send("POST", f"http://127.0.0.1:{port}/v1/app", "t", {"a": 1})
+        server.join(10)
+    assert (reply.status, reply.text) == (200, '{"code":0}')
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    assert lines[0] == "POST /v1/app HTTP/1.1"
+    assert headers["upgrade"] == "h2c"
+    assert {"upgrade", "http2-settings"} <= {
+        t.strip().lower() for t in headers["connection"].split(",")
+    }
+    assert headers["http2-settings"]
+    assert (headers["content-length"], body) == ("8", b'{"a": 1}')
