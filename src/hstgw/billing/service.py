@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from hstgw.billing.models import EventIn, UsageBatch
+from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
 from hstgw.billing.prices import TERM_SERVICE, TIME_TERMS, PriceTable
 from hstgw.billing.rating import UsageEvent, month_of, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
@@ -368,6 +368,8 @@ def _event(i: int, e: EventIn) -> UsageEvent:
     term = e.charge_term
     if e.end_time < e.start_time:
         raise ParameterInvalid(f"{where}.end_time", "must not be before start_time")
+    if e.end_time - e.start_time > MAX_EVENT_MS:
+        raise ParameterInvalid(f"{where}.end_time", "must be at most 31 days after start_time")
     if term in (2, 8) and not e.resolution:
         raise ParameterMissing(f"{where}.resolution", f"required for charge_term {term}")
     if term == 6 and e.total_sig_num is None:

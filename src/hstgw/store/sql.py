@@ -16,6 +16,7 @@ from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, Unknow
 
 __all__ = [
     "APP_COLUMNS",
+    "INT64_MAX",
     "INSERT_RECORD",
     "RECORD_COLUMNS",
     "UPSERT_MONTHLY_SIGNALING",
@@ -26,6 +27,7 @@ __all__ = [
     "developer",
     "numbered",
     "plan_ingest",
+    "signaling_rows",
     "update_app",
 ]
 
@@ -49,11 +51,25 @@ UPSERT_MONTHLY_SIGNALING = (
     "INSERT INTO monthly_signaling (dev_id, month, receptions) VALUES (?, ?, ?)"
     " ON CONFLICT (dev_id, month) DO UPDATE SET receptions = excluded.receptions"
 )
+# The largest value of a BIGINT column. The month's counters, which only the limits
+# read, stop there (9.2 trillion yuan, past every consumption_limit) rather than
+# overflow: SQLite would turn the sum into a float, PostgreSQL refuse the write.
+INT64_MAX = 2**63 - 1
+
+
+def _saturating(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN monthly_usage.{column} <= {INT64_MAX} - excluded.{column}"
+        f" THEN monthly_usage.{column} + excluded.{column} ELSE {INT64_MAX} END"
+    )
+
+
 UPSERT_MONTHLY_USAGE = (
     "INSERT INTO monthly_usage (app_id, month, service_id, use_quantity, amount_micro)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET"
-    " use_quantity = monthly_usage.use_quantity + excluded.use_quantity,"
-    " amount_micro = monthly_usage.amount_micro + excluded.amount_micro"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET "
+    + _saturating("use_quantity")
+    + ", "
+    + _saturating("amount_micro")
 )
 UPSERT_ONLINE_USAGE = (
     "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
@@ -135,6 +151,18 @@ class IngestPlan:
         # (app_id, month, service_id) -> [use, amount in millionths]
         self.usage: dict[tuple[str, str, int], list[int]] = {}
         self.duplicates = 0
+
+    def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
+        """UPSERT_MONTHLY_USAGE's arguments (a batch's own sum may pass INT64_MAX)."""
+        return [
+            (app, month, sid, min(use, INT64_MAX), min(amount, INT64_MAX))
+            for (app, month, sid), (use, amount) in self.usage.items()
+        ]
+
+
+def signaling_rows(signaling: MutableMapping[tuple[str, str], int]) -> list[tuple[str, str, int]]:
+    """UPSERT_MONTHLY_SIGNALING's arguments: receptions so far, as far as a BIGINT holds."""
+    return [(dev, month, min(n, INT64_MAX)) for (dev, month), n in signaling.items()]
 
 
 def plan_ingest(

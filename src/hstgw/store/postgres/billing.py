@@ -16,6 +16,7 @@ from hstgw.store.sql import (
     UPSERT_ONLINE_USAGE,
     numbered,
     plan_ingest,
+    signaling_rows,
 )
 
 __all__ = ["BillingStore"]
@@ -101,13 +102,8 @@ class BillingStore(PostgresEngine):
             last = await c.fetchval("SELECT COALESCE(MAX(record_id), 0) FROM usage_records")
             plan = plan_ingest(events, seen, owners, signaling, rater, node_id, now, last)
             await c.executemany(numbered(INSERT_RECORD), plan.records)
-            await c.executemany(
-                numbered(UPSERT_MONTHLY_SIGNALING), [(d, m, n) for (d, m), n in signaling.items()]
-            )
-            await c.executemany(
-                numbered(UPSERT_MONTHLY_USAGE),
-                [(app, month, sid, u, amt) for (app, month, sid), (u, amt) in plan.usage.items()],
-            )
+            await c.executemany(numbered(UPSERT_MONTHLY_SIGNALING), signaling_rows(signaling))
+            await c.executemany(numbered(UPSERT_MONTHLY_USAGE), plan.usage_rows())
             if online_usage:
                 await _add_online_usage(c, online_usage, now)
         touched = frozenset((app, month) for app, month, _ in plan.usage)
