@@ -35,6 +35,7 @@ MAX_SIG_NUM = 10**9  # receptions (term 6)
 MAX_QUANTITY = 10**7  # GB (terms 9, 10) or peak terminals (term 7)
 EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
 Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
+Quantity = Annotated[Decimal, Field(strict=False, ge=0, le=MAX_QUANTITY, decimal_places=6)]
 Term = Literal[1, 2, 4, 6, 7, 8, 9, 10, 11, 12]
 
 
@@ -57,8 +58,8 @@ class EventIn(BaseModel):
     total_sig_num: Annotated[int, Range(0, MAX_SIG_NUM)] | None = Field(
         default=None, description="charge_term 6: receptions"
     )
-    quantity: Annotated[Decimal, Field(strict=False, ge=0, le=MAX_QUANTITY, decimal_places=6)] | None = (
-        Field(default=None, description="charge_term 9 and 10: GB; 7: peak terminals")
+    quantity: Quantity | None = Field(
+        default=None, description="charge_term 9 and 10: GB; 7: peak terminals"
     )
     parties: Annotated[int, Range(0, MAX_PARTIES)] = Field(
         default=0, description="charge_term 8: recorded parties"

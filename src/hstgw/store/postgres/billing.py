@@ -81,7 +81,9 @@ class BillingStore(PostgresEngine):
             seen = {
                 r[0]
                 for r in await c.fetch(
-                    "SELECT event_id FROM usage_records WHERE event_id = ANY($1::text[])",
+                    "SELECT event_id FROM usage_records"
+                    " WHERE node_id = $1 AND event_id = ANY($2::text[])",
+                    node_id,
                     [e.event_id for e in events],
                 )
             }

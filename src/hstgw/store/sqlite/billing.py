@@ -157,10 +157,12 @@ class BillingStore(SqliteEngine):
                 name,
                 term,
                 n,
-                *((sums[i] << 32) + sums[i + 1] for i in (0, 2, 4)),
-                str(sum(map(Decimal, qs.split()))),
+                amount_micro=(s[0] << 32) + s[1],
+                total_time=(s[2] << 32) + s[3],
+                total_sig_num=(s[4] << 32) + s[5],
+                quantity=str(sum(map(Decimal, qs.split()))),
             )
-            for app, name, term, n, *sums, qs in rows
+            for app, name, term, n, *s, qs in rows
         ]
 
     async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
@@ -224,7 +226,8 @@ def _ingest(
         seen.update(
             row[0]
             for row in c.execute(
-                f"SELECT event_id FROM usage_records WHERE event_id IN ({marks})", chunk
+                f"SELECT event_id FROM usage_records WHERE node_id = ? AND event_id IN ({marks})",
+                (node_id, *chunk),
             )
         )
     app_ids = list({e.app_id for e in events})
