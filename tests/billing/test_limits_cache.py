@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hstgw.billing.service import Limits
+from hstgw.billing.limits import Limits
 from hstgw.ids import now_ms
 from hstgw.store import App, AppService, Store
 from tests.waiting import eventually
