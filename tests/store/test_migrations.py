@@ -34,7 +34,14 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
 
 def old_rows() -> list[str]:
     """The data of a store at migration 0004 (secrets are sealed when it opens)."""
-    rows = [f"INSERT INTO developers VALUES ('{DEV}', '', '0123456789abcdef', 'active', 1)"]
+    rows = [
+        f"INSERT INTO developers VALUES ('{dev}', '', '0123456789abcdef', 'active', 1)"
+        for dev in (DEV, "e" * 32, "b" * 32)  # all in one millisecond
+    ]
+    rows += [
+        f"INSERT INTO nodes VALUES ('{node}', '', 'hash-{node}', 'active', {created})"
+        for node, created in (("n2", 3), ("n3", 2), ("n1", 2))
+    ]
     for app_id, created in OLD_APPS:
         rows.append(
             f"INSERT INTO apps VALUES ('{app_id}', '{DEV}', 'n{app_id[0]}', 'secretsecret1234',"
@@ -160,6 +167,21 @@ async def test_event_ids_are_scoped_per_node(migrated: Store) -> None:
     assert total == 3 + 1 + 3 + 1
 
 
+async def test_existing_developers_and_nodes_keep_their_order_and_new_ones_follow(
+    migrated: Store,
+) -> None:
+    from hstgw.store import Node
+
+    devs = ["f" * 32, "0" * 32, "c" * 32]
+    for dev in devs:  # in the millisecond of the old ones
+        await migrated.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
+    listed = [d.dev_id for d in await migrated.list_developers()]
+    assert listed == ["b" * 32, DEV, "e" * 32, *devs]
+    for node in ("n9", "n0"):
+        await migrated.create_node(Node(node, "", "active", 2), f"hash-{node}")
+    assert [n.node_id for n in await migrated.list_nodes()] == ["n1", "n3", "n2", "n9", "n0"]
+
+
 async def test_a_fresh_store_numbers_apps_of_one_millisecond_in_order(
     settings: Settings,
 ) -> None:
@@ -172,5 +194,33 @@ async def test_a_fresh_store_numbers_apps_of_one_millisecond_in_order(
             await store.create_app(new_app(app_id, 42))
         _, apps = await store.list_apps(DEV, 0, 100)
         assert [a.app_id for a in apps] == made
+        # developers and nodes too
+        for dev in made[:10]:
+            await store.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
+        assert [d.dev_id for d in await store.list_developers()] == [DEV, *made[:10]]
+    finally:
+        await store.close()
+
+
+async def test_concurrent_creations_each_take_a_number(settings: Settings) -> None:
+    import asyncio
+
+    store = open_store(settings, serving=True)
+    await store.open()
+    try:
+        devs = [f"{i:032x}" for i in range(19)]
+        await store.create_developer(Developer(DEV, "", "0123456789abcdef", "active", 1))
+        await asyncio.gather(
+            *(
+                store.create_developer(Developer(d, "", "0123456789abcdef", "active", 1))
+                for d in devs
+            )
+        )
+        await asyncio.gather(*(store.create_app(new_app(f"{i:032x}", 1)) for i in range(20)))
+        assert sorted(d.dev_id for d in await store.list_developers()) == sorted([DEV, *devs])
+        total, _ = await store.list_apps(DEV, 0, 100)
+        assert total == 20
+        seqs = await query(store, "SELECT seq FROM apps UNION ALL SELECT seq FROM developers")
+        assert sorted(s for (s,) in seqs) == sorted([*range(1, 21), *range(1, 21)])
     finally:
         await store.close()

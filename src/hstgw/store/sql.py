@@ -17,6 +17,8 @@ from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, Unknow
 __all__ = [
     "APP_COLUMNS",
     "INSERT_APP",
+    "INSERT_DEVELOPER",
+    "INSERT_NODE",
     "INSERT_RECORD",
     "INT64_MAX",
     "RECORD_COLUMNS",
@@ -36,12 +38,20 @@ APP_COLUMNS = (
     "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
     " a.created_at, a.updated_at, s.service_id, s.use_limit"
 )
-# A new app takes the next creation sequence number (``seq``): lists are oldest first
-# by it. Writers of apps take turns (SQLite's one writer; a lock on PostgreSQL).
+# A new app, developer or node takes the next creation sequence number (``seq``): lists
+# are oldest first by it. Writers take turns (SQLite's one writer; a lock on PostgreSQL).
 INSERT_APP = (
     "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status, consumption_limit,"
     " created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM apps))"
+)
+INSERT_DEVELOPER = (
+    "INSERT INTO developers (dev_id, name, secret, status, created_at, seq)"
+    " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM developers))"
+)
+INSERT_NODE = (
+    "INSERT INTO nodes (node_id, name, key_hash, status, created_at, seq)"
+    " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM nodes))"
 )
 RECORD_COLUMNS = (
     "r.record_id, r.event_id, r.app_id, a.app_name, r.charge_term, r.product_id, r.start_time,"

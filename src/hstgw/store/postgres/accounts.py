@@ -60,8 +60,8 @@ class AccountsStore(PostgresEngine):
     # developers
 
     async def create_developer(self, dev: Developer) -> None:
-        await self._execute(
-            f"INSERT INTO developers ({_DEV_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+        await self._insert_in_order(
+            "developers", sql.INSERT_DEVELOPER,
             dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at,
         )  # fmt: skip
 
@@ -72,9 +72,7 @@ class AccountsStore(PostgresEngine):
         return developer(row, self._box)
 
     async def list_developers(self) -> list[Developer]:
-        rows = await self._fetch(
-            f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY created_at, dev_id"
-        )
+        rows = await self._fetch(f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY seq")
         return [d for d in (developer(row, self._box) for row in rows) if d is not None]
 
     async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
@@ -136,8 +134,7 @@ class AccountsStore(PostgresEngine):
     async def create_app(self, app: App) -> None:
         try:
             async with self._transaction() as c:
-                # Apps are numbered in the order they are made: one at a time.
-                await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.lock_key("apps"))
+                await self._take_turn(c, "apps")
                 await c.execute(
                     numbered(sql.INSERT_APP),
                     app.app_id, app.dev_id, app.app_name, self._box.seal(app.app_secret),

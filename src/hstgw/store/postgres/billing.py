@@ -9,6 +9,7 @@ from typing import Any
 from hstgw.store.base import IngestResult, Node, OnlineUsage, Rater, RecordRow, TermSum
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import (
+    INSERT_NODE,
     INSERT_RECORD,
     RECORD_COLUMNS,
     UPSERT_MONTHLY_SIGNALING,
@@ -40,16 +41,13 @@ class BillingStore(PostgresEngine):
     # nodes
 
     async def create_node(self, node: Node, key_hash: str) -> None:
-        await self._execute(
-            "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+        await self._insert_in_order(
+            "nodes", INSERT_NODE,
             node.node_id, node.name, key_hash, node.status, node.created_at,
         )  # fmt: skip
 
     async def list_nodes(self) -> list[Node]:
-        rows = await self._fetch(
-            "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
-        )
+        rows = await self._fetch("SELECT node_id, name, status, created_at FROM nodes ORDER BY seq")
         return [Node(*row) for row in rows]
 
     async def revoke_node(self, node_id: str) -> bool:

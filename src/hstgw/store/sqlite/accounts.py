@@ -61,8 +61,7 @@ class AccountsStore(SqliteEngine):
     async def create_developer(self, dev: Developer) -> None:
         await self._write(
             lambda c: c.execute(
-                "INSERT INTO developers (dev_id, name, secret, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                sql.INSERT_DEVELOPER,
                 (dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at),
             )
         )
@@ -82,8 +81,7 @@ class AccountsStore(SqliteEngine):
     async def list_developers(self) -> list[Developer]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT dev_id, name, secret, status, created_at FROM developers"
-                " ORDER BY created_at, dev_id"
+                "SELECT dev_id, name, secret, status, created_at FROM developers ORDER BY seq"
             ).fetchall()
         )
         return [d for d in (developer(row, self._box) for row in rows) if d is not None]

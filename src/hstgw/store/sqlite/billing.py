@@ -15,6 +15,7 @@ from hstgw.store.base import (
     TermSum,
 )
 from hstgw.store.sql import (
+    INSERT_NODE,
     INSERT_RECORD,
     RECORD_COLUMNS,
     UPSERT_MONTHLY_SIGNALING,
@@ -49,8 +50,7 @@ class BillingStore(SqliteEngine):
     async def create_node(self, node: Node, key_hash: str) -> None:
         await self._write(
             lambda c: c.execute(
-                "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                INSERT_NODE,
                 (node.node_id, node.name, key_hash, node.status, node.created_at),
             )
         )
@@ -58,7 +58,7 @@ class BillingStore(SqliteEngine):
     async def list_nodes(self) -> list[Node]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
+                "SELECT node_id, name, status, created_at FROM nodes ORDER BY seq"
             ).fetchall()
         )
         return [Node(*row) for row in rows]
