@@ -56,6 +56,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_TERMINALS_PER_APP": "11",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
         "HSTGW_SQLITE_CACHE_MIB": "16",
+        "HSTGW_SQLITE_SYNCHRONOUS": "full",
         "HSTGW_TERMINAL_RESUME_TTL": "600",
         "HSTGW_NODE_LEASE": "20",
         "HSTGW_ROUTE_TIMEOUT": "1.5",
@@ -84,6 +85,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "production",
         0,
     )
+    assert s.sqlite_synchronous == "full"
     assert (s.redis_url, s.node_lease, s.route_timeout) == (
         "redis://cache.internal:6379/2",
         20,

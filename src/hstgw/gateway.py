@@ -77,6 +77,8 @@ class Gateway:
         self.usage = UsageCounters(
             self.billing.record_gateway_usage, settings.zone, clock, self.metrics.delivered.inc
         )
+        # Receptions counted but not yet written count toward the signaling use_limit.
+        self.billing.limits.pending_signaling = self.usage.pending_signaling
         self.online = OnlineService(
             self.store,
             self.usage,

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # database file is also mapped into memory up to 8 times this. Large by default
     # because billing indexes reach millions of rows (docs/performance.md).
     sqlite_cache_mib: int = Field(default=128, ge=2, le=64 * 1024)
+    # When the embedded store's commits reach the disk (docs/operations.md "Durability"):
+    # "normal" survives a crash of the process, "full" also a power loss or OS crash.
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # A terminal token logs in once within its validity (docs/security.md); a reconnect
     # uses the resume credential of its login, valid this long (seconds).

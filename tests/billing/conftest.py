@@ -24,8 +24,9 @@ class Billed:
     node_key: str
 
     def usage(self, events: list[dict[str, Any]], key: str | None = None) -> dict[str, Any]:
-        """Report ``events``. Event ids are unique across the whole store, so each is
-        suffixed with its app's id here, and ``records`` takes the suffix off again."""
+        """Report ``events``. Event ids are unique per node, and tests may share a node
+        key, so each is suffixed with its app's id (``ev``), and ``records`` takes the
+        suffix off again."""
         return self.gateway.call(
             "POST",
             "/internal/v1/usage",

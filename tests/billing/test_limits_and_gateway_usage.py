@@ -34,7 +34,7 @@ def limited_app(gateway: Gateway, **fields: Any) -> tuple[OnlineApp, Billed]:
 def now_event(event_id: str, app_id: str, term: int, ms: int = 0, **kw: Any) -> dict[str, Any]:
     start = now_ms() - ms
     return {
-        "event_id": f"{event_id}.{app_id[:16]}",  # event ids are unique store-wide
+        "event_id": f"{event_id}.{app_id[:16]}",  # unique per node key
         "app_id": app_id,
         "charge_term": term,
         "start_time": start,

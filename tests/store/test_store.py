@@ -69,6 +69,10 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (2, "0002_online_usage.sql"),
         (3, "0003_billing.sql"),
         (4, "0004_idempotency.sql"),
+        (5, "0005_exact_month_counters.sql"),
+        (6, "0006_event_ids_per_node.sql"),
+        (7, "0007_app_sequence.sql"),
+        (8, "0008_creation_order.sql"),
     ]
 
 

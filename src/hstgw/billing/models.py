@@ -11,6 +11,11 @@ from hstgw.apps import INT32_MAX
 from hstgw.validation import AppId, OneOf, Range, Text
 
 __all__ = [
+    "MAX_EVENTS",
+    "MAX_EVENT_MS",
+    "MAX_PARTIES",
+    "MAX_QUANTITY",
+    "MAX_SIG_NUM",
     "EventIn",
     "IngestOut",
     "RecordOut",
@@ -22,8 +27,15 @@ __all__ = [
 ]
 
 MAX_EVENTS = 1000
+# What one event may claim (docs/billing.md "Bounds"). With every price at most
+# prices.MAX_PRICE, no record's amount reaches 2^63 millionths of a yuan.
+MAX_EVENT_MS = 31 * 86_400_000  # end_time - start_time: 31 days
+MAX_PARTIES = 1000  # recorded parties (term 8)
+MAX_SIG_NUM = 10**9  # receptions (term 6)
+MAX_QUANTITY = 10**7  # GB (terms 9, 10) or peak terminals (term 7)
 EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
 Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
+Quantity = Annotated[Decimal, Field(strict=False, ge=0, le=MAX_QUANTITY, decimal_places=6)]
 Term = Annotated[int, OneOf((1, 2, 4, 6, 7, 8, 9, 10, 11, 12))]
 
 
@@ -45,13 +57,13 @@ class EventIn(BaseModel):
     )
     start_time: EPOCH_MS
     end_time: EPOCH_MS
-    total_sig_num: Annotated[int, Range(0, 10**12)] | None = Field(
+    total_sig_num: Annotated[int, Range(0, MAX_SIG_NUM)] | None = Field(
         default=None, description="charge_term 6: receptions"
     )
-    quantity: Annotated[Decimal, Field(strict=False, ge=0, le=10**9, decimal_places=6)] | None = (
-        Field(default=None, description="charge_term 9 and 10: GB; 7: peak terminals")
+    quantity: Quantity | None = Field(
+        default=None, description="charge_term 9 and 10: GB; 7: peak terminals"
     )
-    parties: Annotated[int, Range(0, 10_000)] = Field(
+    parties: Annotated[int, Range(0, MAX_PARTIES)] = Field(
         default=0, description="charge_term 8: recorded parties"
     )
 

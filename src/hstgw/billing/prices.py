@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from hstgw.services import ServiceId
 
-__all__ = ["CHARGE_TERMS", "TERM_SERVICE", "TIME_TERMS", "PriceTable"]
+__all__ = ["CHARGE_TERMS", "MAX_PRICE", "TERM_SERVICE", "TIME_TERMS", "PriceTable"]
 
 # charge_term -> the service (product) it belongs to
 TERM_SERVICE: dict[int, int] = {
@@ -34,6 +34,10 @@ CHARGE_TERMS = tuple(TERM_SERVICE)
 TIME_TERMS = frozenset({1, 2, 4, 8, 11, 12})
 # Terms charged in both directions (WeChat mini programs); others only when received.
 BOTH_WAYS = frozenset({11, 12})
+# The highest price an override may set, yuan per unit (docs/billing.md "Bounds"), and
+# the largest free signaling quota.
+MAX_PRICE = 1000
+MAX_FREE_QUOTA = 10**12
 # 720P: a video stream or recording of at most this many pixels is "720P or below".
 AREA_720P = 1280 * 720
 
@@ -71,6 +75,13 @@ class PriceTable:
         table = replace(cls(), **{k: Decimal(str(v)) for k, v in overrides.items()})
         for f in fields(table):
             value = getattr(table, f.name)
-            if value < 0 or value != value.quantize(Decimal("0.000001")):
+            if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.000001")):
                 raise ValueError(f"price {f.name}: must be >= 0 with at most 6 decimal places")
+            if f.name == "signaling_free_quota":
+                if value > MAX_FREE_QUOTA or value != value.to_integral_value():
+                    raise ValueError(
+                        f"price {f.name}: must be a whole number, at most {MAX_FREE_QUOTA}"
+                    )
+            elif value > MAX_PRICE:
+                raise ValueError(f"price {f.name}: must be at most {MAX_PRICE} yuan")
         return table

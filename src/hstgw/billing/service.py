@@ -6,8 +6,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from hstgw.billing.models import EventIn, UsageBatch
-from hstgw.billing.prices import TERM_SERVICE, TIME_TERMS, PriceTable
-from hstgw.billing.rating import UsageEvent, month_of, rate
+from hstgw.billing.limits import Limits
+from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
+from hstgw.billing.prices import TERM_SERVICE, PriceTable
+from hstgw.billing.rating import UsageEvent, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
 from hstgw.ids import new_id
-from hstgw.services import SERVICES, ServiceId
-from hstgw.store import App, Node, OnlineUsage, RecordRow, Store, UnknownApp
+from hstgw.services import SERVICES
+from hstgw.store import Node, OnlineUsage, RecordRow, Store, UnknownApp
 
 __all__ = ["GATEWAY_NODE", "Billing", "Limits", "Nodes"]
 
@@ -29,8 +29,6 @@ log = logging.getLogger("hstgw.billing")
 
 GATEWAY_NODE = "gateway"  # the node_id of the gateway's own usage records
 MAX_RANGE_MS = 93 * 86400 * 1000
-# Services whose use_limit is minutes: those of the terms billed by the second.
-_TIME_SERVICES = frozenset(TERM_SERVICE[term] for term in TIME_TERMS)
 
 
 def key_hash(key: str) -> str:
@@ -76,89 +74,6 @@ def micro_text(micro: int) -> str:
 def money(micro: int) -> orjson.Fragment:
     """A JSON number with exactly 6 decimal places."""
     return orjson.Fragment(micro_text(micro).encode())
-
-
-@dataclass
-class Limits:
-    """Month-to-date use per app, kept in memory and refreshed from the store's counters."""
-
-    store: Store
-    zone: ZoneInfo
-    clock: Callable[[], int]
-
-    def __post_init__(self) -> None:
-        self._cache: dict[str, tuple[str, dict[int, tuple[int, int]]]] = {}
-        # Told of the apps whose usage this node changed (cluster: the other nodes).
-        self.on_change: Callable[[list[str]], None] = lambda app_ids: None
-
-    def _month(self) -> str:
-        return month_of(self.clock(), self.zone)
-
-    async def usage(self, app_id: str) -> dict[int, tuple[int, int]]:
-        month = self._month()
-        cached = self._cache.get(app_id)
-        if cached is None or cached[0] != month:
-            cached = (month, await self.store.month_usage(app_id, month))
-            self._cache[app_id] = cached
-        return cached[1]
-
-    def forget(self, app_ids: Iterable[str]) -> None:
-        """Their usage changed here: read it again (and tell whoever listens)."""
-        changed = list(dict.fromkeys(app_ids))
-        self.drop(changed)
-        self.on_change(changed)
-
-    def drop(self, app_ids: list[str] | None) -> None:
-        """Read these apps' usage again (every app's for None)."""
-        if app_ids is None:
-            self._cache.clear()
-            return
-        for app_id in app_ids:
-            self._cache.pop(app_id, None)
-
-    @staticmethod
-    def _consumption(app: App, usage: Mapping[int, tuple[int, int]]) -> str | None:
-        if app.consumption_limit is None:
-            return None
-        spent = sum(amount for _, amount in usage.values())
-        if spent >= app.consumption_limit * 1_000_000:
-            return f"consumption_limit: {app.consumption_limit} yuan this month reached"
-        return None
-
-    @staticmethod
-    def _service(app: App, usage: Mapping[int, tuple[int, int]], service_id: int) -> str | None:
-        limit = next((s.use_limit for s in app.services if s.service_id == service_id), None)
-        if limit is None:
-            return None
-        used = usage.get(service_id, (0, 0))[0]
-        if service_id in _TIME_SERVICES:
-            if used >= limit * 60:
-                return f"use_limit of service {service_id}: {limit} minutes this month reached"
-        elif used >= limit:
-            return f"use_limit of service {service_id}: {limit} this month reached"
-        return None
-
-    async def login_refusal(self, app: App) -> str | None:
-        return self._consumption(app, await self.usage(app.app_id))
-
-    async def signaling_refusal(self, app: App) -> str | None:
-        usage = await self.usage(app.app_id)
-        return self._consumption(app, usage) or self._service(app, usage, ServiceId.SIGNALING)
-
-    def cached_signaling_refusal(self, app: App) -> str | None:
-        cached = self._cache.get(app.app_id)
-        if cached is None:
-            return None
-        return self._consumption(app, cached[1]) or self._service(
-            app, cached[1], ServiceId.SIGNALING
-        )
-
-    async def refused_services(self, app: App) -> list[int]:
-        """The services an app may not use now (every one, past its consumption_limit)."""
-        usage = await self.usage(app.app_id)
-        if self._consumption(app, usage):
-            return sorted(s.service_id for s in app.services)
-        return [s.service_id for s in app.services if self._service(app, usage, s.service_id)]
 
 
 class Billing:
@@ -309,6 +224,8 @@ def _event(i: int, e: EventIn) -> UsageEvent:
     term = e.charge_term
     if e.end_time < e.start_time:
         raise ParameterInvalid(f"{where}.end_time", "must not be before start_time")
+    if e.end_time - e.start_time > MAX_EVENT_MS:
+        raise ParameterInvalid(f"{where}.end_time", "must be at most 31 days after start_time")
     if term in (2, 8) and not e.resolution:
         raise ParameterMissing(f"{where}.resolution", f"required for charge_term {term}")
     if term == 6 and e.total_sig_num is None:

@@ -86,15 +86,18 @@ class TerminalRequests(OnlineCore):
         self._notify_scope(session, state=1)
         return {}
 
-    def _check_signaling(self, session: Session) -> None:
-        app = self._apps.get(session.app_id)
-        refusal = self.limits.cached_signaling_refusal(app) if app is not None else None
+    async def _check_signaling(self, session: Session) -> None:
+        # Billing decides (from memory when it holds the app's use; else it reads it).
+        app = self._apps.get(session.app_id) or await self._store.find_app(session.app_id)
+        if app is None:
+            raise TerminalError(TerminalCode.APP_NOT_FOUND)
+        refusal = await self.limits.signaling_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
 
     async def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReq = parse_request(InviteReq, data)
-        self._check_signaling(session)
+        await self._check_signaling(session)
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
         failed = await self.invite(
@@ -129,7 +132,7 @@ class TerminalRequests(OnlineCore):
 
     async def _message(self, session: Session, data: dict[str, Any]) -> Reply:
         req: MessageReq = parse_request(MessageReq, data)
-        self._check_signaling(session)
+        await self._check_signaling(session)
         if body_size(req.body) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "body: larger than 8192 bytes")
         text = dumps(

@@ -35,6 +35,10 @@ class UsageCounters:
         self._signaling: dict[tuple[str, str], int] = {}
         self._spans: dict[tuple[str, str], tuple[int, int]] = {}
         self._peak: dict[tuple[str, str], int] = {}
+        # Receptions per (app_id, month): counted, and those handed to the sink that
+        # it has not finished writing (billing's limits count both).
+        self._month_signaling: dict[tuple[str, str], int] = {}
+        self._writing: list[dict[tuple[str, str], int]] = []
         self._day_cache: tuple[int, str] = (-1, "")
 
     def _day(self) -> str:
@@ -49,10 +53,17 @@ class UsageCounters:
         """``n`` signaling messages were delivered to terminals of ``app_id``."""
         key = (app_id, self._day())
         self._signaling[key] = self._signaling.get(key, 0) + n
+        month_key = (app_id, key[1][:7])
+        self._month_signaling[month_key] = self._month_signaling.get(month_key, 0) + n
         self._on_received(n)
         now = self._clock()
         first = self._spans.get(key, (now, now))[0]
         self._spans[key] = (first, now)
+
+    def pending_signaling(self, app_id: str, month: str) -> int:
+        """Receptions of ``app_id`` in ``month`` (``YYYY-MM``) not yet in the store."""
+        key = (app_id, month)
+        return self._month_signaling.get(key, 0) + sum(w.get(key, 0) for w in self._writing)
 
     def terminals(self, app_id: str, count: int) -> None:
         """``app_id`` has ``count`` terminals online now."""
@@ -65,6 +76,8 @@ class UsageCounters:
         if not signaling and not peak:
             return
         self._signaling, self._peak, self._spans = {}, {}, {}
+        writing, self._month_signaling = self._month_signaling, {}
+        self._writing.append(writing)
         rows = [
             OnlineUsage(app, day, signaling.get((app, day), 0), peak.get((app, day), 0))
             for app, day in sorted(signaling.keys() | peak.keys())
@@ -72,6 +85,8 @@ class UsageCounters:
         try:
             await self._sink(rows, spans)
         except BaseException:
+            for key, n in writing.items():
+                self._month_signaling[key] = self._month_signaling.get(key, 0) + n
             for key, n in signaling.items():
                 self._signaling[key] = self._signaling.get(key, 0) + n
             for key, n in peak.items():
@@ -80,3 +95,5 @@ class UsageCounters:
                 now_first, now_last = self._spans.get(key, (first, last))
                 self._spans[key] = (min(first, now_first), max(last, now_last))
             raise
+        finally:
+            self._writing.remove(writing)

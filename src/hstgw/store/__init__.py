@@ -70,6 +70,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
         Path(settings.sqlite_path),
         box=box,
         cache_mib=settings.sqlite_cache_mib,
+        synchronous=settings.sqlite_synchronous,
         serving=serving,
         app_cache_size=settings.app_cache_size if serving else 0,
     )

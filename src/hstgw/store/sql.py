@@ -16,7 +16,11 @@ from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, Unknow
 
 __all__ = [
     "APP_COLUMNS",
+    "INSERT_APP",
+    "INSERT_DEVELOPER",
+    "INSERT_NODE",
     "INSERT_RECORD",
+    "INT64_MAX",
     "RECORD_COLUMNS",
     "UPSERT_MONTHLY_SIGNALING",
     "UPSERT_MONTHLY_USAGE",
@@ -26,12 +30,28 @@ __all__ = [
     "developer",
     "numbered",
     "plan_ingest",
+    "signaling_rows",
     "update_app",
 ]
 
 APP_COLUMNS = (
     "a.app_id, a.dev_id, a.app_name, a.app_secret, a.status, a.consumption_limit,"
     " a.created_at, a.updated_at, s.service_id, s.use_limit"
+)
+# A new app, developer or node takes the next creation sequence number (``seq``): lists
+# are oldest first by it. Writers take turns (SQLite's one writer; a lock on PostgreSQL).
+INSERT_APP = (
+    "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status, consumption_limit,"
+    " created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM apps))"
+)
+INSERT_DEVELOPER = (
+    "INSERT INTO developers (dev_id, name, secret, status, created_at, seq)"
+    " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM developers))"
+)
+INSERT_NODE = (
+    "INSERT INTO nodes (node_id, name, key_hash, status, created_at, seq)"
+    " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM nodes))"
 )
 RECORD_COLUMNS = (
     "r.record_id, r.event_id, r.app_id, a.app_name, r.charge_term, r.product_id, r.start_time,"
@@ -49,11 +69,25 @@ UPSERT_MONTHLY_SIGNALING = (
     "INSERT INTO monthly_signaling (dev_id, month, receptions) VALUES (?, ?, ?)"
     " ON CONFLICT (dev_id, month) DO UPDATE SET receptions = excluded.receptions"
 )
+# The largest value of a BIGINT column. The month's counters, which only the limits
+# read, stop there (9.2 trillion yuan, past every consumption_limit) rather than
+# overflow: SQLite would turn the sum into a float, PostgreSQL refuse the write.
+INT64_MAX = 2**63 - 1
+
+
+def _saturating(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN monthly_usage.{column} <= {INT64_MAX} - excluded.{column}"
+        f" THEN monthly_usage.{column} + excluded.{column} ELSE {INT64_MAX} END"
+    )
+
+
 UPSERT_MONTHLY_USAGE = (
     "INSERT INTO monthly_usage (app_id, month, service_id, use_quantity, amount_micro)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET"
-    " use_quantity = monthly_usage.use_quantity + excluded.use_quantity,"
-    " amount_micro = monthly_usage.amount_micro + excluded.amount_micro"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, month, service_id) DO UPDATE SET "
+    + _saturating("use_quantity")
+    + ", "
+    + _saturating("amount_micro")
 )
 UPSERT_ONLINE_USAGE = (
     "INSERT INTO online_usage (app_id, day, signaling, peak_terminals, updated_at)"
@@ -135,6 +169,18 @@ class IngestPlan:
         # (app_id, month, service_id) -> [use, amount in millionths]
         self.usage: dict[tuple[str, str, int], list[int]] = {}
         self.duplicates = 0
+
+    def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
+        """UPSERT_MONTHLY_USAGE's arguments (a batch's own sum may pass INT64_MAX)."""
+        return [
+            (app, month, sid, min(use, INT64_MAX), min(amount, INT64_MAX))
+            for (app, month, sid), (use, amount) in self.usage.items()
+        ]
+
+
+def signaling_rows(signaling: MutableMapping[tuple[str, str], int]) -> list[tuple[str, str, int]]:
+    """UPSERT_MONTHLY_SIGNALING's arguments: receptions so far, as far as a BIGINT holds."""
+    return [(dev, month, min(n, INT64_MAX)) for (dev, month), n in signaling.items()]
 
 
 def plan_ingest(

@@ -24,7 +24,7 @@ __all__ = ["AccountsStore"]
 _APPS_BY_ID = (
     f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
     " WHERE a.app_id = ANY($1::text[]) AND a.deleted_at IS NULL"
-    " ORDER BY a.created_at, a.app_id, s.service_id"
+    " ORDER BY a.seq, s.service_id"
 )
 _DEV_COLUMNS = "dev_id, name, secret, status, created_at"
 
@@ -60,8 +60,8 @@ class AccountsStore(PostgresEngine):
     # developers
 
     async def create_developer(self, dev: Developer) -> None:
-        await self._execute(
-            f"INSERT INTO developers ({_DEV_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+        await self._insert_in_order(
+            "developers", sql.INSERT_DEVELOPER,
             dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at,
         )  # fmt: skip
 
@@ -72,9 +72,7 @@ class AccountsStore(PostgresEngine):
         return developer(row, self._box)
 
     async def list_developers(self) -> list[Developer]:
-        rows = await self._fetch(
-            f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY created_at, dev_id"
-        )
+        rows = await self._fetch(f"SELECT {_DEV_COLUMNS} FROM developers ORDER BY seq")
         return [d for d in (developer(row, self._box) for row in rows) if d is not None]
 
     async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
@@ -136,10 +134,9 @@ class AccountsStore(PostgresEngine):
     async def create_app(self, app: App) -> None:
         try:
             async with self._transaction() as c:
+                await self._take_turn(c, "apps")
                 await c.execute(
-                    "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status,"
-                    " consumption_limit, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    numbered(sql.INSERT_APP),
                     app.app_id, app.dev_id, app.app_name, self._box.seal(app.app_secret),
                     app.status, app.consumption_limit, app.created_at, app.updated_at,
                 )  # fmt: skip
@@ -176,7 +173,7 @@ class AccountsStore(PostgresEngine):
                 r[0]
                 for r in await c.fetch(
                     "SELECT app_id FROM apps WHERE dev_id = $1 AND deleted_at IS NULL"
-                    " ORDER BY created_at, app_id LIMIT $2 OFFSET $3",
+                    " ORDER BY seq LIMIT $2 OFFSET $3",
                     dev_id,
                     limit,
                     offset,

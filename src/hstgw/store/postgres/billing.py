@@ -9,6 +9,7 @@ from typing import Any
 from hstgw.store.base import IngestResult, Node, OnlineUsage, Rater, RecordRow, TermSum
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import (
+    INSERT_NODE,
     INSERT_RECORD,
     RECORD_COLUMNS,
     UPSERT_MONTHLY_SIGNALING,
@@ -16,6 +17,7 @@ from hstgw.store.sql import (
     UPSERT_ONLINE_USAGE,
     numbered,
     plan_ingest,
+    signaling_rows,
 )
 
 __all__ = ["BillingStore"]
@@ -39,16 +41,13 @@ class BillingStore(PostgresEngine):
     # nodes
 
     async def create_node(self, node: Node, key_hash: str) -> None:
-        await self._execute(
-            "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+        await self._insert_in_order(
+            "nodes", INSERT_NODE,
             node.node_id, node.name, key_hash, node.status, node.created_at,
         )  # fmt: skip
 
     async def list_nodes(self) -> list[Node]:
-        rows = await self._fetch(
-            "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
-        )
+        rows = await self._fetch("SELECT node_id, name, status, created_at FROM nodes ORDER BY seq")
         return [Node(*row) for row in rows]
 
     async def revoke_node(self, node_id: str) -> bool:
@@ -80,7 +79,9 @@ class BillingStore(PostgresEngine):
             seen = {
                 r[0]
                 for r in await c.fetch(
-                    "SELECT event_id FROM usage_records WHERE event_id = ANY($1::text[])",
+                    "SELECT event_id FROM usage_records"
+                    " WHERE node_id = $1 AND event_id = ANY($2::text[])",
+                    node_id,
                     [e.event_id for e in events],
                 )
             }
@@ -101,13 +102,8 @@ class BillingStore(PostgresEngine):
             last = await c.fetchval("SELECT COALESCE(MAX(record_id), 0) FROM usage_records")
             plan = plan_ingest(events, seen, owners, signaling, rater, node_id, now, last)
             await c.executemany(numbered(INSERT_RECORD), plan.records)
-            await c.executemany(
-                numbered(UPSERT_MONTHLY_SIGNALING), [(d, m, n) for (d, m), n in signaling.items()]
-            )
-            await c.executemany(
-                numbered(UPSERT_MONTHLY_USAGE),
-                [(app, month, sid, u, amt) for (app, month, sid), (u, amt) in plan.usage.items()],
-            )
+            await c.executemany(numbered(UPSERT_MONTHLY_SIGNALING), signaling_rows(signaling))
+            await c.executemany(numbered(UPSERT_MONTHLY_USAGE), plan.usage_rows())
             if online_usage:
                 await _add_online_usage(c, online_usage, now)
         touched = frozenset((app, month) for app, month, _ in plan.usage)

@@ -185,6 +185,16 @@ class PostgresEngine:
         async with self._connection() as conn, conn.transaction():
             yield conn
 
+    async def _take_turn(self, c: Conn, table: str) -> None:
+        """Writers of ``table``'s rows take turns until the transaction ends, so that each
+        new row takes the next creation sequence number (``seq``)."""
+        await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.lock_key(table))
+
+    async def _insert_in_order(self, table: str, sql: str, *args: Any) -> None:
+        async with self._transaction() as c:
+            await self._take_turn(c, table)
+            await c.execute(numbered(sql), *args)
+
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._connection() as c:
             return list(await c.fetch(numbered(sql), *args))

@@ -61,8 +61,7 @@ class AccountsStore(SqliteEngine):
     async def create_developer(self, dev: Developer) -> None:
         await self._write(
             lambda c: c.execute(
-                "INSERT INTO developers (dev_id, name, secret, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                sql.INSERT_DEVELOPER,
                 (dev.dev_id, dev.name, self._box.seal(dev.secret), dev.status, dev.created_at),
             )
         )
@@ -82,8 +81,7 @@ class AccountsStore(SqliteEngine):
     async def list_developers(self) -> list[Developer]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT dev_id, name, secret, status, created_at FROM developers"
-                " ORDER BY created_at, dev_id"
+                "SELECT dev_id, name, secret, status, created_at FROM developers ORDER BY seq"
             ).fetchall()
         )
         return [d for d in (developer(row, self._box) for row in rows) if d is not None]
@@ -148,8 +146,7 @@ class AccountsStore(SqliteEngine):
     async def create_app(self, app: App) -> None:
         def work(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO apps (app_id, dev_id, app_name, app_secret, status,"
-                " consumption_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                sql.INSERT_APP,
                 (
                     app.app_id,
                     app.dev_id,
@@ -199,7 +196,7 @@ class AccountsStore(SqliteEngine):
                     row[0]
                     for row in c.execute(
                         "SELECT app_id FROM apps WHERE dev_id = ? AND deleted_at IS NULL"
-                        " ORDER BY created_at, app_id LIMIT ? OFFSET ?",
+                        " ORDER BY seq LIMIT ? OFFSET ?",
                         (dev_id, limit, offset),
                     )
                 ]
@@ -266,7 +263,7 @@ def _get_apps(c: sqlite3.Connection, dev_id: str, app_ids: list[str], box: Secre
     rows = c.execute(
         f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
         f" WHERE a.dev_id = ? AND a.deleted_at IS NULL AND a.app_id IN ({marks})"
-        " ORDER BY a.created_at, a.app_id, s.service_id",
+        " ORDER BY a.seq, s.service_id",
         (dev_id, *app_ids),
     ).fetchall()
     return apps_from_rows(rows, box)

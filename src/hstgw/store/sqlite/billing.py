@@ -15,12 +15,14 @@ from hstgw.store.base import (
     TermSum,
 )
 from hstgw.store.sql import (
+    INSERT_NODE,
     INSERT_RECORD,
     RECORD_COLUMNS,
     UPSERT_MONTHLY_SIGNALING,
     UPSERT_MONTHLY_USAGE,
     UPSERT_ONLINE_USAGE,
     plan_ingest,
+    signaling_rows,
 )
 from hstgw.store.sqlite.engine import SqliteEngine
 
@@ -48,8 +50,7 @@ class BillingStore(SqliteEngine):
     async def create_node(self, node: Node, key_hash: str) -> None:
         await self._write(
             lambda c: c.execute(
-                "INSERT INTO nodes (node_id, name, key_hash, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                INSERT_NODE,
                 (node.node_id, node.name, key_hash, node.status, node.created_at),
             )
         )
@@ -57,7 +58,7 @@ class BillingStore(SqliteEngine):
     async def list_nodes(self) -> list[Node]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT node_id, name, status, created_at FROM nodes ORDER BY created_at, node_id"
+                "SELECT node_id, name, status, created_at FROM nodes ORDER BY seq"
             ).fetchall()
         )
         return [Node(*row) for row in rows]
@@ -142,8 +143,8 @@ class BillingStore(SqliteEngine):
         args = (dev_id, start, end) if app_id is None else (dev_id, start, end, app_id)
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT r.app_id, a.app_name, r.charge_term, count(*), sum(r.amount_micro),"
-                " sum(r.total_time), sum(r.total_sig_num), group_concat(r.quantity, ' ')"
+                f"SELECT r.app_id, a.app_name, r.charge_term, count(*), {_EXACT_SUMS},"
+                " group_concat(r.quantity, ' ')"
                 " FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
                 f" WHERE r.dev_id = ? AND r.start_time BETWEEN ? AND ?{app_filter}"
                 " GROUP BY r.app_id, a.app_name, r.charge_term ORDER BY r.app_id, r.charge_term",
@@ -151,8 +152,17 @@ class BillingStore(SqliteEngine):
             ).fetchall()
         )
         return [
-            TermSum(app, name, term, n, amount, time, sig, str(sum(map(Decimal, qs.split()))))
-            for app, name, term, n, amount, time, sig, qs in rows
+            TermSum(
+                app,
+                name,
+                term,
+                n,
+                amount_micro=(s[0] << 32) + s[1],
+                total_time=(s[2] << 32) + s[3],
+                total_sig_num=(s[4] << 32) + s[5],
+                quantity=str(sum(map(Decimal, qs.split()))),
+            )
+            for app, name, term, n, *s, qs in rows
         ]
 
     async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
@@ -175,6 +185,14 @@ class BillingStore(SqliteEngine):
 
 
 _CHUNK = 500
+
+# SQLite's sum() of integers fails past 2^63 (and total() is a float): each column
+# (never negative) is summed in two halves, high and low 32 bits, that cannot
+# overflow before 2^31 rows, and joined exactly in Python.
+_EXACT_SUMS = ", ".join(
+    f"sum(r.{column} >> 32), sum(r.{column} & 4294967295)"
+    for column in ("amount_micro", "total_time", "total_sig_num")
+)
 
 
 class _SignalingSoFar(dict[tuple[str, str], int]):
@@ -208,7 +226,8 @@ def _ingest(
         seen.update(
             row[0]
             for row in c.execute(
-                f"SELECT event_id FROM usage_records WHERE event_id IN ({marks})", chunk
+                f"SELECT event_id FROM usage_records WHERE node_id = ? AND event_id IN ({marks})",
+                (node_id, *chunk),
             )
         )
     app_ids = list({e.app_id for e in events})
@@ -223,11 +242,8 @@ def _ingest(
     last = c.execute("SELECT COALESCE(MAX(record_id), 0) FROM usage_records").fetchone()[0]
     plan = plan_ingest(events, seen, owners, signaling, rater, node_id, now, last)
     c.executemany(INSERT_RECORD, plan.records)
-    c.executemany(UPSERT_MONTHLY_SIGNALING, [(d, m, n) for (d, m), n in signaling.items()])
-    c.executemany(
-        UPSERT_MONTHLY_USAGE,
-        [(app, month, sid, u, amount) for (app, month, sid), (u, amount) in plan.usage.items()],
-    )
+    c.executemany(UPSERT_MONTHLY_SIGNALING, signaling_rows(signaling))
+    c.executemany(UPSERT_MONTHLY_USAGE, plan.usage_rows())
     if online_usage:
         _add_online_usage(c, online_usage, now)
     touched = frozenset((app, month) for app, month, _ in plan.usage)

@@ -30,13 +30,16 @@ T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 5000
 _CHECKPOINT_PAGES = 32768
+_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 
-def _connect(path: Path, cache_mib: int) -> sqlite3.Connection:
+def _connect(path: Path, cache_mib: int, synchronous: str = "normal") -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    # NORMAL in WAL mode: a commit survives the process (the WAL is written before the
+    # commit returns), not a power loss; FULL syncs the WAL at every commit.
+    conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[synchronous]}")
     conn.execute("PRAGMA foreign_keys = ON")
     # Billing tables reach millions of rows: keep their index pages in memory (the
     # 2 MiB default makes every insert and query read pages back from the OS).
@@ -92,6 +95,7 @@ class SqliteEngine:
         app_cache_size: int = 100_000,
         box: SecretBox | None = None,
         cache_mib: int = 128,
+        synchronous: str = "normal",
     ) -> None:
         self.path = path
         # Secrets at rest; without a master key, the one kept beside the database.
@@ -99,7 +103,9 @@ class SqliteEngine:
         self._serving = serving
         self._lock_file: IO[bytes] | None = None
         self._reader = SqliteBridge(lambda: _connect(path, cache_mib), "hstgw-sqlite-read")
-        self._writer = SqliteBridge(lambda: _connect(path, cache_mib), "hstgw-sqlite-write")
+        self._writer = SqliteBridge(
+            lambda: _connect(path, cache_mib, synchronous), "hstgw-sqlite-write"
+        )
         self._apps = AppCache(app_cache_size if serving else 0)
 
     async def open(self) -> None:
