@@ -130,6 +130,12 @@ class Text(_Check):
         return {"pattern": f"^{self.regex}$", "minLength": self.lo, "maxLength": self.hi}
 
 
+def _either(choices: tuple[int, ...]) -> str:
+    """``1, 2 or 3``, as pydantic words a literal's choices."""
+    *head, last = map(str, choices)
+    return f"{', '.join(head)} or {last}" if head else last
+
+
 @dataclass(frozen=True, slots=True)
 class OneOf(_Check):
     """``Annotated[int, OneOf((1, 2))]``: one of these integers; ``true`` is not 1."""
@@ -141,7 +147,7 @@ class OneOf(_Check):
             core_schema.custom_error_schema(
                 core_schema.literal_schema(list(self.choices)),
                 "choice",
-                custom_error_message=f"must be one of {', '.join(map(str, self.choices))}",
+                custom_error_message=f"must be one of {_either(self.choices)}",
             )
         ]
 
