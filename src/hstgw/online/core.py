@@ -131,7 +131,8 @@ class OnlineCore:
         # Before the token is checked: a login flood costs a dict lookup each.
         if self._guard is not None and not await self._guard.login(app.app_id):
             raise TerminalError(TerminalCode.TOO_MANY_LOGINS)
-        who = f"{app.app_id}{_US}{req.user_id}"
+        # A resume credential answers for the same user in the same company only.
+        who = f"{app.app_id}{_US}{req.user_id}{_US}{req.company_id}"
         used: str | None = None  # the token's replay key, once noted as used
         now = self._clock()
         if req.resume:
@@ -150,6 +151,8 @@ class OnlineCore:
                 )
                 if claims.user_id != req.user_id:
                     raise TokenError("claim uid is not the user_id")
+                if claims.cid is not None and claims.cid != req.company_id:
+                    raise TokenError("claim cid is not the company_id")
             except TokenError as exc:
                 log.info(
                     "terminal token refused", extra={"reason": exc.reason, "app_id": app.app_id}
@@ -418,20 +421,25 @@ class OnlineCore:
                 "inviter": who,
             }
         )
-        await self.presence.remember_invite(
+        users = list(dict.fromkeys(user_ids))
+        if not await self.presence.remember_invite(
             app_id,
             group_id,
             seq_id,
             (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
+            users,
             self._clock(),
-        )
-        users = list(dict.fromkeys(user_ids))
+        ):
+            raise ParameterInvalid("seq_id", "a pending invite of another inviter has this seq_id")
         per_user = await asyncio.gather(*(self.presence.of_user(app_id, u) for u in users))
         targets: list[Terminal] = []
         owner: list[int] = []
         for i, terminals in enumerate(per_user):
             for t in terminals:
-                if inviter is None or t.conn != inviter.conn:
+                # A terminal reaches only its app and company (docs/security.md).
+                if inviter is None or (
+                    t.conn != inviter.conn and t.company_id == inviter.company_id
+                ):
                     targets.append(t)
                     owner.append(i)
         done = await self.deliver(app_id, targets, text)

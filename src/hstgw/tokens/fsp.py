@@ -58,6 +58,8 @@ class Claims:
     ts: int
     r: int | None
     et: int | None
+    # Our optional claim (docs/tokens.md): the company the terminal may log in to.
+    cid: str | None = None
 
     @property
     def group_id(self) -> str | None:
@@ -84,10 +86,12 @@ def build(
     expire: int | None = None,
     now_ms: int | None = None,
     rand: int | None = None,
+    cid: str | None = None,
 ) -> str:
     """Build a 001 token as the platform's TokenGenerator SDKs do.
 
     ``expire`` is an absolute epoch time in seconds (``et``); ``None`` or 0 omits it.
+    ``cid`` (ours, optional) binds a terminal token to a company_id.
     """
     key = _key(secret)
     claims: dict[str, Any] = {
@@ -99,6 +103,8 @@ def build(
         claims["et"] = int(expire)
     claims["ts"] = int(time.time() * 1000) if now_ms is None else now_ms
     claims["r"] = secrets.randbelow(2**31) if rand is None else rand
+    if cid is not None:
+        claims["cid"] = cid
     plain = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     plain += b" " * (-len(plain) % _BLOCK)
     encryptor = Cipher(algorithms.AES(key), modes.CBC(_IV)).encryptor()
@@ -187,6 +193,7 @@ def decode(token: str, secret: str) -> Claims:
         ts=ts,
         r=_int_claim(parsed, "r", required=False),
         et=_int_claim(parsed, "et", required=False) or None,
+        cid=_str_claim(parsed, "cid"),
     )
 
 
