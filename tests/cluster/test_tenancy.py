@@ -4,12 +4,14 @@ company, pending invites are bounded per app (issue 10, items 4 and 5)."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
-from tests.cluster.conftest import REDIS_URL, drop_namespace, require_redis
+from hstgw.tokens.fsp import build
+from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_redis
 from tests.cluster.test_cluster import on
 from tests.conftest import Gateway
 from tests.online.conftest import make_app, raw_login
@@ -72,3 +74,35 @@ async def test_pending_invites_are_bounded_per_app_in_redis() -> None:
     finally:
         await shared.close()
         drop_namespace(namespace)
+
+
+async def test_login_limits_hold_for_the_cluster(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2, limit_logins_per_app=1, limit_login_failures_per_address=6) as (a, b):
+        app_a = make_app(a)
+        app_b = on(app_a, b)
+        codes = []
+        for i in range(6):  # failures on both nodes: one bucket for the address
+            app = (app_a, app_b)[i % 2]
+            bad = build(app.app_id, "0123456789abcdef", uid="u")
+            t, reply = await raw_login(app, "u", token=bad)
+            codes.append(reply["code"])
+            await t.close()
+        assert codes == [1000000] * 6
+        t, reply = await raw_login(app_b, "alice")
+        assert reply["code"] == 1000108  # the address is past its failures, on either node
+        await t.close()
+
+
+async def test_bogus_logins_spend_no_app_budget_in_the_cluster(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2, limit_logins_per_app=1) as (a, b):
+        app_a = make_app(a)
+        app_b = on(app_a, b)
+        for i in range(24):
+            app = (app_a, app_b)[i % 2]
+            bad = build(app.app_id, "0123456789abcdef", uid="u")
+            t, reply = await raw_login(app, "u", token=bad)
+            assert reply["code"] == 1000000
+            await t.close()
+        t, reply = await raw_login(app_b, "alice")
+        assert reply["code"] == 0
+        await t.close()

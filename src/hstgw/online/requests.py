@@ -9,7 +9,7 @@ from typing import Any
 
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.online import protocol as p
-from hstgw.online.core import OnlineCore
+from hstgw.online.core import DEVELOPER_DISABLED, OnlineCore
 from hstgw.online.frames import (
     Reply,
     TerminalError,
@@ -44,6 +44,10 @@ class TerminalRequests(OnlineCore):
             kind, seq = data["type"], data.get("seq")
             if not session.allow(now, self.config.message_rate):
                 raise TerminalError(TerminalCode.RATE_LIMITED)
+            app = self._apps.get(session.app_id)
+            if app is not None and not await self.developer_active(app.dev_id, now):
+                # refused at once; the housekeeping sweep kicks it (developer_disabled)
+                raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
             handler = _HANDLERS.get(kind)
             if handler is None:
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])

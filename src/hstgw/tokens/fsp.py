@@ -61,6 +61,11 @@ class Claims:
     # Our optional claim (docs/tokens.md): the company the terminal may log in to.
     cid: str | None = None
 
+    def valid_until_ms(self, max_age_s: int) -> int:
+        """When the token stops being valid: ``max_age_s`` after ``ts``, or ``et`` if sooner."""
+        until = self.ts + max_age_s * 1000
+        return min(until, self.et * 1000) if self.et is not None else until
+
     @property
     def group_id(self) -> str | None:
         return None if self.gid in (None, _UNSET) else self.gid
@@ -208,8 +213,10 @@ def verify(
 ) -> Claims:
     """Decode ``token`` and check it names ``aid`` and is valid at ``now_ms``.
 
-    With ``et`` the token is valid until then; without it, for ``max_age_s``
-    after its build time ``ts``. A ``ts`` too far in the future is refused either way.
+    A token is valid for ``max_age_s`` after its build time ``ts``, and until its
+    ``et`` if that is sooner: an ``et`` cannot make a token live longer, and one that
+    lies more than ``max_age_s`` ahead is refused (a builder's mistake, or a token
+    made to outlive the limit). A ``ts`` too far in the future is refused.
     """
     claims = decode(token, secret)
     if not secrets.compare_digest(claims.aid.encode(), aid.encode()):
@@ -217,9 +224,11 @@ def verify(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if claims.ts > now + future_skew_s * 1000:
         raise TokenError("ts is in the future")
+    if now - claims.ts > max_age_s * 1000:
+        raise TokenError("ts is older than the maximum token age")
     if claims.et is not None:
         if claims.et * 1000 < now:
             raise TokenError("et is in the past")
-    elif now - claims.ts > max_age_s * 1000:
-        raise TokenError("ts is older than the maximum token age")
+        if claims.et * 1000 > now + max_age_s * 1000:
+            raise TokenError("et is further ahead than the maximum token age")
     return claims
