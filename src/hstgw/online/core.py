@@ -22,7 +22,14 @@ from hstgw.billing.service import Limits
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.limits import Guard
 from hstgw.online import protocol as p
-from hstgw.online.frames import TerminalError, body_size, dumps, parse_frame, parse_request, reply
+from hstgw.online.frames import (
+    TerminalError,
+    dumps,
+    parse_frame,
+    parse_request,
+    payload_size,
+    reply,
+)
 from hstgw.online.models import LoginReq
 from hstgw.online.presence import LocalPresence, Presence, Terminal
 from hstgw.online.registry import Registry
@@ -118,7 +125,7 @@ class OnlineCore:
             req: LoginReq = parse_request(LoginReq, data)
             session, resume = await self._login(link, req, address)
         except TerminalError as exc:
-            return reply(p.LOGIN, seq, exc.code, exc.msg), None
+            return reply(p.LOGIN, exc.seq if exc.kind else seq, exc.code, exc.msg), None
         except Unavailable:  # Redis or the database is away: the terminal retries
             return reply(p.LOGIN, seq, TerminalCode.BUSY, None), None
         extra = {
@@ -443,7 +450,7 @@ class OnlineCore:
         inviter: Session | None = None,
     ) -> list[str]:
         """Deliver an invite to every online terminal of each user; the users none reached."""
-        if extend_info is not None and body_size(extend_info) > p.BODY_LIMIT:
+        if extend_info is not None and payload_size(extend_info, "extend_info") > p.BODY_LIMIT:
             raise ParameterInvalid("extend_info", f"larger than {p.BODY_LIMIT} bytes")
         who = inviter.describe() if inviter is not None else {"backend": True}
         text = dumps(

@@ -53,6 +53,8 @@ class TerminalRequests(OnlineCore):
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
             result = await handler(self, session, data)
         except TerminalError as exc:
+            if exc.kind is not None:  # (found as the frame was read)
+                kind, seq = exc.kind, exc.seq
             return reply(kind, seq, exc.code, exc.msg)
         except ParameterInvalid as exc:  # a rule of the service the REST API shares
             return reply(kind, seq, TerminalCode.FIELD_INVALID, exc.msg)
