@@ -101,6 +101,8 @@ class OnlineCore:
         self.bus = bus
         self._login_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._devs: dict[str, tuple[bool, float]] = {}  # dev_id -> (active, checked at)
+        # (at least a second: not a store round trip per terminal message)
+        self._dev_ttl = max(config.dev_status_ttl_s, 1.0)
         self._early_kicks: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         if bus is not None:
@@ -255,11 +257,16 @@ class OnlineCore:
         """Whether ``dev_id`` is active, as the store said at most ``dev_status_ttl_s``
         (and at least a second) ago."""
         held = self._devs.get(dev_id)
-        # (at least a second: not a store round trip per terminal message)
-        if held is not None and now - held[1] < max(self.config.dev_status_ttl_s, 1.0):
+        if held is not None and now - held[1] < self._dev_ttl:
             return held[0]
-        dev = await self._store.get_developer(dev_id)
-        active = dev is not None and dev.status == "active"
+        try:
+            dev = await self._store.get_developer(dev_id)
+        except Unavailable:
+            if held is None:
+                raise
+            active = held[0]  # the store is away: what it said last, asked again later
+        else:
+            active = dev is not None and dev.status == "active"
         if len(self._devs) >= 100_000:
             self._devs.clear()
         self._devs[dev_id] = (active, now)
@@ -519,8 +526,8 @@ class OnlineCore:
                 self.kick(s, "heartbeat_timeout")
         for app_id in apps:
             self.usage.terminals(app_id, await self.presence.count(app_id))
-        await self._kick_disabled(apps)
         await self.presence.prune(now, self.config.retention_s * 1000)
+        await self._kick_disabled(apps)
 
     async def _kick_disabled(self, app_ids: Iterable[str]) -> None:
         """Kick this node's terminals whose developer the operator disabled."""

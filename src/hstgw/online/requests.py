@@ -45,7 +45,12 @@ class TerminalRequests(OnlineCore):
             if not session.allow(now, self.config.message_rate):
                 raise TerminalError(TerminalCode.RATE_LIMITED)
             app = self._apps.get(session.app_id)
-            if app is not None and not await self.developer_active(app.dev_id, now):
+            held = self._devs.get(app.dev_id) if app is not None else None
+            if (
+                app is not None
+                and (held is None or not held[0] or now - held[1] >= self._dev_ttl)
+                and not await self.developer_active(app.dev_id, now)
+            ):
                 # refused at once; the housekeeping sweep kicks it (developer_disabled)
                 raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
             handler = _HANDLERS.get(kind)
