@@ -3,6 +3,7 @@ company, pending invites are bounded per app (issue 10, items 4 and 5)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.tokens.fsp import build
+from tests.cli.test_cli import hstgw
 from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_redis
 from tests.cluster.test_cluster import on
 from tests.conftest import Gateway
@@ -106,3 +108,20 @@ async def test_bogus_logins_spend_no_app_budget_in_the_cluster(tmp_path: Path) -
         t, reply = await raw_login(app_b, "alice")
         assert reply["code"] == 0
         await t.close()
+
+
+async def test_a_disabled_developers_terminals_stop_on_every_node(two: list[Gateway]) -> None:
+    a, b = two
+    dev = a.new_dev()
+    app_a = make_app(a, dev=dev)
+    app_b = on(app_a, b)
+    ta, _ = await raw_login(app_a, "ann")
+    tb, _ = await raw_login(app_b, "ben")
+    out = await asyncio.to_thread(hstgw, "dev", "disable", dev.dev_id, env=a.cli_env())
+    assert out.returncode == 0, out.stderr
+    for t in (ta, tb):  # the sweep runs every 0.5 s here
+        assert (await t.expect("kicked", timeout=10.0))["reason"] == "developer_disabled"
+        await t.close()
+    t, login = await raw_login(app_b, "cyd")
+    assert (login["code"], login["msg"]) == (1000002, "the app's developer is disabled")
+    await t.close()
