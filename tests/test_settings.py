@@ -54,6 +54,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_CALLS_PER_DEVELOPER": "0",
         "HSTGW_LIMIT_LOGINS_PER_APP": "9",
         "HSTGW_LIMIT_TERMINALS_PER_APP": "11",
+        "HSTGW_LIMIT_LOGIN_FAILURES_PER_ADDRESS": "13",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
         "HSTGW_SQLITE_CACHE_MIB": "16",
         "HSTGW_SQLITE_SYNCHRONOUS": "full",
@@ -66,6 +67,8 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         monkeypatch.setenv(k, v)
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
+    assert s.limit_login_failures_per_address == 13
+    assert s.limit_rules().login_failures_per_address.burst == 13
     assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
         "0.0.0.0",
         8080,

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     limit_logins_per_app: int = Field(default=1000, ge=0)
     # Terminals online at once per app (the platform's promise: 10,000).
     limit_terminals_per_app: int = Field(default=10_000, ge=0)
+    # Failed terminal logins (bad token, resume credential or app_id) per source
+    # address per minute; only logins whose token verified take from the app's logins.
+    limit_login_failures_per_address: int = Field(default=120, ge=0)
 
     @field_validator("prices")
     @classmethod
@@ -217,6 +220,7 @@ class Settings(BaseSettings):
             ),
             logins_per_app=Rule(float(self.limit_logins_per_app), 10 * self.limit_logins_per_app),
             terminals_per_app=self.limit_terminals_per_app,
+            login_failures_per_address=Rule.per(self.limit_login_failures_per_address, 60),
         )
 
     @property

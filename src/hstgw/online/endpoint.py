@@ -145,7 +145,7 @@ class TerminalListener:
             except TimeoutError:
                 await conn.close(p.CLOSE_PROTOCOL, "login timeout")
                 return
-            reply, session = await self._service.login(link, first)
+            reply, session = await self._service.login(link, first, _address(conn))
             link.push(reply)
             if session is None:
                 await conn.close(p.CLOSE_LOGIN_FAILED, "login failed")
@@ -160,3 +160,9 @@ class TerminalListener:
         finally:
             if session is not None:
                 self._service.disconnected(session)
+
+
+def _address(conn: ServerConnection) -> str:
+    """The peer's address (failed logins are limited per address)."""
+    peer = conn.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
