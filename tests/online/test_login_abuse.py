@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from hstgw.developers import Developers
 from hstgw.store import SqliteStore
 from hstgw.tokens.fsp import build
 from tests.conftest import Gateway, start_gateway
-from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.online.conftest import OnlineApp, Raw, make_app, raw_login
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -144,3 +145,39 @@ async def test_a_disabled_developers_terminals_are_stopped(fresh_gateway: Gatewa
         return bool(login["code"] == 0)
 
     assert await eventually(back, 5.0)
+
+
+# behind a proxy (HSTGW_TRUSTED_PROXIES): the forwarded address is the terminal's
+
+
+async def _bogus_from(app: OnlineApp, forwarded_for: str, n: int) -> list[int]:
+    codes = []
+    for i in range(n):
+        conn = await connect(
+            app.ws_url,
+            compression=None,
+            ping_interval=None,
+            additional_headers={"X-Forwarded-For": forwarded_for},
+        )
+        raw = Raw(conn)
+        await raw.send(app.login_frame(f"u{i}", token=build(app.app_id, "0" * 16, uid=f"u{i}")))
+        codes.append((await raw.recv())["code"])
+        await raw.close()
+    return codes
+
+
+async def test_a_trusted_proxy_forwards_the_terminals_address(tmp_path: Path) -> None:
+    with gateway_with(
+        tmp_path, limit_login_failures_per_address=3, trusted_proxies=["127.0.0.1"]
+    ) as gw:
+        app = make_app(gw)
+        assert await _bogus_from(app, "198.51.100.1", 4) == [1000000] * 3 + [1000108]
+        # another client of the proxy is not concerned
+        assert await _bogus_from(app, "198.51.100.2", 1) == [1000000]
+
+
+async def test_an_untrusted_peer_cannot_forward_its_way_out(tmp_path: Path) -> None:
+    with gateway_with(tmp_path, limit_login_failures_per_address=3) as gw:
+        app = make_app(gw)
+        codes = [(await _bogus_from(app, f"198.51.100.{i}", 1))[0] for i in range(4)]
+        assert codes == [1000000] * 3 + [1000108]
