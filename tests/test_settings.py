@@ -62,12 +62,34 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_NODE_LEASE": "20",
         "HSTGW_ROUTE_TIMEOUT": "1.5",
         "HSTGW_ENV": "production",
+        "HSTGW_PUBLIC_URL": "https://api.example.com",
+        "HSTGW_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        "HSTGW_HTTP_MAX_CONNECTIONS": "100",
+        "HSTGW_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "10",
+        "HSTGW_HTTP_KEEP_ALIVE": "2",
+        "HSTGW_HTTP_HEADER_TIMEOUT": "3",
+        "HSTGW_HTTP_BODY_TIMEOUT": "4",
+        "HSTGW_TERMINAL_MAX_CONNECTIONS": "200",
+        "HSTGW_TERMINAL_MAX_CONNECTIONS_PER_ADDRESS": "20",
+        "HSTGW_FD_RESERVE": "64",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
     assert s.limit_login_failures_per_address == 13
+    assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
+    assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
+        "https://api.example.com",
+        100,
+        10,
+    )
+    assert (s.http_keep_alive, s.http_header_timeout, s.http_body_timeout) == (2, 3, 4)
+    assert (
+        s.terminal_max_connections,
+        s.terminal_max_connections_per_address,
+        s.fd_reserve,
+    ) == (200, 20, 64)
     assert s.limit_rules().login_failures_per_address.burst == 13
     assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
         "0.0.0.0",
@@ -136,3 +158,8 @@ def test_production_and_clusters_need_the_master_key() -> None:
         )
     with pytest.raises(ValidationError, match="64 hex characters"):
         Settings(_env_file=None, secret_key="not-a-key")
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or CIDR"):
+        Settings(_env_file=None, trusted_proxies="10.0.0.1,proxy.local")
