@@ -92,7 +92,7 @@ def script(root: argparse.ArgumentParser, shell: str) -> str:
 
 
 def _value_cases(nodes: list[_Node], indent: str, reply: str) -> list[str]:
-    """``case "$path $prev"`` arms: an option's choices, in bash/zsh syntax."""
+    """``case "$cmd_path $prev"`` arms: an option's choices, in bash/zsh syntax."""
     lines = []
     for node in nodes:
         for o in node.options:
@@ -114,21 +114,21 @@ def _bash(nodes: list[_Node]) -> str:
             "# bash completion for hstgw; made by `hstgw completion bash`",
             "_hstgw() {",
             '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"',
-            '    local path=hstgw words="" i',
+            '    local cmd_path=hstgw words="" i',
             f'    local paths=" {paths} "',
             "    for ((i = 1; i < COMP_CWORD; i++)); do",
-            '        if [[ $paths == *" $path/${COMP_WORDS[i]} "* ]]; then',
-            '            path="$path/${COMP_WORDS[i]}"',
+            '        if [[ $paths == *" $cmd_path/${COMP_WORDS[i]} "* ]]; then',
+            '            cmd_path="$cmd_path/${COMP_WORDS[i]}"',
             "        fi",
             "    done",
-            '    case "$path $prev" in',
+            '    case "$cmd_path $prev" in',
             *values,
             "    esac",
             '    case "$prev" in',
             '        --data-dir) COMPREPLY=($(compgen -d -- "$cur")); return;;',
             f"        {_free_values(nodes)}) return;;",
             "    esac",
-            '    case "$path" in',
+            '    case "$cmd_path" in',
             *words,
             "    esac",
             '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
@@ -162,35 +162,35 @@ def _zsh(nodes: list[_Node]) -> str:
     for n in nodes:
         commands = " ".join(_zsh_item(c, h) for c, h in n.commands)
         options = " ".join(_zsh_item(f, o.help) for o in n.options for f in o.flags)
-        arms.append(f"        {n.path}) commands=({commands}); options=({options});;")
+        arms.append(f"        {n.path}) subcommands=({commands}); flags=({options});;")
     values = _value_cases(nodes, "        ", "compadd -- {}")
     return "\n".join(
         [
             "#compdef hstgw",
             "# zsh completion for hstgw; made by `hstgw completion zsh`",
             "_hstgw() {",
-            "    local path=hstgw prev=${words[CURRENT-1]} i",
-            "    local -a commands options",
+            "    local cmd_path=hstgw prev=${words[CURRENT-1]} i",
+            "    local -a subcommands flags  # not $commands, $options: zsh's own",
             f'    local paths=" {paths} "',
             "    for ((i = 2; i < CURRENT; i++)); do",
-            '        if [[ $paths == *" $path/${words[i]} "* ]]; then',
-            '            path="$path/${words[i]}"',
+            '        if [[ $paths == *" $cmd_path/${words[i]} "* ]]; then',
+            '            cmd_path="$cmd_path/${words[i]}"',
             "        fi",
             "    done",
-            '    case "$path $prev" in',
+            '    case "$cmd_path $prev" in',
             *values,
             "    esac",
             '    case "$prev" in',
             "        --data-dir) _files -/; return;;",
             f"        {_free_values(nodes)}) _message value; return;;",
             "    esac",
-            '    case "$path" in',
+            '    case "$cmd_path" in',
             *arms,
             "    esac",
             "    if [[ $PREFIX == -* ]]; then",
-            "        _describe -t options option options",
+            "        _describe -t options option flags",
             "    else",
-            "        _describe -t commands command commands",
+            "        _describe -t commands command subcommands",
             "    fi",
             "}",
             "if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then",
@@ -209,13 +209,13 @@ def _fish(nodes: list[_Node]) -> str:
         "# fish completion for hstgw; made by `hstgw completion fish`",
         f"set -g __hstgw_paths {paths}",
         "function __hstgw_at",
-        "    set -l path hstgw",
+        "    set -l cmd_path hstgw",
         "    for w in (commandline -opc)[2..-1]",
-        '        if contains -- "$path/$w" $__hstgw_paths',
-        '            set path "$path/$w"',
+        '        if contains -- "$cmd_path/$w" $__hstgw_paths',
+        '            set cmd_path "$cmd_path/$w"',
         "        end",
         "    end",
-        '    test "$path" = "$argv[1]"',
+        '    test "$cmd_path" = "$argv[1]"',
         "end",
         "complete -c hstgw -f",
     ]

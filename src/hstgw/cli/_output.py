@@ -69,7 +69,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], footer: s
         out = []
         for i, v in enumerate(values):
             pad = " " * (widths[i] - _width(v))
-            out.append(pad + v if right[i] and not header else v + pad)
+            out.append(pad + v if right[i] else v + pad)
         return "  ".join(out).rstrip()
 
     sys.stdout.write(line(columns, header=True) + "\n")
