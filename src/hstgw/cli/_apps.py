@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hstgw.cli._errors import CliError, UsageError
-from hstgw.cli._output import LIST_JSON_HELP, for_a_person, print_json, print_table
+from hstgw.cli._output import LIST_JSON_HELP, count, for_a_person, print_json, print_table
 from hstgw.sdk import APIConnectionError, App, Client
 from hstgw.sdk._constants import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_DEV_ID, ENV_DEV_SECRET
 
@@ -161,10 +161,11 @@ def _list(client: Client, args: argparse.Namespace) -> Any:
              a.consumption_limit]
             for a in apps
         ]  # fmt: skip
-        shown = f"{len(rows)} of {page.total}" if len(rows) < page.total else str(page.total)
-        more = "" if args.all or len(rows) == page.total else "; --all lists every page"
+        shown = count(page.total, "app")
+        if len(rows) < page.total:
+            shown = f"{len(rows)} of {shown}; --all lists every page"
         columns = ["app_id", "app_name", "status", "services", "consumption_limit"]
-        print_table(columns, rows, f"{shown} apps{more}")
+        print_table(columns, rows, shown)
         return None
     if args.all:
         return [_app(a) for a in page]

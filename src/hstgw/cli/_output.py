@@ -54,6 +54,11 @@ def note(text: str) -> None:
     sys.stderr.write(f"hstgw: {text}\n")
 
 
+def count(n: int, noun: str) -> str:
+    """``1 app``, ``2 apps``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from hstgw.cli._apps import add_credentials, api
-from hstgw.cli._output import LIST_JSON_HELP, for_a_person, print_table
+from hstgw.cli._output import LIST_JSON_HELP, count, for_a_person, print_table
 from hstgw.sdk import Client, Record
 
 
@@ -61,7 +61,7 @@ def _list(client: Client, args: argparse.Namespace) -> Any:
     if not args.csv and for_a_person(args):
         total = sum((r.amount for r in records), start=Decimal(0))
         cells = [[getattr(r, c) for c in _COLUMNS] for r in records]
-        print_table(_COLUMNS, cells, f"{len(cells)} records, amount {total:.6f}")
+        print_table(_COLUMNS, cells, f"{count(len(cells), 'record')}, amount {total:.6f}")
         return None
     rows = [{k: _plain(v) for k, v in dataclasses.asdict(r).items()} for r in records]
     if not args.csv:
