@@ -140,3 +140,13 @@ def test_on_a_terminal_an_error_is_a_line_of_text(tmp_path: Path) -> None:
     )
     status, _, err = run_on_a_terminal("dev", "list", "--data-dir", str(tmp_path), "--json")
     assert status == 1 and json.loads(err)["error"]["msg"].startswith(str(tmp_path))
+
+
+@pytest.mark.skipif(not postgres_reachable(), reason="needs the local PostgreSQL")
+def test_serve_that_cannot_start_says_so_and_exits_1(tmp_path: Path) -> None:
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/missing_{secrets.token_hex(4)}"
+    env = {"HSTGW_DATABASE_URL": url, "HSTGW_PORT": "0", "HSTGW_TERMINAL_PORT": "0"}
+    out = hstgw("serve", "--data-dir", str(tmp_path), env=env)
+    assert out.returncode == 1
+    last = json.loads(out.stderr.splitlines()[-1])
+    assert last == {"error": {"msg": "the gateway did not start: the log lines above say why"}}

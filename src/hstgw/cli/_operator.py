@@ -113,7 +113,13 @@ def _serve(args: argparse.Namespace) -> int:
     from hstgw.server import serve
 
     settings = _settings(args, host=args.host, port=args.port, terminal_port=args.terminal_port)
-    if not serve(settings):
+    try:
+        started = serve(settings)
+    except SystemExit as exc:  # uvicorn's own exit when the start-up fails
+        if exc.code in (0, None):
+            raise
+        started = False
+    if not started:
         raise CliError("the gateway did not start: the log lines above say why")
     return 0
 
