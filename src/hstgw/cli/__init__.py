@@ -26,7 +26,7 @@ _DEBUG_HELP = "on an unexpected error, print its traceback (or HSTGW_LOG_LEVEL=d
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="hstgw", description=__doc__.splitlines()[0])
+    parser = Parser(prog="hstgw", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("--version", action="version", version=f"hstgw {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _operator.register(sub)
