@@ -150,3 +150,11 @@ def test_serve_that_cannot_start_says_so_and_exits_1(tmp_path: Path) -> None:
     assert out.returncode == 1
     last = json.loads(out.stderr.splitlines()[-1])
     assert last == {"error": {"msg": "the gateway did not start: the log lines above say why"}}
+
+
+def test_an_unreadable_data_dir_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "hstgw.sqlite3").mkdir()  # where the database file should be
+    msg = one_error(hstgw("dev", "list", "--data-dir", str(tmp_path)), 1)
+    assert msg.startswith("SQLite: ") and msg.endswith(
+        "check the data directory (its permissions, free space)"
+    )

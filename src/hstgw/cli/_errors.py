@@ -46,6 +46,9 @@ def explain(exc: BaseException) -> CliError:
     found = _store_error(exc) or _database_error(exc)
     if found is not None:
         return found
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+        return CliError(f"SQLite: {exc}: check the data directory (its permissions, free space)")
     if isinstance(exc, OSError):
         return CliError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
     return CliError(f"unexpected error: {type(exc).__name__}: {exc}; {DEBUG_HINT}")

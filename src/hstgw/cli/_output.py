@@ -44,7 +44,8 @@ def print_error(error: CliError, *, json_asked: bool) -> int:
         sys.stderr.write(json.dumps(payload, ensure_ascii=False) + "\n")
     else:
         extra = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in error.context.items())
-        msg = error.msg if error.msg.startswith("hstgw") else f"hstgw: {error.msg}"
+        msg = " ".join(error.msg.split())  # one line, whatever a library's message holds
+        msg = msg if msg.startswith("hstgw") else f"hstgw: {msg}"
         sys.stderr.write(f"{msg}{f' ({extra})' if extra else ''}\n")
     return error.exit_status
 
