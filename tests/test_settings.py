@@ -28,6 +28,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_PORT": "8080",
         "HSTGW_DATA_DIR": "/srv/hstgw",
         "HSTGW_LOG_LEVEL": "warning",
+        "HSTGW_LOG_FORMAT": "text",
         "HSTGW_ACCESS_LOG": "false",
         "HSTGW_TIME_ZONE": "UTC",
         "HSTGW_ACCESS_TOKEN_TTL": "600",
@@ -111,6 +112,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         0,
     )
     assert s.sqlite_synchronous == "full"
+    assert s.log_format == "text"
     assert (s.redis_url, s.node_lease, s.route_timeout) == (
         "redis://cache.internal:6379/2",
         20,
@@ -163,3 +165,16 @@ def test_production_and_clusters_need_the_master_key() -> None:
 def test_trusted_proxies_must_be_addresses_or_networks() -> None:
     with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or CIDR"):
         Settings(_env_file=None, trusted_proxies="10.0.0.1,proxy.local")
+
+
+def test_equal_rest_and_terminal_ports_are_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, port=28001)
+    msg = caught.value.errors()[0]["msg"]
+    assert "HSTGW_PORT and HSTGW_TERMINAL_PORT are both 28001" in msg
+    with pytest.raises(ValidationError, match="need a port each"):
+        Settings(_env_file=None, port=9000, terminal_port=9000, terminal_host="0.0.0.0")
+    # any free port (0) twice, and one port on two distinct addresses, are fine
+    assert Settings(_env_file=None, port=0, terminal_port=0).port == 0
+    two = Settings(_env_file=None, port=9000, terminal_port=9000, terminal_host="127.0.0.2")
+    assert two.terminal_port == 9000

@@ -21,6 +21,8 @@ from hstgw.secretbox import SecretBoxError, parse_key
 
 __all__ = ["Settings"]
 
+_WILDCARD = {"0.0.0.0", "::", ""}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Log lines as JSON objects, or as text for a person; unset: text when stderr is
+    # a terminal, else JSON.
+    log_format: Literal["text", "json"] | None = None
     access_log: bool = True
     time_zone: str = "Asia/Shanghai"
     # Lifetime of an issued access_token, seconds (the platform answers 7200).
@@ -196,6 +201,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HSTGW_REDIS_URL (cluster mode) needs HSTGW_SECRET_KEY: every node must "
                 "open the secrets the others sealed"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Self:
+        terminal_host = self.terminal_host or self.host
+        shared = terminal_host == self.host or _WILDCARD & {terminal_host, self.host}
+        if self.port and self.port == self.terminal_port and shared:
+            raise ValueError(
+                f"HSTGW_PORT and HSTGW_TERMINAL_PORT are both {self.port}: the REST API and "
+                "the terminals need a port each (e.g. --port 28100 --terminal-port 28101)"
             )
         return self
 
