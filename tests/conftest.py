@@ -218,7 +218,11 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     clock = Clock()
     # Every test calls from 127.0.0.1, many failing on purpose: the per-address limit
     # is off unless a test sets it (tests/api/test_limits.py).
-    settings = {"limit_auth_failures_per_address": 0, **settings}
+    settings = {
+        "limit_auth_failures_per_address": 0,
+        "limit_login_failures_per_address": 0,
+        **settings,
+    }
     config = Settings(
         port=port, terminal_port=free_port(), data_dir=tmp, access_log=False, **settings
     )

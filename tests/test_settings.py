@@ -28,6 +28,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_PORT": "8080",
         "HSTGW_DATA_DIR": "/srv/hstgw",
         "HSTGW_LOG_LEVEL": "warning",
+        "HSTGW_LOG_FORMAT": "text",
         "HSTGW_ACCESS_LOG": "false",
         "HSTGW_TIME_ZONE": "UTC",
         "HSTGW_ACCESS_TOKEN_TTL": "600",
@@ -54,6 +55,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_CALLS_PER_DEVELOPER": "0",
         "HSTGW_LIMIT_LOGINS_PER_APP": "9",
         "HSTGW_LIMIT_TERMINALS_PER_APP": "11",
+        "HSTGW_LIMIT_LOGIN_FAILURES_PER_ADDRESS": "13",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
         "HSTGW_SQLITE_CACHE_MIB": "16",
         "HSTGW_SQLITE_SYNCHRONOUS": "full",
@@ -61,11 +63,35 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_NODE_LEASE": "20",
         "HSTGW_ROUTE_TIMEOUT": "1.5",
         "HSTGW_ENV": "production",
+        "HSTGW_PUBLIC_URL": "https://api.example.com",
+        "HSTGW_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        "HSTGW_HTTP_MAX_CONNECTIONS": "100",
+        "HSTGW_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "10",
+        "HSTGW_HTTP_KEEP_ALIVE": "2",
+        "HSTGW_HTTP_HEADER_TIMEOUT": "3",
+        "HSTGW_HTTP_BODY_TIMEOUT": "4",
+        "HSTGW_TERMINAL_MAX_CONNECTIONS": "200",
+        "HSTGW_TERMINAL_MAX_CONNECTIONS_PER_ADDRESS": "20",
+        "HSTGW_FD_RESERVE": "64",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
+    assert s.limit_login_failures_per_address == 13
+    assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
+    assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
+        "https://api.example.com",
+        100,
+        10,
+    )
+    assert (s.http_keep_alive, s.http_header_timeout, s.http_body_timeout) == (2, 3, 4)
+    assert (
+        s.terminal_max_connections,
+        s.terminal_max_connections_per_address,
+        s.fd_reserve,
+    ) == (200, 20, 64)
+    assert s.limit_rules().login_failures_per_address.burst == 13
     assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
         "0.0.0.0",
         8080,
@@ -86,6 +112,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         0,
     )
     assert s.sqlite_synchronous == "full"
+    assert s.log_format == "text"
     assert (s.redis_url, s.node_lease, s.route_timeout) == (
         "redis://cache.internal:6379/2",
         20,
@@ -133,3 +160,21 @@ def test_production_and_clusters_need_the_master_key() -> None:
         )
     with pytest.raises(ValidationError, match="64 hex characters"):
         Settings(_env_file=None, secret_key="not-a-key")
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or CIDR"):
+        Settings(_env_file=None, trusted_proxies="10.0.0.1,proxy.local")
+
+
+def test_equal_rest_and_terminal_ports_are_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, port=28001)
+    msg = caught.value.errors()[0]["msg"]
+    assert "HSTGW_PORT and HSTGW_TERMINAL_PORT are both 28001" in msg
+    with pytest.raises(ValidationError, match="need a port each"):
+        Settings(_env_file=None, port=9000, terminal_port=9000, terminal_host="0.0.0.0")
+    # any free port (0) twice, and one port on two distinct addresses, are fine
+    assert Settings(_env_file=None, port=0, terminal_port=0).port == 0
+    two = Settings(_env_file=None, port=9000, terminal_port=9000, terminal_host="127.0.0.2")
+    assert two.terminal_port == 9000

@@ -92,6 +92,7 @@ class Gateway:
                 route_timeout_s=settings.route_timeout,
                 replay_protection=settings.token_replay_protection,
                 resume_ttl_s=settings.terminal_resume_ttl,
+                dev_status_ttl_s=settings.auth_cache_ttl,
             ),
             clock,
             presence=cluster.presence if cluster is not None else None,

@@ -7,7 +7,8 @@ before the work it guards is done, so that a refusal costs next to nothing:
   credential is verified, a token taken for each failure;
 - access-token issuance per developer;
 - business calls per developer (the reply carries ``X-RateLimit-*``);
-- terminal logins per app, and concurrent terminals per app (in the presence claim).
+- terminal logins per app (only those whose token verified), failed terminal logins
+  per source address, and concurrent terminals per app (in the presence claim).
 
 The buckets live in this process (``LocalBuckets``) or, in a cluster, in Redis
 (``hstgw.cluster.limits.RedisBuckets``), so that N nodes do not allow N times as much.
@@ -16,6 +17,7 @@ A REST limit exceeded answers 606000006; a terminal login its own code.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -119,6 +121,7 @@ class Rules:
     calls_per_developer: Rule
     logins_per_app: Rule
     terminals_per_app: int  # concurrent; 0: no limit
+    login_failures_per_address: Rule = Rule(0.0, 0)  # terminal logins
 
 
 class Guard:
@@ -173,6 +176,31 @@ class Guard:
             return None
         return await self._b.take(f"c:{dev_id}", rule)
 
-    async def login(self, app_id: str) -> bool:
-        rule = self.rules.logins_per_app
-        return rule.off or (await self._b.take(f"l:{app_id}", rule)).allowed
+    async def login(self, app_id: str, address: str = "") -> str | None:
+        """A terminal login whose credential verified: why it is refused, if it is
+        (its address past its failed logins, or the app past its logins)."""
+        app_rule, addr_rule = self.rules.logins_per_app, self.rules.login_failures_per_address
+        by_address = not addr_rule.off and bool(address)
+        checks = []
+        if by_address:  # only looks: a good login costs its address nothing
+            checks.append(self._b.take(f"lf:{address}", addr_rule, 0))
+        if not app_rule.off:
+            checks.append(self._b.take(f"l:{app_id}", app_rule))
+        # Together: in a cluster, one Redis round trip for both.
+        decisions = await asyncio.gather(*checks) if checks else []
+        if by_address and not decisions[0].allowed:
+            return _FAILED_LOGINS
+        if not app_rule.off and not decisions[-1].allowed:
+            return "too many logins to this app; retry later"
+        return None
+
+    async def login_failed(self, address: str) -> str | None:
+        """A terminal login failed (its token, resume credential or app_id): the
+        refusal for its address, if it is now past its failed logins."""
+        rule = self.rules.login_failures_per_address
+        if rule.off or not address:
+            return None
+        return None if (await self._b.take(f"lf:{address}", rule)).allowed else _FAILED_LOGINS
+
+
+_FAILED_LOGINS = "too many failed logins from this address; retry later"

@@ -1,9 +1,12 @@
-"""Structured logs: one JSON object per line on stderr.
+"""Logs on stderr: one JSON object per line, or one text line for a person.
 
 Fields passed with ``extra=`` become keys of the line. The access log line, one
 per request, has the same shape: ``{"ts": ..., "level": "info", "logger":
 "hstgw.access", "msg": "request", "method": ..., "path": ..., "status": ...,
 "code": ..., "latency_ms": ..., "request_id": ...}``.
+
+``HSTGW_LOG_FORMAT=text`` writes ``2026-11-30 04:40:07.554 INFO  hstgw: gateway
+started data_dir=hstgw-data`` instead (the default when stderr is a terminal).
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson  # a server dependency: only the server imports this module
 
-__all__ = ["AccessLog", "JsonFormatter", "setup_logging"]
+__all__ = ["AccessLog", "JsonFormatter", "TextFormatter", "log_format", "setup_logging"]
+
+LogFormat = Literal["text", "json"]
+# What setup_logging chose; the access log writes its lines the same way.
+_format: LogFormat = "json"
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 # uvicorn adds `color_message`, a copy of the message with terminal colours.
@@ -47,9 +54,47 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=_json_default).decode()
 
 
-def setup_logging(level: str = "info") -> None:
+def _text_value(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c in value for c in ' "=\n'):
+        return value
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def _text_time(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class TextFormatter(logging.Formatter):
+    """``<UTC time> <LEVEL> <logger>: <msg> key=value ...`` (a traceback on the lines after)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = " ".join(
+            f"{key}={_text_value(value)}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD
+        )
+        line = (
+            f"{_text_time(record.created)} {record.levelname:<7} {record.name}: "
+            f"{record.getMessage()}{' ' + extra if extra else ''}"
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def log_format(chosen: str | None = None, stream: Any = None) -> LogFormat:
+    """``chosen`` (``HSTGW_LOG_FORMAT``), else text when ``stream`` (stderr) is a terminal."""
+    if chosen in ("text", "json"):
+        return "text" if chosen == "text" else "json"
+    isatty = getattr(stream if stream is not None else sys.stderr, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def setup_logging(level: str = "info", fmt: str | None = None) -> None:
+    global _format
+    _format = log_format(fmt)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(TextFormatter() if _format == "text" else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -67,8 +112,11 @@ class AccessLog:
     ``flush_s`` seconds or 64 KiB, and at shutdown.
     """
 
-    def __init__(self, stream: Any = None, flush_s: float = 0.2) -> None:
+    def __init__(
+        self, stream: Any = None, flush_s: float = 0.2, fmt: LogFormat | None = None
+    ) -> None:
         self._dumps = orjson.dumps
+        self._text = (fmt or _format) == "text"
         self._stream = stream if stream is not None else sys.stderr.buffer
         self._flush_s = flush_s
         self._buffer: list[bytes] = []
@@ -76,15 +124,18 @@ class AccessLog:
         self._scheduled = False
 
     def write(self, fields: dict[str, Any]) -> None:
-        line = self._dumps(
-            {
-                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "level": "info",
-                "logger": "hstgw.access",
-                "msg": "request",
-                **fields,
-            }
-        )
+        if self._text:
+            line = self._text_line(fields)
+        else:
+            line = self._dumps(
+                {
+                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "level": "info",
+                    "logger": "hstgw.access",
+                    "msg": "request",
+                    **fields,
+                }
+            )
         self._buffer.append(line + b"\n")
         self._size += len(line) + 1
         if self._size >= 65536:
@@ -92,6 +143,15 @@ class AccessLog:
         elif not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+
+    @staticmethod
+    def _text_line(fields: dict[str, Any]) -> bytes:
+        """``... INFO    hstgw.access: GET /v1/apps 200 code=0 latency_ms=0.52 request_id=...``"""
+        rest = dict(fields)
+        head = " ".join(str(rest.pop(k)) for k in ("method", "path", "status") if k in rest)
+        tail = " ".join(f"{k}={_text_value(v)}" for k, v in rest.items())
+        now = _text_time(datetime.now(UTC).timestamp())
+        return f"{now} INFO    hstgw.access: {head} {tail}".encode()
 
     def flush(self) -> None:
         self._scheduled = False

@@ -57,6 +57,9 @@ def uvicorn_config(settings: Settings, app: HttpApi | None = None) -> uvicorn.Co
     )
 
 
-def serve(settings: Settings) -> None:
-    setup_logging(settings.log_level)
-    uvicorn.Server(uvicorn_config(settings)).run()
+def serve(settings: Settings) -> bool:
+    """Serve until stopped; False if the gateway could not start (the log says why)."""
+    setup_logging(settings.log_level, settings.log_format)
+    server = uvicorn.Server(uvicorn_config(settings))
+    server.run()
+    return server.started

@@ -21,6 +21,8 @@ from hstgw.secretbox import SecretBoxError, parse_key
 
 __all__ = ["Settings"]
 
+_WILDCARD = {"0.0.0.0", "::", ""}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -61,6 +63,9 @@ class Settings(BaseSettings):
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Log lines as JSON objects, or as text for a person; unset: text when stderr is
+    # a terminal, else JSON.
+    log_format: Literal["text", "json"] | None = None
     access_log: bool = True
     time_zone: str = "Asia/Shanghai"
     # Lifetime of an issued access_token, seconds (the platform answers 7200).
@@ -117,6 +122,9 @@ class Settings(BaseSettings):
     limit_logins_per_app: int = Field(default=1000, ge=0)
     # Terminals online at once per app (the platform's promise: 10,000).
     limit_terminals_per_app: int = Field(default=10_000, ge=0)
+    # Failed terminal logins (bad token, resume credential or app_id) per source
+    # address per minute; only logins whose token verified take from the app's logins.
+    limit_login_failures_per_address: int = Field(default=120, ge=0)
 
     @field_validator("prices")
     @classmethod
@@ -197,6 +205,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _ports_differ(self) -> Self:
+        terminal_host = self.terminal_host or self.host
+        shared = terminal_host == self.host or _WILDCARD & {terminal_host, self.host}
+        if self.port and self.port == self.terminal_port and shared:
+            raise ValueError(
+                f"HSTGW_PORT and HSTGW_TERMINAL_PORT are both {self.port}: the REST API and "
+                "the terminals need a port each (e.g. --port 28100 --terminal-port 28101)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_is_explicit(self) -> Self:
         if self.env == "production":
             if not self.data_dir.is_absolute():
@@ -217,6 +236,7 @@ class Settings(BaseSettings):
             ),
             logins_per_app=Rule(float(self.limit_logins_per_app), 10 * self.limit_logins_per_app),
             terminals_per_app=self.limit_terminals_per_app,
+            login_failures_per_address=Rule.per(self.limit_login_failures_per_address, 60),
         )
 
     @property

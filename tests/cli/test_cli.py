@@ -52,7 +52,8 @@ def test_dev_list_reset_disable_enable(tmp_path: Path) -> None:
 
     missing = hstgw("dev", "disable", "f" * 32, *data)
     assert missing.returncode == 1
-    assert json.loads(missing.stderr)["error"]["msg"] == f"dev_id: no developer {'f' * 32}"
+    msg = json.loads(missing.stderr)["error"]["msg"]
+    assert msg == f"dev_id: no developer {'f' * 32} (hstgw dev list shows them)"
 
 
 def test_data_dir_from_the_environment(tmp_path: Path) -> None:
@@ -92,7 +93,7 @@ def test_token_build() -> None:
     )
     assert (plain.uid, plain.gid, plain.et) == ("null", "null", None)
     bad = hstgw("token", "build", "--id", "d", "--secret", "short")
-    assert bad.returncode == 1 and "16" in json.loads(bad.stderr)["error"]["msg"]
+    assert bad.returncode == 2 and "16" in json.loads(bad.stderr)["error"]["msg"]
 
 
 def test_app_commands_over_the_api(gateway: Gateway) -> None:

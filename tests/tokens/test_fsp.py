@@ -135,14 +135,34 @@ class TestVerify:
         with pytest.raises(fsp.TokenError, match="aid"):
             fsp.verify(self.token(), self.secret, aid="other", now_ms=NOW)
 
-    def test_expiry_in_the_past_is_refused_and_in_the_future_wins_over_age(self) -> None:
+    def test_expiry_in_the_past_is_refused(self) -> None:
         expire = NOW // 1000 + 60
         token = self.token(expire=expire)
         assert fsp.verify(token, self.secret, aid="dev", now_ms=expire * 1000).et == expire
         with pytest.raises(fsp.TokenError, match="et is in the past"):
             fsp.verify(token, self.secret, aid="dev", now_ms=expire * 1000 + 1)
+
+    def test_an_expiry_does_not_outlive_the_maximum_age(self) -> None:
+        # issue 10, item 12: et used to make a token live as long as its builder wished
+        day = 86400 * 1000
         long_lived = self.token(expire=NOW // 1000 + 3 * 86400)
-        fsp.verify(long_lived, self.secret, aid="dev", now_ms=NOW + 2 * 86400 * 1000)
+        with pytest.raises(fsp.TokenError, match="et is further ahead"):
+            fsp.verify(long_lived, self.secret, aid="dev", now_ms=NOW)
+        with pytest.raises(fsp.TokenError, match="older"):  # ts past the age, et or not
+            fsp.verify(long_lived, self.secret, aid="dev", now_ms=NOW + 2 * day)
+        at_the_limit = self.token(expire=NOW // 1000 + 86400)
+        claims = fsp.verify(at_the_limit, self.secret, aid="dev", now_ms=NOW)
+        assert claims.valid_until_ms(86400) == NOW + day
+        fsp.verify(at_the_limit, self.secret, aid="dev", now_ms=NOW + day)
+        with pytest.raises(fsp.TokenError, match="et is further ahead"):
+            fsp.verify(at_the_limit, self.secret, aid="dev", now_ms=NOW, max_age_s=3600)
+        short = self.token(expire=NOW // 1000 + 60)
+        assert fsp.decode(short, self.secret).valid_until_ms(86400) == NOW + 60_000
+
+    def test_an_optional_company_claim(self) -> None:
+        token = fsp.build("app", self.secret, uid="u", cid="acme", now_ms=NOW)
+        assert fsp.verify(token, self.secret, aid="app", now_ms=NOW).cid == "acme"
+        assert fsp.decode(self.token(), self.secret).cid is None
 
     def test_without_expiry_the_age_limit_applies(self) -> None:
         token = self.token()

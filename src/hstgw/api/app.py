@@ -53,6 +53,7 @@ def create_app(
         settings.terminal_host or settings.host,
         settings.terminal_port,
         connections.terminals,
+        connections.proxies,
     )
 
     def terminal_url(host_header: str) -> str:

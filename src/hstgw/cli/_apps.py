@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
-from hstgw.cli._output import fail, print_json
-from hstgw.sdk import APIError, App, Client, HstgwError
-from hstgw.sdk._constants import ENV_BASE_URL, ENV_DEV_ID, ENV_DEV_SECRET
+from hstgw.cli._errors import CliError, UsageError
+from hstgw.cli._output import LIST_JSON_HELP, count, for_a_person, print_json, print_table
+from hstgw.sdk import APIConnectionError, App, Client
+from hstgw.sdk._constants import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_DEV_ID, ENV_DEV_SECRET
 
 
 def register(sub: Any) -> None:
@@ -38,9 +40,12 @@ def register(sub: Any) -> None:
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--page-size", type=int, default=20)
     p.add_argument("--all", action="store_true", help="every app, over all pages")
+    p.add_argument("--json", action="store_true", help=LIST_JSON_HELP)
     p.set_defaults(run=api(_list))
 
-    for p in (app.choices[name] for name in app.choices):
+    for name, p in app.choices.items():
+        if name != "list":
+            p.add_argument("--json", action="store_true", help="print JSON (always the case)")
         add_credentials(p)
 
 
@@ -74,7 +79,7 @@ def _services(values: list[str] | None) -> list[dict[str, Any]] | None:
             if limit:
                 item["use_limit"] = int(limit)
         except ValueError:
-            raise SystemExit(fail(f"--service: {v!r} is not ID or ID:USE_LIMIT")) from None
+            raise UsageError(f"--service: {v!r} is not ID or ID:USE_LIMIT, e.g. 7:1000") from None
         out.append(item)
     return out
 
@@ -85,15 +90,30 @@ def _app(app: App) -> dict[str, Any]:
     return out
 
 
+def check_url(option: str, url: str, schemes: tuple[str, ...] = ("http", "https")) -> None:
+    """A URL the command will connect to has one of ``schemes``, or a usage error."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not rest:
+        raise UsageError(f"{option}: {url!r} has no scheme: write {schemes[0]}://{url}")
+    if scheme not in schemes:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise UsageError(f"{option}: {url!r} must start with {wanted}")
+
+
 def api(fn: Callable[[Client, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
+    """Run ``fn`` with a client; it prints what it returns (None: it printed already)."""
+
     def run(args: argparse.Namespace) -> int:
+        url = args.base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        check_url("--base-url" if args.base_url else ENV_BASE_URL, url)
         try:
             with Client(args.base_url, args.dev_id, args.dev_secret) as client:
                 result = fn(client, args)
-        except APIError as exc:
-            return fail(exc.msg, code=exc.code, request_id=exc.request_id)
-        except HstgwError as exc:
-            return fail(str(exc))
+        except APIConnectionError as exc:
+            raise CliError(
+                f"cannot reach the gateway at {url} ({exc}): is it running there? "
+                f"(--base-url or {ENV_BASE_URL})"
+            ) from exc
         if result is not None:
             print_json(result)
         return 0
@@ -134,6 +154,19 @@ def _delete(client: Client, args: argparse.Namespace) -> Any:
 
 def _list(client: Client, args: argparse.Namespace) -> Any:
     page = client.apps.list(page=args.page, page_size=args.page_size)
+    if for_a_person(args):
+        apps = list(page) if args.all else page.items
+        rows = [
+            [a.app_id, a.app_name, a.status, [s.service_id for s in a.service],
+             a.consumption_limit]
+            for a in apps
+        ]  # fmt: skip
+        shown = count(page.total, "app")
+        if len(rows) < page.total:
+            shown = f"{len(rows)} of {shown}; --all lists every page"
+        columns = ["app_id", "app_name", "status", "services", "consumption_limit"]
+        print_table(columns, rows, shown)
+        return None
     if args.all:
         return [_app(a) for a in page]
     return {

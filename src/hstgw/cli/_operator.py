@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hstgw.cli._output import fail, print_json
+from hstgw.cli._errors import CliError
+from hstgw.cli._output import LIST_JSON_HELP, for_a_person, note, print_json, print_table
 
 if TYPE_CHECKING:
     from hstgw.settings import Settings
@@ -39,7 +40,7 @@ def register(sub: Any) -> None:
 
     p = dev.add_parser("list", help="list developers (no secrets)")
     _data_dir(p)
-    _json_flag(p)
+    _json_flag(p, LIST_JSON_HELP)
     p.set_defaults(run=_dev_list)
 
     p = dev.add_parser("reset-secret", help="new dev_secret; revokes the live access_token")
@@ -63,7 +64,7 @@ def register(sub: Any) -> None:
     p.set_defaults(run=_node_create)
     p = node_actions.add_parser("list", help="list nodes (no keys)")
     _data_dir(p)
-    _json_flag(p)
+    _json_flag(p, LIST_JSON_HELP)
     p.set_defaults(run=_node_list)
     p = node_actions.add_parser("revoke", help="revoke a node's key")
     p.add_argument("node_id")
@@ -75,8 +76,8 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data directory (default ./hstgw-data, HSTGW_DATA_DIR)")
 
 
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print exactly one JSON value")
+def _json_flag(p: argparse.ArgumentParser, help: str = "print exactly one JSON value") -> None:
+    p.add_argument("--json", action="store_true", help=help)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -90,8 +91,11 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise SystemExit(fail(f"{where}: {err['msg']}")) from None
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["loc"]:
+            field = str(err["loc"][0])
+            msg = f"{field} (HSTGW_{field.upper()}): {msg}"
+        raise CliError(msg) from None
 
 
 def _server_available() -> bool:
@@ -105,20 +109,39 @@ def _server_available() -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     if not _server_available():
-        return fail(_NEEDS_SERVER)
+        raise CliError(_NEEDS_SERVER)
     from hstgw.server import serve
 
-    serve(_settings(args, host=args.host, port=args.port, terminal_port=args.terminal_port))
+    settings = _settings(args, host=args.host, port=args.port, terminal_port=args.terminal_port)
+    try:
+        started = serve(settings)
+    except SystemExit as exc:  # uvicorn's own exit when the start-up fails
+        if exc.code in (0, None):
+            raise
+        started = False
+    if not started:
+        raise CliError("the gateway did not start: the log lines above say why")
     return 0
 
 
-def _with_store(args: argparse.Namespace, work: Any) -> Any:
-    """Run ``work(store)`` on the data directory's store, beside a running server."""
+def _with_store(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
+    """Run ``work(store)`` on the data directory's store, beside a running server.
+
+    The embedded store must exist (a mistyped --data-dir is not a new, empty
+    gateway) unless ``create``: then a new one is made, and the operator told.
+    """
     if not _server_available():
-        raise SystemExit(fail(_NEEDS_SERVER))
+        raise CliError(_NEEDS_SERVER)
     from hstgw.store import open_store
 
     settings = _settings(args)
+    fresh = not settings.database_url and not settings.sqlite_path.exists()
+    if fresh and not create:
+        raise CliError(
+            f"{settings.data_dir}: no gateway data here ({settings.sqlite_path.name} not found): "
+            "give the gateway's data directory with --data-dir or HSTGW_DATA_DIR "
+            "(hstgw dev create makes a new one)"
+        )
 
     async def run() -> Any:
         store = open_store(settings)
@@ -128,20 +151,23 @@ def _with_store(args: argparse.Namespace, work: Any) -> Any:
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    result = asyncio.run(run())
+    if fresh:
+        note(f"made a new, empty gateway data directory: {settings.data_dir.resolve()}")
+    return result
 
 
-def _with_developers(args: argparse.Namespace, work: Any) -> Any:
+def _with_developers(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
     from hstgw.developers import Developers
 
-    return _with_store(args, lambda store: work(Developers(store)))
+    return _with_store(args, lambda store: work(Developers(store)), create=create)
 
 
-def _with_nodes(args: argparse.Namespace, work: Any) -> Any:
+def _with_nodes(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
     from hstgw.billing.service import Nodes
     from hstgw.ids import now_ms
 
-    return _with_store(args, lambda store: work(Nodes(store, now_ms)))
+    return _with_store(args, lambda store: work(Nodes(store, now_ms)), create=create)
 
 
 def _show(args: argparse.Namespace, fields: dict[str, str]) -> None:
@@ -154,18 +180,18 @@ def _show(args: argparse.Namespace, fields: dict[str, str]) -> None:
         sys.stdout.write(f"{key + ':':<{width}}{value}\n")
 
 
-def _show_rows(args: argparse.Namespace, id_key: str, items: list[Any]) -> None:
-    """Developers or nodes, without their secrets: JSON, or a line each."""
+def _show_rows(args: argparse.Namespace, id_key: str, items: list[Any], noun: str) -> None:
+    """Developers or nodes, without their secrets: a table, or JSON."""
     rows = [
         {id_key: getattr(i, id_key), "name": i.name, "status": i.status,
          "created_at": _time(i.created_at)}
         for i in items
     ]  # fmt: skip
-    if args.json:
+    if not for_a_person(args):
         print_json(rows)
         return
-    for r in rows:
-        sys.stdout.write(f"{r[id_key]}  {r['status']:<8}  {r['created_at']}  {r['name']}\n")
+    columns = [id_key, "status", "created_at", "name"]
+    print_table(columns, [[r[c] for c in columns] for r in rows], f"{noun}: {len(rows)}")
 
 
 def _time(ms: int) -> str:
@@ -173,31 +199,31 @@ def _time(ms: int) -> str:
 
 
 def _node_create(args: argparse.Namespace) -> int:
-    node, key = _with_nodes(args, lambda nodes: nodes.create(args.name))
+    node, key = _with_nodes(args, lambda nodes: nodes.create(args.name), create=True)
     _show(args, {"node_id": node.node_id, "node_key": key})
     return 0
 
 
 def _node_list(args: argparse.Namespace) -> int:
-    _show_rows(args, "node_id", _with_nodes(args, lambda nodes: nodes.list()))
+    _show_rows(args, "node_id", _with_nodes(args, lambda nodes: nodes.list()), "nodes")
     return 0
 
 
 def _node_revoke(args: argparse.Namespace) -> int:
     if not _with_nodes(args, lambda nodes: nodes.revoke(args.node_id)):
-        return fail(f"node_id: no node {args.node_id}")
+        raise CliError(f"node_id: no node {args.node_id} (hstgw node list shows them)")
     sys.stdout.write(f"{args.node_id} revoked\n")
     return 0
 
 
 def _dev_create(args: argparse.Namespace) -> int:
-    dev = _with_developers(args, lambda devs: devs.create(args.name))
+    dev = _with_developers(args, lambda devs: devs.create(args.name), create=True)
     _show(args, {"dev_id": dev.dev_id, "dev_secret": dev.secret})
     return 0
 
 
 def _dev_list(args: argparse.Namespace) -> int:
-    _show_rows(args, "dev_id", _with_developers(args, lambda devs: devs.list()))
+    _show_rows(args, "dev_id", _with_developers(args, lambda devs: devs.list()), "developers")
     return 0
 
 
@@ -207,7 +233,7 @@ def _dev_reset(args: argparse.Namespace) -> int:
     try:
         secret = _with_developers(args, lambda devs: devs.reset_secret(args.dev_id))
     except UnknownDeveloper:
-        return fail(f"dev_id: no developer {args.dev_id}")
+        raise CliError(f"dev_id: no developer {args.dev_id} (hstgw dev list shows them)") from None
     _show(args, {"dev_id": args.dev_id, "dev_secret": secret})
     return 0
 
@@ -218,6 +244,6 @@ def _dev_set_active(args: argparse.Namespace) -> int:
     try:
         _with_developers(args, lambda devs: devs.set_active(args.dev_id, args.active))
     except UnknownDeveloper:
-        return fail(f"dev_id: no developer {args.dev_id}")
+        raise CliError(f"dev_id: no developer {args.dev_id} (hstgw dev list shows them)") from None
     sys.stdout.write(f"{args.dev_id} {'enabled' if args.active else 'disabled'}\n")
     return 0

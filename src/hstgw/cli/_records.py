@@ -7,9 +7,11 @@ import csv
 import dataclasses
 import sys
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from hstgw.cli._apps import add_credentials, api
+from hstgw.cli._output import LIST_JSON_HELP, count, for_a_person, print_table
 from hstgw.sdk import Client, Record
 
 
@@ -22,12 +24,14 @@ def register(sub: Any) -> None:
     p.add_argument("--end", required=True, type=_time, help="epoch ms or ISO time with zone")
     p.add_argument("--app-id")
     p.add_argument("--csv", action="store_true", help="CSV with a header row instead of JSON")
+    p.add_argument("--json", action="store_true", help=LIST_JSON_HELP)
     add_credentials(p)
     p.set_defaults(run=api(_list))
 
     p = records.add_parser("summary", help="totals per app and charge term for a month")
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--app-id")
+    p.add_argument("--json", action="store_true", help="print JSON (always the case)")
     add_credentials(p)
     p.set_defaults(run=api(_summary))
 
@@ -48,11 +52,18 @@ def _plain(value: Any) -> Any:
     return str(value) if not isinstance(value, int | str) else value
 
 
+_COLUMNS = ("start_time", "app_name", "charge_term", "product_name", "user_id", "total_time",
+            "amount")  # fmt: skip
+
+
 def _list(client: Client, args: argparse.Namespace) -> Any:
-    rows = [
-        {k: _plain(v) for k, v in dataclasses.asdict(r).items()}
-        for r in client.records.list(args.start, args.end, app_id=args.app_id)
-    ]
+    records = list(client.records.list(args.start, args.end, app_id=args.app_id))
+    if not args.csv and for_a_person(args):
+        total = sum((r.amount for r in records), start=Decimal(0))
+        cells = [[getattr(r, c) for c in _COLUMNS] for r in records]
+        print_table(_COLUMNS, cells, f"{count(len(cells), 'record')}, amount {total:.6f}")
+        return None
+    rows = [{k: _plain(v) for k, v in dataclasses.asdict(r).items()} for r in records]
     if not args.csv:
         return rows
     fields = [f.name for f in dataclasses.fields(Record)]

@@ -9,6 +9,9 @@ import os
 import sys
 from typing import Any
 
+from hstgw.cli._apps import check_url
+from hstgw.cli._errors import CliError, UsageError
+
 ENV_TOKEN = "HSTGW_TERMINAL_TOKEN"
 
 
@@ -39,16 +42,35 @@ def _line(obj: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return asyncio.run(_terminal(args))
+    check_url("--url", args.url, ("http", "https", "ws", "wss"))
+    token = os.environ.get(ENV_TOKEN) or None
+    if token is None:
+        if not args.app_secret:
+            raise UsageError(f"--app-secret (the app's app_secret) or {ENV_TOKEN} is required")
+        if len(args.app_secret.encode()) != 16:
+            raise UsageError(
+                f"--app-secret: the app's app_secret has 16 characters, not "
+                f"{len(args.app_secret.encode())} (hstgw app get shows it)"
+            )
+    return asyncio.run(_terminal(args, token))
 
 
-async def _terminal(args: argparse.Namespace) -> int:
+def _unreachable(url: str, exc: Exception) -> CliError:
+    import httpx
+
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.HTTPError | OSError | TimeoutError):
+        return CliError(f"cannot reach the gateway at {url} ({what}): is it running there?")
+    if isinstance(exc, ValueError | KeyError):  # an answer, but not the gateway's
+        return CliError(f"{url} did not answer as an hst-gateway ({what}): is --url its address?")
+    return CliError(f"cannot open a terminal connection through {url} ({what})")
+
+
+async def _terminal(args: argparse.Namespace, token: str | None) -> int:
+    from websockets.exceptions import WebSocketException
+
     from hstgw.sdk.terminal import TerminalClient, TerminalLoginError
 
-    token = os.environ.get(ENV_TOKEN) or None
-    if token is None and not args.app_secret:
-        _line({"event": "login", "code": -1, "msg": f"--app-secret or {ENV_TOKEN} is required"})
-        return 1
     client = TerminalClient(
         args.url,
         args.app_id,
@@ -66,9 +88,13 @@ async def _terminal(args: argparse.Namespace) -> int:
     except TerminalLoginError as exc:
         _line({"event": "login", "code": exc.code, "msg": exc.msg})
         return 1
-    except OSError as exc:
-        _line({"event": "login", "code": -1, "msg": f"cannot connect: {exc}"})
-        return 1
+    except Exception as exc:
+        import httpx
+
+        expected = (httpx.HTTPError, OSError, TimeoutError, ValueError, KeyError)
+        if isinstance(exc, (*expected, WebSocketException)):
+            raise _unreachable(args.url, exc) from exc
+        raise
     _line({"event": "login", "code": reply["code"], "client_guid": client.client_guid})
     try:
         async for event in client.events():

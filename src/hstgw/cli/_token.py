@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from hstgw.cli._output import fail
+from hstgw.cli._errors import UsageError
 from hstgw.tokens.fsp import TokenError, build
 
 
@@ -27,6 +27,6 @@ def _build(args: argparse.Namespace) -> int:
     try:
         token = build(args.id, args.secret, gid=args.gid, uid=args.uid, expire=args.expire)
     except TokenError as exc:
-        return fail(f"--secret: {exc.reason}")
+        raise UsageError(f"--secret: {exc.reason}") from None
     sys.stdout.write(token + "\n")
     return 0

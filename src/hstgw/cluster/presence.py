@@ -11,7 +11,9 @@ Keys (under the namespace of ``SharedRedis``), for app ``A``:
   who went offline, for the retention window.
 - ``node:<id>`` set of ``A<US>user_id<US>mutex_type``: what a node holds;
   ``lease:<id>`` expires when the node stops renewing it; ``nodes`` lists the nodes.
-- ``inv:A:<group_id>:<seq_id>``: the inviter of a recent invite.
+- ``inv:A`` hash ``group_id<US>seq_id`` -> ``[inviter, [invitee...], sent_ms]`` (inviter
+  ``user_id<US>mutex_type``, "" for the app's backend) and ``invt:A`` zset of the same
+  fields by time: the app's pending invites, at most ``invites_per_app`` of them.
 
 Each change of a terminal is one Lua script, so the indexes never disagree and two
 logins of one terminal on two nodes cannot both pass (design 5, mutex_type).
@@ -33,6 +35,7 @@ from hstgw.cluster.redis import SharedRedis
 from hstgw.errors import TerminalCode
 from hstgw.online.presence import (
     INVITE_TTL_MS,
+    INVITES_PER_APP,
     Claim,
     Offline,
     Presence,
@@ -110,6 +113,33 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return #old
 """
 
+# KEYS inv, invt; ARGV field, inviter, invitees (JSON), now, ttl, cap. A pending invite
+# of another inviter is not taken over (0); the app's oldest go past its cap.
+_REMEMBER_INVITE = """
+local now, ttl, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local e = cjson.decode(cur)
+  if e[1] ~= ARGV[2] and tonumber(e[3]) >= now - ttl then return 0 end
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl - 1, 'LIMIT', 0, 1000)
+for _, f in ipairs(old) do
+  redis.call('HDEL', KEYS[1], f)
+  redis.call('ZREM', KEYS[2], f)
+end
+local entry = '[' .. cjson.encode(ARGV[2]) .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ']'
+redis.call('HSET', KEYS[1], ARGV[1], entry)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+local n = redis.call('ZCARD', KEYS[2])
+if n > cap then
+  local gone = redis.call('ZPOPMIN', KEYS[2], n - cap)
+  for i = 1, #gone, 2 do redis.call('HDEL', KEYS[1], gone[i]) end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+"""
+
 
 def _entry(s: Session, node: str) -> bytes:
     return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
@@ -121,8 +151,17 @@ def _terminal(user_id: str, mutex_type: str, raw: bytes | str) -> Terminal:
 
 
 class RedisPresence(Presence):
-    def __init__(self, redis: SharedRedis, node: str, lease_s: float, retention_s: int) -> None:
+    def __init__(
+        self,
+        redis: SharedRedis,
+        node: str,
+        lease_s: float,
+        retention_s: int,
+        invites_per_app: int = INVITES_PER_APP,
+    ) -> None:
         self.node = node
+        self._invites_per_app = invites_per_app
+        self._remember_invite = redis.script(_REMEMBER_INVITE)
         self._r = redis
         self._lease_ms = int(lease_s * 1000)
         self._retention_ms = retention_s * 1000
@@ -249,21 +288,42 @@ class RedisPresence(Presence):
         return [t for t in await self.online(app_id) if t.company_id == company_id]
 
     async def remember_invite(
-        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
-    ) -> None:
-        value = orjson.dumps(list(inviter) if inviter else [])
-        key = self._r.key("inv", app_id, group_id, str(seq_id))
-        await self._r.run(lambda c: c.set(key, value, px=INVITE_TTL_MS))
+        self,
+        app_id: str,
+        group_id: str,
+        seq_id: int,
+        inviter: UserTerminal | None,
+        invitees: list[str],
+        now_ms: int,
+    ) -> bool:
+        k = self._r.key
+        kept = await self._remember_invite(
+            [k("inv", app_id), k("invt", app_id)],
+            [
+                group_id + _US + str(seq_id),
+                _US.join(inviter) if inviter is not None else "",
+                orjson.dumps(invitees),
+                now_ms,
+                INVITE_TTL_MS,
+                self._invites_per_app,
+            ],
+        )
+        return bool(kept)
 
     async def find_invite(
-        self, app_id: str, group_id: str, seq_id: int
+        self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
-        key = self._r.key("inv", app_id, group_id, str(seq_id))
-        raw = await self._r.run(lambda c: c.get(key))
+        key, field = self._r.key("inv", app_id), group_id + _US + str(seq_id)
+        raw = await self._r.run(lambda c: c.hget(key, field))
         if raw is None:
             return False, None
-        who = orjson.loads(raw)
-        return True, (who[0], who[1]) if who else None
+        inviter, invitees, at = orjson.loads(raw)
+        if invitee not in invitees or at < now_ms - INVITE_TTL_MS:
+            return False, None
+        if not inviter:
+            return True, None
+        user_id, _, mutex_type = inviter.partition(_US)
+        return True, (user_id, mutex_type)
 
     async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
         ttl = max(1, until_ms - now_ms)

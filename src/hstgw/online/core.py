@@ -22,7 +22,14 @@ from hstgw.billing.service import Limits
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.limits import Guard
 from hstgw.online import protocol as p
-from hstgw.online.frames import TerminalError, body_size, dumps, parse_frame, parse_request, reply
+from hstgw.online.frames import (
+    TerminalError,
+    dumps,
+    parse_frame,
+    parse_request,
+    payload_size,
+    reply,
+)
 from hstgw.online.models import LoginReq
 from hstgw.online.presence import LocalPresence, Presence, Terminal
 from hstgw.online.registry import Registry
@@ -47,6 +54,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+DEVELOPER_DISABLED = "the app's developer is disabled"
+
 # How long a kick that arrived before its session was registered is remembered.
 _EARLY_KICK_S = 30.0
 
@@ -61,6 +70,9 @@ class OnlineConfig:
     route_timeout_s: float = 2.0
     replay_protection: bool = True
     resume_ttl_s: int = 86400
+    # How long a developer's status is trusted (HSTGW_AUTH_CACHE_TTL): a developer the
+    # operator disabled has its logins refused, and its terminals kicked, within it.
+    dev_status_ttl_s: float = 1.0
 
 
 class OnlineCore:
@@ -88,6 +100,9 @@ class OnlineCore:
         self.node = self.presence.node
         self.bus = bus
         self._login_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._devs: dict[str, tuple[bool, float]] = {}  # dev_id -> (active, checked at)
+        # (at least a second: not a store round trip per terminal message)
+        self._dev_ttl = max(config.dev_status_ttl_s, 1.0)
         self._early_kicks: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         if bus is not None:
@@ -97,8 +112,12 @@ class OnlineCore:
 
     # login and logout
 
-    async def login(self, link: Link, raw: str | bytes) -> tuple[str, Session | None]:
-        """The login reply to send, and the session if the login succeeded."""
+    async def login(
+        self, link: Link, raw: str | bytes, address: str = ""
+    ) -> tuple[str, Session | None]:
+        """The login reply to send, and the session if the login succeeded.
+
+        ``address``: the terminal's source address (its failed logins are limited)."""
         seq = None
         try:
             data = parse_frame(raw)
@@ -106,9 +125,9 @@ class OnlineCore:
             if data.get("type") != p.LOGIN:
                 raise TerminalError(TerminalCode.NOT_LOGGED_IN)
             req: LoginReq = parse_request(LoginReq, data)
-            session, resume = await self._login(link, req)
+            session, resume = await self._login(link, req, address)
         except TerminalError as exc:
-            return reply(p.LOGIN, seq, exc.code, exc.msg), None
+            return reply(p.LOGIN, exc.seq if exc.kind else seq, exc.code, exc.msg), None
         except Unavailable:  # Redis or the database is away: the terminal retries
             return reply(p.LOGIN, seq, TerminalCode.BUSY, None), None
         extra = {
@@ -119,7 +138,14 @@ class OnlineCore:
         }
         return reply(p.LOGIN, seq, TerminalCode.OK, None, extra), session
 
-    async def _login(self, link: Link, req: LoginReq) -> tuple[Session, str]:
+    async def _failed(self, address: str, code: TerminalCode) -> TerminalError:
+        """A login refused for its credential or app_id: counted against its address."""
+        refusal = await self._guard.login_failed(address) if self._guard is not None else None
+        if refusal is not None:
+            return TerminalError(TerminalCode.TOO_MANY_LOGINS, refusal)
+        return TerminalError(code)
+
+    async def _login(self, link: Link, req: LoginReq, address: str) -> tuple[Session, str]:
         """The new session and its resume credential."""
         if not is_user_id(req.user_id):
             raise TerminalError(TerminalCode.USER_ID_INVALID)
@@ -127,17 +153,15 @@ class OnlineCore:
             raise TerminalError(TerminalCode.FIELD_INVALID, "token: required")
         app = await self._store.find_app(req.app_id)
         if app is None:
-            raise TerminalError(TerminalCode.APP_NOT_FOUND)
-        # Before the token is checked: a login flood costs a dict lookup each.
-        if self._guard is not None and not await self._guard.login(app.app_id):
-            raise TerminalError(TerminalCode.TOO_MANY_LOGINS)
-        who = f"{app.app_id}{_US}{req.user_id}"
+            raise await self._failed(address, TerminalCode.APP_NOT_FOUND)
+        # A resume credential answers for the same user in the same company only.
+        who = f"{app.app_id}{_US}{req.user_id}{_US}{req.company_id}"
         used: str | None = None  # the token's replay key, once noted as used
         now = self._clock()
         if req.resume:
             if await self.presence.resume_of(_digest(req.resume), now) != who:
                 log.info("terminal resume refused", extra={"app_id": app.app_id})
-                raise TerminalError(TerminalCode.TOKEN_INVALID)
+                raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         else:
             try:
                 claims = verify(
@@ -150,23 +174,29 @@ class OnlineCore:
                 )
                 if claims.user_id != req.user_id:
                     raise TokenError("claim uid is not the user_id")
+                if claims.cid is not None and claims.cid != req.company_id:
+                    raise TokenError("claim cid is not the company_id")
             except TokenError as exc:
                 log.info(
                     "terminal token refused", extra={"reason": exc.reason, "app_id": app.app_id}
                 )
-                raise TerminalError(TerminalCode.TOKEN_INVALID) from None
+                raise await self._failed(address, TerminalCode.TOKEN_INVALID) from None
             if self.config.replay_protection:
-                until = (
-                    claims.et * 1000
-                    if claims.et is not None
-                    else claims.ts + self.config.token_max_age_s * 1000
-                )
+                until = claims.valid_until_ms(self.config.token_max_age_s)
                 used = _digest(
                     f"{claims.aid}|{claims.uid}|{claims.gid}|{claims.ts}|{claims.r}|{claims.et}"
                 )
                 if not await self.presence.first_use(used, until, now):
                     log.info("terminal token replayed", extra={"app_id": app.app_id})
-                    raise TerminalError(TerminalCode.TOKEN_INVALID)
+                    raise await self._failed(address, TerminalCode.TOKEN_INVALID)
+        # Only now, its credential good, does the login take from the app's budget
+        # (anyone may send logins naming an app_id; they must not lock its users out).
+        if self._guard is not None:
+            refusal = await self._guard.login(app.app_id, address)
+            if refusal is not None:
+                if used is not None:
+                    await self.presence.forget_use(used)
+                raise TerminalError(TerminalCode.TOO_MANY_LOGINS, refusal)
         # The resume credential is kept before the terminal takes its place: once it
         # has, nothing may await before its login reply, which must be its first frame.
         resume = secrets.token_hex(16)
@@ -186,6 +216,8 @@ class OnlineCore:
         """Past the credentials: the app's state, the limits, the terminal's place."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
+        if not await self.developer_active(app.dev_id, time.monotonic()):
+            raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
         online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)
         if online is None:
             raise TerminalError(TerminalCode.NO_ONLINE_SERVICE)
@@ -220,6 +252,25 @@ class OnlineCore:
         finally:
             if not lock.locked() and self._login_locks.get(session.key) is lock:
                 del self._login_locks[session.key]
+
+    async def developer_active(self, dev_id: str, now: float) -> bool:
+        """Whether ``dev_id`` is active, as the store said at most ``dev_status_ttl_s``
+        (and at least a second) ago."""
+        held = self._devs.get(dev_id)
+        if held is not None and now - held[1] < self._dev_ttl:
+            return held[0]
+        try:
+            dev = await self._store.get_developer(dev_id)
+        except Unavailable:
+            if held is None:
+                raise
+            active = held[0]  # the store is away: what it said last, asked again later
+        else:
+            active = dev is not None and dev.status == "active"
+        if len(self._devs) >= 100_000:
+            self._devs.clear()
+        self._devs[dev_id] = (active, now)
+        return active
 
     async def _claim(self, session: Session, req: LoginReq, use_limit: int | None) -> int:
         # The app's own use_limit, or the gateway's cap on terminals per app if lower.
@@ -406,7 +457,7 @@ class OnlineCore:
         inviter: Session | None = None,
     ) -> list[str]:
         """Deliver an invite to every online terminal of each user; the users none reached."""
-        if extend_info is not None and body_size(extend_info) > p.BODY_LIMIT:
+        if extend_info is not None and payload_size(extend_info, "extend_info") > p.BODY_LIMIT:
             raise ParameterInvalid("extend_info", f"larger than {p.BODY_LIMIT} bytes")
         who = inviter.describe() if inviter is not None else {"backend": True}
         text = dumps(
@@ -418,20 +469,25 @@ class OnlineCore:
                 "inviter": who,
             }
         )
-        await self.presence.remember_invite(
+        users = list(dict.fromkeys(user_ids))
+        if not await self.presence.remember_invite(
             app_id,
             group_id,
             seq_id,
             (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
+            users,
             self._clock(),
-        )
-        users = list(dict.fromkeys(user_ids))
+        ):
+            raise ParameterInvalid("seq_id", "a pending invite of another inviter has this seq_id")
         per_user = await asyncio.gather(*(self.presence.of_user(app_id, u) for u in users))
         targets: list[Terminal] = []
         owner: list[int] = []
         for i, terminals in enumerate(per_user):
             for t in terminals:
-                if inviter is None or t.conn != inviter.conn:
+                # A terminal reaches only its app and company (docs/security.md).
+                if inviter is None or (
+                    t.conn != inviter.conn and t.company_id == inviter.company_id
+                ):
                     targets.append(t)
                     owner.append(i)
         done = await self.deliver(app_id, targets, text)
@@ -471,6 +527,21 @@ class OnlineCore:
         for app_id in apps:
             self.usage.terminals(app_id, await self.presence.count(app_id))
         await self.presence.prune(now, self.config.retention_s * 1000)
+        await self._kick_disabled(apps)
+
+    async def _kick_disabled(self, app_ids: Iterable[str]) -> None:
+        """Kick this node's terminals whose developer the operator disabled."""
+        devs: dict[str, list[str]] = defaultdict(list)
+        for app_id in app_ids:
+            app = self._apps.get(app_id)
+            if app is not None:
+                devs[app.dev_id].append(app_id)
+        now = time.monotonic()
+        for dev_id, apps in devs.items():
+            if not await self.developer_active(dev_id, now):
+                for app_id in apps:
+                    for s in self.registry.of_app(app_id):
+                        self.kick(s, "developer_disabled")
 
     def shutdown(self) -> None:
         for s in self.registry.all():

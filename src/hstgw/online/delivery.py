@@ -9,7 +9,7 @@ from typing import Any
 from hstgw.errors import ParameterInvalid
 from hstgw.online import protocol as p
 from hstgw.online.core import OnlineCore
-from hstgw.online.frames import body_size, dumps
+from hstgw.online.frames import dumps, payload_size
 from hstgw.online.presence import Terminal
 
 __all__ = ["Deliveries"]
@@ -67,7 +67,7 @@ class Deliveries(OnlineCore):
     ) -> list[dict[str, Any]]:
         """Per target: 0 delivered, 1 failed (its connection or its node did not take
         it in time), 2 not online."""
-        if body_size(trans_mess) > p.BODY_LIMIT:
+        if payload_size(trans_mess, "trans_mess") > p.BODY_LIMIT:
             raise ParameterInvalid("trans_mess", f"larger than {p.BODY_LIMIT} bytes")
         text = dumps({"type": "trans_cmd", "msg_id": msg_id, "trans_mess": trans_mess})
         wanted = list(targets)

@@ -22,7 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from hstgw.connections import ConnectionGate
+from hstgw.connections import ConnectionGate, TrustedProxies
 from hstgw.online import protocol as p
 from hstgw.online.service import OnlineService
 
@@ -93,6 +93,7 @@ class TerminalListener:
         host: str,
         port: int,
         gate: ConnectionGate | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         # (one connection class per listener: it carries the listener's gate)
         self._connection = type(
@@ -100,6 +101,7 @@ class TerminalListener:
             (_GatedConnection,),
             {"gate": gate or ConnectionGate(1_000_000, 1_000_000)},
         )
+        self._proxies = proxies or TrustedProxies()
         self._service = service
         self._host = host
         self._port = port
@@ -136,6 +138,15 @@ class TerminalListener:
             await asyncio.gather(*self._closing, return_exceptions=True)
         self._server = None
 
+    def _address(self, conn: ServerConnection) -> str:
+        """The terminal's address (failed logins are limited per address): the peer's,
+        or the one a trusted proxy forwarded (HSTGW_TRUSTED_PROXIES)."""
+        peer = conn.remote_address
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self._proxies or conn.request is None:
+            return address
+        return self._proxies.client_address(address, conn.request.headers.get("X-Forwarded-For"))
+
     async def _handle(self, conn: ServerConnection) -> None:
         link = WsLink(conn, self._closing)
         session = None
@@ -145,7 +156,7 @@ class TerminalListener:
             except TimeoutError:
                 await conn.close(p.CLOSE_PROTOCOL, "login timeout")
                 return
-            reply, session = await self._service.login(link, first)
+            reply, session = await self._service.login(link, first, self._address(conn))
             link.push(reply)
             if session is None:
                 await conn.close(p.CLOSE_LOGIN_FAILED, "login failed")

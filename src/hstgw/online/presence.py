@@ -16,11 +16,22 @@ from hstgw.errors import TerminalCode
 from hstgw.online.registry import Offline, Registry
 from hstgw.online.session import Session, describe
 
-__all__ = ["Claim", "LocalPresence", "Offline", "Presence", "Terminal", "UserTerminal"]
+__all__ = [
+    "INVITES_PER_APP",
+    "Claim",
+    "LocalPresence",
+    "Offline",
+    "Presence",
+    "Terminal",
+    "UserTerminal",
+]
 
 INVITE_TTL_MS = 10 * 60 * 1000
+# Pending invites kept per app (docs/security.md): past it, the app's oldest is forgotten;
+# one app's invites never evict another's.
+INVITES_PER_APP = 10_000
 UserTerminal = tuple[str, str]  # (user_id, mutex_type)
-_INVITES_MAX = 100_000
+_Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +111,23 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def remember_invite(
-        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
-    ) -> None:
-        """An invite was sent by ``inviter`` (None: the app's backend), for its replies."""
+        self,
+        app_id: str,
+        group_id: str,
+        seq_id: int,
+        inviter: UserTerminal | None,
+        invitees: list[str],
+        now_ms: int,
+    ) -> bool:
+        """An invite was sent by ``inviter`` (None: the app's backend) to ``invitees``,
+        for their replies. False, and nothing kept, if a pending invite of another
+        inviter holds (group_id, seq_id); the same inviter's replaces its own."""
 
     @abc.abstractmethod
     async def find_invite(
-        self, app_id: str, group_id: str, seq_id: int
+        self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
-        """(whether the invite is known, who sent it)."""
+        """(whether a pending invite invited ``invitee``, who sent it)."""
 
     # replay protection (docs/security.md)
 
@@ -122,7 +141,7 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
-        """A resume credential (its digest) for ``who`` (app_id, user_id) until ``until_ms``."""
+        """A resume credential (its digest) for ``who`` (app, user, company) until ``until_ms``."""
 
     @abc.abstractmethod
     async def forget_resume(self, digest: str, who: str) -> None:
@@ -141,10 +160,14 @@ class LocalPresence(Presence):
     """Presence of one process: the registry itself. Nothing here awaits, so a
     claim and the registration after it happen in one step of the event loop."""
 
-    def __init__(self, registry: Registry, node: str = "local") -> None:
+    def __init__(
+        self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
+    ) -> None:
         self.node = node
         self._registry = registry
-        self._invites: dict[tuple[str, str, int], tuple[UserTerminal | None, int]] = {}
+        # app_id -> (group_id, seq_id) -> (inviter, invitees, sent at ms), oldest first
+        self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
+        self._invites_per_app = invites_per_app
         self._used: dict[str, int] = {}  # token key -> until (ms)
         self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (who, until)
         self._resumes_of: dict[str, list[str]] = {}  # who -> digests, oldest first
@@ -196,19 +219,33 @@ class LocalPresence(Presence):
         return [self._terminal(s) for s in self._registry.in_scope(app_id, company_id)]
 
     async def remember_invite(
-        self, app_id: str, group_id: str, seq_id: int, inviter: UserTerminal | None, now_ms: int
-    ) -> None:
-        if len(self._invites) >= _INVITES_MAX:
-            self._invites.pop(next(iter(self._invites)))
-        self._invites[(app_id, group_id, seq_id)] = (inviter, now_ms)
+        self,
+        app_id: str,
+        group_id: str,
+        seq_id: int,
+        inviter: UserTerminal | None,
+        invitees: list[str],
+        now_ms: int,
+    ) -> bool:
+        pending = self._invites.setdefault(app_id, {})
+        key = (group_id, seq_id)
+        held = pending.get(key)
+        if held is not None:
+            if held[0] != inviter and held[2] >= now_ms - INVITE_TTL_MS:
+                return False  # the owner's invite stands
+            del pending[key]  # (sent again: it goes to the end, as the newest)
+        while len(pending) >= self._invites_per_app:
+            del pending[next(iter(pending))]
+        pending[key] = (inviter, frozenset(invitees), now_ms)
+        return True
 
     async def find_invite(
-        self, app_id: str, group_id: str, seq_id: int
+        self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
-        invite = self._invites.get((app_id, group_id, seq_id))
-        if invite is None:
+        held = self._invites.get(app_id, {}).get((group_id, seq_id))
+        if held is None or invitee not in held[1] or held[2] < now_ms - INVITE_TTL_MS:
             return False, None
-        return True, invite[0]
+        return True, held[0]
 
     async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
         until = self._used.get(key)
@@ -250,6 +287,9 @@ class LocalPresence(Presence):
                 if not kept:
                     del self._resumes_of[who]
         self._registry.prune_offline(now_ms - retention_ms)
-        old = [k for k, (_, at) in self._invites.items() if at < now_ms - INVITE_TTL_MS]
-        for k in old:
-            del self._invites[k]
+        for app_id in list(self._invites):
+            pending = self._invites[app_id]
+            for k in [k for k, (_, _, at) in pending.items() if at < now_ms - INVITE_TTL_MS]:
+                del pending[k]
+            if not pending:
+                del self._invites[app_id]

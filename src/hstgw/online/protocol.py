@@ -45,6 +45,7 @@ KICK_REASONS = {
     "service_removed": "the app's online service (7) was removed",
     "heartbeat_timeout": "no frame for 3 heartbeat intervals",
     "shutdown": "the gateway is stopping",
+    "developer_disabled": "the app's developer was disabled by the operator",
 }
 
 # WebSocket close codes.

@@ -4,7 +4,7 @@ and who was, for the retention window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,9 @@ class Registry:
         self._by_user: dict[tuple[str, str], dict[str, Session]] = {}
         self._by_scope: dict[tuple[str, str], dict[TerminalKey, Session]] = {}
         self._by_app: dict[str, dict[TerminalKey, Session]] = {}
-        self._offline: dict[TerminalKey, Offline] = {}
+        # app_id -> (user_id, mutex_type) -> who went offline: one app's reads never
+        # visit another app's entries.
+        self._offline: dict[str, dict[tuple[str, str], Offline]] = {}
 
     def __len__(self) -> int:
         return len(self._terminals)
@@ -47,7 +49,7 @@ class Registry:
         self._by_user.setdefault((s.app_id, s.user_id), {})[s.mutex_type] = s
         self._by_scope.setdefault(s.scope, {})[key] = s
         self._by_app.setdefault(s.app_id, {})[key] = s
-        self._offline.pop(key, None)
+        _discard(self._offline, s.app_id, (s.user_id, s.mutex_type))
 
     def remove(self, s: Session, now_ms: int) -> bool:
         """Take ``s`` out (if it is still the one registered); it stays listed offline."""
@@ -59,7 +61,9 @@ class Registry:
         _discard(self._by_user, (s.app_id, s.user_id), s.mutex_type)
         _discard(self._by_scope, s.scope, key)
         _discard(self._by_app, s.app_id, key)
-        self._offline[key] = Offline(s.user_id, s.mutex_type, s.client_guid, s.company_id, now_ms)
+        self._offline.setdefault(s.app_id, {})[(s.user_id, s.mutex_type)] = Offline(
+            s.user_id, s.mutex_type, s.client_guid, s.company_id, now_ms
+        )
         return True
 
     def of_user(self, app_id: str, user_id: str) -> list[Session]:
@@ -74,21 +78,26 @@ class Registry:
     def app_count(self, app_id: str) -> int:
         return len(self._by_app.get(app_id, {}))
 
-    def offline_of_app(self, app_id: str) -> Iterator[Offline]:
-        # Offline entries are few next to sessions; a scan keeps the bookkeeping simple.
-        return (o for (a, _, _), o in self._offline.items() if a == app_id)
+    def offline_of_app(self, app_id: str) -> Iterable[Offline]:
+        return self._offline.get(app_id, {}).values()
 
     def all(self) -> list[Session]:
         return list(self._terminals.values())
 
     def prune_offline(self, before_ms: int) -> int:
-        old = [k for k, o in self._offline.items() if o.since_ms < before_ms]
-        for k in old:
-            del self._offline[k]
-        return len(old)
+        count = 0
+        for app_id in list(self._offline):
+            entries = self._offline[app_id]
+            old = [k for k, o in entries.items() if o.since_ms < before_ms]
+            for k in old:
+                del entries[k]
+            if not entries:
+                del self._offline[app_id]
+            count += len(old)
+        return count
 
 
-def _discard(index: dict[Any, dict[Any, Session]], outer: object, inner: object) -> None:
+def _discard(index: dict[Any, dict[Any, Any]], outer: object, inner: object) -> None:
     bucket = index.get(outer)
     if bucket is not None:
         bucket.pop(inner, None)

@@ -7,9 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hstgw.errors import TerminalCode
+from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.online import protocol as p
-from hstgw.online.core import OnlineCore
+from hstgw.online.core import DEVELOPER_DISABLED, OnlineCore
 from hstgw.online.frames import (
     Reply,
     TerminalError,
@@ -44,12 +44,25 @@ class TerminalRequests(OnlineCore):
             kind, seq = data["type"], data.get("seq")
             if not session.allow(now, self.config.message_rate):
                 raise TerminalError(TerminalCode.RATE_LIMITED)
+            app = self._apps.get(session.app_id)
+            held = self._devs.get(app.dev_id) if app is not None else None
+            if (
+                app is not None
+                and (held is None or not held[0] or now - held[1] >= self._dev_ttl)
+                and not await self.developer_active(app.dev_id, now)
+            ):
+                # refused at once; the housekeeping sweep kicks it (developer_disabled)
+                raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
             handler = _HANDLERS.get(kind)
             if handler is None:
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
             result = await handler(self, session, data)
         except TerminalError as exc:
+            if exc.kind is not None:  # (found as the frame was read)
+                kind, seq = exc.kind, exc.seq
             return reply(kind, seq, exc.code, exc.msg)
+        except ParameterInvalid as exc:  # a rule of the service the REST API shares
+            return reply(kind, seq, TerminalCode.FIELD_INVALID, exc.msg)
         except Unavailable:  # Redis or the database is away: worth retrying
             return reply(kind, seq, TerminalCode.BUSY, None)
         except Exception:  # a bug must not drop the terminal; its trace goes to the log
@@ -109,13 +122,15 @@ class TerminalRequests(OnlineCore):
         req: InviteReplyReq = parse_request(InviteReplyReq, data)
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
-        known, who = await self.presence.find_invite(session.app_id, req.group_id, req.seq_id)
+        known, who = await self.presence.find_invite(
+            session.app_id, req.group_id, req.seq_id, session.user_id, self._clock()
+        )
         if not known:
             raise TerminalError(TerminalCode.FIELD_INVALID, "seq_id: no such invite")
         if who is None:  # the app's backend invited: nobody to tell
             return {"delivered": False}
         [inviter] = await self.presence.find(session.app_id, [who])
-        if inviter is None:
+        if inviter is None or inviter.company_id != session.company_id:
             raise TerminalError(TerminalCode.NOT_ONLINE, "the inviting terminal is not online")
         text = dumps(
             {
@@ -147,7 +162,7 @@ class TerminalRequests(OnlineCore):
         targets = [
             t
             for t in await self.presence.of_user(session.app_id, req.to_user_id)
-            if t.conn != session.conn
+            if t.conn != session.conn and t.company_id == session.company_id
         ]
         delivered = sum(await self.deliver(session.app_id, targets, text))
         if not delivered:

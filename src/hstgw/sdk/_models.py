@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -34,8 +34,10 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class App:
+    """An app; its repr leaves ``app_secret`` out (it ends up in logs and tracebacks)."""
+
     app_id: str
-    app_secret: str
+    app_secret: str = field(repr=False)
     app_name: str
     status: str
     consumption_limit: int | None

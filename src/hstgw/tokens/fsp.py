@@ -58,6 +58,13 @@ class Claims:
     ts: int
     r: int | None
     et: int | None
+    # Our optional claim (docs/tokens.md): the company the terminal may log in to.
+    cid: str | None = None
+
+    def valid_until_ms(self, max_age_s: int) -> int:
+        """When the token stops being valid: ``max_age_s`` after ``ts``, or ``et`` if sooner."""
+        until = self.ts + max_age_s * 1000
+        return min(until, self.et * 1000) if self.et is not None else until
 
     @property
     def group_id(self) -> str | None:
@@ -84,10 +91,12 @@ def build(
     expire: int | None = None,
     now_ms: int | None = None,
     rand: int | None = None,
+    cid: str | None = None,
 ) -> str:
     """Build a 001 token as the platform's TokenGenerator SDKs do.
 
     ``expire`` is an absolute epoch time in seconds (``et``); ``None`` or 0 omits it.
+    ``cid`` (ours, optional) binds a terminal token to a company_id.
     """
     key = _key(secret)
     claims: dict[str, Any] = {
@@ -99,6 +108,8 @@ def build(
         claims["et"] = int(expire)
     claims["ts"] = int(time.time() * 1000) if now_ms is None else now_ms
     claims["r"] = secrets.randbelow(2**31) if rand is None else rand
+    if cid is not None:
+        claims["cid"] = cid
     plain = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     plain += b" " * (-len(plain) % _BLOCK)
     encryptor = Cipher(algorithms.AES(key), modes.CBC(_IV)).encryptor()
@@ -187,6 +198,7 @@ def decode(token: str, secret: str) -> Claims:
         ts=ts,
         r=_int_claim(parsed, "r", required=False),
         et=_int_claim(parsed, "et", required=False) or None,
+        cid=_str_claim(parsed, "cid"),
     )
 
 
@@ -201,8 +213,10 @@ def verify(
 ) -> Claims:
     """Decode ``token`` and check it names ``aid`` and is valid at ``now_ms``.
 
-    With ``et`` the token is valid until then; without it, for ``max_age_s``
-    after its build time ``ts``. A ``ts`` too far in the future is refused either way.
+    A token is valid for ``max_age_s`` after its build time ``ts``, and until its
+    ``et`` if that is sooner: an ``et`` cannot make a token live longer, and one that
+    lies more than ``max_age_s`` ahead is refused (a builder's mistake, or a token
+    made to outlive the limit). A ``ts`` too far in the future is refused.
     """
     claims = decode(token, secret)
     if not secrets.compare_digest(claims.aid.encode(), aid.encode()):
@@ -210,9 +224,11 @@ def verify(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if claims.ts > now + future_skew_s * 1000:
         raise TokenError("ts is in the future")
+    if now - claims.ts > max_age_s * 1000:
+        raise TokenError("ts is older than the maximum token age")
     if claims.et is not None:
         if claims.et * 1000 < now:
             raise TokenError("et is in the past")
-    elif now - claims.ts > max_age_s * 1000:
-        raise TokenError("ts is older than the maximum token age")
+        if claims.et * 1000 > now + max_age_s * 1000:
+            raise TokenError("et is further ahead than the maximum token age")
     return claims

@@ -1,0 +1,127 @@
+"""Tenancy across nodes: invites belong to their inviter, a terminal reaches only its
+company, pending invites are bounded per app (issue 10, items 4 and 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import pytest
+
+from hstgw.cluster.presence import RedisPresence
+from hstgw.cluster.redis import SharedRedis
+from hstgw.tokens.fsp import build
+from tests.cli.test_cli import hstgw
+from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_redis
+from tests.cluster.test_cluster import on
+from tests.conftest import Gateway
+from tests.online.conftest import make_app, raw_login
+from tests.online.test_tenancy import APP_A, APP_B, _invite, _reply
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_invites_belong_to_their_inviter_across_nodes(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    alice, _ = await raw_login(app_a, "alice")
+    mallory, _ = await raw_login(app_b, "mallory")
+    bob, _ = await raw_login(app_b, "bob")
+    carol, _ = await raw_login(app_a, "carol")
+    assert (await alice.request(_invite(2, ["bob"])))["code"] == 0
+    await bob.expect("invite")
+    assert (await mallory.request(_invite(3, ["bob"])))["code"] == 1000101
+    assert (await carol.request(_reply(4)))["code"] == 1000101  # never invited
+    answered = await bob.request(_reply(5))
+    assert (answered["code"], answered["delivered"]) == (0, True)
+    assert (await alice.expect("invite_reply"))["user_id"] == "bob"
+    for t in (alice, mallory, bob, carol):
+        await t.close()
+
+
+async def test_company_scope_holds_across_nodes(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    x, _ = await raw_login(app_a, "xavier", company_id="x-corp")
+    y, _ = await raw_login(app_b, "yolanda", company_id="y-corp")
+    msg = {"type": "message", "seq": 2, "to_user_id": "yolanda", "body": "hi"}
+    assert (await x.request(msg))["code"] == 1000106
+    invited = await x.request(_invite(3, ["yolanda"]))
+    assert invited["failed_user_ids"] == ["yolanda"]
+    for t in (x, y):
+        await t.close()
+
+
+async def test_pending_invites_are_bounded_per_app_in_redis() -> None:
+    require_redis()
+    namespace = "t" + secrets.token_hex(6)
+    shared = SharedRedis(REDIS_URL, namespace)
+    try:
+        presence = RedisPresence(shared, "n1", 2.0, 60, invites_per_app=5)
+        assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
+        for seq in range(50):
+            assert await presence.remember_invite(
+                APP_A, "g", seq, ("eve", "web"), ["x"], 1000 + seq
+            )
+        assert await presence.find_invite(APP_B, "room", 1, "ann", 1000) == (True, ("bob", "web"))
+        assert await presence.find_invite(APP_A, "g", 49, "x", 1100) == (True, ("eve", "web"))
+        assert (await presence.find_invite(APP_A, "g", 0, "x", 1100))[0] is False
+        assert await shared.client.hlen(shared.key("inv", APP_A)) == 5
+        # the same inviter may send it again; another may not take it over
+        assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["cy"], 1001)
+        assert not await presence.remember_invite(APP_B, "room", 1, ("eve", "web"), ["x"], 1002)
+        assert not await presence.remember_invite(APP_B, "room", 1, None, ["x"], 1002)
+        assert await presence.find_invite(APP_B, "room", 1, "cy", 1002) == (True, ("bob", "web"))
+    finally:
+        await shared.close()
+        drop_namespace(namespace)
+
+
+async def test_login_limits_hold_for_the_cluster(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2, limit_logins_per_app=1, limit_login_failures_per_address=6) as (a, b):
+        app_a = make_app(a)
+        app_b = on(app_a, b)
+        codes = []
+        for i in range(6):  # failures on both nodes: one bucket for the address
+            app = (app_a, app_b)[i % 2]
+            bad = build(app.app_id, "0123456789abcdef", uid="u")
+            t, reply = await raw_login(app, "u", token=bad)
+            codes.append(reply["code"])
+            await t.close()
+        assert codes == [1000000] * 6
+        t, reply = await raw_login(app_b, "alice")
+        assert reply["code"] == 1000108  # the address is past its failures, on either node
+        await t.close()
+
+
+async def test_bogus_logins_spend_no_app_budget_in_the_cluster(tmp_path: Path) -> None:
+    with nodes(tmp_path, 2, limit_logins_per_app=1) as (a, b):
+        app_a = make_app(a)
+        app_b = on(app_a, b)
+        for i in range(24):
+            app = (app_a, app_b)[i % 2]
+            bad = build(app.app_id, "0123456789abcdef", uid="u")
+            t, reply = await raw_login(app, "u", token=bad)
+            assert reply["code"] == 1000000
+            await t.close()
+        t, reply = await raw_login(app_b, "alice")
+        assert reply["code"] == 0
+        await t.close()
+
+
+async def test_a_disabled_developers_terminals_stop_on_every_node(two: list[Gateway]) -> None:
+    a, b = two
+    dev = a.new_dev()
+    app_a = make_app(a, dev=dev)
+    app_b = on(app_a, b)
+    ta, _ = await raw_login(app_a, "ann")
+    tb, _ = await raw_login(app_b, "ben")
+    out = await asyncio.to_thread(hstgw, "dev", "disable", dev.dev_id, env=a.cli_env())
+    assert out.returncode == 0, out.stderr
+    for t in (ta, tb):  # the sweep runs every 0.5 s here
+        assert (await t.expect("kicked", timeout=10.0))["reason"] == "developer_disabled"
+        await t.close()
+    t, login = await raw_login(app_b, "cyd")
+    assert (login["code"], login["msg"]) == (1000002, "the app's developer is disabled")
+    await t.close()

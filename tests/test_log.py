@@ -1,0 +1,94 @@
+"""Log lines: JSON for a machine, text for a person (HSTGW_LOG_FORMAT, or stderr a terminal)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hstgw.log import AccessLog, JsonFormatter, TextFormatter, log_format
+from tests.conftest import free_port
+
+TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+
+
+def record(msg: str, **extra: object) -> logging.LogRecord:
+    rec = logging.LogRecord("hstgw", logging.INFO, __file__, 1, msg, (), None)
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_text_and_json_lines_carry_the_same_fields() -> None:
+    rec = record("gateway started", data_dir="/srv/hstgw data", terminal_port=28001, ok=True)
+    text = TextFormatter().format(rec)
+    assert re.fullmatch(
+        TIME + r' INFO    hstgw: gateway started data_dir="/srv/hstgw data" '
+        r"terminal_port=28001 ok=true",
+        text,
+    ), text
+    line = json.loads(JsonFormatter().format(rec))
+    assert (line["msg"], line["data_dir"], line["terminal_port"]) == (
+        "gateway started",
+        "/srv/hstgw data",
+        28001,
+    )
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_format_is_text_on_a_terminal_unless_chosen() -> None:
+    assert log_format(None, Tty()) == "text"
+    assert log_format(None, io.StringIO()) == "json"
+    assert log_format("json", Tty()) == "json"
+    assert log_format("text", io.StringIO()) == "text"
+
+
+@pytest.mark.anyio
+async def test_the_access_log_in_text() -> None:
+    out = io.BytesIO()
+    log = AccessLog(stream=out, fmt="text")
+    fields = {"method": "GET", "path": "/v1/apps", "status": 200, "code": 0}
+    log.write({**fields, "latency_ms": 0.52, "request_id": "r1"})
+    log.flush()
+    assert re.fullmatch(
+        TIME + r" INFO    hstgw.access: GET /v1/apps 200 code=0 latency_ms=0.52 request_id=r1\n",
+        out.getvalue().decode(),
+    )
+
+
+def test_serve_logs_text_when_told(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "HSTGW_LOG_FORMAT": "text", "HSTGW_TERMINAL_PORT": str(free_port())}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hstgw", "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    try:
+        lines = []
+        for line in proc.stderr:  # blocks until the next line: no sleeping
+            lines.append(line)
+            if "running on" in line:  # uvicorn listens
+                break
+        started = next(line for line in lines if "gateway started" in line)
+        assert re.match(TIME + r" INFO    hstgw: gateway started data_dir=", started), lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10):
+            pass
+    finally:
+        proc.terminate()
+        rest = proc.communicate(timeout=30)[1]
+    assert re.search(TIME + r" INFO    hstgw.access: GET /healthz 200 code=0 ", rest), rest
+    assert not [line for line in lines + rest.splitlines() if line.startswith("{")]
