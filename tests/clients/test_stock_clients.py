@@ -177,6 +177,19 @@ def test_java_builds_the_platform_token(java_client: LineClient, gateway: Gatewa
     assert claims.r is not None and 0 <= claims.r < 2**31
 
 
+def test_java_streams_a_body_behind_its_h2c_offer(
+    java_client: LineClient, gateway: Gateway, token: str
+) -> None:
+    """``BodyPublishers.ofInputStream``: a body of unknown length goes chunked, still
+    behind ``Upgrade: h2c``; the gateway reads it."""
+    body = {"app_name": "streamed", "service": [{"service_id": 3}]}
+    reply = java_client.send("POST~", f"{gateway.url}/v1/app", token, body)
+    assert reply.status == 200
+    created = reply.json()
+    assert created["code"] == 0, created
+    assert created["result"]["app_name"] == "streamed"
+
+
 @pytest.mark.parametrize("name", ["java", "curl_h2c"])
 def test_these_clients_offer_h2c_by_default(request: pytest.FixtureRequest, name: str) -> None:
     """What makes them worth testing: a POST with its body behind an ``Upgrade: h2c`` offer."""

@@ -120,23 +120,57 @@ def test_a_body_is_read_whatever_upgrade_is_offered(
 
 
 @OFFERS
-def test_a_chunked_body_behind_an_upgrade_offer_is_refused_not_run_empty(
+def test_a_chunked_body_behind_an_upgrade_offer_is_read(
     gateway: Gateway, token: str, offer: bytes
 ) -> None:
-    """What the gateway does today: HTTP 400 and the connection closed, nothing written.
-
-    Java's ``HttpClient`` sends this for a body of unknown length
-    (``BodyPublishers.ofInputStream``): ``Transfer-Encoding: chunked`` with ``Upgrade: h2c``.
-    """
+    """Java's ``HttpClient`` sends this for a body of unknown length
+    (``BodyPublishers.ofInputStream``): ``Transfer-Encoding: chunked`` with ``Upgrade: h2c``."""
     conn = Connection(gateway.url)
     try:
         body = {"app_name": "chunked", "service": [{"service_id": 3}]}
-        status, head, reply = conn.exchange("POST /v1/app", offer, token, body, chunked=True)
-        assert status == 400, reply
-        assert head["connection"] == "close"
-        assert reply == b"A chunked body with an Upgrade offer is not supported."
-        assert conn.closed()
+        status, _, raw = conn.exchange("POST /v1/app", offer, token, body, chunked=True)
+        reply = json.loads(raw)
+        assert status == 200 and reply["code"] == 0, reply
+        assert reply["result"]["app_name"] == "chunked"
+        # ... and the connection goes on
+        status, listed = conn.request("GET /v1/apps", b"", token, None)
+        assert status == 200 and listed["result"]["total"] == 1
     finally:
         conn.close()
+
+
+def raw_exchange(gateway: Gateway, request: bytes) -> bytes:
+    """Send ``request`` as it is; everything the gateway answers until it closes."""
+    where = urlsplit(gateway.url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",  # not a size
+        b"2\r\n{}XX0\r\n\r\n",  # no CRLF after the data
+        b"2\n{}\r\n0\r\n\r\n",  # a bare LF
+        b"200000\r\n",  # 2 MiB: past HSTGW_MAX_BODY_BYTES
+    ],
+    ids=["size", "crlf", "bare-lf", "too-large"],
+)
+def test_a_malformed_chunked_body_is_refused_and_never_run(
+    gateway: Gateway, token: str, chunks: bytes
+) -> None:
+    request = (
+        b"POST /v1/app HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: {token}\r\n".encode()
+        + H2C_OFFER
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+    )
+    reply = raw_exchange(gateway, request)
+    assert reply.startswith(b"HTTP/1.1 400 "), reply
     apps = gateway.call("GET", "/v1/apps", token)
     assert apps["result"]["total"] == 0, apps

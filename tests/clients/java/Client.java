@@ -54,9 +54,16 @@ public class Client {
         if (b64body.isEmpty()) {
             request.method(method, HttpRequest.BodyPublishers.noBody());
         } else {
-            String body = new String(Base64.getDecoder().decode(b64body), StandardCharsets.UTF_8);
+            byte[] bytes = Base64.getDecoder().decode(b64body);
             request.header("Content-Type", "application/json");
-            request.method(method, HttpRequest.BodyPublishers.ofString(body));
+            if (method.endsWith("~")) {  // a body of unknown length: sent chunked
+                request.method(method.substring(0, method.length() - 1),
+                        HttpRequest.BodyPublishers.ofInputStream(
+                                () -> new java.io.ByteArrayInputStream(bytes)));
+            } else {
+                request.method(method, HttpRequest.BodyPublishers.ofString(
+                        new String(bytes, StandardCharsets.UTF_8)));
+            }
         }
         HttpResponse<String> response =
                 HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
