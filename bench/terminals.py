@@ -190,6 +190,8 @@ def main() -> int:
         "HSTGW_DATA_DIR": str(work),
         "HSTGW_HEARTBEAT_INTERVAL": "600",
         "HSTGW_LIMIT_CALLS_PER_DEVELOPER": str(10**9),  # the unicast load is one developer
+        # every bench terminal connects from 127.0.0.1: one address, raised (still checked)
+        "HSTGW_TERMINAL_MAX_CONNECTIONS_PER_ADDRESS": str(10**6),
     }
     log = (work / "server.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "hstgw", "serve"], env=env, stderr=log)
