@@ -68,7 +68,9 @@ class TurnBatch(Generic[Item, Answer]):
         self._items, self._futures = [], []
         try:
             answers = await self._send(items)
-        except Exception as exc:
+            if len(answers) != len(futures):
+                raise ValueError(f"{len(answers)} answers to a batch of {len(futures)}")
+        except Exception as exc:  # each waiter gets it; none is left waiting
             for fut in futures:
                 if not fut.done():
                     fut.set_exception(exc)

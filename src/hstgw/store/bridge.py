@@ -38,30 +38,45 @@ class SqliteBridge:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
+        # Set (under ``_wake``) when the worker is told to stop: no job is queued after
+        # the stop, where the worker would never take it and its awaiter wait forever.
+        self._stopping = True
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._ready.clear()
+        self._startup_error = None
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
         await asyncio.to_thread(self._ready.wait)
         if self._startup_error is not None:
+            self._stopping = True  # the worker has ended: nothing would take a job
+            self._thread = None
             raise self._startup_error
 
     async def close(self) -> None:
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             return
         with self._wake:
-            self._jobs.append(None)
-            self._wake.notify()
-        await asyncio.to_thread(self._thread.join)
+            if not self._stopping:
+                self._stopping = True
+                self._jobs.append(None)
+                self._wake.notify()
+        await asyncio.to_thread(thread.join)
         self._thread = None
 
     def run(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Schedule ``job(conn)`` on the worker; await the returned future."""
-        if self._loop is None or self._thread is None:
+        """Schedule ``job(conn)`` on the worker; await the returned future.
+
+        Raises ``RuntimeError`` at once if the bridge is not started or is closing."""
+        if self._loop is None:
             raise RuntimeError(f"{self._name} is not running")
         fut: asyncio.Future[T] = self._loop.create_future()
         with self._wake:
+            if self._stopping:
+                raise RuntimeError(f"{self._name} is not running")
             self._jobs.append((fut, job))
             self._wake.notify()
         return fut
