@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from hstgw.tokens.fsp import build
-from tests.conftest import Dev, Gateway, free_port
+from tests.conftest import Dev, Gateway
+from tests.waiting import eventually_sync
 
 AUTH_FAILED = {"code": 606000000, "msg": "Authentication failed"}
 EXPIRED = {"code": 606000001, "msg": "access_token expired or superseded"}
@@ -25,8 +26,7 @@ def test_issues_a_32_hex_token_valid_for_7200_seconds(gateway: Gateway, dev: Dev
     assert body["code"] == 0 and body["msg"] == "OK"
     result = body["result"]
     assert result["timeout"] == 7200
-    assert len(result["access_token"]) == 32 and int(result["access_token"], 16) >= 0
-    assert result["access_token"] == result["access_token"].lower()
+    assert re.fullmatch("[0-9a-f]{32}", result["access_token"]), result["access_token"]
     assert gateway.call("GET", "/v1/apps", result["access_token"])["code"] == 0
 
 
@@ -150,15 +150,9 @@ def test_operator_revocations_take_effect_within_the_cache_ttl(fresh_gateway: Ga
             await store.close()
 
     asyncio.run(operate("reset"))
-    time.sleep(1.1)  # the default auth cache TTL is 1 s
-    assert fresh_gateway.call("GET", "/v1/apps", token) == EXPIRED
+    # within the default auth cache TTL (1 s) the running server sees the reset
+    assert eventually_sync(lambda: fresh_gateway.call("GET", "/v1/apps", token) == EXPIRED)
     assert issue(fresh_gateway, fresh_gateway.dev_authorization(dev)) == AUTH_FAILED  # old secret
 
     asyncio.run(operate("disable"))
     assert issue(fresh_gateway, fresh_gateway.dev_authorization(dev)) == AUTH_FAILED
-
-
-def test_nothing_listens_on_a_free_port() -> None:
-    # guards the fixtures' free_port against handing out a port in use
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{free_port()}/healthz")

@@ -31,6 +31,13 @@ class OnlineApp:
             self.gateway.url, self.app_id, user_id, app_secret=self.app_secret, **kw
         )
 
+    def online(self, user_id: str) -> int:
+        """How many of ``user_id``'s terminals are online (``GET /v1/online/user/state``)."""
+        params = {"app_id": self.app_id, "msg_id": 1, "user_ids": user_id}
+        reply = self.rest("GET", "/v1/online/user/state", params=params)
+        assert reply["code"] == 0, reply
+        return sum(u["state"] == 1 for u in reply["result"]["user_list"])
+
     def login_frame(self, user_id: str, /, **fields: Any) -> dict[str, Any]:
         frame = {
             "type": "login",

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from hstgw.sdk import TerminalClient, TerminalLoginError
 from hstgw.store import SqliteStore
 from tests.conftest import Gateway, start_gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.waiting import eventually, eventually_sync
 
 pytestmark = pytest.mark.anyio
 
@@ -39,21 +39,25 @@ async def test_a_silent_terminal_is_dropped_and_shown_offline(quick: Gateway) ->
     assert reply["heartbeat_interval"] == 0.2
     watcher = app.terminal("watcher")  # TerminalClient heartbeats on its own
     await watcher.connect()
-    await asyncio.sleep(1.2)  # > 3 intervals plus a sweep
-    assert states(app) == {("silent", "web"): 0, ("watcher", "web"): 1}
-    kicked = await silent.expect("kicked")
+    kicked = await silent.expect("kicked")  # after 3 silent intervals and a sweep
     assert kicked["reason"] == "heartbeat_timeout"
-    events = []
-    while not watcher._events.empty():
-        events.append(watcher._events.get_nowait())
-    assert {
+    expected = {("silent", "web"): 0, ("watcher", "web"): 1}
+    assert await eventually(lambda: states(app) == expected), states(app)
+
+    async def silent_went_offline() -> dict[str, Any]:
+        async for event in watcher.events():
+            if event["type"] == "online_state" and event["user_id"] == "silent":
+                return event
+        raise AssertionError("the watcher's connection ended")
+
+    assert await asyncio.wait_for(silent_went_offline(), 5) == {
         "type": "online_state",
         "state": 0,
         "user_id": "silent",
         "mutex_type": "web",
         "client_guid": "guid-silent",
         "custom_state": "",
-    } in events
+    }
     await watcher.close()
     await silent.close()
 
@@ -63,8 +67,8 @@ async def test_a_clean_close_and_a_dropped_connection_end_the_same(app: OnlineAp
     dropped, _ = await raw_login(app, "dropped")
     await clean.close()
     dropped.conn.transport.abort()  # no close frame: the TCP connection just ends
-    await asyncio.sleep(0.2)
-    assert states(app) == {("clean", "web"): 0, ("dropped", "web"): 0}
+    expected = {("clean", "web"): 0, ("dropped", "web"): 0}
+    assert await eventually(lambda: states(app) == expected), states(app)
 
 
 @pytest.mark.parametrize(
@@ -176,14 +180,19 @@ async def test_signaling_and_peak_terminals_are_counted_durably(quick: Gateway) 
     )
     for t in (a, b, c):
         await t.close()
-    await asyncio.sleep(0.8)  # past a flush
-    store = SqliteStore(quick.data_dir / "hstgw.sqlite3")
-    await store.open()
-    try:
-        [usage] = await store.online_usage(app.app_id)
-    finally:
-        await store.close()
-    assert (usage.signaling, usage.peak_terminals) == (3, 3)
+
+    async def written() -> list[tuple[int, int]]:
+        store = SqliteStore(quick.data_dir / "hstgw.sqlite3")
+        await store.open()
+        try:
+            return [(u.signaling, u.peak_terminals) for u in await store.online_usage(app.app_id)]
+        finally:
+            await store.close()
+
+    async def flushed() -> bool:  # by the periodic flush (every 0.2 s), not at shutdown
+        return await written() == [(3, 3)]
+
+    assert await eventually(flushed), await written()
 
 
 def run_terminal(
@@ -275,15 +284,12 @@ def test_terminal_cli_uses_the_given_token(app: OnlineApp) -> None:
     proc = run_terminal(app, "cli3", env={"HSTGW_TERMINAL_TOKEN": token})
     try:
         assert read_event(proc)["code"] == 0
-        deadline = time.monotonic() + 5
-        while (
-            app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "cli3"})[
-                "result"
-            ]["kicked"]
-            == 0
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+
+        def kicked() -> int:
+            body = {"app_id": app.app_id, "user_id": "cli3"}
+            return int(app.rest("POST", "/v1/kickout", json=body)["result"]["kicked"])
+
+        assert eventually_sync(kicked) == 1
         assert read_event(proc)["event"] == "kicked"
         assert proc.wait(10) == 0
     finally:

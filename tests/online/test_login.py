@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
 from hstgw.tokens.fsp import build
 from tests.conftest import Gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.anyio
 async def test_login_succeeds_and_tells_the_heartbeat(app: OnlineApp) -> None:
     raw, reply = await raw_login(app, "alice")
     resume = reply.pop("resume")
-    assert len(resume) == 32 and int(resume, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{32}", resume), resume
     assert reply == {
         "type": "login_result",
         "seq": 1,
@@ -124,7 +126,7 @@ async def test_online_service_use_limit_caps_concurrent_terminals(gateway: Gatew
     again, reply = await raw_login(app, "two", force_login=True)
     assert reply["code"] == 0  # takes its own place
     await one.close()
-    await asyncio.sleep(0.05)
+    assert await eventually(lambda: app.online("one") == 0)
     four, reply = await raw_login(app, "four")
     assert reply["code"] == 0
     for t in (two, three, again, four):

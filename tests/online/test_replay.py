@@ -13,6 +13,7 @@ from hstgw.sdk import TerminalClient
 from hstgw.tokens.fsp import build
 from tests.conftest import Gateway, start_gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +23,7 @@ async def test_a_token_logs_in_once(app: OnlineApp) -> None:
     first, reply = await raw_login(app, "once", token=token)
     assert reply["code"] == 0
     await first.close()
-    await asyncio.sleep(0.05)
+    assert await eventually(lambda: app.online("once") == 0)  # not refused for its place
     again, reply = await raw_login(app, "once", token=token)
     assert reply["code"] == 1000000
     await again.close()
@@ -50,7 +51,7 @@ async def test_resume_credentials(app: OnlineApp) -> None:
     first, reply = await raw_login(app, "r")
     resume = reply["resume"]
     await first.close()
-    await asyncio.sleep(0.05)
+    assert await eventually(lambda: app.online("r") == 0)
     again, reply = await raw_login(app, "r", token="", resume=resume)
     assert reply["code"] == 0 and reply["resume"] != resume  # a new one each login
     await again.close()
@@ -112,7 +113,7 @@ async def test_replay_protection_can_be_turned_off(lenient: Gateway) -> None:
         conn, reply = await raw_login(app, "twice", token=token)
         assert reply["code"] == 0
         await conn.close()
-        await asyncio.sleep(0.05)
+        assert await eventually(lambda: app.online("twice") == 0)
 
 
 async def test_a_users_last_two_resume_credentials_are_valid(app: OnlineApp) -> None:
@@ -121,7 +122,7 @@ async def test_a_users_last_two_resume_credentials_are_valid(app: OnlineApp) -> 
         conn, reply = await raw_login(app, "three")
         creds.append(reply["resume"])
         await conn.close()
-        await asyncio.sleep(0.05)
+        assert await eventually(lambda: app.online("three") == 0)
     oldest, reply = await raw_login(app, "three", token="", resume=creds[0])
     assert reply["code"] == 1000000
     await oldest.close()
@@ -131,4 +132,4 @@ async def test_a_users_last_two_resume_credentials_are_valid(app: OnlineApp) -> 
         conn, reply = await raw_login(app, "three", token="", resume=cred)
         assert reply["code"] == 0
         await conn.close()
-        await asyncio.sleep(0.05)
+        assert await eventually(lambda: app.online("three") == 0)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ async def test_user_state_lists_every_terminal_and_keeps_the_offline(app: Online
     a_pc, _ = await raw_login(app, "a", company_id="c1", mutex_type="windows", client_guid="a-pc")
     b, _ = await raw_login(app, "b", company_id="c2", client_guid="b-web")
     await a_pc.request({"type": "logout"})
-    await asyncio.sleep(0.05)
+    assert await eventually(lambda: app.online("a") == 1)
     result = state(app)
     assert (result["msg_id"], result["total"], result["page"], result["page_size"]) == (
         42,
