@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ import pytest
 from hstgw.gateway import Gateway as Core
 from hstgw.ids import now_ms
 from hstgw.settings import Settings
+from hstgw.store import open_store
+from hstgw.tokens.fsp import build
 from tests.billing.conftest import Billed
 from tests.conftest import Gateway, engine_settings, start_gateway
 from tests.online.conftest import OnlineApp, raw_login
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +33,21 @@ def limited_app(gateway: Gateway, **fields: Any) -> tuple[OnlineApp, Billed]:
     billed = Billed(gateway, token, app.app_id, app.app_id, gateway.new_node())
     billed.dev = dev  # type: ignore[attr-defined]  # to take a new token after a clock jump
     return app, billed
+
+
+def peaks_counted(gateway: Gateway, app_id: str) -> int:
+    """How many days of ``app_id`` have a peak of terminals in the store (flushed)."""
+
+    async def read() -> int:
+        store = open_store(gateway.settings)
+        await store.open()
+        try:
+            return sum(u.peak_terminals > 0 for u in await store.online_usage(app_id))
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:  # its own loop: callers are inside a running one
+        return pool.submit(asyncio.run, read()).result()
 
 
 def now_event(event_id: str, app_id: str, term: int, ms: int = 0, **kw: Any) -> dict[str, Any]:
@@ -153,11 +172,19 @@ async def test_signaling_deliveries_become_term_6_records(quick: Gateway) -> Non
             ],
         },
     )
-    await asyncio.sleep(0.8)
-    day = now_ms()
-    records = billed.records(start_time=day - 86_400_000, end_time=day)["result"]["records"]
-    assert sum(r["total_sig_num"] for r in records if r["charge_term"] == 6) == 5
-    assert all(r["product_name"] == "信令通道服务" and r["amount"] == 0 for r in records)
+
+    def records() -> list[dict[str, Any]]:
+        day = now_ms()
+        found: list[dict[str, Any]] = billed.records(start_time=day - 86_400_000, end_time=day)[
+            "result"
+        ]["records"]
+        return found
+
+    def signaling() -> int:  # rated by the periodic flush (every 0.2 s)
+        return sum(r["total_sig_num"] for r in records() if r["charge_term"] == 6)
+
+    assert await eventually(lambda: signaling() == 5), records()
+    assert all(r["product_name"] == "信令通道服务" and r["amount"] == 0 for r in records())
     for t in (a, b):
         await t.close()
 
@@ -167,23 +194,29 @@ async def test_daily_peaks_become_term_7_records_once_the_day_is_over(quick: Gat
     terminals = [(await raw_login(app, f"p{i}"))[0] for i in range(3)]
     for t in terminals:
         await t.close()
-    await asyncio.sleep(0.5)
+    # the day's peak is flushed to the store, and not rated while the day lasts
+    assert await eventually(lambda: peaks_counted(quick, app.app_id) == 1)
     window = {"start_time": now_ms() - 86_400_000, "end_time": now_ms()}
     reply = billed.records(**window)
     assert [r for r in reply["result"]["records"] if r["charge_term"] == 7] == [], reply
     quick.clock.advance(86_400)  # tomorrow: yesterday's peak is final
     billed.token = quick.access_token(billed.dev)  # type: ignore[attr-defined]
-    await asyncio.sleep(0.8)
-    found = billed.records(start_time=now_ms() - 2 * 86_400_000, end_time=now_ms())["result"][
-        "records"
-    ]
-    peaks = [r for r in found if r["charge_term"] == 7]
-    assert len(peaks) == 1 and peaks[0]["quantity"] == 3 and peaks[0]["product_id"] == 7
-    await asyncio.sleep(0.5)  # later flushes do not rate the day again
-    again = billed.records(start_time=now_ms() - 2 * 86_400_000, end_time=now_ms())["result"][
-        "records"
-    ]
-    assert len([r for r in again if r["charge_term"] == 7]) == 1
+
+    def peaks() -> list[dict[str, Any]]:
+        found = billed.records(start_time=now_ms() - 2 * 86_400_000, end_time=now_ms())
+        return [r for r in found["result"]["records"] if r["charge_term"] == 7]
+
+    assert await eventually(peaks)  # rated by the next flush
+    [peak] = peaks()
+    assert peak["quantity"] == 3 and peak["product_id"] == 7
+    # a later flush (made to happen: a terminal of the new day is counted) does not
+    # rate the day again
+    token = build(app.app_id, app.app_secret, uid="later", now_ms=quick.clock())
+    later, reply = await raw_login(app, "later", token=token)
+    assert reply["code"] == 0
+    await later.close()
+    assert await eventually(lambda: peaks_counted(quick, app.app_id) == 2)
+    assert len(peaks()) == 1
 
 
 async def test_counts_survive_a_restart_once(tmp_path: Path, engine: str) -> None:
