@@ -8,7 +8,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from hstgw.server import uvicorn_config
 from hstgw.settings import Settings
 from hstgw.store import open_store
 from hstgw.tokens.fsp import build
+from tests.waiting import eventually_sync
 
 POSTGRES_URL = os.environ.get(
     "HSTGW_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -201,11 +201,14 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            if not self.thread.is_alive():
+                raise RuntimeError("test server stopped at start")
+            return bool(self.server.started)
+
+        if not eventually_sync(started, 10):
+            raise RuntimeError("test server did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -31,6 +31,7 @@ from tests.cluster.proxy import Proxy
 from tests.cluster.test_cluster import on, users
 from tests.conftest import Clock, Gateway, free_port
 from tests.online.conftest import OnlineApp, make_app, raw_login
+from tests.waiting import eventually, eventually_sync
 
 pytestmark = pytest.mark.anyio
 
@@ -55,16 +56,15 @@ class NodeProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
+
+        def up() -> bool:
             assert self.proc.poll() is None, "node exited at start"
-            assert time.monotonic() < deadline, "node did not start"
-            time.sleep(0.1)
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success
+            except httpx.HTTPError:
+                return False
+
+        assert eventually_sync(up, 20), "node did not start"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -124,10 +124,9 @@ async def test_kill_9_of_a_node(tmp_path: Path) -> None:
         await asyncio.wait_for(next_event("reconnected"), 15)
         # the dead node's other terminal is listed offline within the lease (2 s) and a
         # housekeeping tick (0.5 s), with margin for a loaded machine
-        deadline = killed_at + 8
-        while ("gone", "web", 0, "gone-1") not in users(app):
-            assert time.monotonic() < deadline, users(app)
-            await asyncio.sleep(0.1)
+        assert await eventually(
+            lambda: ("gone", "web", 0, "gone-1") in users(app), killed_at + 8 - time.monotonic()
+        ), users(app)
         assert users(app) == [
             ("gone", "web", 0, "gone-1"),
             ("k", "web", 1, "k-1"),
@@ -208,6 +207,8 @@ async def test_redis_restart(tmp_path: Path) -> None:
                 "GET", "/v1/online/user/state", params={"app_id": app_a.app_id, "msg_id": 1}
             )
             assert reply["code"] == 606000006
+            # a refused connection, not a wait for the 2 s command timeout (the time is
+            # what is tested; the work itself is a few ms)
             assert time.monotonic() - started < 2.0
             busy = await u.request({"type": "list_online", "seq": 7})
             assert busy["code"] == 1000107
@@ -215,11 +216,13 @@ async def test_redis_restart(tmp_path: Path) -> None:
         finally:
             subprocess.run(REDIS_START, check=True, capture_output=True, timeout=30)  # noqa: ASYNC221
         back = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-        while True:  # its return: when it answers
+
+        def answers() -> bool:  # its return: when it answers
             with contextlib.suppress(redis.ConnectionError):
-                if back.ping():
-                    break
-            await asyncio.sleep(0.05)
+                return bool(back.ping())
+            return False
+
+        assert await eventually(answers, 30), "Redis did not come back"
         back.close()
         returned = time.monotonic()
         # Back within 5 s: the nodes claim their terminals again. This Redis keeps
@@ -243,9 +246,9 @@ async def test_redis_restart(tmp_path: Path) -> None:
             states = {(x["user_id"], x["state"]) for x in reply["result"]["user_list"]}
             return states == {("t", 1), ("u", 1)}
 
-        while not healthy():
-            assert time.monotonic() - returned < 5.0, "not recovered within 5 s"
-            await asyncio.sleep(0.1)
+        assert await eventually(healthy, returned + 5.0 - time.monotonic()), (
+            "not recovered within 5 s"
+        )
         # routing works again both ways
         reply = b.call(
             "POST",

@@ -48,7 +48,7 @@ class Script:
 
 
 @pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:  # records, never sleeps
     slept: list[float] = []
     monkeypatch.setattr(client_module.time, "sleep", slept.append)
     return slept

@@ -120,7 +120,7 @@ async def test_many_runs_racing_close_each_end_promptly() -> None:
         outcomes.append("done")
 
     callers = [asyncio.ensure_future(caller()) for _ in range(4)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one turn: the callers start before close() does
     await bridge.close()
     await asyncio.wait_for(asyncio.gather(*callers), 5)  # TimeoutError here: a hang
     assert len(outcomes) == 4 and "refused" in outcomes
