@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hstgw.billing.limits import Limits
+from hstgw.billing.rating import month_of
 from hstgw.ids import now_ms
 from hstgw.store import App, AppService, Store
 from tests.waiting import eventually
@@ -96,7 +97,7 @@ async def test_pending_receptions_count_toward_the_signaling_use_limit() -> None
     limits.pending_signaling = lambda app_id, month: pending.get((app_id, month), 0)
     store.use = {6: (3, 0)}
     assert await limits.signaling_refusal(APP) is None
-    month = limits._month()
+    month = month_of(limits.clock(), limits.zone)
     pending[(APP.app_id, month)] = 2
     assert await limits.signaling_refusal(APP) == "use_limit of service 6: 5 this month reached"
     assert await limits.refused_services(APP) == [6]
