@@ -223,3 +223,93 @@ def test_refusals_are_counted_in_metrics(guarded: Gateway) -> None:
     )
     assert float(refused.split()[-1]) >= 5
     assert 'hstgw_connections_open{port="terminal"} 0.0' in text
+
+
+# -- what a hostile client tried next (review of the guards) --------------------------
+
+
+def gate_holds(gateway: Gateway, address: str) -> int:
+    held: int = gateway.app.state["connections"].http.held(address)
+    return held
+
+
+def test_blank_lines_after_a_reply_do_not_keep_a_connection_idle(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_reply(sock)[0] == 200
+        sock.sendall(b"\r\n")  # httptools skips it: no request begins
+        assert eventually_sync(lambda: closed_by_server(sock), seconds=5)
+
+
+def test_a_head_that_never_ends_is_refused_before_it_is_held(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        reply = b""
+        try:
+            for _ in range(64):  # 2 MiB at most, in whole chunks of head
+                sock.sendall(b"a" * 32768)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused and closed while we were still sending
+        sock.settimeout(5)
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except ConnectionResetError:
+            pass
+    assert reply.startswith(b"HTTP/1.1 431 "), reply[:100]
+    body = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert body == {"code": 606000003, "msg": "headers: larger than 65536 bytes"}
+    assert healthz_from(guarded, "127.0.0.2") == 200
+
+
+def test_too_many_headers_are_refused(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 150 + b"\r\n")
+        status, _, body = read_reply(sock)
+    assert status == 431
+    assert json.loads(body) == {"code": 606000003, "msg": "headers: more than 100"}
+
+
+def test_a_deep_pipeline_is_cut_off(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 500)
+        assert eventually_sync(lambda: gate_holds(guarded, "127.0.0.6") == 0)
+    assert healthz_from(guarded, "127.0.0.2") == 200
+
+
+def test_a_shallow_pipeline_of_upgrade_offers_is_served_in_order(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+        sock.sendall(request * 30)
+        assert [read_reply(sock)[0] for _ in range(30)] == [200] * 30
+
+
+def test_a_client_that_stops_reading_its_replies_is_let_go(guarded: Gateway) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.bind(("127.0.0.7", 0))
+    sock.connect(("127.0.0.1", guarded.settings.port))
+    with sock:
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 30)  # never read
+        assert eventually_sync(lambda: gate_holds(guarded, "127.0.0.7") == 0, seconds=8)
+
+
+def test_a_coding_other_than_chunked_behind_an_upgrade_is_refused(guarded: Gateway) -> None:
+    token = guarded.access_token(guarded.new_dev())
+    inner = f"GET /v1/apps HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\r\n".encode()
+    sock = connect(guarded, "127.0.0.6")
+    with sock:
+        sock.sendall(
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+            b"Transfer-Encoding: gzip\r\n\r\n" + inner
+        )
+        status, _, body = read_reply(sock)
+        assert status == 400
+        assert json.loads(body)["msg"] == "transfer-encoding: only chunked is supported"
+        # ... and nothing after it was read as a request of its own
+        assert eventually_sync(lambda: closed_by_server(sock))

@@ -296,7 +296,7 @@ class HttpApi:
         peer = client[0] if client else ""
         call = Call(
             headers,
-            address=self._proxies.client_address(peer, headers.get("x-forwarded-for"))
+            address=self._proxies.client_address(peer, _forwarded_for(scope["headers"]))
             if self._proxies
             else peer,
         )
@@ -377,6 +377,11 @@ class HttpApi:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _forwarded_for(raw_headers: list[tuple[bytes, bytes]]) -> str:
+    """Every X-Forwarded-For header as one list (a header given twice is one list)."""
+    return ",".join(v.decode("latin-1") for k, v in raw_headers if k == b"x-forwarded-for")
 
 
 def _repeated_authorization(raw_headers: list[tuple[bytes, bytes]]) -> bool:

@@ -145,7 +145,9 @@ class TerminalListener:
         address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         if not self._proxies or conn.request is None:
             return address
-        return self._proxies.client_address(address, conn.request.headers.get("X-Forwarded-For"))
+        # (a header given twice reads as one list, as RFC 9110 allows)
+        forwarded = ",".join(conn.request.headers.get_all("X-Forwarded-For"))
+        return self._proxies.client_address(address, forwarded)
 
     async def _handle(self, conn: ServerConnection) -> None:
         link = WsLink(conn, self._closing)
