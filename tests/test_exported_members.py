@@ -6,6 +6,7 @@ import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,22 @@ def test_sdk_and_api_cli_import_without_server_dependencies() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("001")
+
+
+@pytest.mark.parametrize("command", [["dev", "create"], ["node", "create"], ["dev", "list"]])
+def test_operator_commands_without_the_server_extra_say_what_to_install(
+    command: list[str], tmp_path: Path
+) -> None:
+    code = (
+        "import sys\n"
+        "for name in ['pydantic', 'pydantic_settings', 'uvicorn', 'orjson']:\n"
+        "    sys.modules[name] = None\n"
+        "from hstgw.cli import main\n"
+        f"sys.exit(main({[*command, '--data-dir', str(tmp_path)]!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert out.returncode == 1, out.stderr
+    assert "hst-gateway[server]" in out.stderr
+    assert "Traceback" not in out.stderr and "ModuleNotFoundError" not in out.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,15 @@ def test_an_unreadable_data_dir_is_one_line(tmp_path: Path) -> None:
     assert msg.startswith("SQLite: ") and msg.endswith(
         "check the data directory (its permissions, free space)"
     )
+
+
+def test_serve_on_a_taken_terminal_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {"HSTGW_PORT": "0", "HSTGW_TERMINAL_PORT": str(port)}
+        out = hstgw("serve", "--data-dir", str(tmp_path), env=env)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert "address already in use" in out.stderr

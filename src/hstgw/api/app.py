@@ -107,6 +107,10 @@ def create_app(
                 try:
                     await gw.start()
                     await listener.start()
+                except OSError as exc:  # a port taken, a directory not writable: one line
+                    log.error("start-up failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

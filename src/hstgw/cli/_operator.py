@@ -158,12 +158,16 @@ def _with_store(args: argparse.Namespace, work: Any, *, create: bool = False) ->
 
 
 def _with_developers(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
+    if not _server_available():  # before importing what needs it
+        raise CliError(_NEEDS_SERVER)
     from hstgw.developers import Developers
 
     return _with_store(args, lambda store: work(Developers(store)), create=create)
 
 
 def _with_nodes(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
+    if not _server_available():  # before importing what needs it
+        raise CliError(_NEEDS_SERVER)
     from hstgw.billing.service import Nodes
     from hstgw.ids import now_ms
 
