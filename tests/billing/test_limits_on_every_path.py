@@ -20,6 +20,7 @@ pytestmark = pytest.mark.anyio
 
 CONSUMPTION = "consumption_limit: 1 yuan this month reached"
 USE_LIMIT_5 = "use_limit of service 6: 5 this month reached"
+USE_LIMIT_2 = "use_limit of service 6: 2 this month reached"
 
 
 def message(to: str, body: str = "x") -> dict[str, Any]:
@@ -143,5 +144,21 @@ async def test_a_signaling_use_limit_holds_across_nodes(pair: list[Gateway]) -> 
     assert (
         await codes(b, [message("a", str(i)) for i in range(10)]) == [(1000007, USE_LIMIT_5)] * 10
     )
+    for t in (a, b):
+        await t.close()
+
+
+def reply(seq_id: int) -> dict[str, Any]:
+    return {"type": "invite_reply", "group_id": "g", "seq_id": seq_id, "accept": True}
+
+
+async def test_invite_replies_are_held_to_the_signaling_use_limit(quick: Gateway) -> None:
+    app, _ = limited_app(quick, service=[{"service_id": 6, "use_limit": 2}, {"service_id": 7}])
+    a, _ = await raw_login(app, "a")
+    b, _ = await raw_login(app, "b")
+    assert await codes(a, [invite("b", 1)]) == [(0, None)]  # one reception (b)
+    got = await codes(b, [reply(1) for _ in range(6)])
+    assert got[0] == (0, None)  # the second reception
+    assert got[1:] == [(1000007, USE_LIMIT_2)] * 5
     for t in (a, b):
         await t.close()

@@ -186,3 +186,19 @@ async def test_a_token_may_bind_the_company(app: OnlineApp) -> None:
     t, moved = await raw_login(app, "ann", token="", resume=ok["resume"], company_id="other")
     assert moved["code"] == 1000000
     await t.close()
+
+
+async def test_only_the_users_an_invite_reached_may_reply(app: OnlineApp) -> None:
+    """An invite remembers the users it reached, not every name it was given: a user
+    offline when it was sent (and an invite to 500 made-up names) holds nothing."""
+    alice, _ = await raw_login(app, "alice")
+    bob, _ = await raw_login(app, "bob")
+    names = ["bob", "dave", *(f"nobody{i}" for i in range(300))]
+    sent = await alice.request(_invite(2, names))
+    assert sent["code"] == 0 and "bob" not in sent["failed_user_ids"]
+    dave, _ = await raw_login(app, "dave")  # online only after the invite
+    late = await dave.request(_reply(3))
+    assert (late["code"], late["msg"]) == (1000101, "seq_id: no such invite")
+    assert (await bob.request(_reply(4)))["delivered"] is True
+    for t in (alice, bob, dave):
+        await t.close()

@@ -470,15 +470,6 @@ class OnlineCore:
             }
         )
         users = list(dict.fromkeys(user_ids))
-        if not await self.presence.remember_invite(
-            app_id,
-            group_id,
-            seq_id,
-            (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
-            users,
-            self._clock(),
-        ):
-            raise ParameterInvalid("seq_id", "a pending invite of another inviter has this seq_id")
         per_user = await asyncio.gather(*(self.presence.of_user(app_id, u) for u in users))
         targets: list[Terminal] = []
         owner: list[int] = []
@@ -490,6 +481,17 @@ class OnlineCore:
                 ):
                     targets.append(t)
                     owner.append(i)
+        # Only the users it can reach may reply to it, so only they are remembered: an
+        # invite naming 500 users nobody runs costs no memory (docs/security.md).
+        if not await self.presence.remember_invite(
+            app_id,
+            group_id,
+            seq_id,
+            (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
+            [users[i] for i in dict.fromkeys(owner)],
+            self._clock(),
+        ):
+            raise ParameterInvalid("seq_id", "a pending invite of another inviter has this seq_id")
         done = await self.deliver(app_id, targets, text)
         reached = {owner[j] for j, ok in enumerate(done) if ok}
         return [u for i, u in enumerate(users) if i not in reached]

@@ -29,7 +29,7 @@ __all__ = [
 INVITE_TTL_MS = 10 * 60 * 1000
 # Pending invites kept per app (docs/security.md): past it, the app's oldest is forgotten;
 # one app's invites never evict another's.
-INVITES_PER_APP = 10_000
+INVITES_PER_APP = 1_000
 UserTerminal = tuple[str, str]  # (user_id, mutex_type)
 _Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
 

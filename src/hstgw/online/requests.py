@@ -120,6 +120,7 @@ class TerminalRequests(OnlineCore):
 
     async def _invite_reply(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReplyReq = parse_request(InviteReplyReq, data)
+        await self._check_signaling(session)  # a reply is a billed reception too
         if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
             raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
         known, who = await self.presence.find_invite(
