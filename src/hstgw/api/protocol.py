@@ -100,7 +100,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._raw: _Body | None = None  # a body read by hand after an ignored Upgrade offer
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes of the current head seen in whole chunks
-        self._header_count = 0
         self._refusal: tuple[int, str] | None = None
 
     # -- admission ---------------------------------------------------------------
@@ -141,16 +140,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.deadline = self.loop.time() + self.deadlines.header
         self._in_head = True
-        self._head_bytes = self._header_count = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > MAX_HEADERS:
-            self._refuse(431, f"headers: more than {MAX_HEADERS}")
-        super().on_header(name, value)
+        self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if len(self.headers) > MAX_HEADERS:  # (their bytes are bounded as they come)
+            self._refuse(431, f"headers: more than {MAX_HEADERS}")
         super().on_headers_complete()
         self.deadline = self.loop.time() + self.deadlines.body
         if len(self.pipeline) > MAX_PIPELINE:
