@@ -68,22 +68,25 @@ class _GatedConnection(ServerConnection):
     """A connection that holds a place in the listener's gate while it is open."""
 
     gate: ConnectionGate
-    _address: str | None = None
+    _admitted = False  # (a flag, not the address: tens of thousands of these are held)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        peer = transport.get_extra_info("peername")
-        address = str(peer[0]) if peer else ""
-        if self.gate.admit(address):
-            self._address = address
+        if self.gate.admit(_peer(transport)):
+            self._admitted = True
         else:  # over a cap: closed before the handshake (which then fails quietly)
             cast(asyncio.Transport, transport).abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._address is not None:
-            self.gate.release(self._address)
-            self._address = None
+        if self._admitted:
+            self._admitted = False
+            self.gate.release(_peer(self.transport))
         super().connection_lost(exc)
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")  # (kept by the transport once made)
+    return str(peer[0]) if peer else ""
 
 
 class TerminalListener:
