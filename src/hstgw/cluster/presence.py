@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis
 from hstgw.errors import TerminalCode
 from hstgw.online.presence import (
@@ -48,97 +49,13 @@ __all__ = ["RedisPresence"]
 
 _US = "\x1f"
 
-# KEYS on, u, off, node; ARGV field, mutex, entry, force, use_limit (-1: none), member
-_CLAIM = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and ARGV[4] ~= '1' then return {1, cur, 0} end
-if not cur and tonumber(ARGV[5]) >= 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
-  return {2, '', 0}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[6])
-return {0, cur or '', redis.call('HLEN', KEYS[1])}
-"""
-
-# KEYS on, u, off, node, lease; ARGV field, mutex, which (4 node, 5 conn), value, since,
-# retention, member. Only if the entry is still the one of that node or login; by node,
-# only while that node's lease is still missing (it may have just come back and claimed).
-_RELEASE = """
-if ARGV[3] == '4' and redis.call('EXISTS', KEYS[5]) == 1 then return '' end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then redis.call('SREM', KEYS[4], ARGV[7]) return '' end
-local e = cjson.decode(cur)
-if e[tonumber(ARGV[3])] ~= ARGV[4] then return '' end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('SREM', KEYS[4], ARGV[7])
-if tonumber(ARGV[6]) > 0 then
-  redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({e[1], e[2], tonumber(ARGV[5])}))
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
-end
-return cur
-"""
-
-# KEYS on, u; ARGV field, mutex, conn, entry
-_SET_STATE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or cjson.decode(cur)[5] ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-return 1
-"""
-
-
-# KEYS lease, node, nodes; ARGV node. A reaped node is forgotten unless it came back.
-_FORGET_NODE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[3], ARGV[1])
-return 1
-"""
-
-
-# KEYS credential, the user's list; ARGV who, ttl ms, the credentials' key prefix. A
-# user's last two credentials stay valid; an older one goes.
-_KEEP_RESUME = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local digest = string.sub(KEYS[1], string.len(ARGV[3]) + 1)
-redis.call('LPUSH', KEYS[2], digest)
-local old = redis.call('LRANGE', KEYS[2], 2, -1)
-for _, d in ipairs(old) do redis.call('DEL', ARGV[3] .. d) end
-redis.call('LTRIM', KEYS[2], 0, 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return #old
-"""
-
-# KEYS inv, invt; ARGV field, inviter, invitees (JSON), now, ttl, cap. A pending invite
-# of another inviter is not taken over (0); the app's oldest go past its cap.
-_REMEMBER_INVITE = """
-local now, ttl, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local e = cjson.decode(cur)
-  if e[1] ~= ARGV[2] and tonumber(e[3]) >= now - ttl then return 0 end
-end
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl - 1, 'LIMIT', 0, 1000)
-for _, f in ipairs(old) do
-  redis.call('HDEL', KEYS[1], f)
-  redis.call('ZREM', KEYS[2], f)
-end
-local entry = '[' .. cjson.encode(ARGV[2]) .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ']'
-redis.call('HSET', KEYS[1], ARGV[1], entry)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-local n = redis.call('ZCARD', KEYS[2])
-if n > cap then
-  local gone = redis.call('ZPOPMIN', KEYS[2], n - cap)
-  for i = 1, #gone, 2 do redis.call('HDEL', KEYS[1], gone[i]) end
-end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return 1
-"""
+# Each change of a terminal is one script (cluster/lua/, their KEYS and ARGV there).
+_CLAIM = lua.source("claim")
+_RELEASE = lua.source("release")
+_SET_STATE = lua.source("set_state")
+_FORGET_NODE = lua.source("forget_node")
+_KEEP_RESUME = lua.source("keep_resume")
+_REMEMBER_INVITE = lua.source("remember_invite")
 
 
 def _entry(s: Session, node: str) -> bytes:
