@@ -4,6 +4,7 @@ naming its KEYS and ARGV, read at import, accepted by Redis, and shipped in the 
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,8 @@ from pathlib import Path
 import redis
 
 from hstgw.cluster import lua
+from hstgw.online.presence import FIELD_SEPARATOR
+from hstgw.validation import HEX32_RE, ID_RE, VISIBLE_RE
 from tests.cluster.conftest import REDIS_URL, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +89,10 @@ def test_the_wheel_ships_every_script(tmp_path: Path) -> None:
     for name in EXPECTED:
         assert f"hstgw/cluster/lua/{name}.lua" in names
     assert "hstgw/cluster/lua/__init__.py" in names
+
+
+def test_the_field_separator_is_in_no_id() -> None:
+    # Presence joins ids with it and splits them back (cluster/presence.py, resume owners).
+    for rule in (ID_RE, HEX32_RE, VISIBLE_RE):
+        assert re.fullmatch(rule, "a" + FIELD_SEPARATOR + "b") is None, rule
+    assert FIELD_SEPARATOR.join(("app", "user", "")).split(FIELD_SEPARATOR) == ["app", "user", ""]

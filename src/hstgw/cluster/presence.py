@@ -1,6 +1,7 @@
 """Presence in Redis, shared by every node, with a lease per node.
 
-Keys (under the namespace of ``SharedRedis``), for app ``A``:
+Keys (under the namespace of ``SharedRedis``), for app ``A``, ``<US>`` being
+``FIELD_SEPARATOR``:
 
 - ``on:A`` hash ``user_id<US>mutex_type`` -> ``[client_guid, company_id, custom_state,
   node, conn]`` (JSON): the app's online terminals; its length is the count that
@@ -35,6 +36,7 @@ from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis
 from hstgw.errors import TerminalCode
 from hstgw.online.presence import (
+    FIELD_SEPARATOR,
     INVITE_TTL_MS,
     INVITES_PER_APP,
     Claim,
@@ -46,8 +48,6 @@ from hstgw.online.presence import (
 from hstgw.online.session import Session
 
 __all__ = ["RedisPresence"]
-
-_US = "\x1f"
 
 # Each change of a terminal is one script (cluster/lua/, their KEYS and ARGV there).
 _CLAIM = lua.source("claim")
@@ -99,7 +99,7 @@ class RedisPresence(Presence):
         ]
 
     async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
-        field = s.user_id + _US + s.mutex_type
+        field = s.user_id + FIELD_SEPARATOR + s.mutex_type
         status, older, count = await self._claim(
             self._keys(s.app_id, s.user_id, self.node),
             [
@@ -108,7 +108,7 @@ class RedisPresence(Presence):
                 _entry(s, self.node),
                 "1" if force else "0",
                 -1 if use_limit is None else use_limit,
-                s.app_id + _US + field,
+                s.app_id + FIELD_SEPARATOR + field,
             ],
         )
         if status == 1:
@@ -133,7 +133,7 @@ class RedisPresence(Presence):
     ) -> Terminal | None:
         """Take the terminal offline if its entry's ``which`` (4: node, 5: conn) is
         ``value``; the terminal taken offline, if any."""
-        field = user_id + _US + mutex_type
+        field = user_id + FIELD_SEPARATOR + mutex_type
         released = await self._release(
             self._keys(app_id, user_id, node),
             [
@@ -143,7 +143,7 @@ class RedisPresence(Presence):
                 value,
                 now_ms,
                 self._retention_ms,
-                app_id + _US + field,
+                app_id + FIELD_SEPARATOR + field,
             ],
         )
         return _terminal(user_id, mutex_type, released) if released else None
@@ -155,14 +155,19 @@ class RedisPresence(Presence):
         k = self._r.key
         await self._set_state(
             [k("on", s.app_id), k("u", s.app_id, s.user_id)],
-            [s.user_id + _US + s.mutex_type, s.mutex_type, s.conn, _entry(s, self.node)],
+            [
+                s.user_id + FIELD_SEPARATOR + s.mutex_type,
+                s.mutex_type,
+                s.conn,
+                _entry(s, self.node),
+            ],
         )
 
     async def online(self, app_id: str) -> list[Terminal]:
         raw: dict[bytes, bytes] = await self._r.run(lambda c: c.hgetall(self._r.key("on", app_id)))
         out = []
         for field, entry in raw.items():
-            user_id, _, mutex_type = field.decode().partition(_US)
+            user_id, _, mutex_type = field.decode().partition(FIELD_SEPARATOR)
             out.append(_terminal(user_id, mutex_type, entry))
         return out
 
@@ -175,7 +180,7 @@ class RedisPresence(Presence):
             if since < since_ms:
                 old.append(field)
                 continue
-            user_id, _, mutex_type = field.decode().partition(_US)
+            user_id, _, mutex_type = field.decode().partition(FIELD_SEPARATOR)
             out.append(Offline(user_id, mutex_type, guid, company, since))
         if old:
             await self._r.run(lambda c: c.hdel(key, *old))
@@ -189,7 +194,7 @@ class RedisPresence(Presence):
     async def find(self, app_id: str, keys: list[tuple[str, str]]) -> list[Terminal | None]:
         if not keys:
             return []
-        fields = [u + _US + m for u, m in keys]
+        fields = [u + FIELD_SEPARATOR + m for u, m in keys]
         raw: list[bytes | None] = await self._r.run(
             lambda c: c.hmget(self._r.key("on", app_id), fields)
         )
@@ -217,8 +222,8 @@ class RedisPresence(Presence):
         kept = await self._remember_invite(
             [k("inv", app_id), k("invt", app_id)],
             [
-                group_id + _US + str(seq_id),
-                _US.join(inviter) if inviter is not None else "",
+                group_id + FIELD_SEPARATOR + str(seq_id),
+                FIELD_SEPARATOR.join(inviter) if inviter is not None else "",
                 orjson.dumps(invitees),
                 now_ms,
                 INVITE_TTL_MS,
@@ -230,7 +235,7 @@ class RedisPresence(Presence):
     async def find_invite(
         self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
-        key, field = self._r.key("inv", app_id), group_id + _US + str(seq_id)
+        key, field = self._r.key("inv", app_id), group_id + FIELD_SEPARATOR + str(seq_id)
         raw = await self._r.run(lambda c: c.hget(key, field))
         if raw is None:
             return False, None
@@ -239,7 +244,7 @@ class RedisPresence(Presence):
             return False, None
         if not inviter:
             return True, None
-        user_id, _, mutex_type = inviter.partition(_US)
+        user_id, _, mutex_type = inviter.partition(FIELD_SEPARATOR)
         return True, (user_id, mutex_type)
 
     async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
@@ -314,7 +319,7 @@ class RedisPresence(Presence):
         members: set[bytes] = await self._r.run(lambda c: c.smembers(self._r.key("node", node)))
         gone = []
         for member in members:
-            app_id, user_id, mutex_type = member.decode().split(_US)
+            app_id, user_id, mutex_type = member.decode().split(FIELD_SEPARATOR)
             t = await self.release_where(app_id, user_id, mutex_type, node, 4, node, now_ms)
             if t is not None:
                 gone.append((app_id, t))

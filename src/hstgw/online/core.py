@@ -31,7 +31,7 @@ from hstgw.online.frames import (
     reply,
 )
 from hstgw.online.models import LoginReq
-from hstgw.online.presence import LocalPresence, Presence, Terminal
+from hstgw.online.presence import FIELD_SEPARATOR, LocalPresence, Presence, Terminal
 from hstgw.online.registry import Registry
 from hstgw.online.session import Link, Session
 from hstgw.online.usage import UsageCounters
@@ -46,8 +46,6 @@ if TYPE_CHECKING:  # the cluster needs redis; the embedded default does not impo
 __all__ = ["OnlineConfig", "OnlineCore"]
 
 log = logging.getLogger("hstgw.online")
-
-_US = "\x1f"
 
 
 def _digest(text: str) -> str:
@@ -155,7 +153,7 @@ class OnlineCore:
         if app is None:
             raise await self._failed(address, TerminalCode.APP_NOT_FOUND)
         # A resume credential answers for the same user in the same company only.
-        who = f"{app.app_id}{_US}{req.user_id}{_US}{req.company_id}"
+        who = FIELD_SEPARATOR.join((app.app_id, req.user_id, req.company_id))
         used: str | None = None  # the token's replay key, once noted as used
         now = self._clock()
         if req.resume:

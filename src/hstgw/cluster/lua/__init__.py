@@ -1,6 +1,7 @@
 """The cluster's Lua scripts: one ``.lua`` file in this folder per script.
 
-Each file starts with a comment naming its KEYS and ARGV. They are read once, at
+Each file starts with a comment naming its KEYS and ARGV (``<US>`` there is
+``hstgw.online.presence.FIELD_SEPARATOR``). They are read once, at
 import, the way the schema migrations are (``hstgw.store.migrations``), and handed to
 ``SharedRedis.script`` by the module that runs them.
 """
