@@ -351,7 +351,19 @@ class OnlineCore:
         text = dumps({"type": "online_state", "state": state, **who})
         self.push_scope(app_id, company_id, text, conn)
         if self.bus is not None:
-            self.bus.broadcast("scope", {"app": app_id, "co": company_id, "text": text, "x": conn})
+            # "co" and "x" are the previous version's names, sent until the release
+            # after this one (a rolling upgrade may mix the two: cluster/bus.py).
+            self.bus.broadcast(
+                "scope",
+                {
+                    "app": app_id,
+                    "company_id": company_id,
+                    "text": text,
+                    "except_conn": conn,
+                    "co": company_id,
+                    "x": conn,
+                },
+            )
 
     def push_scope(self, app_id: str, company_id: str, text: str, except_conn: str) -> None:
         for other in self.registry.in_scope(app_id, company_id):
@@ -441,7 +453,10 @@ class OnlineCore:
         return True
 
     def _on_scope(self, body: dict[str, Any]) -> None:
-        self.push_scope(body["app"], body["co"], body["text"], body["x"])
+        # From a node of the previous version: "co" and "x" (see tell_scope).
+        company_id = body["company_id"] if "company_id" in body else body["co"]
+        except_conn = body["except_conn"] if "except_conn" in body else body["x"]
+        self.push_scope(body["app"], company_id, body["text"], except_conn)
 
     # invites (from the backend here, from terminals in requests.py)
 
