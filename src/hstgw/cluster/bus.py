@@ -32,6 +32,27 @@ Handler = Callable[[dict[str, Any]], Any]  # may return an awaitable
 _RECONNECT_S = 0.2
 COMMAND_WAIT_S = 3.0
 
+# A message is {"operation", "request_id" (requests and replies only), "from", "body"}.
+# The previous version named the first two "op" and "id": until the release after this
+# one, a message carries both names and a message of either version is read, so that a
+# rolling upgrade may mix the two versions (docs/deployment.md).
+_PREVIOUS_NAMES = (("operation", "op"), ("request_id", "id"))
+
+
+def _message(operation: str, sender: str, body: Any, request_id: int | None = None) -> bytes:
+    msg: dict[str, Any] = {"operation": operation, "from": sender, "body": body}
+    if request_id is not None:
+        msg["request_id"] = request_id
+    for name, previous in _PREVIOUS_NAMES:
+        if name in msg:
+            msg[previous] = msg[name]
+    return orjson.dumps(msg)
+
+
+def _read(msg: dict[str, Any], name: str, previous: str) -> Any:
+    """``msg[name]``, or ``msg[previous]`` from a node of the previous version."""
+    return msg[name] if name in msg else msg[previous]
+
 
 class Bus:
     def __init__(
@@ -91,7 +112,7 @@ class Bus:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
         try:
-            message = orjson.dumps({"op": op, "id": rid, "from": self.node, "body": body})
+            message = _message(op, self.node, body, rid)
             receivers = await self._r.run(lambda c: c.publish(self._r.key("n", node), message))
             if not receivers:
                 return None  # nobody listens there: the node is gone
@@ -103,7 +124,7 @@ class Bus:
 
     def broadcast(self, op: str, body: dict[str, Any]) -> None:
         """Tell every other node, without waiting (a failure is counted and logged)."""
-        message = orjson.dumps({"op": op, "from": self.node, "body": body})
+        message = _message(op, self.node, body)
         self._spawn(self._publish(self._all, message))
 
     async def _publish(self, channel: str, message: bytes) -> None:
@@ -147,14 +168,14 @@ class Bus:
     def _dispatch(self, raw: bytes) -> None:
         try:
             msg = orjson.loads(raw)
-            op, sender = msg["op"], msg["from"]
+            op, sender = _read(msg, "operation", "op"), msg["from"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("cluster bus: unreadable message dropped")
             return
         if sender == self.node:
             return  # our own broadcast
         if op == "_reply":
-            fut = self._waiting.get(msg["id"])
+            fut = self._waiting.get(_read(msg, "request_id", "id"))
             if fut is not None and not fut.done():
                 fut.set_result(msg["body"])
             return
@@ -167,7 +188,7 @@ class Bus:
         except Exception:
             log.exception("cluster bus handler %r failed", op)
             return
-        rid = msg.get("id")
+        rid = msg.get("request_id", msg.get("id"))
         if inspect.isawaitable(result):
             self._spawn(self._answer_later(op, sender, rid, result))
         elif rid is not None:
@@ -185,5 +206,5 @@ class Bus:
             await self._answer(sender, rid, result)
 
     async def _answer(self, sender: str, rid: int, result: Any) -> None:
-        message = orjson.dumps({"op": "_reply", "id": rid, "from": self.node, "body": result})
+        message = _message("_reply", self.node, result, rid)
         await self._publish(self._r.key("n", sender), message)

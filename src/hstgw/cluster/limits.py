@@ -8,37 +8,13 @@ lookups do (cluster/tokens.py).
 
 from __future__ import annotations
 
+from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis, TurnBatch
 from hstgw.limits import Decision, Rule, decide
 
 __all__ = ["RedisBuckets"]
 
-# KEYS: the buckets; ARGV: rate, burst, cost for each, in turn. Returns, for each,
-# {allowed (0/1), tokens * 1000}.
-_TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local out = {}
-for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[3 * i - 2])
-  local burst = tonumber(ARGV[3 * i - 1])
-  local cost = tonumber(ARGV[3 * i])
-  local b = redis.call('HMGET', key, 'tokens', 'at')
-  local tokens = tonumber(b[1]) or burst
-  local at = tonumber(b[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-  local allowed = 0
-  if (cost == 0 and tokens >= 1) or (cost > 0 and tokens >= cost) then
-    allowed = 1
-    tokens = tokens - cost
-  end
-  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
-  local ttl = burst / math.max(rate, 1e-6)
-  redis.call('PEXPIRE', key, math.ceil(ttl * 1000) + 1000)
-  out[i] = {allowed, math.floor(tokens * 1000)}
-end
-return out
-"""
+_TAKE = lua.source("take_buckets")
 
 
 class RedisBuckets:

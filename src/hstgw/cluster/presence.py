@@ -1,6 +1,7 @@
 """Presence in Redis, shared by every node, with a lease per node.
 
-Keys (under the namespace of ``SharedRedis``), for app ``A``:
+Keys (under the namespace of ``SharedRedis``), for app ``A``, ``<US>`` being
+``FIELD_SEPARATOR``:
 
 - ``on:A`` hash ``user_id<US>mutex_type`` -> ``[client_guid, company_id, custom_state,
   node, conn]`` (JSON): the app's online terminals; its length is the count that
@@ -31,9 +32,11 @@ from typing import Any
 
 import orjson
 
+from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis
 from hstgw.errors import TerminalCode
 from hstgw.online.presence import (
+    FIELD_SEPARATOR,
     INVITE_TTL_MS,
     INVITES_PER_APP,
     Claim,
@@ -46,99 +49,13 @@ from hstgw.online.session import Session
 
 __all__ = ["RedisPresence"]
 
-_US = "\x1f"
-
-# KEYS on, u, off, node; ARGV field, mutex, entry, force, use_limit (-1: none), member
-_CLAIM = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and ARGV[4] ~= '1' then return {1, cur, 0} end
-if not cur and tonumber(ARGV[5]) >= 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
-  return {2, '', 0}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[6])
-return {0, cur or '', redis.call('HLEN', KEYS[1])}
-"""
-
-# KEYS on, u, off, node, lease; ARGV field, mutex, which (4 node, 5 conn), value, since,
-# retention, member. Only if the entry is still the one of that node or login; by node,
-# only while that node's lease is still missing (it may have just come back and claimed).
-_RELEASE = """
-if ARGV[3] == '4' and redis.call('EXISTS', KEYS[5]) == 1 then return '' end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then redis.call('SREM', KEYS[4], ARGV[7]) return '' end
-local e = cjson.decode(cur)
-if e[tonumber(ARGV[3])] ~= ARGV[4] then return '' end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('SREM', KEYS[4], ARGV[7])
-if tonumber(ARGV[6]) > 0 then
-  redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({e[1], e[2], tonumber(ARGV[5])}))
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
-end
-return cur
-"""
-
-# KEYS on, u; ARGV field, mutex, conn, entry
-_SET_STATE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or cjson.decode(cur)[5] ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-return 1
-"""
-
-
-# KEYS lease, node, nodes; ARGV node. A reaped node is forgotten unless it came back.
-_FORGET_NODE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[3], ARGV[1])
-return 1
-"""
-
-
-# KEYS credential, the user's list; ARGV who, ttl ms, the credentials' key prefix. A
-# user's last two credentials stay valid; an older one goes.
-_KEEP_RESUME = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local digest = string.sub(KEYS[1], string.len(ARGV[3]) + 1)
-redis.call('LPUSH', KEYS[2], digest)
-local old = redis.call('LRANGE', KEYS[2], 2, -1)
-for _, d in ipairs(old) do redis.call('DEL', ARGV[3] .. d) end
-redis.call('LTRIM', KEYS[2], 0, 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return #old
-"""
-
-# KEYS inv, invt; ARGV field, inviter, invitees (JSON), now, ttl, cap. A pending invite
-# of another inviter is not taken over (0); the app's oldest go past its cap.
-_REMEMBER_INVITE = """
-local now, ttl, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local e = cjson.decode(cur)
-  if e[1] ~= ARGV[2] and tonumber(e[3]) >= now - ttl then return 0 end
-end
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl - 1, 'LIMIT', 0, 1000)
-for _, f in ipairs(old) do
-  redis.call('HDEL', KEYS[1], f)
-  redis.call('ZREM', KEYS[2], f)
-end
-local entry = '[' .. cjson.encode(ARGV[2]) .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ']'
-redis.call('HSET', KEYS[1], ARGV[1], entry)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-local n = redis.call('ZCARD', KEYS[2])
-if n > cap then
-  local gone = redis.call('ZPOPMIN', KEYS[2], n - cap)
-  for i = 1, #gone, 2 do redis.call('HDEL', KEYS[1], gone[i]) end
-end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return 1
-"""
+# Each change of a terminal is one script (cluster/lua/, their KEYS and ARGV there).
+_CLAIM = lua.source("claim")
+_RELEASE = lua.source("release")
+_SET_STATE = lua.source("set_state")
+_FORGET_NODE = lua.source("forget_node")
+_KEEP_RESUME = lua.source("keep_resume")
+_REMEMBER_INVITE = lua.source("remember_invite")
 
 
 def _entry(s: Session, node: str) -> bytes:
@@ -182,7 +99,7 @@ class RedisPresence(Presence):
         ]
 
     async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
-        field = s.user_id + _US + s.mutex_type
+        field = s.user_id + FIELD_SEPARATOR + s.mutex_type
         status, older, count = await self._claim(
             self._keys(s.app_id, s.user_id, self.node),
             [
@@ -191,7 +108,7 @@ class RedisPresence(Presence):
                 _entry(s, self.node),
                 "1" if force else "0",
                 -1 if use_limit is None else use_limit,
-                s.app_id + _US + field,
+                s.app_id + FIELD_SEPARATOR + field,
             ],
         )
         if status == 1:
@@ -216,7 +133,7 @@ class RedisPresence(Presence):
     ) -> Terminal | None:
         """Take the terminal offline if its entry's ``which`` (4: node, 5: conn) is
         ``value``; the terminal taken offline, if any."""
-        field = user_id + _US + mutex_type
+        field = user_id + FIELD_SEPARATOR + mutex_type
         released = await self._release(
             self._keys(app_id, user_id, node),
             [
@@ -226,7 +143,7 @@ class RedisPresence(Presence):
                 value,
                 now_ms,
                 self._retention_ms,
-                app_id + _US + field,
+                app_id + FIELD_SEPARATOR + field,
             ],
         )
         return _terminal(user_id, mutex_type, released) if released else None
@@ -238,14 +155,19 @@ class RedisPresence(Presence):
         k = self._r.key
         await self._set_state(
             [k("on", s.app_id), k("u", s.app_id, s.user_id)],
-            [s.user_id + _US + s.mutex_type, s.mutex_type, s.conn, _entry(s, self.node)],
+            [
+                s.user_id + FIELD_SEPARATOR + s.mutex_type,
+                s.mutex_type,
+                s.conn,
+                _entry(s, self.node),
+            ],
         )
 
     async def online(self, app_id: str) -> list[Terminal]:
         raw: dict[bytes, bytes] = await self._r.run(lambda c: c.hgetall(self._r.key("on", app_id)))
         out = []
         for field, entry in raw.items():
-            user_id, _, mutex_type = field.decode().partition(_US)
+            user_id, _, mutex_type = field.decode().partition(FIELD_SEPARATOR)
             out.append(_terminal(user_id, mutex_type, entry))
         return out
 
@@ -258,7 +180,7 @@ class RedisPresence(Presence):
             if since < since_ms:
                 old.append(field)
                 continue
-            user_id, _, mutex_type = field.decode().partition(_US)
+            user_id, _, mutex_type = field.decode().partition(FIELD_SEPARATOR)
             out.append(Offline(user_id, mutex_type, guid, company, since))
         if old:
             await self._r.run(lambda c: c.hdel(key, *old))
@@ -272,7 +194,7 @@ class RedisPresence(Presence):
     async def find(self, app_id: str, keys: list[tuple[str, str]]) -> list[Terminal | None]:
         if not keys:
             return []
-        fields = [u + _US + m for u, m in keys]
+        fields = [u + FIELD_SEPARATOR + m for u, m in keys]
         raw: list[bytes | None] = await self._r.run(
             lambda c: c.hmget(self._r.key("on", app_id), fields)
         )
@@ -300,8 +222,8 @@ class RedisPresence(Presence):
         kept = await self._remember_invite(
             [k("inv", app_id), k("invt", app_id)],
             [
-                group_id + _US + str(seq_id),
-                _US.join(inviter) if inviter is not None else "",
+                group_id + FIELD_SEPARATOR + str(seq_id),
+                FIELD_SEPARATOR.join(inviter) if inviter is not None else "",
                 orjson.dumps(invitees),
                 now_ms,
                 INVITE_TTL_MS,
@@ -313,7 +235,7 @@ class RedisPresence(Presence):
     async def find_invite(
         self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
-        key, field = self._r.key("inv", app_id), group_id + _US + str(seq_id)
+        key, field = self._r.key("inv", app_id), group_id + FIELD_SEPARATOR + str(seq_id)
         raw = await self._r.run(lambda c: c.hget(key, field))
         if raw is None:
             return False, None
@@ -322,7 +244,7 @@ class RedisPresence(Presence):
             return False, None
         if not inviter:
             return True, None
-        user_id, _, mutex_type = inviter.partition(_US)
+        user_id, _, mutex_type = inviter.partition(FIELD_SEPARATOR)
         return True, (user_id, mutex_type)
 
     async def first_use(self, key: str, until_ms: int, now_ms: int) -> bool:
@@ -397,7 +319,7 @@ class RedisPresence(Presence):
         members: set[bytes] = await self._r.run(lambda c: c.smembers(self._r.key("node", node)))
         gone = []
         for member in members:
-            app_id, user_id, mutex_type = member.decode().split(_US)
+            app_id, user_id, mutex_type = member.decode().split(FIELD_SEPARATOR)
             t = await self.release_where(app_id, user_id, mutex_type, node, 4, node, now_ms)
             if t is not None:
                 gone.append((app_id, t))

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 
+from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis, TurnBatch
 from hstgw.store import AccessTokenState, Developer, Store
 
@@ -31,17 +32,7 @@ __all__ = ["RedisTokenBook"]
 # 606000001 rather than 606000000 for it.
 _REMEMBER_MS = 7 * 86400 * 1000
 
-_ISSUE = """
-local old = redis.call('GET', KEYS[1])
-if old then
-  local k = ARGV[4] .. old
-  local e = redis.call('GET', k)
-  if e then redis.call('SET', k, string.sub(e, 1, -2) .. '0', 'KEEPTTL') end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
-"""
+_ISSUE = lua.source("issue_token")
 
 
 def _fingerprint(secret: str) -> str:

@@ -31,7 +31,7 @@ from hstgw.online.frames import (
     reply,
 )
 from hstgw.online.models import LoginReq
-from hstgw.online.presence import LocalPresence, Presence, Terminal
+from hstgw.online.presence import FIELD_SEPARATOR, LocalPresence, Presence, Terminal
 from hstgw.online.registry import Registry
 from hstgw.online.session import Link, Session
 from hstgw.online.usage import UsageCounters
@@ -46,8 +46,6 @@ if TYPE_CHECKING:  # the cluster needs redis; the embedded default does not impo
 __all__ = ["OnlineConfig", "OnlineCore"]
 
 log = logging.getLogger("hstgw.online")
-
-_US = "\x1f"
 
 
 def _digest(text: str) -> str:
@@ -155,7 +153,7 @@ class OnlineCore:
         if app is None:
             raise await self._failed(address, TerminalCode.APP_NOT_FOUND)
         # A resume credential answers for the same user in the same company only.
-        who = f"{app.app_id}{_US}{req.user_id}{_US}{req.company_id}"
+        who = FIELD_SEPARATOR.join((app.app_id, req.user_id, req.company_id))
         used: str | None = None  # the token's replay key, once noted as used
         now = self._clock()
         if req.resume:
@@ -353,7 +351,19 @@ class OnlineCore:
         text = dumps({"type": "online_state", "state": state, **who})
         self.push_scope(app_id, company_id, text, conn)
         if self.bus is not None:
-            self.bus.broadcast("scope", {"app": app_id, "co": company_id, "text": text, "x": conn})
+            # "co" and "x" are the previous version's names, sent until the release
+            # after this one (a rolling upgrade may mix the two: cluster/bus.py).
+            self.bus.broadcast(
+                "scope",
+                {
+                    "app": app_id,
+                    "company_id": company_id,
+                    "text": text,
+                    "except_conn": conn,
+                    "co": company_id,
+                    "x": conn,
+                },
+            )
 
     def push_scope(self, app_id: str, company_id: str, text: str, except_conn: str) -> None:
         for other in self.registry.in_scope(app_id, company_id):
@@ -443,7 +453,10 @@ class OnlineCore:
         return True
 
     def _on_scope(self, body: dict[str, Any]) -> None:
-        self.push_scope(body["app"], body["co"], body["text"], body["x"])
+        # From a node of the previous version: "co" and "x" (see tell_scope).
+        company_id = body["company_id"] if "company_id" in body else body["co"]
+        except_conn = body["except_conn"] if "except_conn" in body else body["x"]
+        self.push_scope(body["app"], company_id, body["text"], except_conn)
 
     # invites (from the backend here, from terminals in requests.py)
 

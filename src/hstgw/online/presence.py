@@ -17,6 +17,7 @@ from hstgw.online.registry import Offline, Registry
 from hstgw.online.session import Session, describe
 
 __all__ = [
+    "FIELD_SEPARATOR",
     "INVITES_PER_APP",
     "Claim",
     "LocalPresence",
@@ -27,6 +28,11 @@ __all__ = [
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
+# Joins ids into one string where a key, hash field or owner needs several
+# (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
+# separator, which the ids' written rules (letters, digits, _ and -; app_id hex) never
+# let in, so the join splits back into the same ids and two joins never collide.
+FIELD_SEPARATOR = "\x1f"
 # Pending invites kept per app (docs/security.md): past it, the app's oldest is forgotten;
 # one app's invites never evict another's.
 INVITES_PER_APP = 1_000
