@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from hstgw.apps import INT32_MAX
+from hstgw.billing.prices import CHARGE_TERMS
 from hstgw.validation import AppId, OneOf, Range, Text
 
 __all__ = [
@@ -36,7 +37,7 @@ MAX_QUANTITY = 10**7  # GB (terms 9, 10) or peak terminals (term 7)
 EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
 Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
 Quantity = Annotated[Decimal, Field(strict=False, ge=0, le=MAX_QUANTITY, decimal_places=6)]
-Term = Annotated[int, OneOf((1, 2, 4, 6, 7, 8, 9, 10, 11, 12))]
+Term = Annotated[int, OneOf(CHARGE_TERMS)]
 
 
 class EventIn(BaseModel):

@@ -16,7 +16,7 @@ import orjson
 
 from hstgw.billing.limits import Limits
 from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
-from hstgw.billing.prices import TERM_SERVICE, PriceTable
+from hstgw.billing.prices import TERMS, ChargeTerm, PriceTable
 from hstgw.billing.rating import UsageEvent, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
 from hstgw.ids import new_id
@@ -110,7 +110,7 @@ class Billing:
             UsageEvent(
                 event_id=f"gw-sig-{uuid.uuid4().hex}",
                 app_id=r.app_id,
-                charge_term=6,
+                charge_term=ChargeTerm.SIGNALING,
                 start_time=spans[(r.app_id, r.day)][0],
                 end_time=spans[(r.app_id, r.day)][1],
                 total_sig_num=r.signaling,
@@ -137,7 +137,7 @@ class Billing:
                 UsageEvent(
                     event_id=f"gw-peak-{r.app_id}-{r.day}",  # once per app and day, ever
                     app_id=r.app_id,
-                    charge_term=7,
+                    charge_term=ChargeTerm.PEAK_TERMINALS,
                     start_time=int(start.timestamp() * 1000),
                     end_time=int(end.timestamp() * 1000) - 1,
                     quantity=Decimal(r.peak_terminals),
@@ -226,15 +226,12 @@ def _event(i: int, e: EventIn) -> UsageEvent:
         raise ParameterInvalid(f"{where}.end_time", "must not be before start_time")
     if e.end_time - e.start_time > MAX_EVENT_MS:
         raise ParameterInvalid(f"{where}.end_time", "must be at most 31 days after start_time")
-    if term in (2, 8) and not e.resolution:
-        raise ParameterMissing(f"{where}.resolution", f"required for charge_term {term}")
-    if term == 6 and e.total_sig_num is None:
-        raise ParameterMissing(f"{where}.total_sig_num", "required for charge_term 6")
-    if term in (7, 9, 10) and e.quantity is None:
-        raise ParameterMissing(f"{where}.quantity", f"required for charge_term {term}")
-    if term == 7 and e.quantity is not None and e.quantity != e.quantity.to_integral_value():
+    rule = TERMS[ChargeTerm(term)]
+    for name in rule.required:
+        if getattr(e, name) in (None, ""):
+            raise ParameterMissing(f"{where}.{name}", f"required for charge_term {term}")
+    if rule.whole and e.quantity is not None and e.quantity != e.quantity.to_integral_value():
         raise ParameterInvalid(f"{where}.quantity", "must be a whole number of terminals")
-    assert term in TERM_SERVICE
     return UsageEvent(
         event_id=e.event_id,
         app_id=e.app_id,
