@@ -24,10 +24,10 @@ from hstgw.limits import Guard
 from hstgw.online import protocol as p
 from hstgw.online.frames import (
     TerminalError,
+    check_body,
     dumps,
     parse_frame,
     parse_request,
-    payload_size,
     reply,
 )
 from hstgw.online.models import LoginReq
@@ -457,8 +457,8 @@ class OnlineCore:
         inviter: Session | None = None,
     ) -> list[str]:
         """Deliver an invite to every online terminal of each user; the users none reached."""
-        if extend_info is not None and payload_size(extend_info, "extend_info") > p.BODY_LIMIT:
-            raise ParameterInvalid("extend_info", f"larger than {p.BODY_LIMIT} bytes")
+        if extend_info is not None:
+            check_body(extend_info, "extend_info")
         who = inviter.describe() if inviter is not None else {"backend": True}
         text = dumps(
             {

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hstgw.apps import INT32_MAX, INT64_MAX
+from hstgw.online.protocol import BODY_LIMIT
 from hstgw.validation import AppId, ClientGuid, CompanyId, GroupId, MutexType, Range, Text, UserId
 
 __all__ = [
@@ -125,7 +126,7 @@ class TransTarget(BaseModel):
 class TransCmdIn(BaseModel):
     app_id: AppId
     msg_id: Int64
-    trans_mess: dict[str, Any] = Field(description="any JSON object, at most 8192 bytes")
+    trans_mess: dict[str, Any] = Field(description=f"any JSON object, at most {BODY_LIMIT} bytes")
     user_list: list[TransTarget] = Field(min_length=1, max_length=MAX_TARGETS)
 
 
