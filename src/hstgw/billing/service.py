@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from hstgw.billing.limits import Limits
-from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
+from hstgw.billing.models import MAX_EVENT_MS, MAX_RANGE_DAYS, MAX_RANGE_MS, EventIn, UsageBatch
 from hstgw.billing.prices import TERMS, ChargeTerm, PriceTable
 from hstgw.billing.rating import UsageEvent, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
@@ -28,7 +28,6 @@ __all__ = ["GATEWAY_NODE", "Billing", "Limits", "Nodes"]
 log = logging.getLogger("hstgw.billing")
 
 GATEWAY_NODE = "gateway"  # the node_id of the gateway's own usage records
-MAX_RANGE_MS = 93 * 86400 * 1000
 
 
 def key_hash(key: str) -> str:
@@ -184,7 +183,7 @@ class Billing:
         if end < start:
             raise ParameterInvalid("end_time", "must not be before start_time")
         if end - start > MAX_RANGE_MS:
-            raise ParameterInvalid("end_time", "the range must be at most 93 days")
+            raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
         total, rows = await self._store.list_records(
             dev_id, start, end, app_id, (page - 1) * page_size, page_size
         )

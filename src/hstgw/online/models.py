@@ -9,9 +9,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hstgw.apps import INT32_MAX, INT64_MAX
+from hstgw.apps import INT64_MAX
 from hstgw.online.protocol import BODY_LIMIT
-from hstgw.validation import AppId, ClientGuid, CompanyId, GroupId, MutexType, Range, Text, UserId
+from hstgw.validation import (
+    AppId,
+    ClientGuid,
+    CompanyId,
+    GroupId,
+    MutexType,
+    Page,
+    PageSize,
+    Range,
+    Text,
+    UserId,
+)
 
 __all__ = [
     "AddressOut",
@@ -49,8 +60,8 @@ class LoginReq(BaseModel):
 
 
 class ListOnlineReq(BaseModel):
-    page: Annotated[int, Range(1, INT32_MAX)] = 1
-    page_size: Annotated[int, Range(1, 100)] = 20
+    page: Page = 1
+    page_size: PageSize = 20
 
 
 class SetStateReq(BaseModel):
@@ -98,8 +109,8 @@ class UserStateQuery(BaseModel):
         Annotated[str, Text(r"[A-Za-z0-9_,-]*", "must be a comma list of user ids", 0, 65000)]
         | None
     ) = None
-    page: Annotated[int, Range(1, INT32_MAX)] = 1
-    page_size: Annotated[int, Range(1, 100)] = 100
+    page: Page = 1
+    page_size: PageSize = 100
 
 
 class UserStateEntry(BaseModel):
