@@ -37,6 +37,7 @@ from hstgw.online.session import Link, Session
 from hstgw.online.usage import UsageCounters
 from hstgw.services import ServiceId
 from hstgw.store import App, Store, Unavailable
+from hstgw.tasks import Background
 from hstgw.tokens.fsp import TokenError, verify
 from hstgw.validation import is_user_id
 
@@ -104,7 +105,7 @@ class OnlineCore:
         # (at least a second: not a store round trip per terminal message)
         self._dev_ttl = max(config.dev_status_ttl_s, 1.0)
         self._early_kicks: dict[str, tuple[str, float]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Background(lambda exc: log.warning("presence update failed: %s", exc))
         if bus is not None:
             bus.on("push", self._on_push)
             bus.on("kick", self._on_kick)
@@ -333,15 +334,7 @@ class OnlineCore:
         return task
 
     def _spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(aw)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("presence update failed: %s", task.exception())
+        return self._tasks.spawn(aw)
 
     def _notify_scope(self, session: Session, state: int) -> None:
         self.tell_scope(session.app_id, session.company_id, session.describe(), state, session.conn)
@@ -551,5 +544,4 @@ class OnlineCore:
 
     async def settle(self) -> None:
         """Wait for the presence updates under way (at a clean stop)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
