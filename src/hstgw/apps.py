@@ -15,7 +15,7 @@ from hstgw.errors import ParameterInvalid
 from hstgw.ids import new_id, new_secret
 from hstgw.services import SERVICES
 from hstgw.store import App, AppPatch, AppService, Conflict, Store
-from hstgw.validation import AppId, AppName, Range
+from hstgw.validation import INT32_MAX, AppId, AppName, Page, PageSize, Range
 
 __all__ = [
     "AppIdQuery",
@@ -30,13 +30,10 @@ __all__ = [
     "app_to_wire",
 ]
 
-INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 ServiceIdIn = Annotated[int, Range(min(SERVICES), max(SERVICES))]
 UseLimit = Annotated[int, Range(0, INT64_MAX)]
 ConsumptionLimit = Annotated[int, Range(0, INT32_MAX)]
-Page = Annotated[int, Range(1, INT32_MAX)]
-PageSize = Annotated[int, Range(1, 100)]
 Status = Literal["online", "offline"]
 
 

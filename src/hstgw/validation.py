@@ -19,6 +19,8 @@ from pydantic_core import core_schema
 from hstgw.errors import GatewayError, ParameterInvalid, ParameterMissing
 
 __all__ = [
+    "INT32_MAX",
+    "MAX_PAGE_SIZE",
     "AppId",
     "AppName",
     "ClientGuid",
@@ -26,6 +28,8 @@ __all__ = [
     "GroupId",
     "MutexType",
     "OneOf",
+    "Page",
+    "PageSize",
     "Range",
     "Text",
     "UserId",
@@ -185,9 +189,16 @@ APP_NAME_RE = (
 ID_RE = r"[A-Za-z0-9_-]+"
 VISIBLE_RE = r"[\x21-\x7e]*"
 
+INT32_MAX = 2**31 - 1
+# Every paged list (apps, records, online users, REST and terminal): docs/security.md.
+MAX_PAGE_SIZE = 100
+Page = Annotated[int, Range(1, INT32_MAX)]
+PageSize = Annotated[int, Range(1, MAX_PAGE_SIZE)]
+USER_ID_MAX = 128
+
 AppId = Annotated[str, Text(HEX32_RE, "must be 32 lowercase hex characters", 32, 32)]
 # user_id and group_id (design 1); mutex_type names a kind of terminal.
-UserId = Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 128)]
+UserId = Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, USER_ID_MAX)]
 GroupId = UserId
 MutexType = Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 32)]
 CompanyId = Annotated[
@@ -203,8 +214,9 @@ _USER_ID = re.compile(ID_RE)
 
 
 def is_user_id(value: str) -> bool:
-    """The written rule for user_id and group_id: 1-128 of ``[A-Za-z0-9_-]``."""
-    return 1 <= len(value) <= 128 and _USER_ID.fullmatch(value) is not None
+    """The rule of :data:`UserId` (user_id and group_id) as a test, for a value that
+    did not come through a model: 1-128 of ``[A-Za-z0-9_-]``."""
+    return 1 <= len(value) <= USER_ID_MAX and _USER_ID.fullmatch(value) is not None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:

@@ -133,3 +133,15 @@ def test_price_overrides() -> None:
         PriceTable.with_overrides({"gold": "1"})
     with pytest.raises(ValueError, match="at most 6 decimal places"):
         PriceTable.with_overrides({"audio": "0.0000001"})
+
+
+def test_the_term_table_covers_every_term_and_names_real_prices() -> None:
+    from dataclasses import fields
+
+    from hstgw.billing.prices import CHARGE_TERMS, TERMS, ChargeTerm
+
+    assert set(TERMS) == set(ChargeTerm)
+    assert CHARGE_TERMS == (1, 2, 4, 6, 7, 8, 9, 10, 11, 12)  # the wire's plain integers
+    names = {f.name for f in fields(PriceTable)}
+    for rule in TERMS.values():
+        assert rule.price is None or rule.price in names

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hstgw.api.http import Call, Route
 from hstgw.billing.models import (
+    MAX_RANGE_DAYS,
     IngestOut,
     RecordPage,
     RecordsQuery,
@@ -95,7 +96,7 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
             query=RecordsQuery,
             result=RecordPage,
             description="Records whose start_time lies in [start_time, end_time] (epoch ms, "
-            "at most 93 days), ordered by start_time then record_id.",
+            f"at most {MAX_RANGE_DAYS} days), ordered by start_time then record_id.",
         ),
         Route(
             "GET",

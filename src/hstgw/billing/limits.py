@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hstgw.billing.prices import TERM_SERVICE, TIME_TERMS
+from hstgw.billing.prices import TERMS, Unit
 from hstgw.billing.rating import month_of
 from hstgw.services import ServiceId
 from hstgw.store import App, Store
@@ -18,7 +18,7 @@ from hstgw.store import App, Store
 __all__ = ["Limits"]
 
 # Services whose use_limit is minutes: those of the terms billed by the second.
-_TIME_SERVICES = frozenset(TERM_SERVICE[term] for term in TIME_TERMS)
+_TIME_SERVICES = frozenset(r.service for r in TERMS.values() if r.unit is Unit.SECOND)
 
 
 class _Load:

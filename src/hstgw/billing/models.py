@@ -7,14 +7,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hstgw.apps import INT32_MAX
-from hstgw.validation import AppId, OneOf, Range, Text
+from hstgw.billing.prices import CHARGE_TERMS
+from hstgw.validation import AppId, OneOf, Page, PageSize, Range, Text
 
 __all__ = [
     "MAX_EVENTS",
     "MAX_EVENT_MS",
     "MAX_PARTIES",
     "MAX_QUANTITY",
+    "MAX_RANGE_DAYS",
+    "MAX_RANGE_MS",
     "MAX_SIG_NUM",
     "EventIn",
     "IngestOut",
@@ -30,13 +32,16 @@ MAX_EVENTS = 1000
 # What one event may claim (docs/billing.md "Bounds"). With every price at most
 # prices.MAX_PRICE, no record's amount reaches 2^63 millionths of a yuan.
 MAX_EVENT_MS = 31 * 86_400_000  # end_time - start_time: 31 days
+# What one records query may span (end_time - start_time).
+MAX_RANGE_DAYS = 93
+MAX_RANGE_MS = MAX_RANGE_DAYS * 86_400_000
 MAX_PARTIES = 1000  # recorded parties (term 8)
 MAX_SIG_NUM = 10**9  # receptions (term 6)
 MAX_QUANTITY = 10**7  # GB (terms 9, 10) or peak terminals (term 7)
 EPOCH_MS = Annotated[int, Range(0, 4_102_444_800_000)]  # up to 2100-01-01
 Label = Annotated[str, Text(r"[^\x00-\x1f]*", "must not contain control characters", 0, 128)]
 Quantity = Annotated[Decimal, Field(strict=False, ge=0, le=MAX_QUANTITY, decimal_places=6)]
-Term = Annotated[int, OneOf((1, 2, 4, 6, 7, 8, 9, 10, 11, 12))]
+Term = Annotated[int, OneOf(CHARGE_TERMS)]
 
 
 class EventIn(BaseModel):
@@ -82,8 +87,8 @@ class RecordsQuery(BaseModel):
     start_time: EPOCH_MS
     end_time: EPOCH_MS
     app_id: AppId | None = None
-    page: Annotated[int, Range(1, INT32_MAX)]
-    page_size: Annotated[int, Range(1, 100)]
+    page: Page
+    page_size: PageSize
 
 
 class RecordOut(BaseModel):

@@ -1,5 +1,5 @@
-"""The price table (design 6: the platform's public price list, yuan) and which
-service each charge term belongs to. One place for these facts.
+"""The price table (design 6: the platform's public price list, yuan) and the
+charge terms (their service, unit, required fields and price). One place for these facts.
 
 Prices are configuration: ``HSTGW_PRICES`` may override any entry by name, e.g.
 ``{"peak_terminal": "0.05"}``. Every price has at most 6 decimal places (amounts
@@ -11,29 +11,78 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from enum import Enum, IntEnum
 
 from hstgw.services import ServiceId
 
-__all__ = ["CHARGE_TERMS", "MAX_PRICE", "TERM_SERVICE", "TIME_TERMS", "PriceTable"]
+__all__ = [
+    "CHARGE_TERMS",
+    "MAX_PRICE",
+    "TERMS",
+    "ChargeTerm",
+    "PriceTable",
+    "TermRule",
+    "Unit",
+]
 
-# charge_term -> the service (product) it belongs to
-TERM_SERVICE: dict[int, int] = {
-    1: ServiceId.AUDIO,
-    2: ServiceId.VIDEO,
-    4: ServiceId.SCREEN_SHARE,
-    6: ServiceId.SIGNALING,
-    7: ServiceId.ONLINE,
-    8: ServiceId.RECORDING,
-    9: ServiceId.RECORDING,
-    10: ServiceId.RECORDING,
-    11: ServiceId.WECHAT_MINI_PROGRAM,
-    12: ServiceId.WECHAT_MINI_PROGRAM,
+
+class ChargeTerm(IntEnum):
+    """What a usage event charges for; on the wire a plain integer (design 6)."""
+
+    AUDIO = 1
+    VIDEO = 2
+    SCREEN_SHARE = 4
+    SIGNALING = 6
+    PEAK_TERMINALS = 7
+    RECORDING = 8
+    STORAGE = 9
+    TRAFFIC = 10
+    WECHAT_AUDIO = 11
+    WECHAT_VIDEO = 12
+
+
+class Unit(Enum):
+    SECOND = "second"  # billed by the second of the event's duration, priced per minute
+    MESSAGE = "message"  # total_sig_num receptions
+    QUANTITY = "quantity"  # GB or peak terminals
+
+
+@dataclass(frozen=True, slots=True)
+class TermRule:
+    """One charge term's facts: the service it belongs to, what it is billed by, the
+    event fields it requires, and the PriceTable entry that prices it (``None``: the
+    price depends on the event's resolution, see rating)."""
+
+    service: ServiceId
+    unit: Unit
+    required: tuple[str, ...] = ()
+    price: str | None = None
+    both_ways: bool = False  # charged sent and received (WeChat); others only received
+    whole: bool = False  # quantity must be a whole number
+
+
+TERMS: dict[ChargeTerm, TermRule] = {
+    ChargeTerm.AUDIO: TermRule(ServiceId.AUDIO, Unit.SECOND, price="audio"),
+    ChargeTerm.VIDEO: TermRule(ServiceId.VIDEO, Unit.SECOND, ("resolution",)),
+    ChargeTerm.SCREEN_SHARE: TermRule(ServiceId.SCREEN_SHARE, Unit.SECOND, price="screen_share"),
+    ChargeTerm.SIGNALING: TermRule(
+        ServiceId.SIGNALING, Unit.MESSAGE, ("total_sig_num",), price="signaling"
+    ),
+    ChargeTerm.PEAK_TERMINALS: TermRule(
+        ServiceId.ONLINE, Unit.QUANTITY, ("quantity",), price="peak_terminal", whole=True
+    ),
+    ChargeTerm.RECORDING: TermRule(ServiceId.RECORDING, Unit.SECOND, ("resolution",)),
+    ChargeTerm.STORAGE: TermRule(ServiceId.RECORDING, Unit.QUANTITY, ("quantity",), "storage"),
+    ChargeTerm.TRAFFIC: TermRule(ServiceId.RECORDING, Unit.QUANTITY, ("quantity",), "traffic"),
+    ChargeTerm.WECHAT_AUDIO: TermRule(
+        ServiceId.WECHAT_MINI_PROGRAM, Unit.SECOND, price="wechat_audio", both_ways=True
+    ),
+    ChargeTerm.WECHAT_VIDEO: TermRule(
+        ServiceId.WECHAT_MINI_PROGRAM, Unit.SECOND, price="wechat_video", both_ways=True
+    ),
 }
-CHARGE_TERMS = tuple(TERM_SERVICE)
-# Terms billed by the second of their duration.
-TIME_TERMS = frozenset({1, 2, 4, 8, 11, 12})
-# Terms charged in both directions (WeChat mini programs); others only when received.
-BOTH_WAYS = frozenset({11, 12})
+# The terms as the wire has them (plain integers).
+CHARGE_TERMS: tuple[int, ...] = tuple(int(term) for term in TERMS)
 # The highest price an override may set, yuan per unit (docs/billing.md "Bounds"), and
 # the largest free signaling quota.
 MAX_PRICE = 1000

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from hstgw.billing.prices import AREA_720P, BOTH_WAYS, TERM_SERVICE, TIME_TERMS, PriceTable
+from hstgw.billing.prices import AREA_720P, TERMS, ChargeTerm, PriceTable, Unit
 
 __all__ = ["MICRO", "Rated", "UsageEvent", "month_of", "rate", "to_micro"]
 
@@ -113,20 +113,21 @@ def rate(
     """Rate ``event``; ``signaling_used`` (receptions so far per developer and month;
     a missing key must read as 0, e.g. a ``defaultdict``) is advanced for a signaling
     event, so that the next one sees it."""
-    term = event.charge_term
+    rule = TERMS[ChargeTerm(event.charge_term)]
     month = month_of(event.start_time, zone)
     ms = event.end_time - event.start_time
     seconds = -(-ms // 1000)  # billed by the second, a started second counts
-    charged = term in BOTH_WAYS or event.transfer_type == RECEIVED
+    charged = rule.both_ways or event.transfer_type == RECEIVED
     micro = micro_prices(prices)
     billed_sig = 0
     use = 0
-    if term in TIME_TERMS:
-        price = _per_minute(event, micro) if charged else 0
+    if rule.unit is Unit.SECOND:
+        price = _per_minute(event, rule.price, micro) if charged else 0
         amount = _per_second(price, seconds)
         use = seconds if charged else 0
-    elif term == 6:
-        price = micro["signaling"] if charged else 0
+    elif rule.unit is Unit.MESSAGE:
+        assert rule.price is not None
+        price = micro[rule.price] if charged else 0
         received = event.total_sig_num if charged else 0
         key = (dev_id, month)
         used = signaling_used[key]
@@ -135,14 +136,15 @@ def rate(
         signaling_used[key] = used + received
         amount = price * billed_sig
         use = received
-    else:  # 7 peak terminals, 9 storage GB, 10 traffic GB
-        price = micro[{7: "peak_terminal", 9: "storage", 10: "traffic"}[term]]
+    else:  # Unit.QUANTITY: peak terminals, storage GB, traffic GB
+        assert rule.price is not None
+        price = micro[rule.price]
         amount = to_micro(Decimal(price) * MICRO * event.quantity)
     return Rated(
         event=event,
         dev_id=dev_id,
         month=month,
-        product_id=TERM_SERVICE[term],
+        product_id=rule.service,
         total_time=seconds,
         price_micro=price,
         amount_micro=amount,
@@ -157,19 +159,12 @@ def micro_prices(prices: PriceTable) -> dict[str, int]:
     return {f.name: to_micro(getattr(prices, f.name)) for f in fields(prices)}
 
 
-def _per_minute(event: UsageEvent, micro: dict[str, int]) -> int:
-    term = event.charge_term
-    if term == 1:
-        return micro["audio"]
-    if term == 2:
-        above = area(event.resolution) > AREA_720P
+def _per_minute(event: UsageEvent, price: str | None, micro: dict[str, int]) -> int:
+    """The term's price per minute; ``None`` for the terms priced by resolution."""
+    if price is not None:
+        return micro[price]
+    above = area(event.resolution) > AREA_720P
+    if event.charge_term == ChargeTerm.VIDEO:
         return micro["video_above_720p"] if above else micro["video_720p"]
-    if term == 4:
-        return micro["screen_share"]
-    if term == 8:
-        above = area(event.resolution) > AREA_720P
-        base = micro["recording_1080p"] if above else micro["recording_720p"]
-        return base + micro["recording_party"] * event.parties
-    if term == 11:
-        return micro["wechat_audio"]
-    return micro["wechat_video"]  # 12
+    base = micro["recording_1080p"] if above else micro["recording_720p"]  # RECORDING
+    return base + micro["recording_party"] * event.parties

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from hstgw.billing.limits import Limits
-from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
-from hstgw.billing.prices import TERM_SERVICE, PriceTable
+from hstgw.billing.models import MAX_EVENT_MS, MAX_RANGE_DAYS, MAX_RANGE_MS, EventIn, UsageBatch
+from hstgw.billing.prices import TERMS, ChargeTerm, PriceTable
 from hstgw.billing.rating import UsageEvent, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
 from hstgw.ids import new_id
@@ -28,7 +28,6 @@ __all__ = ["GATEWAY_NODE", "Billing", "Limits", "Nodes"]
 log = logging.getLogger("hstgw.billing")
 
 GATEWAY_NODE = "gateway"  # the node_id of the gateway's own usage records
-MAX_RANGE_MS = 93 * 86400 * 1000
 
 
 def key_hash(key: str) -> str:
@@ -110,7 +109,7 @@ class Billing:
             UsageEvent(
                 event_id=f"gw-sig-{uuid.uuid4().hex}",
                 app_id=r.app_id,
-                charge_term=6,
+                charge_term=ChargeTerm.SIGNALING,
                 start_time=spans[(r.app_id, r.day)][0],
                 end_time=spans[(r.app_id, r.day)][1],
                 total_sig_num=r.signaling,
@@ -137,7 +136,7 @@ class Billing:
                 UsageEvent(
                     event_id=f"gw-peak-{r.app_id}-{r.day}",  # once per app and day, ever
                     app_id=r.app_id,
-                    charge_term=7,
+                    charge_term=ChargeTerm.PEAK_TERMINALS,
                     start_time=int(start.timestamp() * 1000),
                     end_time=int(end.timestamp() * 1000) - 1,
                     quantity=Decimal(r.peak_terminals),
@@ -184,7 +183,7 @@ class Billing:
         if end < start:
             raise ParameterInvalid("end_time", "must not be before start_time")
         if end - start > MAX_RANGE_MS:
-            raise ParameterInvalid("end_time", "the range must be at most 93 days")
+            raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
         total, rows = await self._store.list_records(
             dev_id, start, end, app_id, (page - 1) * page_size, page_size
         )
@@ -226,15 +225,12 @@ def _event(i: int, e: EventIn) -> UsageEvent:
         raise ParameterInvalid(f"{where}.end_time", "must not be before start_time")
     if e.end_time - e.start_time > MAX_EVENT_MS:
         raise ParameterInvalid(f"{where}.end_time", "must be at most 31 days after start_time")
-    if term in (2, 8) and not e.resolution:
-        raise ParameterMissing(f"{where}.resolution", f"required for charge_term {term}")
-    if term == 6 and e.total_sig_num is None:
-        raise ParameterMissing(f"{where}.total_sig_num", "required for charge_term 6")
-    if term in (7, 9, 10) and e.quantity is None:
-        raise ParameterMissing(f"{where}.quantity", f"required for charge_term {term}")
-    if term == 7 and e.quantity is not None and e.quantity != e.quantity.to_integral_value():
+    rule = TERMS[ChargeTerm(term)]
+    for name in rule.required:
+        if getattr(e, name) in (None, ""):
+            raise ParameterMissing(f"{where}.{name}", f"required for charge_term {term}")
+    if rule.whole and e.quantity is not None and e.quantity != e.quantity.to_integral_value():
         raise ParameterInvalid(f"{where}.quantity", "must be a whole number of terminals")
-    assert term in TERM_SERVICE
     return UsageEvent(
         event_id=e.event_id,
         app_id=e.app_id,

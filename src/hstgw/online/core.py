@@ -24,10 +24,10 @@ from hstgw.limits import Guard
 from hstgw.online import protocol as p
 from hstgw.online.frames import (
     TerminalError,
+    check_body,
     dumps,
     parse_frame,
     parse_request,
-    payload_size,
     reply,
 )
 from hstgw.online.models import LoginReq
@@ -37,6 +37,7 @@ from hstgw.online.session import Link, Session
 from hstgw.online.usage import UsageCounters
 from hstgw.services import ServiceId
 from hstgw.store import App, Store, Unavailable
+from hstgw.tasks import Background
 from hstgw.tokens.fsp import TokenError, verify
 from hstgw.validation import is_user_id
 
@@ -102,7 +103,7 @@ class OnlineCore:
         # (at least a second: not a store round trip per terminal message)
         self._dev_ttl = max(config.dev_status_ttl_s, 1.0)
         self._early_kicks: dict[str, tuple[str, float]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Background(lambda exc: log.warning("presence update failed: %s", exc))
         if bus is not None:
             bus.on("push", self._on_push)
             bus.on("kick", self._on_kick)
@@ -331,15 +332,7 @@ class OnlineCore:
         return task
 
     def _spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(aw)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("presence update failed: %s", task.exception())
+        return self._tasks.spawn(aw)
 
     def _notify_scope(self, session: Session, state: int) -> None:
         self.tell_scope(session.app_id, session.company_id, session.describe(), state, session.conn)
@@ -470,8 +463,8 @@ class OnlineCore:
         inviter: Session | None = None,
     ) -> list[str]:
         """Deliver an invite to every online terminal of each user; the users none reached."""
-        if extend_info is not None and payload_size(extend_info, "extend_info") > p.BODY_LIMIT:
-            raise ParameterInvalid("extend_info", f"larger than {p.BODY_LIMIT} bytes")
+        if extend_info is not None:
+            check_body(extend_info, "extend_info")
         who = inviter.describe() if inviter is not None else {"backend": True}
         text = dumps(
             {
@@ -564,5 +557,4 @@ class OnlineCore:
 
     async def settle(self) -> None:
         """Wait for the presence updates under way (at a clean stop)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()

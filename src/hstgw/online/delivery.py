@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from hstgw.errors import ParameterInvalid
-from hstgw.online import protocol as p
 from hstgw.online.core import OnlineCore
-from hstgw.online.frames import dumps, payload_size
+from hstgw.online.frames import check_body, dumps
 from hstgw.online.presence import Terminal
 
 __all__ = ["Deliveries"]
@@ -67,8 +65,7 @@ class Deliveries(OnlineCore):
     ) -> list[dict[str, Any]]:
         """Per target: 0 delivered, 1 failed (its connection or its node did not take
         it in time), 2 not online."""
-        if payload_size(trans_mess, "trans_mess") > p.BODY_LIMIT:
-            raise ParameterInvalid("trans_mess", f"larger than {p.BODY_LIMIT} bytes")
+        check_body(trans_mess, "trans_mess")
         text = dumps({"type": "trans_cmd", "msg_id": msg_id, "trans_mess": trans_mess})
         wanted = list(targets)
         found = await self.presence.find(app_id, [(u, m) for u, m, _ in wanted])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +25,7 @@ from websockets.protocol import State
 from hstgw.connections import ConnectionGate, TrustedProxies
 from hstgw.online import protocol as p
 from hstgw.online.service import OnlineService
+from hstgw.tasks import Background
 
 __all__ = ["TerminalListener"]
 
@@ -40,7 +41,7 @@ MAX_FRAME = 64 * 1024
 class WsLink:
     __slots__ = ("_closing", "conn")
 
-    def __init__(self, conn: ServerConnection, closing: set[asyncio.Task[Any]]) -> None:
+    def __init__(self, conn: ServerConnection, closing: Background) -> None:
         self.conn = conn
         self._closing = closing
 
@@ -59,9 +60,7 @@ class WsLink:
         return True
 
     def close(self, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.conn.close(code, reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closing.spawn(self.conn.close(code, reason))
 
 
 class _GatedConnection(ServerConnection):
@@ -109,7 +108,7 @@ class TerminalListener:
         self._host = host
         self._port = port
         self._server: Server | None = None
-        self._closing: set[asyncio.Task[Any]] = set()
+        self._closing = Background()
 
     @property
     def port(self) -> int:
@@ -137,8 +136,7 @@ class TerminalListener:
         self._service.shutdown()
         self._server.close(close_connections=True)
         await self._server.wait_closed()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.wait()
         self._server = None
 
     def _address(self, conn: ServerConnection) -> str:

@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hstgw.errors import ParameterInvalid, TerminalCode
+from hstgw.online.protocol import BODY_LIMIT
 from hstgw.validation import to_gateway_error
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Reply",
     "TerminalError",
     "body_size",
+    "check_body",
     "dumps",
     "parse_frame",
     "parse_request",
@@ -74,6 +76,18 @@ def payload_size(value: Any, field: str) -> int:
     if _SUSPECT.search(text) is not None and not numbers_ok(value):
         raise ParameterInvalid(field, NUMBERS)
     return len(text)
+
+
+def check_body(value: Any, field: str, *, terminal: bool = False) -> None:
+    """The one check of a message body, trans_mess or extend_info: at most BODY_LIMIT
+    bytes of JSON. From a terminal (its frame already parsed): ``TerminalError``
+    TOO_LARGE; from REST: ``ParameterInvalid`` naming ``field``, also for a number
+    :func:`payload_size` refuses."""
+    if terminal:
+        if body_size(value) > BODY_LIMIT:
+            raise TerminalError(TerminalCode.TOO_LARGE, f"{field}: larger than {BODY_LIMIT} bytes")
+    elif payload_size(value, field) > BODY_LIMIT:
+        raise ParameterInvalid(field, f"larger than {BODY_LIMIT} bytes")
 
 
 class TerminalError(Exception):

@@ -9,8 +9,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hstgw.apps import INT32_MAX, INT64_MAX
-from hstgw.validation import AppId, ClientGuid, CompanyId, GroupId, MutexType, Range, Text, UserId
+from hstgw.apps import INT64_MAX
+from hstgw.online.protocol import BODY_LIMIT
+from hstgw.validation import (
+    AppId,
+    ClientGuid,
+    CompanyId,
+    GroupId,
+    MutexType,
+    Page,
+    PageSize,
+    Range,
+    Text,
+    UserId,
+)
 
 __all__ = [
     "AddressOut",
@@ -48,8 +60,8 @@ class LoginReq(BaseModel):
 
 
 class ListOnlineReq(BaseModel):
-    page: Annotated[int, Range(1, INT32_MAX)] = 1
-    page_size: Annotated[int, Range(1, 100)] = 20
+    page: Page = 1
+    page_size: PageSize = 20
 
 
 class SetStateReq(BaseModel):
@@ -97,8 +109,8 @@ class UserStateQuery(BaseModel):
         Annotated[str, Text(r"[A-Za-z0-9_,-]*", "must be a comma list of user ids", 0, 65000)]
         | None
     ) = None
-    page: Annotated[int, Range(1, INT32_MAX)] = 1
-    page_size: Annotated[int, Range(1, 100)] = 100
+    page: Page = 1
+    page_size: PageSize = 100
 
 
 class UserStateEntry(BaseModel):
@@ -125,7 +137,7 @@ class TransTarget(BaseModel):
 class TransCmdIn(BaseModel):
     app_id: AppId
     msg_id: Int64
-    trans_mess: dict[str, Any] = Field(description="any JSON object, at most 8192 bytes")
+    trans_mess: dict[str, Any] = Field(description=f"any JSON object, at most {BODY_LIMIT} bytes")
     user_list: list[TransTarget] = Field(min_length=1, max_length=MAX_TARGETS)
 
 

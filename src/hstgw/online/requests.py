@@ -13,7 +13,7 @@ from hstgw.online.core import DEVELOPER_DISABLED, OnlineCore
 from hstgw.online.frames import (
     Reply,
     TerminalError,
-    body_size,
+    check_body,
     dumps,
     parse_frame,
     parse_request,
@@ -111,8 +111,8 @@ class TerminalRequests(OnlineCore):
     async def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReq = parse_request(InviteReq, data)
         await self._check_signaling(session)
-        if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
-            raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
+        if req.extend_info is not None:
+            check_body(req.extend_info, "extend_info", terminal=True)
         failed = await self.invite(
             session.app_id, req.group_id, req.user_ids, req.seq_id, req.extend_info, session
         )
@@ -121,8 +121,8 @@ class TerminalRequests(OnlineCore):
     async def _invite_reply(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReplyReq = parse_request(InviteReplyReq, data)
         await self._check_signaling(session)  # a reply is a billed reception too
-        if req.extend_info is not None and body_size(req.extend_info) > p.BODY_LIMIT:
-            raise TerminalError(TerminalCode.TOO_LARGE, "extend_info: larger than 8192 bytes")
+        if req.extend_info is not None:
+            check_body(req.extend_info, "extend_info", terminal=True)
         known, who = await self.presence.find_invite(
             session.app_id, req.group_id, req.seq_id, session.user_id, self._clock()
         )
@@ -149,8 +149,7 @@ class TerminalRequests(OnlineCore):
     async def _message(self, session: Session, data: dict[str, Any]) -> Reply:
         req: MessageReq = parse_request(MessageReq, data)
         await self._check_signaling(session)
-        if body_size(req.body) > p.BODY_LIMIT:
-            raise TerminalError(TerminalCode.TOO_LARGE, "body: larger than 8192 bytes")
+        check_body(req.body, "body", terminal=True)
         text = dumps(
             {
                 "type": "message",

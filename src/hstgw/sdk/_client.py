@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from hstgw.sdk._base import ACCESS_TOKEN_PATH, Attempt, BaseClient
+from hstgw.sdk._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwError
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
@@ -40,8 +41,8 @@ class Client(BaseClient):
         dev_id: str | None = None,
         dev_secret: str | None = None,
         *,
-        timeout: float = 10.0,
-        max_retries: int = 2,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
@@ -111,8 +112,8 @@ class AsyncClient(BaseClient):
         dev_id: str | None = None,
         dev_secret: str | None = None,
         *,
-        timeout: float = 10.0,
-        max_retries: int = 2,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)

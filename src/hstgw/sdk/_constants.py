@@ -5,6 +5,15 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
+# Page sizes when the caller names none: the server's own (apps 20; others 100, the most).
+DEFAULT_APPS_PAGE_SIZE = 20
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_ONLINE_PAGE_SIZE = 20  # a terminal's list_online
+# The terminal client: its token request, reconnection back-off, and the heartbeat
+# interval until the gateway's login reply gives one.
+TERMINAL_REQUEST_TIMEOUT_S = 10.0
+RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
 # Refresh an access_token this long before it expires (never less than half its life).
 REFRESH_AHEAD_S = 300.0
 

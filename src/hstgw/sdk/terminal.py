@@ -29,13 +29,16 @@ from websockets.exceptions import ConnectionClosed
 
 from hstgw.errors import TerminalCode
 from hstgw.online import protocol as p
+from hstgw.sdk._constants import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_ONLINE_PAGE_SIZE,
+    RECONNECT_DELAYS_S,
+    TERMINAL_REQUEST_TIMEOUT_S,
+)
 from hstgw.sdk._exceptions import HstgwError
 from hstgw.tokens.fsp import build
 
 __all__ = ["TerminalClient", "TerminalError", "TerminalLoginError"]
-
-REQUEST_TIMEOUT_S = 10.0
-RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 class TerminalError(HstgwError):
@@ -81,7 +84,7 @@ class TerminalClient:
         self.custom_state = custom_state
         self.extend_info = extend_info
         self.reconnect = reconnect
-        self.heartbeat_interval = 30.0
+        self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
         self._app_secret = app_secret
         self._token = token
         self._heartbeat = heartbeat
@@ -99,7 +102,7 @@ class TerminalClient:
     async def _ws_url(self) -> str:
         if self.url.startswith(("ws://", "wss://")):
             return self.url
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=TERMINAL_REQUEST_TIMEOUT_S) as http:
             reply = (await http.get(f"{self.url.rstrip('/')}/v1/online/address")).json()
         return str(reply["result"]["ws_url"])
 
@@ -154,11 +157,13 @@ class TerminalClient:
         )
         seq = next(self._seq)
         await conn.send(self._login_frame(seq, resume))
-        reply = json.loads(await asyncio.wait_for(conn.recv(), REQUEST_TIMEOUT_S))
+        reply = json.loads(await asyncio.wait_for(conn.recv(), TERMINAL_REQUEST_TIMEOUT_S))
         if reply.get("code") != TerminalCode.OK:
             await conn.close()
             raise TerminalLoginError(reply.get("code", -1), reply.get("msg", ""))
-        self.heartbeat_interval = float(reply.get("heartbeat_interval", 30.0))
+        self.heartbeat_interval = float(
+            reply.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL_S)
+        )
         # A token logs in once (replay protection): reconnects use this credential.
         self._resume = reply.get("resume") or None
         self._conn = conn
@@ -246,7 +251,7 @@ class TerminalClient:
         self._waiting[seq] = fut
         try:
             await self._conn.send(json.dumps({"type": kind, "seq": seq, **fields}))
-            reply = await asyncio.wait_for(fut, REQUEST_TIMEOUT_S)
+            reply = await asyncio.wait_for(fut, TERMINAL_REQUEST_TIMEOUT_S)
         except ConnectionClosed:
             raise ConnectionError("connection closed") from None
         finally:
@@ -261,7 +266,9 @@ class TerminalClient:
             raise TerminalError(reply["code"], reply.get("msg", ""))
         return reply
 
-    async def list_online(self, page: int = 1, page_size: int = 20) -> dict[str, Any]:
+    async def list_online(
+        self, page: int = 1, page_size: int = DEFAULT_ONLINE_PAGE_SIZE
+    ) -> dict[str, Any]:
         return await self.request(p.LIST_ONLINE, page=page, page_size=page_size)
 
     async def set_state(self, custom_state: str) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "INSERT_RECORD",
     "INT64_MAX",
     "RECORD_COLUMNS",
+    "REVOKE_TOKENS",
     "UPSERT_MONTHLY_SIGNALING",
     "UPSERT_MONTHLY_USAGE",
     "UPSERT_ONLINE_USAGE",
@@ -45,6 +46,8 @@ INSERT_APP = (
     " created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM apps))"
 )
+# A developer's live access tokens end (disabled, deleted, or a new token issued).
+REVOKE_TOKENS = "UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1"
 INSERT_DEVELOPER = (
     "INSERT INTO developers (dev_id, name, secret, status, created_at, seq)"
     " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM developers))"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hstgw.sdk._constants import DEFAULT_APPS_PAGE_SIZE
 from hstgw.sdk._models import App
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 
@@ -97,7 +98,7 @@ class Apps:
     def get(self, app_id: str) -> App:
         return App.from_wire(self._client.request("GET", "/v1/app", params={"app_id": app_id}))
 
-    def list(self, *, page: int = 1, page_size: int = 20) -> SyncPage[App]:
+    def list(self, *, page: int = 1, page_size: int = DEFAULT_APPS_PAGE_SIZE) -> SyncPage[App]:
         """One page of apps; iterate it for every app of every page."""
         result = self._client.request("GET", "/v1/apps", params=_page_params(page, page_size))
         return SyncPage(
@@ -149,7 +150,9 @@ class AsyncApps:
         result = await self._client.request("GET", "/v1/app", params={"app_id": app_id})
         return App.from_wire(result)
 
-    async def list(self, *, page: int = 1, page_size: int = 20) -> AsyncPage[App]:
+    async def list(
+        self, *, page: int = 1, page_size: int = DEFAULT_APPS_PAGE_SIZE
+    ) -> AsyncPage[App]:
         result = await self._client.request("GET", "/v1/apps", params=_page_params(page, page_size))
         return AsyncPage(
             [App.from_wire(a) for a in result["apps"]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hstgw.sdk._constants import DEFAULT_PAGE_SIZE
 from hstgw.sdk._models import TerminalState, TransCmdResult
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 
@@ -94,7 +95,7 @@ class Online:
         company_id: str | None = None,
         user_ids: Iterable[str] | None = None,
         page: int = 1,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> SyncPage[TerminalState]:
         ids = None if user_ids is None else list(user_ids)
         params = _state_params(app_id, msg_id, company_id, ids, page, page_size)
@@ -155,7 +156,7 @@ class AsyncOnline:
         company_id: str | None = None,
         user_ids: Iterable[str] | None = None,
         page: int = 1,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncPage[TerminalState]:
         ids = None if user_ids is None else list(user_ids)
         params = _state_params(app_id, msg_id, company_id, ids, page, page_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from hstgw.sdk._constants import DEFAULT_PAGE_SIZE
 from hstgw.sdk._models import Record, Summary
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 
@@ -48,7 +49,7 @@ class Records:
         *,
         app_id: str | None = None,
         page: int = 1,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> SyncPage[Record]:
         """Records whose start_time lies in [start_time, end_time]; iterate for all pages."""
         result = self._client.request(
@@ -83,7 +84,7 @@ class AsyncRecords:
         *,
         app_id: str | None = None,
         page: int = 1,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncPage[Record]:
         result = await self._client.request(
             "GET",

@@ -21,6 +21,8 @@ from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered, up
 
 __all__ = ["AccountsStore"]
 
+_REVOKE_TOKENS = numbered(sql.REVOKE_TOKENS)
+
 _APPS_BY_ID = (
     f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN app_services s ON s.app_id = a.app_id"
     " WHERE a.app_id = ANY($1::text[]) AND a.deleted_at IS NULL"
@@ -82,9 +84,7 @@ class AccountsStore(PostgresEngine):
                 self._box.seal(secret),
                 dev_id,
             )
-            await c.execute(
-                "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
-            )
+            await c.execute(_REVOKE_TOKENS, dev_id)
         return affected(found) > 0
 
     async def set_developer_status(self, dev_id: str, status: str) -> bool:
@@ -93,9 +93,7 @@ class AccountsStore(PostgresEngine):
                 "UPDATE developers SET status = $1 WHERE dev_id = $2", status, dev_id
             )
             if status != "active":
-                await c.execute(
-                    "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
-                )
+                await c.execute(_REVOKE_TOKENS, dev_id)
         return affected(found) > 0
 
     # access tokens
@@ -110,9 +108,7 @@ class AccountsStore(PostgresEngine):
                 "DELETE FROM access_tokens WHERE dev_id = $1 AND expires_at < $2",
                 dev_id, keep_until,
             )  # fmt: skip
-            await c.execute(
-                "UPDATE access_tokens SET live = 0 WHERE dev_id = $1 AND live = 1", dev_id
-            )
+            await c.execute(_REVOKE_TOKENS, dev_id)
             await c.execute(
                 "INSERT INTO access_tokens (token, dev_id, issued_at, expires_at, live)"
                 " VALUES ($1, $2, $3, $4, 1)",

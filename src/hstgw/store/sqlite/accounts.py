@@ -92,7 +92,7 @@ class AccountsStore(SqliteEngine):
                 "UPDATE developers SET secret = ? WHERE dev_id = ?",
                 (self._box.seal(secret), dev_id),
             ).rowcount
-            c.execute("UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,))
+            c.execute(sql.REVOKE_TOKENS, (dev_id,))
             return bool(found)
 
         return await self._write(work)
@@ -103,9 +103,7 @@ class AccountsStore(SqliteEngine):
                 "UPDATE developers SET status = ? WHERE dev_id = ?", (status, dev_id)
             ).rowcount
             if status != "active":
-                c.execute(
-                    "UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,)
-                )
+                c.execute(sql.REVOKE_TOKENS, (dev_id,))
             return bool(found)
 
         return await self._write(work)
@@ -120,7 +118,7 @@ class AccountsStore(SqliteEngine):
                 "DELETE FROM access_tokens WHERE dev_id = ? AND expires_at < ?",
                 (dev_id, keep_until),
             )
-            c.execute("UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1", (dev_id,))
+            c.execute(sql.REVOKE_TOKENS, (dev_id,))
             c.execute(
                 "INSERT INTO access_tokens (token, dev_id, issued_at, expires_at, live)"
                 " VALUES (?, ?, ?, ?, 1)",

@@ -1,0 +1,29 @@
+"""hstgw.tasks.Background: held until done, failures heard, awaited at a stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hstgw.tasks import Background
+
+
+@pytest.mark.anyio
+async def test_background_holds_tasks_until_done_and_reports_failures() -> None:
+    failures: list[BaseException] = []
+    tasks = Background(failures.append)
+    gate = asyncio.Event()
+
+    async def wait_then(fail: bool) -> None:
+        await gate.wait()
+        if fail:
+            raise ValueError("boom")
+
+    tasks.spawn(wait_then(False))
+    tasks.spawn(wait_then(True))
+    assert len(tasks) == 2
+    gate.set()
+    await tasks.wait()
+    assert len(tasks) == 0
+    assert [str(e) for e in failures] == ["boom"]
