@@ -27,3 +27,21 @@ async def test_background_holds_tasks_until_done_and_reports_failures() -> None:
     await tasks.wait()
     assert len(tasks) == 0
     assert [str(e) for e in failures] == ["boom"]
+
+
+@pytest.mark.anyio
+async def test_stop_lets_tasks_finish_within_the_grace_and_cancels_the_rest() -> None:
+    bg = Background()
+    quick_done = asyncio.Event()
+
+    async def quick() -> None:
+        await asyncio.sleep(0)  # one loop turn: it ends within the grace
+        quick_done.set()
+
+    never = asyncio.Event()
+    slow = bg.spawn(never.wait())
+    bg.spawn(quick())
+    await bg.stop(0.2)
+    assert quick_done.is_set()
+    assert slow.cancelled()
+    assert len(bg) == 0

@@ -41,3 +41,11 @@ class Background:
         """Wait for the tasks under way to end, whatever their outcome."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self, grace_s: float) -> None:
+        """Let the tasks under way end within ``grace_s``, cancel the rest, wait for all."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.wait()

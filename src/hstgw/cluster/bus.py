@@ -22,6 +22,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from hstgw.cluster.redis import RedisUnavailable, SharedRedis
+from hstgw.tasks import Background
 
 __all__ = ["Bus", "Handler"]
 
@@ -71,7 +72,7 @@ class Bus:
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._listener: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Background()
         self._subscribed = asyncio.Event()
         # Called after the listener (re)subscribed following a break: broadcasts may
         # have been missed meanwhile.
@@ -95,12 +96,7 @@ class Bus:
             self._listener = None
         # Let the last messages go (a stop's kicks broadcast presence): a publish
         # cancelled while connecting would leave its connection unclosed.
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=COMMAND_WAIT_S)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop(COMMAND_WAIT_S)
         for fut in self._waiting.values():
             fut.cancel()
 
@@ -134,9 +130,7 @@ class Bus:
             log.warning("cluster message not sent: %s", exc)
 
     def _spawn(self, aw: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(aw)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(aw)
 
     # receiving
 

@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from hstgw.store import Unavailable
+from hstgw.tasks import Background
 
 __all__ = ["RedisUnavailable", "SharedRedis", "TurnBatch"]
 
@@ -50,7 +51,7 @@ class TurnBatch(Generic[Item, Answer]):
         self._send = send
         self._items: list[Item] = []
         self._futures: list[asyncio.Future[Answer]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def __call__(self, item: Item) -> asyncio.Future[Answer]:
         loop = asyncio.get_running_loop()
@@ -58,9 +59,7 @@ class TurnBatch(Generic[Item, Answer]):
         self._items.append(item)
         self._futures.append(fut)
         if len(self._items) == 1:  # the first of this turn sends the batch, next turn
-            task = loop.create_task(self._flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._flush())
         return fut
 
     async def _flush(self) -> None:
