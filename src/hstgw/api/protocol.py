@@ -187,7 +187,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         be read as theirs: the connection is aborted instead.
         """
         cycle = self.cycle
-        if self.pipeline or (not owns_cycle and cycle is not None and not cycle.response_complete):
+        if self.pipeline or (
+            cycle is not None
+            and not cycle.response_complete
+            and (not owns_cycle or cycle.response_started)  # its app already answers
+        ):
             self.transport.abort()
             return
         if owns_cycle:
@@ -285,9 +289,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             # The request is not whole and never will be: its app sees a disconnect
             # (and so executes nothing), the client a 400, and the connection closes.
             self._raw = None
-            cycle.disconnected = True
-            cycle.message_event.set()
-            self.send_400_response(str(exc))
+            self._send_refusal(400, str(exc), owns_cycle=True)
             return b""
         if chunk and not cycle.response_complete:
             cycle.body += chunk

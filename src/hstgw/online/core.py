@@ -488,13 +488,15 @@ class OnlineCore:
                     targets.append(t)
                     owner.append(i)
         # Only the users it can reach may reply to it, so only they are remembered: an
-        # invite naming 500 users nobody runs costs no memory (docs/security.md).
-        if not await self.presence.remember_invite(
+        # invite naming 500 users nobody runs costs no memory, nor a pending place
+        # (docs/security.md).
+        invitees = [users[i] for i in dict.fromkeys(owner)]
+        if invitees and not await self.presence.remember_invite(
             app_id,
             group_id,
             seq_id,
             (inviter.user_id, inviter.mutex_type) if inviter is not None else None,
-            [users[i] for i in dict.fromkeys(owner)],
+            invitees,
             self._clock(),
         ):
             raise ParameterInvalid("seq_id", "a pending invite of another inviter has this seq_id")
