@@ -77,10 +77,22 @@ def engine_settings(engine: str) -> Iterator[dict[str, Any]]:
         pool.submit(asyncio.run, drop()).result()
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, never the same one twice in a run.
+
+    The kernel may hand a just-closed ephemeral port out again at once, so two
+    calls in a row (the REST and the terminal port) could otherwise collide.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class Clock:
