@@ -232,7 +232,7 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     port = free_port()
     clock = Clock()
     # Every test calls from 127.0.0.1, many failing on purpose: the per-address limit
-    # is off unless a test sets it (tests/api/test_limits.py).
+    # is off unless a test sets it (tests/api/test_abuse.py).
     settings = {
         "limit_auth_failures_per_address": 0,
         "limit_login_failures_per_address": 0,

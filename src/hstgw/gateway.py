@@ -11,13 +11,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hstgw.abuse import Guard, LocalBuckets
 from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
-from hstgw.limits import Guard, LocalBuckets
 from hstgw.metrics import Metrics
 from hstgw.online.service import OnlineConfig, OnlineService
 from hstgw.online.usage import UsageCounters
@@ -78,11 +78,11 @@ class Gateway:
             self.billing.record_gateway_usage, settings.zone, clock, self.metrics.delivered.inc
         )
         # Receptions counted but not yet written count toward the signaling use_limit.
-        self.billing.limits.pending_signaling = self.usage.pending_signaling
+        self.billing.quota.pending_signaling = self.usage.pending_signaling
         self.online = OnlineService(
             self.store,
             self.usage,
-            self.billing.limits,
+            self.billing.quota,
             OnlineConfig(
                 heartbeat_interval=settings.heartbeat_interval,
                 retention_s=settings.presence_retention,
@@ -102,8 +102,8 @@ class Gateway:
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]
         if cluster is not None:
-            cluster.attach(self.online, self.billing.limits.drop)
-            self.billing.limits.on_change = cluster.usage_changed
+            cluster.attach(self.online, self.billing.quota.drop)
+            self.billing.quota.on_change = cluster.usage_changed
             listeners.append(cluster.app_changed)
         self.apps = Apps(self.store, clock, listeners=listeners)
         self.developers = Developers(self.store, clock)

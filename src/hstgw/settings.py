@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hstgw.abuse import Rule, Rules
 from hstgw.billing.prices import PriceTable
-from hstgw.limits import Rule, Rules
 from hstgw.secretbox import SecretBoxError, parse_key
 
 __all__ = ["Settings"]

@@ -1,4 +1,4 @@
-"""Limits held on the hot paths, and the gateway's own usage becoming records."""
+"""Quota held on the hot paths, and the gateway's own usage becoming records."""
 
 from __future__ import annotations
 

@@ -22,11 +22,11 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import BaseModel
 
+from hstgw.abuse import Guard
 from hstgw.connections import TrustedProxies
 from hstgw.errors import AuthenticationFailed, Code, GatewayError, ParameterInvalid, SystemBusy
 from hstgw.idempotency import Idempotency, fingerprint
 from hstgw.ids import request_ids
-from hstgw.limits import Guard
 from hstgw.log import AccessLog
 from hstgw.metrics import Metrics
 from hstgw.store import Unavailable

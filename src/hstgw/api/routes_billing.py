@@ -47,7 +47,7 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
             raise ParameterInvalid("app_id", "no such app")
         return {
             "app_id": app.app_id,
-            "refused_services": await gw.billing.limits.refused_services(app),
+            "refused_services": await gw.billing.quota.refused_services(app),
         }
 
     async def records(call: Call) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
 
     async def signaling_allowed(app_id: str, dev_id: str) -> None:
         app = await gw.apps.get(dev_id, app_id)
-        refusal = await gw.billing.limits.signaling_refusal(app)
+        refusal = await gw.billing.quota.signaling_refusal(app)
         if refusal is not None:
             raise OperationFailed(refusal)
 

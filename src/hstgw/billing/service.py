@@ -14,16 +14,16 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from hstgw.billing.limits import Limits
 from hstgw.billing.models import MAX_EVENT_MS, MAX_RANGE_DAYS, MAX_RANGE_MS, EventIn, UsageBatch
 from hstgw.billing.prices import TERMS, ChargeTerm, PriceTable
+from hstgw.billing.quota import Quota
 from hstgw.billing.rating import UsageEvent, rate
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, ParameterMissing
 from hstgw.ids import new_id
 from hstgw.services import SERVICES
 from hstgw.store import Node, OnlineUsage, RecordRow, Store, UnknownApp
 
-__all__ = ["GATEWAY_NODE", "Billing", "Limits", "Nodes"]
+__all__ = ["GATEWAY_NODE", "Billing", "Nodes", "Quota"]
 
 log = logging.getLogger("hstgw.billing")
 
@@ -84,7 +84,7 @@ class Billing:
         self.zone = zone
         self._clock = clock
         self.nodes = Nodes(store, clock)
-        self.limits = Limits(store, zone, clock)
+        self.quota = Quota(store, zone, clock)
 
     def _rate(self, event: UsageEvent, dev_id: str, signaling: Any) -> Any:
         return rate(event, dev_id, self.prices, signaling, self.zone)
@@ -97,7 +97,7 @@ class Billing:
             result = await self._store.ingest(events, self._rate, node_id, self._clock())
         except UnknownApp as exc:
             raise ParameterInvalid(f"events[{exc.index}].app_id", "no such app") from None
-        self.limits.forget(app for app, _ in result.touched)
+        self.quota.forget(app for app, _ in result.touched)
         return result.accepted, result.duplicates
 
     async def record_gateway_usage(
@@ -120,7 +120,7 @@ class Billing:
         result = await self._store.ingest(
             events, self._rate, GATEWAY_NODE, self._clock(), online_usage=rows
         )
-        self.limits.forget(app for app, _ in result.touched)
+        self.quota.forget(app for app, _ in result.touched)
 
     async def rate_closed_days(self) -> int:
         """Each app's peak terminals of every day that has ended becomes a term-7 record."""
@@ -144,7 +144,7 @@ class Billing:
             )
         result = await self._store.ingest(events, self._rate, GATEWAY_NODE, self._clock())
         await self._store.mark_peaks_rated(rows)
-        self.limits.forget(app for app, _ in result.touched)
+        self.quota.forget(app for app, _ in result.touched)
         return result.accepted
 
     # reading

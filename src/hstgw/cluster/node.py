@@ -17,8 +17,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from hstgw.cluster.abuse import RedisBuckets
 from hstgw.cluster.bus import Bus
-from hstgw.cluster.limits import RedisBuckets
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.cluster.tokens import RedisTokenBook

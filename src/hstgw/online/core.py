@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hstgw.billing.service import Limits
+from hstgw.abuse import Guard
+from hstgw.billing.service import Quota
 from hstgw.errors import ParameterInvalid, TerminalCode
-from hstgw.limits import Guard
 from hstgw.online import protocol as p
 from hstgw.online.frames import (
     TerminalError,
@@ -79,7 +79,7 @@ class OnlineCore:
         self,
         store: Store,
         usage: UsageCounters,
-        limits: Limits,
+        limits: Quota,
         config: OnlineConfig,
         clock: Callable[[], int],
         presence: Presence | None = None,
@@ -89,7 +89,7 @@ class OnlineCore:
         self._store = store
         self._guard = guard
         self.usage = usage
-        self.limits = limits
+        self.quota = limits
         # The apps of online terminals, as last seen (limits are checked against them).
         self._apps: dict[str, App] = {}
         self.config = config
@@ -220,7 +220,7 @@ class OnlineCore:
         online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)
         if online is None:
             raise TerminalError(TerminalCode.NO_ONLINE_SERVICE)
-        refusal = await self.limits.login_refusal(app)
+        refusal = await self.quota.login_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
         session = Session(

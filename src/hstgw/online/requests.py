@@ -104,7 +104,7 @@ class TerminalRequests(OnlineCore):
         app = self._apps.get(session.app_id) or await self._store.find_app(session.app_id)
         if app is None:
             raise TerminalError(TerminalCode.APP_NOT_FOUND)
-        refusal = await self.limits.signaling_refusal(app)
+        refusal = await self.quota.signaling_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
 

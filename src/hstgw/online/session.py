@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hstgw.limits import refill
+from hstgw.abuse import refill
 
 __all__ = ["Link", "Session", "TerminalKey", "describe"]
 
@@ -81,7 +81,7 @@ class Session:
 
     def allow(self, now: float, rate: float) -> bool:
         """Token bucket of ``rate`` messages per second, burst ``rate`` (kept here, not
-        in ``LocalBuckets``, for speed: see ``hstgw.limits.refill``)."""
+        in ``LocalBuckets``, for speed: see ``hstgw.abuse.refill``)."""
         self._allowance = refill(self._allowance, self._last_refill, now, rate, rate)
         self._last_refill = now
         if self._allowance < 1.0:

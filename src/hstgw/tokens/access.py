@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from hstgw.abuse import Guard
 from hstgw.errors import AuthenticationFailed, ParameterMissing, TokenExpired
 from hstgw.ids import new_id
-from hstgw.limits import Guard
 from hstgw.store import AccessTokenState, Store
 from hstgw.tokens.fsp import TokenError, verify
 

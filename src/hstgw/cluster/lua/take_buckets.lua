@@ -1,5 +1,5 @@
 -- take_buckets: take from abuse-limit token buckets, with Redis's own clock
--- (cluster/limits.py, RedisBuckets). Each bucket is a hash (tokens, at).
+-- (cluster/abuse.py, RedisBuckets). Each bucket is a hash (tokens, at).
 -- KEYS[i]  rl:<key>  the i-th bucket
 -- ARGV[3i-2] rate   tokens per second of the i-th bucket
 -- ARGV[3i-1] burst  its capacity

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hstgw.billing.limits import Limits
+from hstgw.billing.quota import Quota
 from hstgw.billing.rating import month_of
 from hstgw.ids import now_ms
 from hstgw.store import App, AppService, Store
@@ -46,8 +46,8 @@ class CountingStore:
         return seen
 
 
-def limits_on(store: CountingStore) -> Limits:
-    return Limits(cast(Store, store), ZoneInfo("Asia/Shanghai"), now_ms)
+def limits_on(store: CountingStore) -> Quota:
+    return Quota(cast(Store, store), ZoneInfo("Asia/Shanghai"), now_ms)
 
 
 async def test_a_missing_entry_is_read_once_for_every_waiter() -> None:

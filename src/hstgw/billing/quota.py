@@ -1,5 +1,5 @@
 """Spending limits: month-to-date use per app against its consumption_limit and
-use_limits, the one decision every path asks for (docs/billing.md "Limits")."""
+use_limits, the one decision every path asks for (docs/billing.md "Quota")."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hstgw.billing.rating import month_of
 from hstgw.services import ServiceId
 from hstgw.store import App, Store
 
-__all__ = ["Limits"]
+__all__ = ["Quota"]
 
 # Services whose use_limit is minutes: those of the terms billed by the second.
 _TIME_SERVICES = frozenset(r.service for r in TERMS.values() if r.unit is Unit.SECOND)
@@ -37,7 +37,7 @@ _LOAD_ATTEMPTS = 3
 
 
 @dataclass
-class Limits:
+class Quota:
     """Month-to-date use per app, kept in memory and refreshed from the store's counters.
 
     The one place that decides whether an app is past a limit, for every path (REST,

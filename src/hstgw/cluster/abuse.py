@@ -8,9 +8,9 @@ lookups do (cluster/tokens.py).
 
 from __future__ import annotations
 
+from hstgw.abuse import Decision, Rule, decide
 from hstgw.cluster import lua
 from hstgw.cluster.redis import SharedRedis, TurnBatch
-from hstgw.limits import Decision, Rule, decide
 
 __all__ = ["RedisBuckets"]
 

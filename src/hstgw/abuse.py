@@ -11,7 +11,7 @@ before the work it guards is done, so that a refusal costs next to nothing:
   per source address, and concurrent terminals per app (in the presence claim).
 
 The buckets live in this process (``LocalBuckets``) or, in a cluster, in Redis
-(``hstgw.cluster.limits.RedisBuckets``), so that N nodes do not allow N times as much.
+(``hstgw.cluster.abuse.RedisBuckets``), so that N nodes do not allow N times as much.
 A REST limit exceeded answers 606000006; a terminal login its own code.
 """
 
@@ -69,7 +69,7 @@ def refill(tokens: float, at: float, now: float, rate: float, burst: float) -> f
     key; a terminal's session keeps its message bucket itself (``Session.allow``):
     through ``LocalBuckets`` each terminal message would cost about 0.7 us more (a key,
     a dict entry per terminal, a ``Decision``; ~0.9 us against ~0.15 us); see
-    docs/architecture.md. Redis has its own copy, in Lua (``cluster/limits.py``)."""
+    docs/architecture.md. Redis has its own copy, in Lua (``cluster/abuse.py``)."""
     tokens += (now - at) * rate
     return burst if tokens > burst else tokens
 
