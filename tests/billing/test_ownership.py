@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from hstgw.ids import now_ms
 from hstgw.settings import Settings
 from hstgw.store import App, AppService, Developer, Store, open_store
 from tests.billing.conftest import T0
-from tests.conftest import ENGINES, engine_settings
+from tests.conftest import engine_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -27,21 +27,18 @@ APP = "1" * 32
 DAY = 86_400_000
 
 
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
-
-
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = open_store(settings, serving=True)
-    await s.open()
-    for dev_id in (OWNER, STRANGER):
-        await s.create_developer(Developer(dev_id, "", "0123456789abcdef", "active", 1))
-    await s.create_app(App(APP, OWNER, "owned", "s" * 16, "online", None, (AppService(3),), 1, 1))
-    yield s
-    await s.close()
+async def store(engine: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """Two developers, one app of OWNER's, on each engine (``engine``: conftest.py)."""
+    for db in engine_settings(engine):
+        s = open_store(Settings(_env_file=None, data_dir=tmp_path, **db), serving=True)
+        await s.open()
+        for dev_id in (OWNER, STRANGER):
+            await s.create_developer(Developer(dev_id, "", "0123456789abcdef", "active", 1))
+        owned = App(APP, OWNER, "owned", "s" * 16, "online", None, (AppService(3),), 1, 1)
+        await s.create_app(owned)
+        yield s
+        await s.close()
 
 
 @pytest.fixture
