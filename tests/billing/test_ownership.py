@@ -92,3 +92,15 @@ async def test_the_service_bounds_pages_as_the_routes_do(
     with pytest.raises(ParameterInvalid) as refused:
         await billing.records(OWNER, T0, T0 + DAY, None, page, page_size)
     assert refused.value.msg == msg
+
+
+async def test_ownership_is_the_stores_scope_so_deleted_apps_stay_readable(
+    billing: Billing, store: Store
+) -> None:
+    """Why the check is the dev_id scope of the query and not a look-up of the app: an
+    app's records outlive it, for its owner only."""
+    assert await store.delete_app(OWNER, APP, now_ms())
+    mine = await billing.records(OWNER, T0 - DAY, T0 + DAY, APP, 1, 100)
+    assert mine["total"] == 1
+    theirs = await billing.records(STRANGER, T0 - DAY, T0 + DAY, APP, 1, 100)
+    assert theirs["total"] == 0
