@@ -86,7 +86,11 @@ class Buckets(Protocol):
 
 
 class LocalBuckets:
-    """Buckets of one process. Nothing awaits: a check is a few dict operations."""
+    """Buckets of one process. Nothing awaits: a check is a few dict operations.
+
+    ``clock``: seconds that only go forward (``time.monotonic``); a test gives one it
+    moves itself, so that how many calls pass does not depend on how fast it runs.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -134,19 +138,24 @@ class Rules:
 
 
 class Guard:
-    """The abuse limits, as the gateway's services ask them."""
+    """The abuse limits, as the gateway's services ask them.
+
+    ``buckets`` may be replaced while nothing is being checked (a test puts in
+    ``LocalBuckets`` on a clock of its own; time is the buckets' business, not the
+    guard's).
+    """
 
     def __init__(self, buckets: Buckets, rules: Rules) -> None:
-        self._b = buckets
+        self.buckets = buckets
         self.rules = rules
 
     async def _check(self, key: str, rule: Rule, what: str) -> None:
-        if not rule.off and not (await self._b.take(key, rule, 0)).allowed:
+        if not rule.off and not (await self.buckets.take(key, rule, 0)).allowed:
             raise SystemBusy(f"{what}; retry later")
 
     async def _spend(self, key: str, rule: Rule) -> None:
         if not rule.off:
-            await self._b.take(key, rule, 1)
+            await self.buckets.take(key, rule, 1)
 
     # authentication
 
@@ -175,7 +184,7 @@ class Guard:
 
     async def issue_token(self, dev_id: str) -> None:
         rule = self.rules.tokens_per_developer
-        if not rule.off and not (await self._b.take(f"t:{dev_id}", rule)).allowed:
+        if not rule.off and not (await self.buckets.take(f"t:{dev_id}", rule)).allowed:
             raise SystemBusy("too many access_token requests for this developer; retry later")
 
     async def call(self, dev_id: str) -> Decision | None:
@@ -183,7 +192,7 @@ class Guard:
         rule = self.rules.calls_per_developer
         if rule.off:
             return None
-        return await self._b.take(f"c:{dev_id}", rule)
+        return await self.buckets.take(f"c:{dev_id}", rule)
 
     async def login(self, app_id: str, address: str = "") -> str | None:
         """A terminal login whose credential verified: why it is refused, if it is
@@ -192,9 +201,9 @@ class Guard:
         by_address = not addr_rule.off and bool(address)
         checks = []
         if by_address:  # only looks: a good login costs its address nothing
-            checks.append(self._b.take(f"lf:{address}", addr_rule, 0))
+            checks.append(self.buckets.take(f"lf:{address}", addr_rule, 0))
         if not app_rule.off:
-            checks.append(self._b.take(f"l:{app_id}", app_rule))
+            checks.append(self.buckets.take(f"l:{app_id}", app_rule))
         # Together: in a cluster, one Redis round trip for both.
         decisions = await asyncio.gather(*checks) if checks else []
         if by_address and not decisions[0].allowed:
@@ -209,7 +218,7 @@ class Guard:
         rule = self.rules.login_failures_per_address
         if rule.off or not address:
             return None
-        return None if (await self._b.take(f"lf:{address}", rule)).allowed else _FAILED_LOGINS
+        return None if (await self.buckets.take(f"lf:{address}", rule)).allowed else _FAILED_LOGINS
 
 
 _FAILED_LOGINS = "too many failed logins from this address; retry later"

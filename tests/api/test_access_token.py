@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from hstgw.tokens.fsp import build
 from tests.conftest import Dev, Gateway
-from tests.waiting import eventually_sync
 
 AUTH_FAILED = {"code": 606000000, "msg": "Authentication failed"}
 EXPIRED = {"code": 606000001, "msg": "access_token expired or superseded"}
@@ -44,7 +42,7 @@ def test_missing_header_names_the_field(gateway: Gateway) -> None:
 
 def test_every_verification_failure_answers_the_same(gateway: Gateway, dev: Dev) -> None:
     other = gateway.new_dev()
-    now_s = int(time.time())
+    now_s = gateway.clock() // 1000  # the server's time
     cases = {
         "wrong secret": f"{dev.dev_id}.{build(dev.dev_id, other.dev_secret)}",
         "token of another id": f"{dev.dev_id}.{build(other.dev_id, dev.dev_secret)}",
@@ -150,8 +148,9 @@ def test_operator_revocations_take_effect_within_the_cache_ttl(fresh_gateway: Ga
             await store.close()
 
     asyncio.run(operate("reset"))
-    # within the default auth cache TTL (1 s) the running server sees the reset
-    assert eventually_sync(lambda: fresh_gateway.call("GET", "/v1/apps", token) == EXPIRED)
+    # once the default auth cache TTL (1 s) has passed, the running server sees the reset
+    fresh_gateway.clock.advance(1)
+    assert fresh_gateway.call("GET", "/v1/apps", token) == EXPIRED
     assert issue(fresh_gateway, fresh_gateway.dev_authorization(dev)) == AUTH_FAILED  # old secret
 
     asyncio.run(operate("disable"))

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hstgw.cli import build_parser
-from hstgw.cli._parser import subcommands
+from hstgw.cli import build_parser, subcommands
 from tests.cli.test_cli import hstgw
 
 COMMANDS = list(subcommands(build_parser()))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hstgw import cli
+from hstgw.tokens import fsp
 from tests.cli.test_cli import hstgw
 from tests.cli.tty import run_on_a_terminal
 from tests.conftest import POSTGRES_URL, postgres_reachable
@@ -118,7 +119,7 @@ def test_an_unexpected_error_is_one_line_with_a_hint(
     def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("something odd")
 
-    monkeypatch.setattr(cli._token, "build", broken)
+    monkeypatch.setattr(fsp, "build", broken)
     argv = ["token", "build", "--id", "x", "--secret", "x" * 16]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err

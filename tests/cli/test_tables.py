@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
-from hstgw.cli._output import _width as width
 from hstgw.sdk import Client
 from tests.billing.conftest import T0
 from tests.billing.test_sdk_cli import setup
 from tests.cli.test_cli import hstgw
 from tests.cli.tty import run_on_a_terminal
 from tests.conftest import Gateway
+
+
+def width(text: str) -> int:
+    """Columns on a terminal: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def test_dev_and_node_lists(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 
 import httpx
@@ -15,10 +17,7 @@ from hstgw.sdk import (
     SystemBusyError,
     TokenExpiredError,
 )
-from hstgw.sdk import _client as client_module
-from hstgw.sdk._base import retry_delay
-from hstgw.sdk._models import AccessToken
-from hstgw.sdk._tokens import SyncTokenManager
+from tests.clocks import ManualClock
 
 DEV_ID, SECRET = "a" * 32, "0123456789abcdef"
 
@@ -37,10 +36,13 @@ class Script:
         self.answers = answers
         self.calls: list[tuple[str, str]] = []
         self.tokens = 0
+        self.refuse_tokens = False  # token requests fail as a connection error
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/access/token":
             assert request.headers["authorization"].startswith(DEV_ID + ".001")
+            if self.refuse_tokens:
+                raise httpx.ConnectError("refused")
             self.tokens += 1
             return reply(0, {"access_token": f"{self.tokens:032x}", "timeout": 7200})
         self.calls.append((request.method, request.headers["authorization"]))
@@ -50,7 +52,7 @@ class Script:
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:  # records, never sleeps
     slept: list[float] = []
-    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", slept.append)
     return slept
 
 
@@ -166,55 +168,67 @@ def test_requests_carry_the_bare_token_and_json() -> None:
 
 
 @pytest.mark.parametrize(
-    ("retries_done", "jitter", "delay"),
+    ("jitter", "delays"),
     [
-        (0, 0.0, 0.5),
-        (1, 0.0, 1.0),
-        (2, 0.0, 2.0),
-        (3, 0.0, 4.0),
-        (4, 0.0, 8.0),
-        (9, 0.0, 8.0),
-        (0, 1.0, 0.375),
-        (4, 1.0, 6.0),
+        (0.0, [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]),  # doubling from 0.5 s, capped at 8 s
+        (1.0, [0.375, 0.75, 1.5, 3.0, 6.0, 6.0]),  # less a quarter at most
     ],
 )
-def test_back_off_table(retries_done: int, jitter: float, delay: float) -> None:
-    assert retry_delay(retries_done, jitter) == pytest.approx(delay)
+def test_back_off_table(
+    no_sleep: list[float], monkeypatch: pytest.MonkeyPatch, jitter: float, delays: list[float]
+) -> None:
+    monkeypatch.setattr(random, "random", lambda: jitter)
+    script = Script([busy] * len(delays) + [ok])
+    assert client(script, max_retries=len(delays)).apps.list().total == 0
+    assert no_sleep == pytest.approx(delays)
 
 
-class TestTokenManager:
-    def manager(self, fetch: Callable[[], AccessToken]) -> tuple[SyncTokenManager, list[float]]:
-        now = [1000.0]
-        return SyncTokenManager(fetch, clock=lambda: now[0]), now
+class TestAccessToken:
+    """The client's one access token, on a clock the test moves."""
+
+    def client(self, script: Script, clock: ManualClock) -> Client:
+        return Client(
+            "http://gw",
+            DEV_ID,
+            SECRET,
+            transport=httpx.MockTransport(script),
+            max_retries=0,
+            clock=clock,
+        )
 
     def test_refreshes_ahead_of_expiry(self) -> None:
-        issued = iter(["t1", "t2"])
-        m, now = self.manager(lambda: AccessToken(next(issued), 7200))
-        assert m.get() == "t1"
-        now[0] += 7200 - 301
-        assert m.get() == "t1"
-        now[0] += 2  # inside the last 300 s
-        assert m.get() == "t2"
+        clock = ManualClock()
+        c = self.client(Script([]), clock)
+        first = c.get_access_token()
+        clock.advance(7200 - 301)
+        assert c.get_access_token() == first
+        clock.advance(2)  # inside the last 300 s
+        assert c.get_access_token() != first
 
     def test_falls_back_to_a_still_valid_token_when_an_early_refresh_fails(self) -> None:
-        answers: list[Callable[[], AccessToken]] = [
-            lambda: AccessToken("t1", 7200),
-            lambda: (_ for _ in ()).throw(APIConnectionError()),
-            lambda: (_ for _ in ()).throw(APIConnectionError()),
-        ]
-        m, now = self.manager(lambda: answers.pop(0)())
-        assert m.get() == "t1"
-        now[0] += 7000
-        assert m.get() == "t1"  # refresh failed; the token has 200 s left
-        now[0] += 300
+        clock = ManualClock()
+        script = Script([])
+        c = self.client(script, clock)
+        first = c.get_access_token()
+        script.refuse_tokens = True
+        clock.advance(7000)
+        assert c.get_access_token() == first  # refresh failed; the token has 200 s left
+        clock.advance(300)
         with pytest.raises(APIConnectionError):
-            m.get()
+            c.get_access_token()
 
-    def test_invalidate_drops_only_the_named_token(self) -> None:
-        issued = iter(["t1", "t2"])
-        m, _ = self.manager(lambda: AccessToken(next(issued), 7200))
-        assert m.get() == "t1"
-        m.invalidate("other")
-        assert m.get() == "t1"
-        m.invalidate("t1")
-        assert m.get() == "t2"
+    def test_an_expired_reply_drops_only_the_token_it_was_for(self) -> None:
+        """A call refused as expired while another caller already refreshed the token:
+        the newer token is kept and the call retried with it, not a third fetched."""
+        clock = ManualClock()
+
+        def expired_after_a_refresh_elsewhere() -> httpx.Response:
+            clock.advance(7200 - 299)  # another thread refreshes meanwhile
+            c.get_access_token()
+            return reply(606000001)
+
+        script = Script([expired_after_a_refresh_elsewhere, ok])
+        c = self.client(script, clock)
+        assert c.apps.list().total == 0
+        assert script.tokens == 2
+        assert script.calls[1][1] == f"{2:032x}"  # the retry carried the newer token

@@ -10,109 +10,61 @@ uvicorn speaks HTTP.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
-
-import orjson
-from pydantic import BaseModel
 
 from hstgw.abuse import Guard
+from hstgw.api.route import (
+    JSON_TYPE,
+    Authenticator,
+    Call,
+    Endpoint,
+    Receive,
+    Response,
+    Route,
+    Scope,
+    Send,
+)
+from hstgw.api.wrappers import ClientGone, Exchange, Handler, compose, envelope
 from hstgw.connections import TrustedProxies
-from hstgw.errors import AuthenticationFailed, Code, GatewayError, ParameterInvalid, SystemBusy
-from hstgw.idempotency import Idempotency, fingerprint
+from hstgw.errors import Code, GatewayError, ParameterInvalid, SystemBusy
+from hstgw.idempotency import Idempotency
 from hstgw.ids import request_ids
 from hstgw.log import AccessLog
 from hstgw.metrics import Metrics
 from hstgw.store import Unavailable
-from hstgw.validation import parse_body, parse_query
 
-__all__ = ["Call", "HttpApi", "Response", "Route"]
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+__all__ = [
+    "JSON_TYPE",
+    "MAX_HEADER_BYTES",
+    "Authenticator",
+    "Call",
+    "Endpoint",
+    "HttpApi",
+    "Receive",
+    "Response",
+    "Route",
+    "Scope",
+    "Send",
+]
 
 error_log = logging.getLogger("hstgw.error")
 
-JSON_TYPE = b"application/json;charset=UTF-8"
 _MAX_REQUEST_ID = 128
-
-
-@dataclass(slots=True)
-class Response:
-    """A response sent as it is (documents, health), outside the envelope."""
-
-    body: bytes
-    content_type: bytes = JSON_TYPE
-    status: int = 200
-    code: int = 0  # the envelope's code, when the body is one (for logs and metrics)
-
-
-@dataclass(slots=True)
-class Call:
-    """What an endpoint gets: the parsed request, and who is calling."""
-
-    headers: Mapping[str, str]
-    query: Any = None
-    body: Any = None
-    dev_id: str = ""  # with auth "access"
-    node_id: str = ""  # with auth "node"
-    address: str = ""  # the client's address (the proxy's forwarded one, if trusted)
-
-
-Endpoint = Callable[[Call], Awaitable[Any]]
-# The Authorization header -> who is calling (dev_id, node_id); raises if nobody.
-Authenticator = Callable[[str | None], Awaitable[str]]
-
-
-@dataclass(slots=True)
-class Route:
-    method: str
-    path: str
-    endpoint: Endpoint
-    summary: str
-    tag: str
-    # Who may call: "access" (a developer's access_token), "node" (a node key), None (anyone).
-    auth: str | None = "access"
-    query: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    # The model of ``result``; None: the envelope carries no result.
-    result: type[BaseModel] | None = None
-    # The endpoint returns a ``Response``, not a result for the envelope ...
-    raw: bool = False
-    # ... of this media type (for the OpenAPI document).
-    media_type: str = "application/json"
-    description: str = ""
-
-
-_WRITES = frozenset({"POST", "PATCH", "DELETE"})
 # Request headers, names and values, in all (docs/security.md).
 MAX_HEADER_BYTES = 16 * 1024
 
 
-def _params(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-
-
-class ClientGone(Exception):
-    """The client closed before its request was whole: nothing of it is executed."""
-
-
-def envelope(code: int, msg: str, result: Any = None, with_result: bool = False) -> bytes:
-    body: dict[str, Any] = {"code": code, "msg": msg}
-    if with_result:
-        body["result"] = result
-    return orjson.dumps(body)
-
-
 class HttpApi:
-    """The ASGI application for HTTP; ``lifespan`` and WebSockets go to ``other``."""
+    """The ASGI application for HTTP; ``lifespan`` and WebSockets go to ``other``.
+
+    Each route's endpoint is wrapped once, here, in what it needs (authentication,
+    the developer's rate, Idempotency-Key: ``wrappers.compose``); a request is then
+    one dict lookup by (method, path) and a call of the composed handler.
+    """
 
     def __init__(
         self,
@@ -128,16 +80,23 @@ class HttpApi:
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.routes = routes
-        self._table: dict[str, dict[str, Route]] = {}
-        for route in routes:
-            self._table.setdefault(route.path, {})[route.method] = route
-        self._authenticators = authenticators
-        self._max_body = max_body_bytes
+        self._table: dict[tuple[str, str], tuple[str, Handler]] = {
+            (route.method, route.path): (
+                route.path,
+                compose(
+                    route,
+                    authenticators,
+                    max_body=max_body_bytes,
+                    idempotency=idempotency,
+                    guard=guard,
+                ),
+            )
+            for route in routes
+        }
+        self._paths = frozenset(route.path for route in routes)  # a 405, not a 404
         self._request_ids = request_ids()
         self._access_log = access_log
         self._metrics = metrics
-        self._idempotency = idempotency
-        self._guard = guard
         self._proxies = proxies or TrustedProxies()
         self._other = other
         # Application-wide objects (the gateway), for tests and embedding.
@@ -165,32 +124,27 @@ class HttpApi:
         route_name = "unmatched"
         extra: list[tuple[bytes, bytes]] = []  # headers of the reply beyond the usual
         method = scope["method"]
+        path = scope["path"]
         try:
-            methods = self._table.get(scope["path"])
-            route = methods.get(method) if methods else None
-            if route is None and method == "HEAD" and methods is not None:
-                route = methods.get("GET")  # HEAD: the GET's reply without its body
+            found = self._table.get((method, path))
+            if found is None and method == "HEAD":
+                found = self._table.get(("GET", path))  # the GET's reply without its body
             if twice:
                 raise ParameterInvalid("authorization", "must be given once")
-            if route is None:
-                status = 404 if methods is None else 405
+            if found is None:
+                status = 405 if path in self._paths else 404
                 code = Code.PARAMETER_INVALID.value
-                what = "path" if methods is None else "method"
-                body = envelope(code, f"{what}: no such {what} for {scope['path']}")
+                what = "method" if status == 405 else "path"
+                body = envelope(code, f"{what}: no such {what} for {path}")
                 content_type = JSON_TYPE
             else:
-                route_name = route.path
+                route_name, handler = found
                 try:
-                    out = await self._handle(route, scope, receive, headers, extra)
+                    out = await handler(Exchange(scope, receive, self._call(scope, headers), extra))
                 except ClientGone:
                     self._log(scope, 499, code, route_name, request_id, started)
                     return
-                if isinstance(out, Response):
-                    body, content_type, status = out.body, out.content_type, out.status
-                    code = out.code
-                else:
-                    body = envelope(code, "OK", out, route.result is not None)
-                    content_type = JSON_TYPE
+                body, content_type, status, code = out.body, out.content_type, out.status, out.code
         except GatewayError as exc:
             code = exc.code.value
             body = envelope(code, exc.msg)
@@ -224,6 +178,13 @@ class HttpApi:
         )
         await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
         self._log(scope, status, code, route_name, request_id, started)
+
+    def _call(self, scope: Scope, headers: dict[str, str]) -> Call:
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        if self._proxies:
+            return Call(headers, address=self._proxies.client_address(peer, _forwarded_for(scope)))
+        return Call(headers, address=peer)
 
     def _log(
         self, scope: Scope, status: int, code: int, route: str, request_id: str, started: float
@@ -260,128 +221,10 @@ class HttpApi:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _authenticate(self, auth: str, call: Call, extra: list[tuple[bytes, bytes]]) -> None:
-        """Who is calling, within the abuse limits (``extra``: the reply's headers)."""
-        guard = self._guard
-        if guard is not None:
-            await guard.check_address(call.address)
-        try:
-            who = await self._authenticators[auth](call.headers.get("authorization"))
-        except AuthenticationFailed:
-            if guard is not None:
-                await guard.failed(call.address)
-            raise
-        if auth == "node":
-            call.node_id = who
-            return
-        call.dev_id = who
-        if guard is not None:
-            decision = await guard.call(who)
-            if decision is not None:
-                extra.extend(decision.headers())
-                if not decision.allowed:
-                    raise SystemBusy(
-                        "too many calls for this developer; retry after X-RateLimit-Reset"
-                    )
 
-    async def _handle(
-        self,
-        route: Route,
-        scope: Scope,
-        receive: Receive,
-        headers: dict[str, str],
-        extra: list[tuple[bytes, bytes]],
-    ) -> Any:
-        client = scope.get("client")
-        peer = client[0] if client else ""
-        call = Call(
-            headers,
-            address=self._proxies.client_address(peer, _forwarded_for(scope["headers"]))
-            if self._proxies
-            else peer,
-        )
-        # Authentication comes before any parsing: a stranger learns nothing of the schema.
-        if route.auth is not None:
-            await self._authenticate(route.auth, call, extra)
-        key = headers.get("idempotency-key")
-        if (
-            key is not None
-            and self._idempotency is not None
-            and scope["method"] in _WRITES
-            and route.auth is not None
-        ):
-            return await self._idempotent(route, call, scope, receive, headers, key)
-        raw = await self._read_body(receive, headers) if route.body is not None else b""
-        return await self._serve(route, call, scope, raw)
-
-    @staticmethod
-    async def _serve(route: Route, call: Call, scope: Scope, raw: bytes) -> Any:
-        """Parse the query and body into ``call`` and run the endpoint."""
-        if route.query is not None:
-            call.query = parse_query(route.query, _params(scope))
-        if route.body is not None:
-            call.body = parse_body(route.body, raw)
-        return await route.endpoint(call)
-
-    async def _idempotent(
-        self,
-        route: Route,
-        call: Call,
-        scope: Scope,
-        receive: Receive,
-        headers: dict[str, str],
-        key: str,
-    ) -> Response:
-        """Serve a write with an Idempotency-Key: its first response, made once."""
-        assert self._idempotency is not None
-        idem = self._idempotency
-        raw = await self._read_body(receive, headers)
-        owner = call.dev_id or f"node:{call.node_id}"
-        first = await idem.begin(
-            owner, key, fingerprint(scope["method"], scope["path"], scope["query_string"], raw)
-        )
-        if first is not None:
-            return Response(first.encode(), code=orjson.loads(first)["code"])
-        try:
-            out = await self._serve(route, call, scope, raw)
-            body, code = envelope(0, "OK", out, route.result is not None), 0
-        except GatewayError as exc:
-            if exc.code is Code.SYSTEM_BUSY:
-                await idem.release(owner, key)
-                raise
-            body, code = envelope(exc.code.value, exc.msg), exc.code.value
-        except BaseException:
-            # Not served: the key goes back, so that a retry does the work.
-            with contextlib.suppress(Exception):
-                await idem.release(owner, key)
-            raise
-        await idem.finish(owner, key, body.decode())
-        return Response(body, code=code)
-
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body:
-            raise ParameterInvalid("body", f"larger than {self._max_body} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                # Shorter than declared, or cut off mid-body: never executed.
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise ParameterInvalid("body", f"larger than {self._max_body} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-
-def _forwarded_for(raw_headers: list[tuple[bytes, bytes]]) -> str:
+def _forwarded_for(scope: Scope) -> str:
     """Every X-Forwarded-For header as one list (a header given twice is one list)."""
-    return ",".join(v.decode("latin-1") for k, v in raw_headers if k == b"x-forwarded-for")
+    return ",".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for")
 
 
 def _repeated_authorization(raw_headers: list[tuple[bytes, bytes]]) -> bool:

@@ -20,7 +20,7 @@ from hstgw.cli._errors import explain
 from hstgw.cli._output import print_error
 from hstgw.cli._parser import Parser, check_words, leaves, subcommands
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "subcommands"]
 
 _DEBUG_HELP = "on an unexpected error, print its traceback (or HSTGW_LOG_LEVEL=debug)"
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from hstgw.cli._errors import UsageError
-from hstgw.tokens.fsp import TokenError, build
+from hstgw.tokens import fsp  # fsp.build looked up per call: a test replaces it
 
 
 def register(sub: Any) -> None:
@@ -25,8 +25,8 @@ def register(sub: Any) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     try:
-        token = build(args.id, args.secret, gid=args.gid, uid=args.uid, expire=args.expire)
-    except TokenError as exc:
+        token = fsp.build(args.id, args.secret, gid=args.gid, uid=args.uid, expire=args.expire)
+    except fsp.TokenError as exc:
         raise UsageError(f"--secret: {exc.reason}") from None
     sys.stdout.write(token + "\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -29,6 +30,9 @@ def _connection_error(exc: httpx.TransportError) -> APIConnectionError:
 class Client(BaseClient):
     """The synchronous client. Thread-safe: share one per process.
 
+    ``clock``: seconds that only go forward, on which the access token is refreshed
+    ahead of its expiry (a test gives one it moves itself).
+
     >>> client = Client("http://127.0.0.1:28000", dev_id, dev_secret)
     >>> app = client.apps.create(app_name="demo", service=[3, 4, 7])
     """
@@ -44,6 +48,7 @@ class Client(BaseClient):
         timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
         self._http = httpx.Client(
@@ -52,7 +57,7 @@ class Client(BaseClient):
             transport=transport,
             headers=self.default_headers,
         )
-        self._tokens = SyncTokenManager(self._fetch_access_token)
+        self._tokens = SyncTokenManager(self._fetch_access_token, clock)
         self.apps = Apps(self)
         self.online = Online(self)
         self.records = Records(self)
@@ -115,6 +120,7 @@ class AsyncClient(BaseClient):
         timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
         self._http = httpx.AsyncClient(
@@ -123,7 +129,7 @@ class AsyncClient(BaseClient):
             transport=transport,
             headers=self.default_headers,
         )
-        self._tokens = AsyncTokenManager(self._fetch_access_token)
+        self._tokens = AsyncTokenManager(self._fetch_access_token, clock)
         self.apps = AsyncApps(self)
         self.online = AsyncOnline(self)
         self.records = AsyncRecords(self)
