@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from hstgw.connections import address_key
 from hstgw.errors import SystemBusy
 
 __all__ = ["Buckets", "Decision", "Guard", "LocalBuckets", "Rule", "Rules", "refill"]
@@ -162,7 +163,7 @@ class Guard:
     async def check_address(self, address: str) -> None:
         """Before verifying any credential from ``address``."""
         await self._check(
-            f"fa:{address}",
+            f"fa:{address_key(address)}",
             self.rules.auth_failures_per_address,
             "too many failed authentications from this address",
         )
@@ -176,7 +177,7 @@ class Guard:
         )
 
     async def failed(self, address: str, dev_id: str | None = None) -> None:
-        await self._spend(f"fa:{address}", self.rules.auth_failures_per_address)
+        await self._spend(f"fa:{address_key(address)}", self.rules.auth_failures_per_address)
         if dev_id is not None:
             await self._spend(f"fd:{dev_id}", self.rules.auth_failures_per_developer)
 
@@ -201,7 +202,7 @@ class Guard:
         by_address = not addr_rule.off and bool(address)
         checks = []
         if by_address:  # only looks: a good login costs its address nothing
-            checks.append(self.buckets.take(f"lf:{address}", addr_rule, 0))
+            checks.append(self.buckets.take(f"lf:{address_key(address)}", addr_rule, 0))
         if not app_rule.off:
             checks.append(self.buckets.take(f"l:{app_id}", app_rule))
         # Together: in a cluster, one Redis round trip for both.
@@ -218,7 +219,11 @@ class Guard:
         rule = self.rules.login_failures_per_address
         if rule.off or not address:
             return None
-        return None if (await self.buckets.take(f"lf:{address}", rule)).allowed else _FAILED_LOGINS
+        return (
+            None
+            if (await self.buckets.take(f"lf:{address_key(address)}", rule)).allowed
+            else _FAILED_LOGINS
+        )
 
 
 _FAILED_LOGINS = "too many failed logins from this address; retry later"

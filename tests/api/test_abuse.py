@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from hstgw.abuse import LocalBuckets, Rule
+from hstgw.abuse import Guard, LocalBuckets, Rule, Rules
+from hstgw.errors import SystemBusy
 from hstgw.tokens.fsp import build
 from tests.clocks import ManualClock
 from tests.conftest import Gateway, start_gateway
@@ -177,3 +178,29 @@ def test_the_defaults_leave_a_well_behaved_backend_alone(gateway: Gateway) -> No
 
         with ThreadPoolExecutor(16) as pool:
             assert set(pool.map(work, range(600))) == {1}
+
+
+async def test_an_ipv6_client_is_one_address_for_its_whole_64() -> None:
+    """Failed authentications and failed logins count an IPv6 /64 as one address."""
+    guard = Guard(
+        LocalBuckets(ManualClock()),
+        Rules(
+            auth_failures_per_address=Rule(1.0, 2),
+            auth_failures_per_developer=Rule(0.0, 0),
+            tokens_per_developer=Rule(0.0, 0),
+            calls_per_developer=Rule(0.0, 0),
+            logins_per_app=Rule(0.0, 0),
+            terminals_per_app=0,
+            login_failures_per_address=Rule(1.0, 2),
+        ),
+    )
+    await guard.failed("2001:db8:7:7::1")
+    await guard.failed("2001:db8:7:7::2")
+    with pytest.raises(SystemBusy):
+        await guard.check_address("2001:db8:7:7::dead:beef")
+    await guard.check_address("2001:db8:7:8::1")  # another /64: its own budget
+    assert await guard.login_failed("2001:db8:7:7::1") is None
+    assert await guard.login_failed("2001:db8:7:7::2") is None
+    assert await guard.login_failed("2001:db8:7:7::4") is not None
+    assert await guard.login("app", "2001:db8:7:7::3") is not None
+    assert await guard.login("app", "2001:db8:7:8::3") is None
