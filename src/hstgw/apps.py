@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hstgw.errors import ParameterInvalid
+from hstgw.errors import OperationFailed, ParameterInvalid
 from hstgw.ids import new_id, new_secret
 from hstgw.services import SERVICES
-from hstgw.store import App, AppPatch, AppService, Conflict, Store
+from hstgw.store import App, AppPatch, AppService, Conflict, LimitReached, Store
 from hstgw.validation import INT32_MAX, AppId, AppName, Page, PageSize, Range
 
 __all__ = [
@@ -135,11 +135,17 @@ AppListener = Callable[[App | None, str], None]
 
 class Apps:
     def __init__(
-        self, store: Store, clock: Callable[[], int], listeners: Sequence[AppListener] = ()
+        self,
+        store: Store,
+        clock: Callable[[], int],
+        listeners: Sequence[AppListener] = (),
+        max_apps: int = 0,
     ) -> None:
+        """``max_apps``: the apps a developer may hold at once (0: no limit)."""
         self._store = store
         self._clock = clock
         self._listeners = list(listeners)
+        self._max_apps = max_apps
 
     def _changed(self, app: App | None, app_id: str) -> None:
         for listener in self._listeners:
@@ -159,9 +165,13 @@ class Apps:
             updated_at=now,
         )
         try:
-            await self._store.create_app(app)
+            await self._store.create_app(app, self._max_apps)
         except Conflict as exc:
             raise ParameterInvalid(exc.field, "already used by another app") from None
+        except LimitReached as exc:
+            raise OperationFailed(
+                f"a developer may hold at most {exc.limit} apps; delete one first"
+            ) from None
         return app
 
     async def update(self, dev_id: str, req: PatchApp) -> App:

@@ -105,7 +105,9 @@ class Gateway:
             cluster.attach(self.online, self.billing.quota.drop)
             self.billing.quota.on_change = cluster.usage_changed
             listeners.append(cluster.app_changed)
-        self.apps = Apps(self.store, clock, listeners=listeners)
+        self.apps = Apps(
+            self.store, clock, listeners=listeners, max_apps=settings.limit_apps_per_developer
+        )
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
         self._housekeeping: asyncio.Task[None] | None = None

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # Failed terminal logins (bad token, resume credential or app_id) per source
     # address per minute; only logins whose token verified take from the app's logins.
     limit_login_failures_per_address: int = Field(default=120, ge=0)
+    # Apps a developer may hold at once (deleted ones do not count): every app is kept
+    # in memory caches and swept, so one developer must not create millions.
+    limit_apps_per_developer: int = Field(default=1000, ge=0)
 
     @field_validator("prices")
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, start_gateway
 
 VIDEO, AUDIO, ONLINE = 3, 4, 7
 
@@ -453,3 +454,22 @@ def test_oversized_body_is_refused_without_reading_it_all(gateway: Gateway, toke
 def test_unknown_fields_are_ignored(gateway: Gateway, token: str) -> None:
     app = create(gateway, token, app_name="extra", color="blue")
     assert "color" not in app
+
+
+def test_a_developer_holds_at_most_the_apps_limit(tmp_path: Path) -> None:
+    for gw in start_gateway(tmp_path, limit_apps_per_developer=2):
+        token = gw.access_token(gw.new_dev())
+        first = create(gw, token, app_name="one")
+        create(gw, token, app_name="two")
+        reply = gw.call(
+            "POST", "/v1/app", token, json={"app_name": "three", "service": [{"service_id": 3}]}
+        )
+        assert reply == {
+            "code": 606000005,
+            "msg": "a developer may hold at most 2 apps; delete one first",
+        }
+        assert gw.call("GET", "/v1/apps", token)["result"]["total"] == 2  # nothing half-made
+        assert gw.call("DELETE", "/v1/app", token, params={"app_id": first["app_id"]})["code"] == 0
+        assert create(gw, token, app_name="three")["app_name"] == "three"
+        other = gw.access_token(gw.new_dev())
+        assert create(gw, other, app_name="one")["app_name"] == "one"

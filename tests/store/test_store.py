@@ -20,6 +20,7 @@ from hstgw.store import (
     AppService,
     Conflict,
     Developer,
+    LimitReached,
     OnlineUsage,
     Store,
     StoreError,
@@ -205,3 +206,25 @@ async def test_peaks_and_nodes(store: Store) -> None:
     assert (await store.node_by_key("hash")).node_id == "n" * 32  # type: ignore[union-attr]
     assert await store.revoke_node("n" * 32)
     assert [n.status for n in await store.list_nodes()] == ["revoked"]
+
+
+async def test_concurrent_creates_cannot_pass_the_apps_limit_together(store: Store) -> None:
+    """The count and the insert are one step: of 12 creates at once, 3 pass a limit of 3."""
+    results = await asyncio.gather(
+        *(store.create_app(app(f"{i:032x}", name=f"n{i}"), max_apps=3) for i in range(12)),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 3
+    assert all(isinstance(r, LimitReached) and r.limit == 3 for r in results if r is not None)
+    total, _ = await store.list_apps(DEV, 0, 100)
+    assert total == 3
+    # Deleted apps do not count; other developers have their own.
+    _, first = await store.list_apps(DEV, 0, 1)
+    assert await store.delete_app(DEV, first[0].app_id, 2)
+    await store.create_app(app("e" * 32, name="again"), max_apps=3)
+    other = "f" * 32
+    await store.create_developer(Developer(other, "", "0123456789abcdef", "active", 1))
+    await store.create_app(app("c" * 32, dev_id=other, name="theirs"), max_apps=3)
+    with pytest.raises(LimitReached):
+        await store.create_app(app("b" * 32, name="one more"), max_apps=3)
+    await store.create_app(app("a" * 32, name="unlimited"), max_apps=0)

@@ -26,6 +26,7 @@ __all__ = [
     "Developer",
     "IdempotencyClaim",
     "IngestResult",
+    "LimitReached",
     "Node",
     "OnlineUsage",
     "Rater",
@@ -45,6 +46,14 @@ class Conflict(StoreError):
     def __init__(self, field: str) -> None:
         self.field = field
         super().__init__(f"{field} already in use")
+
+
+class LimitReached(StoreError):
+    """A write refused because its owner holds as many rows of the kind as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"at most {limit}")
 
 
 class Unavailable(StoreError):

@@ -116,7 +116,11 @@ class IdempotencyStore(Protocol):
 
 
 class AppStore(Protocol):
-    async def create_app(self, app: App) -> None: ...
+    async def create_app(self, app: App, max_apps: int = 0) -> None:
+        """Raises ``Conflict`` for a name in use, ``LimitReached`` when the developer
+        holds ``max_apps`` live apps already (0: no limit); the count and the insert
+        are one step, so that concurrent creates cannot pass the limit together."""
+        ...
 
     async def find_app(self, app_id: str) -> App | None:
         """A live app of any developer (for terminal logins and nodes)."""

@@ -46,6 +46,7 @@ INSERT_APP = (
     " created_at, updated_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
     " (SELECT COALESCE(MAX(seq), 0) + 1 FROM apps))"
 )
+LIVE_APPS_OF = "SELECT COUNT(*) FROM apps WHERE dev_id = ? AND deleted_at IS NULL"
 # A developer's live access tokens end (disabled, deleted, or a new token issued).
 REVOKE_TOKENS = "UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1"
 INSERT_DEVELOPER = (

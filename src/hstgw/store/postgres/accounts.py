@@ -15,6 +15,7 @@ from hstgw.store.base import (
     Conflict,
     Developer,
     IdempotencyClaim,
+    LimitReached,
 )
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered, update_app
@@ -127,10 +128,15 @@ class AccountsStore(PostgresEngine):
 
     # apps
 
-    async def create_app(self, app: App) -> None:
+    async def create_app(self, app: App, max_apps: int = 0) -> None:
         try:
             async with self._transaction() as c:
-                await self._take_turn(c, "apps")
+                await self._take_turn(c, "apps")  # (creates take turns: the count holds)
+                if (
+                    max_apps
+                    and await c.fetchval(numbered(sql.LIVE_APPS_OF), app.dev_id) >= max_apps
+                ):
+                    raise LimitReached(max_apps)
                 await c.execute(
                     numbered(sql.INSERT_APP),
                     app.app_id, app.dev_id, app.app_name, self._box.seal(app.app_secret),

@@ -20,6 +20,7 @@ from hstgw.store.base import (
     Conflict,
     Developer,
     IdempotencyClaim,
+    LimitReached,
 )
 from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, update_app
 from hstgw.store.sqlite.engine import SqliteEngine
@@ -141,8 +142,11 @@ class AccountsStore(SqliteEngine):
 
     # apps
 
-    async def create_app(self, app: App) -> None:
+    async def create_app(self, app: App, max_apps: int = 0) -> None:
         def work(c: sqlite3.Connection) -> None:
+            # (one writer: nothing is created between the count and the insert)
+            if max_apps and c.execute(sql.LIVE_APPS_OF, (app.dev_id,)).fetchone()[0] >= max_apps:
+                raise LimitReached(max_apps)
             c.execute(
                 sql.INSERT_APP,
                 (
