@@ -1,18 +1,181 @@
 """The online service: logins, presence, and everything delivered to terminals.
 
-``OnlineCore`` (core.py) holds the state and the logins; ``TerminalRequests``
-(requests.py) answers terminals; ``Deliveries`` (delivery.py) serves the REST API.
+``OnlineService`` is the one object the rest of the gateway holds; it is put
+together from parts that each do one thing, handed what they need:
+
+- ``LocalTerminals`` (terminals.py): this node's sessions, registered, kicked, gone;
+- ``ScopeNotices`` (scope.py): who comes and goes, told to the scope on every node;
+- ``Reach`` (routing.py): a terminal reached wherever it is, through the ``Router``;
+- ``Admission`` (admission.py): the login rules;
+- ``TerminalRequests`` (requests.py): what a logged-in terminal asks;
+- ``Deliveries`` (delivery.py) and ``Invites`` (invites.py): what the backend asks;
+- ``Housekeeping`` (housekeeping.py): the sweep and app changes.
+
+Which presence and router (this node alone, or Redis) is the composition root's
+choice (``hstgw.gateway``); nothing here asks.
 """
 
 from __future__ import annotations
 
-from hstgw.online.core import OnlineConfig
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from hstgw.abuse import Guard
+from hstgw.billing.quota import Quota
+from hstgw.online.admission import Admission
+from hstgw.online.config import OnlineConfig
 from hstgw.online.delivery import Deliveries
 from hstgw.online.frames import TerminalError
+from hstgw.online.housekeeping import Housekeeping
+from hstgw.online.invites import Invites
+from hstgw.online.presence import Presence
+from hstgw.online.registry import Registry
 from hstgw.online.requests import TerminalRequests
+from hstgw.online.routing import Reach, Router
+from hstgw.online.scope import ScopeNotices
+from hstgw.online.session import Link, Session
+from hstgw.online.tenants import DeveloperStatus, OnlineApps
+from hstgw.online.terminals import LocalTerminals
+from hstgw.online.usage import UsageCounters
+from hstgw.store import App, Store
+from hstgw.tasks import Background
 
 __all__ = ["OnlineConfig", "OnlineService", "TerminalError"]
 
+log = logging.getLogger("hstgw.online")
 
-class OnlineService(TerminalRequests, Deliveries):
-    pass
+
+class OnlineService:
+    def __init__(
+        self,
+        store: Store,
+        usage: UsageCounters,
+        quota: Quota,
+        config: OnlineConfig,
+        clock: Callable[[], int],
+        *,
+        registry: Registry,
+        presence: Presence,
+        router: Router,
+        guard: Guard | None = None,
+    ) -> None:
+        """``registry``: this node's sessions; ``presence`` and ``router``: this node
+        alone (``LocalPresence`` over the same registry, ``LocalRouter``) or a cluster's."""
+        self.config = config
+        self.usage = usage
+        self.quota = quota
+        self.registry = registry
+        self.presence = presence
+        self.node = presence.node
+        self._tasks = Background(lambda exc: log.warning("presence update failed: %s", exc))
+        apps = OnlineApps()
+        developers = DeveloperStatus(store, config.dev_status_ttl_s)
+        self.scope = ScopeNotices(registry, router)
+        self.terminals = LocalTerminals(
+            registry, presence, self.scope, usage, apps, clock, self._tasks
+        )
+        self.reach = Reach(self.terminals, self.scope, presence, router, usage, clock)
+        self.admission = Admission(
+            store, presence, self.terminals, self.reach, developers, quota, config, clock, guard
+        )
+        self.invites = Invites(presence, self.reach, clock)
+        self.requests = TerminalRequests(
+            store,
+            presence,
+            self.terminals,
+            self.scope,
+            self.reach,
+            self.invites,
+            apps,
+            developers,
+            quota,
+            config,
+            clock,
+        )
+        self.deliveries = Deliveries(
+            store, presence, self.reach, self.invites, quota, config, clock
+        )
+        self.housekeeping = Housekeeping(
+            self.terminals, presence, usage, apps, developers, config, clock
+        )
+        # A terminal's every frame: the bound method itself, not one call more.
+        self.handle = self.requests.handle
+
+    # terminals (the listener)
+
+    async def login(
+        self, link: Link, raw: str | bytes, address: str = ""
+    ) -> tuple[str, Session | None]:
+        """The login reply to send, and the session if the login succeeded."""
+        return await self.admission.login(link, raw, address)
+
+    def disconnected(self, session: Session) -> None:
+        """The link closed: the terminal is offline (if it was not kicked already)."""
+        self.terminals.end(session)
+
+    def kick(self, session: Session, reason: str) -> Awaitable[object] | None:
+        """Kick a session of this node (see ``LocalTerminals.kick``)."""
+        return self.terminals.kick(session, reason)
+
+    def tell_scope(
+        self, app_id: str, company_id: str, described: dict[str, object], state: int, conn: str
+    ) -> None:
+        """Tell the terminals of a scope, on every node, that the terminal ``described``
+        came (1) or went (0)."""
+        self.scope.tell(app_id, company_id, described, state, conn)
+
+    # the app's backend (REST): each checks the app is ``dev_id``'s
+
+    async def kickout(self, dev_id: str, app_id: str, user_id: str, mutex_type: str | None) -> int:
+        return await self.deliveries.kickout(dev_id, app_id, user_id, mutex_type)
+
+    async def user_state(
+        self,
+        dev_id: str,
+        app_id: str,
+        company_id: str | None,
+        user_ids: set[str] | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        return await self.deliveries.user_state(
+            dev_id, app_id, company_id, user_ids, page, page_size
+        )
+
+    async def trans_cmd(
+        self,
+        dev_id: str,
+        app_id: str,
+        msg_id: int,
+        trans_mess: dict[str, Any],
+        targets: Iterable[tuple[str, str, str]],
+    ) -> list[dict[str, Any]]:
+        return await self.deliveries.trans_cmd(dev_id, app_id, msg_id, trans_mess, targets)
+
+    async def invite(
+        self,
+        dev_id: str,
+        app_id: str,
+        group_id: str,
+        user_ids: Iterable[str],
+        seq_id: int,
+        extend_info: dict[str, Any] | None,
+    ) -> list[str]:
+        return await self.deliveries.invite(dev_id, app_id, group_id, user_ids, seq_id, extend_info)
+
+    # housekeeping and the gateway's life
+
+    def app_changed(self, app: App | None, app_id: str) -> None:
+        """An app was written (None: deleted): kick the terminals it no longer allows."""
+        self.housekeeping.app_changed(app, app_id)
+
+    async def sweep(self) -> None:
+        await self.housekeeping.sweep()
+
+    def shutdown(self) -> None:
+        self.terminals.kick_all("shutdown")
+
+    async def settle(self) -> None:
+        """Wait for the presence updates under way (at a clean stop)."""
+        await self._tasks.wait()
