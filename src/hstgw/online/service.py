@@ -63,44 +63,41 @@ class OnlineService:
         """``registry``: this node's sessions; ``presence`` and ``router``: this node
         alone (``LocalPresence`` over the same registry, ``LocalRouter``) or a cluster's."""
         self.config = config
-        self.usage = usage
-        self.quota = quota
         self.registry = registry
         self.presence = presence
-        self.node = presence.node
         self._tasks = Background(lambda exc: log.warning("presence update failed: %s", exc))
         apps = OnlineApps()
         developers = DeveloperStatus(store, config.dev_status_ttl_s)
-        self.scope = ScopeNotices(registry, router)
-        self.terminals = LocalTerminals(
-            registry, presence, self.scope, usage, apps, clock, self._tasks
+        self._scope = ScopeNotices(registry, router)
+        self._terminals = LocalTerminals(
+            registry, presence, self._scope, usage, apps, clock, self._tasks
         )
-        self.reach = Reach(self.terminals, self.scope, presence, router, usage, clock)
-        self.admission = Admission(
-            store, presence, self.terminals, self.reach, developers, quota, config, clock, guard
+        self._reach = Reach(self._terminals, self._scope, presence, router, usage, clock)
+        self._admission = Admission(
+            store, presence, self._terminals, self._reach, developers, quota, config, clock, guard
         )
-        self.invites = Invites(presence, self.reach, clock)
-        self.requests = TerminalRequests(
+        self._invites = Invites(presence, self._reach, clock)
+        self._requests = TerminalRequests(
             store,
             presence,
-            self.terminals,
-            self.scope,
-            self.reach,
-            self.invites,
+            self._terminals,
+            self._scope,
+            self._reach,
+            self._invites,
             apps,
             developers,
             quota,
             config,
             clock,
         )
-        self.deliveries = Deliveries(
-            store, presence, self.reach, self.invites, quota, config, clock
+        self._deliveries = Deliveries(
+            store, presence, self._reach, self._invites, quota, config, clock
         )
-        self.housekeeping = Housekeeping(
-            self.terminals, presence, usage, apps, developers, config, clock
+        self._housekeeping = Housekeeping(
+            self._terminals, presence, usage, apps, developers, config, clock
         )
         # A terminal's every frame: the bound method itself, not one call more.
-        self.handle = self.requests.handle
+        self.handle = self._requests.handle
 
     # terminals (the listener)
 
@@ -108,27 +105,27 @@ class OnlineService:
         self, link: Link, raw: str | bytes, address: str = ""
     ) -> tuple[str, Session | None]:
         """The login reply to send, and the session if the login succeeded."""
-        return await self.admission.login(link, raw, address)
+        return await self._admission.login(link, raw, address)
 
     def disconnected(self, session: Session) -> None:
         """The link closed: the terminal is offline (if it was not kicked already)."""
-        self.terminals.end(session)
+        self._terminals.end(session)
 
     def kick(self, session: Session, reason: str) -> Awaitable[object] | None:
         """Kick a session of this node (see ``LocalTerminals.kick``)."""
-        return self.terminals.kick(session, reason)
+        return self._terminals.kick(session, reason)
 
     def tell_scope(
         self, app_id: str, company_id: str, described: dict[str, object], state: int, conn: str
     ) -> None:
         """Tell the terminals of a scope, on every node, that the terminal ``described``
         came (1) or went (0)."""
-        self.scope.tell(app_id, company_id, described, state, conn)
+        self._scope.tell(app_id, company_id, described, state, conn)
 
     # the app's backend (REST): each checks the app is ``dev_id``'s
 
     async def kickout(self, dev_id: str, app_id: str, user_id: str, mutex_type: str | None) -> int:
-        return await self.deliveries.kickout(dev_id, app_id, user_id, mutex_type)
+        return await self._deliveries.kickout(dev_id, app_id, user_id, mutex_type)
 
     async def user_state(
         self,
@@ -139,7 +136,7 @@ class OnlineService:
         page: int,
         page_size: int,
     ) -> tuple[int, list[dict[str, Any]]]:
-        return await self.deliveries.user_state(
+        return await self._deliveries.user_state(
             dev_id, app_id, company_id, user_ids, page, page_size
         )
 
@@ -151,7 +148,7 @@ class OnlineService:
         trans_mess: dict[str, Any],
         targets: Iterable[tuple[str, str, str]],
     ) -> list[dict[str, Any]]:
-        return await self.deliveries.trans_cmd(dev_id, app_id, msg_id, trans_mess, targets)
+        return await self._deliveries.trans_cmd(dev_id, app_id, msg_id, trans_mess, targets)
 
     async def invite(
         self,
@@ -162,19 +159,20 @@ class OnlineService:
         seq_id: int,
         extend_info: dict[str, Any] | None,
     ) -> list[str]:
-        return await self.deliveries.invite(dev_id, app_id, group_id, user_ids, seq_id, extend_info)
+        deliveries = self._deliveries
+        return await deliveries.invite(dev_id, app_id, group_id, user_ids, seq_id, extend_info)
 
     # housekeeping and the gateway's life
 
     def app_changed(self, app: App | None, app_id: str) -> None:
         """An app was written (None: deleted): kick the terminals it no longer allows."""
-        self.housekeeping.app_changed(app, app_id)
+        self._housekeeping.app_changed(app, app_id)
 
     async def sweep(self) -> None:
-        await self.housekeeping.sweep()
+        await self._housekeeping.sweep()
 
     def shutdown(self) -> None:
-        self.terminals.kick_all("shutdown")
+        self._terminals.kick_all("shutdown")
 
     async def settle(self) -> None:
         """Wait for the presence updates under way (at a clean stop)."""
