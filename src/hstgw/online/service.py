@@ -18,8 +18,7 @@ choice (``hstgw.gateway``); nothing here asks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from hstgw.abuse import Guard
 from hstgw.billing.quota import Quota
@@ -98,6 +97,12 @@ class OnlineService:
         )
         # A terminal's every frame: the bound method itself, not one call more.
         self.handle = self._requests.handle
+        # The app's backend (REST), with the caller: each checks that the app is
+        # ``dev_id``'s before it acts (delivery.py).
+        self.kickout = self._deliveries.kickout
+        self.user_state = self._deliveries.user_state
+        self.trans_cmd = self._deliveries.trans_cmd
+        self.invite = self._deliveries.invite
 
     # terminals (the listener)
 
@@ -121,46 +126,6 @@ class OnlineService:
         """Tell the terminals of a scope, on every node, that the terminal ``described``
         came (1) or went (0)."""
         self._scope.tell(app_id, company_id, described, state, conn)
-
-    # the app's backend (REST): each checks the app is ``dev_id``'s
-
-    async def kickout(self, dev_id: str, app_id: str, user_id: str, mutex_type: str | None) -> int:
-        return await self._deliveries.kickout(dev_id, app_id, user_id, mutex_type)
-
-    async def user_state(
-        self,
-        dev_id: str,
-        app_id: str,
-        company_id: str | None,
-        user_ids: set[str] | None,
-        page: int,
-        page_size: int,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        return await self._deliveries.user_state(
-            dev_id, app_id, company_id, user_ids, page, page_size
-        )
-
-    async def trans_cmd(
-        self,
-        dev_id: str,
-        app_id: str,
-        msg_id: int,
-        trans_mess: dict[str, Any],
-        targets: Iterable[tuple[str, str, str]],
-    ) -> list[dict[str, Any]]:
-        return await self._deliveries.trans_cmd(dev_id, app_id, msg_id, trans_mess, targets)
-
-    async def invite(
-        self,
-        dev_id: str,
-        app_id: str,
-        group_id: str,
-        user_ids: Iterable[str],
-        seq_id: int,
-        extend_info: dict[str, Any] | None,
-    ) -> list[str]:
-        deliveries = self._deliveries
-        return await deliveries.invite(dev_id, app_id, group_id, user_ids, seq_id, extend_info)
 
     # housekeeping and the gateway's life
 
