@@ -36,7 +36,7 @@ from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus, OnlineApps
 from hstgw.online.terminals import LocalTerminals
 from hstgw.store import Store, Unavailable
 
-__all__ = ["TerminalRequests"]
+__all__ = ["HANDLERS", "TerminalRequests"]
 
 log = logging.getLogger("hstgw.online")
 
@@ -86,7 +86,7 @@ class TerminalRequests:
             ):
                 # refused at once; the housekeeping sweep kicks it (developer_disabled)
                 raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
-            handler = _HANDLERS.get(kind)
+            handler = HANDLERS.get(kind)
             if handler is None:
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
             result = await handler(self, session, data)
@@ -205,7 +205,8 @@ class TerminalRequests:
         return {"delivered": delivered}
 
 
-_HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaitable[Reply]]] = {
+# The handler of each request type (a test puts a broken one in to see it contained).
+HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaitable[Reply]]] = {
     p.HEARTBEAT: TerminalRequests._heartbeat,
     p.LIST_ONLINE: TerminalRequests._list_online,
     p.SET_STATE: TerminalRequests._set_state,
