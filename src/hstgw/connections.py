@@ -27,6 +27,7 @@ __all__ = [
     "ConnectionGate",
     "Connections",
     "TrustedProxies",
+    "address_key",
     "connection_caps",
 ]
 
@@ -35,6 +36,25 @@ log = logging.getLogger("hstgw")
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # An unlimited hard limit is raised to this many open files, not beyond.
 _NOFILE_CEILING = 1 << 20
+
+
+def address_key(address: str) -> str:
+    """The unit a per-address cap counts: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 subscriber is routinely given a whole /64 (2**64 addresses), so counting
+    IPv6 addresses one by one would let one client past every per-address cap. An
+    IPv4-mapped IPv6 address counts as its IPv4 address. Anything else (a Unix socket's
+    empty address) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 class TrustedProxies:
@@ -96,26 +116,29 @@ class ConnectionGate:
 
     def admit(self, address: str) -> bool:
         """Take a place for a new connection from ``address``; False: close it at once."""
-        held = self._per_address.get(address, 0)
+        key = address_key(address)
+        held = self._per_address.get(key, 0)
         if self._total >= self.total or (
             held >= self.per_address and not self.exempt.trusts(address)
         ):
             self.refused += 1
             return False
-        self._per_address[address] = held + 1
+        self._per_address[key] = held + 1
         self._total += 1
         return True
 
     def release(self, address: str) -> None:
-        held = self._per_address.get(address, 0)
+        key = address_key(address)
+        held = self._per_address.get(key, 0)
         if held <= 1:
-            self._per_address.pop(address, None)
+            self._per_address.pop(key, None)
         else:
-            self._per_address[address] = held - 1
+            self._per_address[key] = held - 1
         self._total -= 1
 
     def held(self, address: str) -> int:
-        return self._per_address.get(address, 0)
+        """The connections counted against ``address`` (its /64, for IPv6)."""
+        return self._per_address.get(address_key(address), 0)
 
     @property
     def connections(self) -> int:

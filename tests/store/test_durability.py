@@ -21,8 +21,8 @@ async def test_the_writer_syncs_as_configured(
     store = open_store(Settings(_env_file=None, data_dir=tmp_path, **extra))
     await store.open()
     try:
-        row = await store._write(lambda c: c.execute("PRAGMA synchronous").fetchone())  # type: ignore[attr-defined]
-        assert row == (pragma,)  # 1 NORMAL, 2 FULL
+        # run_sql runs on the writing connection, the one the setting is for
+        assert await store.run_sql("PRAGMA synchronous") == [(pragma,)]  # 1 NORMAL, 2 FULL
     finally:
         await store.close()
 

@@ -93,10 +93,7 @@ def _secret(text: str) -> Any:
 
 
 async def execute(store: Store, sql: str) -> None:
-    if hasattr(store, "_execute"):
-        await store._execute(sql)
-        return
-    await store._write(lambda c: c.execute(sql))  # type: ignore[attr-defined]
+    await store.run_sql(sql)
 
 
 def test_secrets_are_never_logged(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:

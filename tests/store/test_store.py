@@ -52,10 +52,8 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def query(store: Store, sql: str) -> list[Any]:
-    """Rows of ``sql`` on either engine (for what the interface does not expose)."""
-    if hasattr(store, "_fetch"):
-        return [tuple(r) for r in await store._fetch(sql)]
-    return await store._read(lambda c: c.execute(sql).fetchall())  # type: ignore[attr-defined, no-any-return]
+    """Rows of ``sql`` on either engine (for what the typed methods do not expose)."""
+    return await store.run_sql(sql)
 
 
 async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> None:

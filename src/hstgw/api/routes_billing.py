@@ -16,7 +16,6 @@ from hstgw.billing.models import (
     SummaryQuery,
     UsageBatch,
 )
-from hstgw.errors import ParameterInvalid
 from hstgw.gateway import Gateway
 from hstgw.validation import AppId
 
@@ -42,20 +41,13 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
         return {"accepted": accepted, "duplicates": duplicates}
 
     async def limits(call: Call) -> dict[str, Any]:
-        app = await gw.store.find_app(call.query.app_id)
-        if app is None:
-            raise ParameterInvalid("app_id", "no such app")
-        return {
-            "app_id": app.app_id,
-            "refused_services": await gw.billing.quota.refused_services(app),
-        }
+        return await gw.billing.limits(call.node_id, call.query.app_id)
 
     async def records(call: Call) -> dict[str, Any]:
         q: RecordsQuery = call.query
-        total, rows = await gw.billing.records(
+        return await gw.billing.records(
             call.dev_id, q.start_time, q.end_time, q.app_id, q.page, q.page_size
         )
-        return {"total": total, "page": q.page, "page_size": q.page_size, "records": rows}
 
     async def summary(call: Call) -> dict[str, Any]:
         q: SummaryQuery = call.query

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from hstgw.billing.prices import TERMS, Unit
 from hstgw.billing.rating import month_of
 from hstgw.services import ServiceId
-from hstgw.store import App, Store
+from hstgw.store import App, UsageStore
 
 __all__ = ["Quota"]
 
@@ -47,7 +47,7 @@ class Quota:
     entry in memory a check costs no store round trip.
     """
 
-    store: Store
+    store: UsageStore
     zone: ZoneInfo
     clock: Callable[[], int]
 

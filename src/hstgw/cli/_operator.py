@@ -168,7 +168,7 @@ def _with_developers(args: argparse.Namespace, work: Any, *, create: bool = Fals
 def _with_nodes(args: argparse.Namespace, work: Any, *, create: bool = False) -> Any:
     if not _server_available():  # before importing what needs it
         raise CliError(_NEEDS_SERVER)
-    from hstgw.billing.service import Nodes
+    from hstgw.billing.nodes import Nodes
     from hstgw.ids import now_ms
 
     return _with_store(args, lambda store: work(Nodes(store, now_ms)), create=create)

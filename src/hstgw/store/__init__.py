@@ -1,4 +1,5 @@
-"""Durable data: the store interface, its engines and the schema migrations."""
+"""Durable data: the store interface (one protocol per kind of data), its engines and
+the schema migrations."""
 
 from pathlib import Path
 
@@ -16,32 +17,50 @@ from hstgw.store.base import (
     Node,
     OnlineUsage,
     RecordRow,
-    Store,
     StoreError,
     TermSum,
     Unavailable,
     UnknownApp,
 )
+from hstgw.store.protocols import (
+    AccessTokenStore,
+    AppStore,
+    DeveloperStore,
+    IdempotencyStore,
+    Maintenance,
+    NodeStore,
+    RecordStore,
+    Store,
+    UsageStore,
+)
 from hstgw.store.sqlite import SqliteStore
 
 __all__ = [
     "AccessTokenState",
+    "AccessTokenStore",
     "App",
     "AppPatch",
     "AppService",
+    "AppStore",
     "Conflict",
     "Developer",
+    "DeveloperStore",
     "IdempotencyClaim",
+    "IdempotencyStore",
     "IngestResult",
+    "Maintenance",
     "Node",
+    "NodeStore",
     "OnlineUsage",
     "RecordRow",
+    "RecordStore",
     "SqliteStore",
     "Store",
     "StoreError",
     "TermSum",
     "Unavailable",
     "UnknownApp",
+    "UsageStore",
     "open_store",
 ]
 

@@ -1,7 +1,7 @@
-"""What the gateway keeps, and the async interface every store engine implements.
+"""What the gateway keeps: the rows and the errors of every store engine.
 
-Rows are plain dataclasses; engines (SQLite now, PostgreSQL in cluster mode)
-translate them to SQL. Engines raise only the errors below.
+Rows are plain dataclasses; engines (SQLite, PostgreSQL) translate them to SQL.
+The interface they implement is in protocols.py. Engines raise only the errors below.
 
 Exception tree::
 
@@ -13,8 +13,7 @@ Exception tree::
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,6 @@ __all__ = [
     "OnlineUsage",
     "Rater",
     "RecordRow",
-    "Store",
     "StoreError",
     "TermSum",
     "Unavailable",
@@ -186,159 +184,3 @@ class TermSum:
 
 # Rates one event in the ingestion transaction: (event, dev_id, signaling so far) -> Rated
 Rater = Callable[[Any, str, MutableMapping[tuple[str, str], int]], Any]
-
-
-class Store(abc.ABC):
-    """The async store interface. ``now`` arguments are epoch milliseconds."""
-
-    @abc.abstractmethod
-    async def open(self) -> None: ...
-
-    @abc.abstractmethod
-    async def close(self) -> None: ...
-
-    @abc.abstractmethod
-    async def maintain(self) -> None:
-        """Called every few seconds by the serving node: repair what a fault broke."""
-
-    # developers
-    @abc.abstractmethod
-    async def create_developer(self, dev: Developer) -> None: ...
-
-    @abc.abstractmethod
-    async def get_developer(self, dev_id: str) -> Developer | None: ...
-
-    @abc.abstractmethod
-    async def list_developers(self) -> list[Developer]: ...
-
-    @abc.abstractmethod
-    async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
-        """Replace the secret and revoke the developer's live access token."""
-
-    @abc.abstractmethod
-    async def set_developer_status(self, dev_id: str, status: str) -> bool:
-        """Enable or disable; disabling revokes the live access token."""
-
-    # access tokens
-    @abc.abstractmethod
-    async def issue_access_token(
-        self, dev_id: str, token: str, now: int, expires_at: int, keep_until: int
-    ) -> None:
-        """Make ``token`` the one live token of ``dev_id``, atomically.
-
-        The previous live token is superseded in the same transaction; tokens
-        that expired before ``keep_until`` are forgotten.
-        """
-
-    @abc.abstractmethod
-    async def lookup_access_token(self, token: str) -> AccessTokenState | None: ...
-
-    # Idempotency-Key
-    @abc.abstractmethod
-    async def idempotency_claim(
-        self,
-        owner: str,
-        key: str,
-        fingerprint: str,
-        now: int,
-        expired_before: int,
-        abandoned_before: int,
-    ) -> IdempotencyClaim:
-        """Take ``key`` for this request, atomically, unless a row holds it that was
-        made at or after ``expired_before`` (or, still without its response, at or
-        after ``abandoned_before``)."""
-
-    @abc.abstractmethod
-    async def idempotency_finish(self, owner: str, key: str, response: str) -> None: ...
-
-    @abc.abstractmethod
-    async def idempotency_release(self, owner: str, key: str) -> None:
-        """Give the key back (the request could not be served; a retry may use it)."""
-
-    @abc.abstractmethod
-    async def idempotency_purge(self, before: int) -> int: ...
-
-    # apps
-    @abc.abstractmethod
-    async def create_app(self, app: App) -> None: ...
-
-    @abc.abstractmethod
-    async def find_app(self, app_id: str) -> App | None:
-        """A live app of any developer (for terminal logins)."""
-
-    async def get_app(self, dev_id: str, app_id: str) -> App | None:
-        """A live app of ``dev_id``; another developer's app is None."""
-        app = await self.find_app(app_id)
-        return app if app is not None and app.dev_id == dev_id else None
-
-    @abc.abstractmethod
-    async def list_apps(self, dev_id: str, offset: int, limit: int) -> tuple[int, list[App]]: ...
-
-    @abc.abstractmethod
-    def forget_apps(self, app_ids: Iterable[str] | None) -> None:
-        """Drop cached apps (all of them for None): another node changed them."""
-
-    @abc.abstractmethod
-    async def update_app(
-        self, dev_id: str, app_id: str, patch: AppPatch, now: int
-    ) -> App | None: ...
-
-    @abc.abstractmethod
-    async def delete_app(self, dev_id: str, app_id: str, now: int) -> bool: ...
-
-    # online usage
-    @abc.abstractmethod
-    async def add_online_usage(self, rows: list[OnlineUsage], now: int) -> None:
-        """Add ``signaling`` to the stored counts; keep the larger ``peak_terminals``."""
-
-    @abc.abstractmethod
-    async def online_usage(self, app_id: str) -> list[OnlineUsage]: ...
-
-    # nodes
-    @abc.abstractmethod
-    async def create_node(self, node: Node, key_hash: str) -> None: ...
-
-    @abc.abstractmethod
-    async def list_nodes(self) -> list[Node]: ...
-
-    @abc.abstractmethod
-    async def revoke_node(self, node_id: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def node_by_key(self, key_hash: str) -> Node | None: ...
-
-    # usage and records
-    @abc.abstractmethod
-    async def ingest(
-        self,
-        events: list[Any],
-        rater: Rater,
-        node_id: str,
-        now: int,
-        online_usage: list[OnlineUsage] | None = None,
-    ) -> IngestResult:
-        """Rate and keep the events not seen before, in one transaction, in order.
-
-        Raises UnknownApp (nothing kept) if an event names no app. ``online_usage``
-        rows are added in the same transaction.
-        """
-
-    @abc.abstractmethod
-    async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
-        """service_id -> (use, amount in millionths of a yuan) so far this month."""
-
-    @abc.abstractmethod
-    async def list_records(
-        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
-    ) -> tuple[int, list[RecordRow]]: ...
-
-    @abc.abstractmethod
-    async def summarize(
-        self, dev_id: str, start: int, end: int, app_id: str | None
-    ) -> list[TermSum]: ...
-
-    @abc.abstractmethod
-    async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]: ...
-
-    @abc.abstractmethod
-    async def mark_peaks_rated(self, rows: list[OnlineUsage]) -> None: ...

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hstgw.store.base import Store
 from hstgw.store.postgres.accounts import AccountsStore
 from hstgw.store.postgres.billing import BillingStore
+from hstgw.store.protocols import Store
 
 __all__ = ["PostgresStore"]
 

@@ -170,6 +170,11 @@ class PostgresEngine:
                     m.name,
                 )
 
+    async def run_sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """One statement as it is (no ``?`` numbering), committed at once."""
+        async with self._connection() as c:
+            return [tuple(r) for r in await c.fetch(statement)]
+
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
         if self._pool is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hstgw.store.base import Store
+from hstgw.store.protocols import Store
 from hstgw.store.sqlite.accounts import AccountsStore
 from hstgw.store.sqlite.billing import BillingStore
 

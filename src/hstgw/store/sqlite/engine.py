@@ -131,6 +131,10 @@ class SqliteEngine:
     async def maintain(self) -> None:
         """Nothing to repair: a file does not go away under its process as a server can."""
 
+    async def run_sql(self, statement: str) -> list[tuple[Any, ...]]:
+        """One statement on the writing connection, in a transaction of its own."""
+        return await self._write(lambda c: [tuple(r) for r in c.execute(statement).fetchall()])
+
     async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return await self._reader.run(job)

@@ -1,0 +1,115 @@
+"""Records and monthly summaries, as a developer reads them: always their own.
+
+Every query is scoped by the caller's ``dev_id`` in the store itself (``RecordStore``),
+so ownership and reading are one statement: another developer's app_id reads as an
+app without records (an empty page, an empty summary), which tells nothing about
+whether it exists. Paging and the range rules are here, not in the routes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from hstgw.billing.models import MAX_RANGE_DAYS, MAX_RANGE_MS
+from hstgw.billing.money import money
+from hstgw.errors import ParameterInvalid
+from hstgw.services import SERVICES
+from hstgw.store import RecordRow, RecordStore
+from hstgw.validation import Page, PageSize, Range
+
+__all__ = ["Records", "check_page"]
+
+# The bounds of every paged list, as validation.py states them for the query models.
+_PAGE: Range = get_args(Page)[1]
+_PAGE_SIZE: Range = get_args(PageSize)[1]
+
+
+def check_page(page: int, page_size: int) -> int:
+    """The offset of ``page``; out of bounds, the error the query models give."""
+    for name, value, bounds in (("page", page, _PAGE), ("page_size", page_size, _PAGE_SIZE)):
+        if not bounds.lo <= value <= bounds.hi:
+            raise ParameterInvalid(name, f"must be {bounds.lo}..{bounds.hi}")
+    return (page - 1) * page_size
+
+
+class Records:
+    def __init__(self, store: RecordStore, zone: ZoneInfo) -> None:
+        self._store = store
+        self._zone = zone
+
+    def _time(self, ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, self._zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def to_wire(self, r: RecordRow) -> dict[str, Any]:
+        return {
+            "record_id": r.record_id,
+            "event_id": r.event_id,
+            "app_id": r.app_id,
+            "app_name": r.app_name,
+            "product_id": r.product_id,
+            "product_name": SERVICES[r.product_id],
+            "amount": money(r.amount_micro),
+            "price": money(r.price_micro),
+            "charge_term": r.charge_term,
+            "start_time": self._time(r.start_time),
+            "end_time": self._time(r.end_time),
+            "total_time": r.total_time,
+            "group_id": r.group_id,
+            "user_id": r.user_id,
+            "resolution": r.resolution,
+            "total_sig_num": r.total_sig_num,
+            "stream_id": r.stream_id,
+            "client_id": r.client_id,
+            "transfer_type": r.transfer_type,
+            "quantity": orjson.Fragment(r.quantity.encode()),
+            "parties": r.parties,
+        }
+
+    async def page(
+        self, dev_id: str, start: int, end: int, app_id: str | None, page: int, page_size: int
+    ) -> dict[str, Any]:
+        """One page of ``dev_id``'s records whose start_time lies in [start, end]."""
+        offset = check_page(page, page_size)
+        if end < start:
+            raise ParameterInvalid("end_time", "must not be before start_time")
+        if end - start > MAX_RANGE_MS:
+            raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
+        total, rows = await self._store.list_records(dev_id, start, end, app_id, offset, page_size)
+        return {
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "records": [self.to_wire(r) for r in rows],
+        }
+
+    async def summary(self, dev_id: str, month: str, app_id: str | None) -> dict[str, Any]:
+        """``dev_id``'s totals of ``month`` (``YYYY-MM``) per app and charge term."""
+        first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=self._zone)
+        after = (first + timedelta(days=32)).replace(day=1)
+        sums = await self._store.summarize(
+            dev_id, int(first.timestamp() * 1000), int(after.timestamp() * 1000) - 1, app_id
+        )
+        apps: dict[str, dict[str, Any]] = {}
+        totals: dict[str, int] = {}
+        for s in sums:
+            entry = apps.setdefault(
+                s.app_id, {"app_id": s.app_id, "app_name": s.app_name, "terms": []}
+            )
+            totals[s.app_id] = totals.get(s.app_id, 0) + s.amount_micro
+            entry["terms"].append(
+                {
+                    "charge_term": s.charge_term,
+                    "records": s.records,
+                    "amount": money(s.amount_micro),
+                    "total_time": s.total_time,
+                    "total_sig_num": s.total_sig_num,
+                    "quantity": orjson.Fragment(s.quantity.encode()),
+                }
+            )
+        for app_id_, entry in apps.items():
+            entry["amount"] = money(totals[app_id_])
+        return {"month": month, "amount": money(sum(totals.values())), "apps": list(apps.values())}
