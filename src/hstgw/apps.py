@@ -28,6 +28,7 @@ __all__ = [
     "ServiceIn",
     "ServiceOut",
     "app_to_wire",
+    "owned_app",
 ]
 
 INT64_MAX = 2**63 - 1
@@ -129,6 +130,14 @@ def _no_such_app() -> ParameterInvalid:
     return ParameterInvalid("app_id", "no such app")
 
 
+async def owned_app(store: Store, dev_id: str, app_id: str) -> App:
+    """``dev_id``'s app ``app_id``: what every service acting on an app checks first."""
+    app = await store.get_app(dev_id, app_id)
+    if app is None:
+        raise _no_such_app()
+    return app
+
+
 # Told of every change: the app after it (None once deleted) and its id.
 AppListener = Callable[[App | None, str], None]
 
@@ -198,10 +207,7 @@ class Apps:
         self._changed(None, app_id)
 
     async def get(self, dev_id: str, app_id: str) -> App:
-        app = await self._store.get_app(dev_id, app_id)
-        if app is None:
-            raise _no_such_app()
-        return app
+        return await owned_app(self._store, dev_id, app_id)
 
     async def list(self, dev_id: str, page: int, page_size: int) -> tuple[int, list[App]]:
         return await self._store.list_apps(dev_id, (page - 1) * page_size, page_size)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hstgw.abuse import Guard, LocalBuckets
+from hstgw.abuse import Buckets, Guard, LocalBuckets
 from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
@@ -19,6 +19,9 @@ from hstgw.developers import Developers
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
+from hstgw.online.presence import LocalPresence, Presence
+from hstgw.online.registry import Registry
+from hstgw.online.routing import LocalRouter, Router
 from hstgw.online.service import OnlineConfig, OnlineService
 from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
@@ -56,9 +59,17 @@ class Gateway:
 
             self.cluster = ClusterNode(settings, self.store, clock, self.metrics.redis_errors.inc)
         cluster = self.cluster
-        self.guard = Guard(
-            cluster.buckets if cluster is not None else LocalBuckets(), settings.limit_rules()
-        )
+        # This node's parts, chosen here once: alone, or shared through Redis. Nothing
+        # past this point asks which (the cluster's parts are in hstgw.cluster).
+        registry = Registry()  # this node's own sessions, in either mode
+        buckets: Buckets
+        presence: Presence
+        router: Router
+        if cluster is None:
+            buckets, presence, router = LocalBuckets(), LocalPresence(registry), LocalRouter()
+        else:
+            buckets, presence, router = cluster.buckets, cluster.presence, cluster.router
+        self.guard = Guard(buckets, settings.limit_rules())
         self.access_tokens = AccessTokens(
             self.store,
             ttl_s=settings.access_token_ttl,
@@ -89,14 +100,14 @@ class Gateway:
                 message_rate=settings.message_rate,
                 token_max_age_s=settings.token_max_age,
                 token_future_skew_s=settings.token_future_skew,
-                route_timeout_s=settings.route_timeout,
                 replay_protection=settings.token_replay_protection,
                 resume_ttl_s=settings.terminal_resume_ttl,
                 dev_status_ttl_s=settings.auth_cache_ttl,
             ),
             clock,
-            presence=cluster.presence if cluster is not None else None,
-            bus=cluster.bus if cluster is not None else None,
+            registry=registry,
+            presence=presence,
+            router=router,
             guard=self.guard,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))

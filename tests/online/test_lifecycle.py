@@ -129,7 +129,8 @@ async def test_terminal_client_requests_events_and_reconnect(app: OnlineApp) -> 
     assert (invite["type"], invite["seq_id"]) == ("invite", 5)
     assert await alice.reply_invite("room", 5, accept=True)
 
-    alice._conn.transport.abort()  # type: ignore[union-attr]  # the network drops
+    assert alice.connection is not None
+    alice.connection.transport.abort()  # the network drops
     assert await next_event() == {"type": "reconnected"}
     assert states(app)[("alice", "web")] == 1
     reply = app.rest(

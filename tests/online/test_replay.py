@@ -87,8 +87,8 @@ async def test_terminal_client_reconnects_with_its_resume_credential(app: Online
     token = build(app.app_id, app.app_secret, uid="keeper")
     client = TerminalClient(app.gateway.url, app.app_id, "keeper", token=token, reconnect=True)
     await client.connect()
-    assert client._conn is not None
-    await client._conn.close()  # the network drops the connection
+    assert client.connection is not None
+    await client.connection.close()  # the network drops the connection
 
     async def reconnected() -> None:
         async for event in client.events():

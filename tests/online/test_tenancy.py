@@ -50,7 +50,8 @@ def _session(app_id: str, user_id: str) -> Session:
 
 
 async def test_offline_entries_of_one_app_are_not_visited_for_another() -> None:
-    registry = Registry()
+    counting = _Counting()
+    registry = Registry(offline=counting)
     presence = LocalPresence(registry)
     for i in range(2000):  # app A's terminals come and go
         s = _session(APP_A, f"user{i}")
@@ -59,8 +60,7 @@ async def test_offline_entries_of_one_app_are_not_visited_for_another() -> None:
     b = _session(APP_B, "bob")
     registry.add(b)
     registry.remove(b, 1000)
-    counting = _Counting(registry._offline)
-    registry._offline = counting
+    _Counting.visited = 0  # (the entries written above are not counted)
     listed = await presence.offline(APP_B, 0)
     assert [o.user_id for o in listed] == ["bob"]
     assert counting.visited <= 1  # app B's own entry at most, none of A's 2000
@@ -145,7 +145,7 @@ async def test_pending_invites_are_bounded_per_app_not_across_apps() -> None:
     assert await presence.find_invite(APP_B, "room", 1, "ann", 1000) == (True, ("bob", "web"))
     assert await presence.find_invite(APP_A, "g", 49, "x", 1000) == (True, ("eve", "web"))
     assert (await presence.find_invite(APP_A, "g", 0, "x", 1000))[0] is False  # A's oldest
-    assert sum(len(v) for v in presence._invites.values()) == 6
+    assert presence.pending_invites() == 6
 
 
 # a terminal reaches only its app and company (issue 10, item 5)

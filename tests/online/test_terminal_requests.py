@@ -182,7 +182,7 @@ async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
     def broken(self: object, session: object, data: object) -> dict:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setitem(requests._HANDLERS, "heartbeat", broken)
+    monkeypatch.setitem(requests.HANDLERS, "heartbeat", broken)
     t, _ = await raw_login(app, "unlucky")
     reply = await t.request({"type": "heartbeat", "seq": 1})
     assert (reply["code"], reply["msg"]) == (

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from hstgw.api.http import Call, Route
-from hstgw.errors import OperationFailed
 from hstgw.gateway import Gateway
 from hstgw.online import protocol
 from hstgw.online.models import (
@@ -30,41 +29,35 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
 
     async def kickout(call: Call) -> dict[str, Any]:
         req: KickoutIn = call.body
-        await gw.apps.get(call.dev_id, req.app_id)
-        return {"kicked": await gw.online.kickout(req.app_id, req.user_id, req.mutex_type)}
+        kicked = await gw.online.kickout(call.dev_id, req.app_id, req.user_id, req.mutex_type)
+        return {"kicked": kicked}
 
     async def user_state(call: Call) -> dict[str, Any]:
         q: UserStateQuery = call.query
-        await gw.apps.get(call.dev_id, q.app_id)
         user_ids = set(filter(None, q.user_ids.split(","))) if q.user_ids else None
-        rows = await gw.online.user_state(q.app_id, q.company_id, user_ids)
-        start = (q.page - 1) * q.page_size
+        total, rows = await gw.online.user_state(
+            call.dev_id, q.app_id, q.company_id, user_ids, q.page, q.page_size
+        )
         return {
             "msg_id": q.msg_id,
-            "total": len(rows),
+            "total": total,
             "page": q.page,
             "page_size": q.page_size,
-            "user_list": rows[start : start + q.page_size],
+            "user_list": rows,
         }
-
-    async def signaling_allowed(app_id: str, dev_id: str) -> None:
-        app = await gw.apps.get(dev_id, app_id)
-        refusal = await gw.billing.quota.signaling_refusal(app)
-        if refusal is not None:
-            raise OperationFailed(refusal)
 
     async def trans_cmd(call: Call) -> dict[str, Any]:
         req: TransCmdIn = call.body
-        await signaling_allowed(req.app_id, call.dev_id)
         targets = ((t.user_id, t.mutex_type, t.client_guid) for t in req.user_list)
-        results = await gw.online.trans_cmd(req.app_id, req.msg_id, req.trans_mess, targets)
+        results = await gw.online.trans_cmd(
+            call.dev_id, req.app_id, req.msg_id, req.trans_mess, targets
+        )
         return {"msg_id": req.msg_id, "user_list": results}
 
     async def invite(call: Call) -> dict[str, Any]:
         req: InviteIn = call.body
-        await signaling_allowed(req.app_id, call.dev_id)
         failed = await gw.online.invite(
-            req.app_id, req.group_id, req.user_id_list, req.seq_id, req.extend_info
+            call.dev_id, req.app_id, req.group_id, req.user_id_list, req.seq_id, req.extend_info
         )
         return {"seq_id": req.seq_id, "user_id_list": failed}
 

@@ -2,7 +2,8 @@
 
 The composition root (``hstgw.gateway``) builds one ``ClusterNode`` when
 ``HSTGW_REDIS_URL`` is set and hands its parts to the services: the presence and
-bus to the online service, the token book to access tokens. The node then keeps
+router to the online service, the buckets to the abuse guard, the token book to
+access tokens. The node then keeps
 the others' caches right (an app changed, an app's month-to-date usage moved) by
 broadcasts, and at every housekeeping tick renews its lease, claims its sessions
 again if the lease had lapsed, and takes dead nodes' terminals offline.
@@ -21,6 +22,7 @@ from hstgw.cluster.abuse import RedisBuckets
 from hstgw.cluster.bus import Bus
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
+from hstgw.cluster.routing import BusRouter
 from hstgw.cluster.tokens import RedisTokenBook
 from hstgw.errors import TerminalCode
 from hstgw.online.presence import Terminal
@@ -45,6 +47,7 @@ class ClusterNode:
         self.node_id = f"{socket.gethostname()[:24]}-{secrets.token_hex(4)}"
         self.redis = SharedRedis(settings.redis_url, settings.database_schema, on_error)
         self.bus = Bus(self.redis, self.node_id, on_error=on_error)
+        self.router = BusRouter(self.bus, settings.route_timeout)
         self.presence = RedisPresence(
             self.redis, self.node_id, settings.node_lease, settings.presence_retention
         )

@@ -28,6 +28,7 @@ Redis emptied by a restart, claims its live sessions again.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
@@ -43,9 +44,10 @@ from hstgw.online.presence import (
     Offline,
     Presence,
     Terminal,
+    Turns,
     UserTerminal,
 )
-from hstgw.online.session import Session
+from hstgw.online.session import Session, TerminalKey
 
 __all__ = ["RedisPresence"]
 
@@ -87,6 +89,7 @@ class RedisPresence(Presence):
         self._set_state = redis.script(_SET_STATE)
         self._forget_node = redis.script(_FORGET_NODE)
         self._keep_resume = redis.script(_KEEP_RESUME)
+        self._turns = Turns()
 
     def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
         k = self._r.key
@@ -117,6 +120,11 @@ class RedisPresence(Presence):
             return Claim(TerminalCode.CONSUMPTION_LIMIT)
         previous = _terminal(s.user_id, s.mutex_type, older) if older else None
         return Claim(None, previous, int(count))
+
+    def login_turn(self, key: TerminalKey) -> AbstractAsyncContextManager[None]:
+        # A claim awaits Redis: this node's logins of one terminal take turns, so that
+        # a forced one never overtakes the one it replaces (Redis orders the nodes).
+        return self._turns.of(key)
 
     def release(self, s: Session, now_ms: int) -> Awaitable[object]:
         return self.release_where(s.app_id, s.user_id, s.mutex_type, self.node, 5, s.conn, now_ms)
@@ -255,18 +263,18 @@ class RedisPresence(Presence):
     async def forget_use(self, key: str) -> None:
         await self._r.run(lambda c: c.delete(self._r.key("used", key)))
 
-    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         ttl = max(1, until_ms - now_ms)
         await self._keep_resume(
-            [self._r.key("resume", digest), self._r.key("resumes", who)],
-            [who, ttl, self._r.key("resume", "")],
+            [self._r.key("resume", digest), self._r.key("resumes", owner)],
+            [owner, ttl, self._r.key("resume", "")],
         )
 
-    async def forget_resume(self, digest: str, who: str) -> None:
+    async def forget_resume(self, digest: str, owner: str) -> None:
         async def forget(c: Any) -> Any:
             async with c.pipeline(transaction=True) as p:
                 p.delete(self._r.key("resume", digest))
-                p.lrem(self._r.key("resumes", who), 0, digest)
+                p.lrem(self._r.key("resumes", owner), 0, digest)
                 return await p.execute()
 
         await self._r.run(forget)

@@ -1,44 +1,90 @@
-"""What the REST API asks of the online service (the app is known to be the caller's)."""
+"""What the app's backend asks of the online service (REST): kickout, user state,
+trans-cmd and invite. Each takes the caller and checks the app is its own first
+(another developer's app is no such app, as everywhere), then, for what reaches
+terminals, that its signaling use is allowed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from hstgw.online.core import OnlineCore
+from hstgw.apps import owned_app
+from hstgw.billing.quota import Quota
+from hstgw.errors import OperationFailed
+from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import check_body, dumps
-from hstgw.online.presence import Terminal
+from hstgw.online.invites import Invites
+from hstgw.online.presence import Presence, Terminal
+from hstgw.online.routing import Reach
+from hstgw.store import App, Store
 
 __all__ = ["Deliveries"]
 
 
-class Deliveries(OnlineCore):
-    async def kickout(self, app_id: str, user_id: str, mutex_type: str | None) -> int:
+class Deliveries:
+    def __init__(
+        self,
+        store: Store,
+        presence: Presence,
+        reach: Reach,
+        invites: Invites,
+        quota: Quota,
+        config: OnlineConfig,
+        clock: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._presence = presence
+        self._reach = reach
+        self._invites = invites
+        self._quota = quota
+        self._retention_ms = config.retention_s * 1000
+        self._clock = clock
+
+    async def _signaling_app(self, dev_id: str, app_id: str) -> App:
+        """``dev_id``'s app, if it may send signaling (billed receptions) now."""
+        app = await owned_app(self._store, dev_id, app_id)
+        refusal = await self._quota.signaling_refusal(app)
+        if refusal is not None:
+            raise OperationFailed(refusal)
+        return app
+
+    async def kickout(self, dev_id: str, app_id: str, user_id: str, mutex_type: str | None) -> int:
         """Kick the user's terminals (of ``mutex_type`` if given) on every node; the
         number kicked. Returns once presence shows them offline."""
+        await owned_app(self._store, dev_id, app_id)
         terminals = [
             t
-            for t in await self.presence.of_user(app_id, user_id)
+            for t in await self._presence.of_user(app_id, user_id)
             if mutex_type is None or t.mutex_type == mutex_type
         ]
-        pending = [self._kick_terminal(app_id, t, "kickout") for t in terminals]
+        pending = [self._reach.kick(app_id, t, "kickout") for t in terminals]
         waits = [w for w in pending if w is not None]
         if waits:
             await asyncio.gather(*waits)
         return len(terminals)
 
     async def user_state(
-        self, app_id: str, company_id: str | None, user_ids: set[str] | None
-    ) -> list[dict[str, Any]]:
+        self,
+        dev_id: str,
+        app_id: str,
+        company_id: str | None,
+        user_ids: set[str] | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """One page of the app's terminals, online (state 1) or offline within the
+        retention window (0), by user_id and mutex_type; and how many in all."""
+        await owned_app(self._store, dev_id, app_id)
+
         def wanted(user_id: str, company: str) -> bool:
             return (company_id is None or company == company_id) and (
                 user_ids is None or user_id in user_ids
             )
 
         online, offline = await asyncio.gather(
-            self.presence.online(app_id),
-            self.presence.offline(app_id, self._clock() - self.config.retention_s * 1000),
+            self._presence.online(app_id),
+            self._presence.offline(app_id, self._clock() - self._retention_ms),
         )
         rows = [
             (t.user_id, t.mutex_type, 1, t.client_guid)
@@ -51,31 +97,34 @@ class Deliveries(OnlineCore):
             if wanted(o.user_id, o.company_id)
         ]
         rows.sort()
-        return [
+        start = (page - 1) * page_size
+        return len(rows), [
             {"state": state, "user_id": u, "terminal_seq_num": guid, "mutex_type": m}
-            for u, m, state, guid in rows
+            for u, m, state, guid in rows[start : start + page_size]
         ]
 
     async def trans_cmd(
         self,
+        dev_id: str,
         app_id: str,
         msg_id: int,
         trans_mess: dict[str, Any],
         targets: Iterable[tuple[str, str, str]],
     ) -> list[dict[str, Any]]:
-        """Per target: 0 delivered, 1 failed (its connection or its node did not take
-        it in time), 2 not online."""
+        """Per target (user_id, mutex_type, client_guid or ""): 0 delivered, 1 failed
+        (its connection or its node did not take it in time), 2 not online."""
+        await self._signaling_app(dev_id, app_id)
         check_body(trans_mess, "trans_mess")
         text = dumps({"type": "trans_cmd", "msg_id": msg_id, "trans_mess": trans_mess})
         wanted = list(targets)
-        found = await self.presence.find(app_id, [(u, m) for u, m, _ in wanted])
+        found = await self._presence.find(app_id, [(u, m) for u, m, _ in wanted])
         reachable: list[Terminal] = []
         where: list[int] = []
         for i, ((_, _, guid), t) in enumerate(zip(wanted, found, strict=True)):
             if t is not None and (not guid or t.client_guid == guid):
                 reachable.append(t)
                 where.append(i)
-        done = await self.deliver(app_id, reachable, text)
+        done = await self._reach.deliver(app_id, reachable, text)
         outcome: dict[int, tuple[int, str]] = {
             i: (0 if ok else 1, t.client_guid)
             for i, t, ok in zip(where, reachable, done, strict=True)
@@ -89,3 +138,16 @@ class Deliveries(OnlineCore):
             }
             for i, (user_id, mutex_type, guid) in enumerate(wanted)
         ]
+
+    async def invite(
+        self,
+        dev_id: str,
+        app_id: str,
+        group_id: str,
+        user_ids: Iterable[str],
+        seq_id: int,
+        extend_info: dict[str, Any] | None,
+    ) -> list[str]:
+        """The app's backend invites the users to a group; the users none reached."""
+        await self._signaling_app(dev_id, app_id)
+        return await self._invites.send(app_id, group_id, user_ids, seq_id, extend_info)

@@ -9,12 +9,15 @@ sessions are always in its ``Registry`` too: that is how it reaches them.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from hstgw.errors import TerminalCode
 from hstgw.online.registry import Offline, Registry
-from hstgw.online.session import Session, describe
+from hstgw.online.session import Session, TerminalKey, describe
 
 __all__ = [
     "FIELD_SEPARATOR",
@@ -24,6 +27,7 @@ __all__ = [
     "Offline",
     "Presence",
     "Terminal",
+    "Turns",
     "UserTerminal",
 ]
 
@@ -81,6 +85,12 @@ class Presence(abc.ABC):
         Atomic: of two logins of one terminal, one is refused (or, forced, the other
         is returned as ``older``); the app's terminal count never passes ``use_limit``.
         """
+
+    @abc.abstractmethod
+    def login_turn(self, key: TerminalKey) -> AbstractAsyncContextManager[None]:
+        """Held by a login of terminal ``key`` from its claim to its registration:
+        whether logins of one terminal on this node must take turns depends on whether
+        ``claim`` awaits."""
 
     @abc.abstractmethod
     def release(self, s: Session, now_ms: int) -> Awaitable[object] | None:
@@ -146,20 +156,40 @@ class Presence(abc.ABC):
         """The login that used ``key`` did not happen after all."""
 
     @abc.abstractmethod
-    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
-        """A resume credential (its digest) for ``who`` (app, user, company) until ``until_ms``."""
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
+        """A resume credential (its digest) until ``until_ms``, for ``owner``: app_id,
+        user_id and company_id joined by ``FIELD_SEPARATOR``."""
 
     @abc.abstractmethod
-    async def forget_resume(self, digest: str, who: str) -> None:
+    async def forget_resume(self, digest: str, owner: str) -> None:
         """The login that was to answer this credential did not happen."""
 
     @abc.abstractmethod
-    async def resume_of(self, digest: str, now_ms: int) -> str | None: ...
+    async def resume_of(self, digest: str, now_ms: int) -> str | None:
+        """The owner of a resume credential still valid (see ``keep_resume``)."""
 
     @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         """Forget offline entries past retention, old invites, used tokens and resume
         credentials past their time."""
+
+
+class Turns:
+    """Logins of one terminal taking turns on this node: a lock per key, kept only
+    while a login holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[TerminalKey, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, key: TerminalKey) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
 
 
 class LocalPresence(Presence):
@@ -175,8 +205,8 @@ class LocalPresence(Presence):
         self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
         self._invites_per_app = invites_per_app
         self._used: dict[str, int] = {}  # token key -> until (ms)
-        self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (who, until)
-        self._resumes_of: dict[str, list[str]] = {}  # who -> digests, oldest first
+        self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (owner, until)
+        self._resumes_of: dict[str, list[str]] = {}  # owner -> digests, oldest first
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
@@ -194,6 +224,11 @@ class LocalPresence(Presence):
             self._terminal(older) if older is not None else None,
             count + (older is None),
         )
+
+    def login_turn(self, key: TerminalKey) -> AbstractAsyncContextManager[None]:
+        # None needed: a claim here never awaits, so a claim and the registration
+        # after it happen in one step of the event loop.
+        return contextlib.nullcontext()
 
     def release(self, s: Session, now_ms: int) -> None:
         return None  # the registry lists it offline as it removes it
@@ -245,6 +280,10 @@ class LocalPresence(Presence):
         pending[key] = (inviter, frozenset(invitees), now_ms)
         return True
 
+    def pending_invites(self) -> int:
+        """How many invites are kept, all apps together."""
+        return sum(len(pending) for pending in self._invites.values())
+
     async def find_invite(
         self, app_id: str, group_id: str, seq_id: int, invitee: str, now_ms: int
     ) -> tuple[bool, UserTerminal | None]:
@@ -263,18 +302,18 @@ class LocalPresence(Presence):
     async def forget_use(self, key: str) -> None:
         self._used.pop(key, None)
 
-    async def keep_resume(self, digest: str, who: str, until_ms: int, now_ms: int) -> None:
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         # A user's last two credentials stay valid (the reply with the newest may have
         # been lost); older ones go, so that memory follows users, not logins.
-        self._resumes[digest] = (who, until_ms)
-        kept = self._resumes_of.setdefault(who, [])
+        self._resumes[digest] = (owner, until_ms)
+        kept = self._resumes_of.setdefault(owner, [])
         kept.append(digest)
         while len(kept) > 2:
             self._resumes.pop(kept.pop(0), None)
 
-    async def forget_resume(self, digest: str, who: str) -> None:
+    async def forget_resume(self, digest: str, owner: str) -> None:
         self._resumes.pop(digest, None)
-        kept = self._resumes_of.get(who)
+        kept = self._resumes_of.get(owner)
         if kept is not None and digest in kept:
             kept.remove(digest)
 
@@ -286,12 +325,12 @@ class LocalPresence(Presence):
         for key in [k for k, until in self._used.items() if until < now_ms]:
             del self._used[key]
         for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
-            who, _ = self._resumes.pop(digest)
-            kept = self._resumes_of.get(who)
+            owner, _ = self._resumes.pop(digest)
+            kept = self._resumes_of.get(owner)
             if kept is not None and digest in kept:
                 kept.remove(digest)
                 if not kept:
-                    del self._resumes_of[who]
+                    del self._resumes_of[owner]
         self._registry.prune_offline(now_ms - retention_ms)
         for app_id in list(self._invites):
             pending = self._invites[app_id]

@@ -4,7 +4,7 @@ and who was, for the retention window.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,13 @@ class Offline:
     since_ms: int
 
 
+# app_id -> (user_id, mutex_type) -> who went offline
+OfflineIndex = MutableMapping[str, dict[tuple[str, str], "Offline"]]
+
+
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, offline: OfflineIndex | None = None) -> None:
+        """``offline``: where the offline entries are kept (a test counts its visits)."""
         self._terminals: dict[TerminalKey, Session] = {}
         self._by_conn: dict[str, Session] = {}
         self._by_user: dict[tuple[str, str], dict[str, Session]] = {}
@@ -31,7 +36,7 @@ class Registry:
         self._by_app: dict[str, dict[TerminalKey, Session]] = {}
         # app_id -> (user_id, mutex_type) -> who went offline: one app's reads never
         # visit another app's entries.
-        self._offline: dict[str, dict[tuple[str, str], Offline]] = {}
+        self._offline: OfflineIndex = offline if offline is not None else {}
 
     def __len__(self) -> int:
         return len(self._terminals)
@@ -97,7 +102,7 @@ class Registry:
         return count
 
 
-def _discard(index: dict[Any, dict[Any, Any]], outer: object, inner: object) -> None:
+def _discard(index: MutableMapping[Any, dict[Any, Any]], outer: object, inner: object) -> None:
     bucket = index.get(outer)
     if bucket is not None:
         bucket.pop(inner, None)

@@ -7,9 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hstgw.billing.quota import Quota
 from hstgw.errors import ParameterInvalid, TerminalCode
 from hstgw.online import protocol as p
-from hstgw.online.core import DEVELOPER_DISABLED, OnlineCore
+from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import (
     Reply,
     TerminalError,
@@ -19,6 +20,7 @@ from hstgw.online.frames import (
     parse_request,
     reply,
 )
+from hstgw.online.invites import Invites
 from hstgw.online.models import (
     InviteReplyReq,
     InviteReq,
@@ -26,15 +28,46 @@ from hstgw.online.models import (
     MessageReq,
     SetStateReq,
 )
+from hstgw.online.presence import Presence
+from hstgw.online.routing import Reach
+from hstgw.online.scope import ScopeNotices
 from hstgw.online.session import Session
-from hstgw.store import Unavailable
+from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus, OnlineApps
+from hstgw.online.terminals import LocalTerminals
+from hstgw.store import Store, Unavailable
 
-__all__ = ["TerminalRequests"]
+__all__ = ["HANDLERS", "TerminalRequests"]
 
 log = logging.getLogger("hstgw.online")
 
 
-class TerminalRequests(OnlineCore):
+class TerminalRequests:
+    def __init__(
+        self,
+        store: Store,
+        presence: Presence,
+        terminals: LocalTerminals,
+        scope: ScopeNotices,
+        reach: Reach,
+        invites: Invites,
+        apps: OnlineApps,
+        developers: DeveloperStatus,
+        quota: Quota,
+        config: OnlineConfig,
+        clock: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._presence = presence
+        self._terminals = terminals
+        self._scope = scope
+        self._reach = reach
+        self._invites = invites
+        self._apps = apps
+        self._developers = developers
+        self._quota = quota
+        self._message_rate = config.message_rate
+        self._clock = clock
+
     async def handle(self, session: Session, raw: str | bytes) -> str:
         """The reply to one frame of a logged-in terminal."""
         session.last_seen = now = time.monotonic()
@@ -42,18 +75,18 @@ class TerminalRequests(OnlineCore):
         try:
             data = parse_frame(raw)
             kind, seq = data["type"], data.get("seq")
-            if not session.allow(now, self.config.message_rate):
+            if not session.allow(now, self._message_rate):
                 raise TerminalError(TerminalCode.RATE_LIMITED)
             app = self._apps.get(session.app_id)
-            held = self._devs.get(app.dev_id) if app is not None else None
+            developers = self._developers
             if (
                 app is not None
-                and (held is None or not held[0] or now - held[1] >= self._dev_ttl)
-                and not await self.developer_active(app.dev_id, now)
+                and not developers.known_active(app.dev_id, now)
+                and not await developers.active(app.dev_id, now)
             ):
                 # refused at once; the housekeeping sweep kicks it (developer_disabled)
                 raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
-            handler = _HANDLERS.get(kind)
+            handler = HANDLERS.get(kind)
             if handler is None:
                 raise TerminalError(TerminalCode.UNKNOWN_TYPE, f"type: unknown {kind!r}"[:200])
             result = await handler(self, session, data)
@@ -71,7 +104,7 @@ class TerminalRequests(OnlineCore):
         return reply(kind, seq, TerminalCode.OK, None, result)
 
     async def _logout(self, session: Session, data: dict[str, Any]) -> Reply:
-        self._end(session)
+        self._terminals.end(session)
         session.link.close(1000, "logout")
         return {}
 
@@ -81,7 +114,7 @@ class TerminalRequests(OnlineCore):
     async def _list_online(self, session: Session, data: dict[str, Any]) -> Reply:
         req: ListOnlineReq = parse_request(ListOnlineReq, data)
         users = sorted(
-            await self.presence.scope(session.app_id, session.company_id),
+            await self._presence.scope(session.app_id, session.company_id),
             key=lambda t: (t.user_id, t.mutex_type),
         )
         start = (req.page - 1) * req.page_size
@@ -95,8 +128,8 @@ class TerminalRequests(OnlineCore):
     async def _set_state(self, session: Session, data: dict[str, Any]) -> Reply:
         req: SetStateReq = parse_request(SetStateReq, data)
         session.custom_state = req.custom_state
-        await self.presence.set_state(session)
-        self._notify_scope(session, state=1)
+        await self._presence.set_state(session)
+        self._scope.notify(session, state=1)
         return {}
 
     async def _check_signaling(self, session: Session) -> None:
@@ -104,7 +137,7 @@ class TerminalRequests(OnlineCore):
         app = self._apps.get(session.app_id) or await self._store.find_app(session.app_id)
         if app is None:
             raise TerminalError(TerminalCode.APP_NOT_FOUND)
-        refusal = await self.quota.signaling_refusal(app)
+        refusal = await self._quota.signaling_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
 
@@ -113,7 +146,7 @@ class TerminalRequests(OnlineCore):
         await self._check_signaling(session)
         if req.extend_info is not None:
             check_body(req.extend_info, "extend_info", terminal=True)
-        failed = await self.invite(
+        failed = await self._invites.send(
             session.app_id, req.group_id, req.user_ids, req.seq_id, req.extend_info, session
         )
         return {"seq_id": req.seq_id, "failed_user_ids": failed}
@@ -123,14 +156,14 @@ class TerminalRequests(OnlineCore):
         await self._check_signaling(session)  # a reply is a billed reception too
         if req.extend_info is not None:
             check_body(req.extend_info, "extend_info", terminal=True)
-        known, who = await self.presence.find_invite(
+        known, inviting = await self._presence.find_invite(
             session.app_id, req.group_id, req.seq_id, session.user_id, self._clock()
         )
         if not known:
             raise TerminalError(TerminalCode.FIELD_INVALID, "seq_id: no such invite")
-        if who is None:  # the app's backend invited: nobody to tell
+        if inviting is None:  # the app's backend invited: nobody to tell
             return {"delivered": False}
-        [inviter] = await self.presence.find(session.app_id, [who])
+        [inviter] = await self._presence.find(session.app_id, [inviting])
         if inviter is None or inviter.company_id != session.company_id:
             raise TerminalError(TerminalCode.NOT_ONLINE, "the inviting terminal is not online")
         text = dumps(
@@ -143,7 +176,7 @@ class TerminalRequests(OnlineCore):
                 **session.describe(),
             }
         )
-        [delivered] = await self.deliver(session.app_id, [inviter], text)
+        [delivered] = await self._reach.deliver(session.app_id, [inviter], text)
         return {"delivered": delivered}
 
     async def _message(self, session: Session, data: dict[str, Any]) -> Reply:
@@ -161,10 +194,10 @@ class TerminalRequests(OnlineCore):
         )
         targets = [
             t
-            for t in await self.presence.of_user(session.app_id, req.to_user_id)
+            for t in await self._presence.of_user(session.app_id, req.to_user_id)
             if t.conn != session.conn and t.company_id == session.company_id
         ]
-        delivered = sum(await self.deliver(session.app_id, targets, text))
+        delivered = sum(await self._reach.deliver(session.app_id, targets, text))
         if not delivered:
             raise TerminalError(
                 TerminalCode.NOT_ONLINE, "to_user_id: no terminal of the user online"
@@ -172,7 +205,8 @@ class TerminalRequests(OnlineCore):
         return {"delivered": delivered}
 
 
-_HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaitable[Reply]]] = {
+# The handler of each request type (a test puts a broken one in to see it contained).
+HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaitable[Reply]]] = {
     p.HEARTBEAT: TerminalRequests._heartbeat,
     p.LIST_ONLINE: TerminalRequests._list_online,
     p.SET_STATE: TerminalRequests._set_state,

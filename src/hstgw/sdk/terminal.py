@@ -97,6 +97,12 @@ class TerminalClient:
         self._resume: str | None = None
         self.kicked: dict[str, Any] | None = None
 
+    @property
+    def connection(self) -> ClientConnection | None:
+        """The WebSocket of the current login (None before the first): to watch it, or,
+        in a test, to drop it as a network would (the client then reconnects)."""
+        return self._conn
+
     # connecting
 
     async def _ws_url(self) -> str:

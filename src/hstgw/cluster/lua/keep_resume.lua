@@ -1,8 +1,8 @@
 -- keep_resume: store a resume credential; a user's last two stay valid, an older one
 -- goes (cluster/presence.py, RedisPresence.keep_resume).
 -- KEYS[1] resume:<digest>  the credential
--- KEYS[2] resumes:<who>    the user's credentials, newest first
--- ARGV[1] who     app_id<US>user_id<US>company_id, the credential's owner
+-- KEYS[2] resumes:<owner>  the user's credentials, newest first
+-- ARGV[1] owner   app_id<US>user_id<US>company_id, the credential's owner
 -- ARGV[2] ttl     how long it stays valid, in ms
 -- ARGV[3] prefix  the credentials' key prefix (KEYS[1] without its digest)
 -- Returns how many older credentials were removed.

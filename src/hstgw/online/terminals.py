@@ -1,0 +1,125 @@
+"""This node's terminals: registered, kicked, gone.
+
+A session leaves once (``Session.ended``): it is taken out of the registry, listed
+offline in presence, and its scope is told. A kick that another node sent for a
+login not registered yet is kept for a while and applied when it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hstgw.online import protocol as p
+from hstgw.online.frames import dumps
+from hstgw.online.presence import Presence
+from hstgw.online.registry import Registry
+from hstgw.online.scope import ScopeNotices
+from hstgw.online.session import Session
+from hstgw.online.tenants import OnlineApps
+from hstgw.online.usage import UsageCounters
+from hstgw.store import App
+from hstgw.tasks import Background
+
+__all__ = ["LocalTerminals"]
+
+# How long a kick that arrived before its session was registered is remembered.
+_EARLY_KICK_S = 30.0
+
+
+class LocalTerminals:
+    def __init__(
+        self,
+        registry: Registry,
+        presence: Presence,
+        scope: ScopeNotices,
+        usage: UsageCounters,
+        apps: OnlineApps,
+        clock: Callable[[], int],
+        tasks: Background,
+    ) -> None:
+        self.registry = registry
+        self._presence = presence
+        self._scope = scope
+        self._usage = usage
+        self._apps = apps
+        self._clock = clock
+        self._tasks = tasks
+        self._early_kicks: dict[str, tuple[str, float]] = {}  # conn -> (reason, at)
+
+    def spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run ``aw`` in the background (awaited at a clean stop)."""
+        return self._tasks.spawn(aw)
+
+    def register(self, session: Session, app: App, count: int) -> Session:
+        """``session`` took its place; ``count``: the app's terminals online now."""
+        self._apps[app.app_id] = app
+        self.registry.add(session)
+        self._usage.terminals(app.app_id, count)
+        self._scope.notify(session, state=1)
+        early = self._early_kicks.pop(session.conn, None)
+        if early is not None:  # another node replaced it while it was being registered
+            self.kick(session, early[0])
+        return session
+
+    def end(self, session: Session) -> Awaitable[object] | None:
+        """``session`` is offline (once); what remains to wait for, if anything."""
+        if session.ended:
+            return None
+        session.ended = True
+        now = self._clock()
+        if not self.registry.remove(session, now):
+            return None
+        pending = self._presence.release(session, now)
+        self._scope.notify(session, state=0)
+        if pending is None:
+            return None
+        return self.spawn(pending)
+
+    def kick(self, session: Session, reason: str) -> Awaitable[object] | None:
+        """Tell the terminal why, take it offline, close its link; what remains to
+        wait for until presence shows it offline everywhere, if anything."""
+        session.link.push(
+            dumps({"type": "kicked", "reason": reason, "msg": p.KICK_REASONS[reason]})
+        )
+        pending = self.end(session)
+        session.link.close(p.CLOSE_KICKED, reason)
+        return pending
+
+    def kick_app(self, app_id: str, reason: str) -> None:
+        for s in self.registry.of_app(app_id):
+            self.kick(s, reason)
+
+    def kick_all(self, reason: str) -> None:
+        for s in self.registry.all():
+            self.kick(s, reason)
+
+    # what other nodes ask
+
+    def push(self, conns: list[str], text: str) -> list[bool]:
+        get = self.registry.by_conn
+        out = []
+        for conn in conns:
+            s = get(conn)
+            out.append(s is not None and s.link.push(text))
+        return out
+
+    async def kick_conn(self, conn: str, reason: str) -> bool:
+        """Kick login ``conn``; False, and kept for when it registers, if it is not here."""
+        s = self.registry.by_conn(conn)
+        if reason not in p.KICK_REASONS:
+            reason = "kickout"
+        if s is None:
+            now = time.monotonic()
+            if len(self._early_kicks) > 10_000:
+                self._early_kicks = {
+                    c: v for c, v in self._early_kicks.items() if v[1] > now - _EARLY_KICK_S
+                }
+            self._early_kicks[conn] = (reason, now)
+            return False
+        pending = self.kick(s, reason)
+        if pending is not None:
+            await pending
+        return True
