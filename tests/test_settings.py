@@ -56,6 +56,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_LOGINS_PER_APP": "9",
         "HSTGW_LIMIT_TERMINALS_PER_APP": "11",
         "HSTGW_LIMIT_LOGIN_FAILURES_PER_ADDRESS": "13",
+        "HSTGW_LIMIT_APPS_PER_DEVELOPER": "17",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
         "HSTGW_SQLITE_CACHE_MIB": "16",
         "HSTGW_SQLITE_SYNCHRONOUS": "full",
@@ -79,6 +80,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
     assert s.limit_login_failures_per_address == 13
+    assert s.limit_apps_per_developer == 17
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
         "https://api.example.com",
