@@ -37,6 +37,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hstgw.api.bodies import ChunkedBody, RawBody, SizedBody
 from hstgw.connections import ConnectionGate
 from hstgw.errors import Code
 
@@ -97,7 +98,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.deadline = 0.0
         self.write_deadline = 0.0
         self._address: str | None = None  # set once admitted
-        self._raw: _Body | None = None  # a body read by hand after an ignored Upgrade offer
+        self._raw: RawBody | None = None  # a body read by hand after an ignored Upgrade offer
         self._in_head = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0  # bytes of the current head seen in whole chunks
         self._refusal: tuple[int, str] | None = None
@@ -248,7 +249,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self._in_head = False
         codings = [v for k, v in self.headers if k == b"transfer-encoding"]
-        body: _Body
+        body: RawBody
         if codings:
             # Only "chunked", exactly, once: a coding we cannot undo, or one httptools
             # did not check (it skips the body of an upgrade), would let the body be
@@ -258,7 +259,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                     400, "transfer-encoding: only chunked is supported", owns_cycle=True
                 )
                 return b""
-            body = _Chunked(self.max_body)
+            body = ChunkedBody(self.max_body)
         else:
             try:
                 length = int(dict(self.headers).get(b"content-length", b"0"))
@@ -271,7 +272,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 return b""
             if not length:
                 return rest
-            body = _Sized(length)
+            body = SizedBody(length)
         # The request's task has not run yet (we are still in data_received): it will
         # read the body that follows, not the empty one httptools ended with.
         self.cycle.more_body = True
@@ -301,91 +302,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.deadline = 0.0
         cycle.message_event.set()
         return rest
-
-
-class _Body:
-    """A request body read after httptools stopped: ``feed`` -> (its bytes, what follows)."""
-
-    done = False
-
-    def feed(self, data: bytes) -> tuple[bytes, bytes]:
-        raise NotImplementedError
-
-
-class _Sized(_Body):
-    def __init__(self, length: int) -> None:
-        self.left = length
-
-    def feed(self, data: bytes) -> tuple[bytes, bytes]:
-        take = data[: self.left]
-        self.left -= len(take)
-        self.done = not self.left
-        return take, data[len(take) :]
-
-
-class _Chunked(_Body):
-    """``Transfer-Encoding: chunked`` (RFC 9112 7.1), strictly; ValueError when malformed."""
-
-    _LINE_MAX = 4096
-
-    def __init__(self, max_body: int) -> None:
-        self.max_body = max_body
-        self.size = 0  # body bytes so far
-        self.left = 0  # of the current chunk
-        self.state = "size"  # size -> data -> crlf -> size ... -> trailer -> done
-        self.line = bytearray()
-
-    def feed(self, data: bytes) -> tuple[bytes, bytes]:
-        out = bytearray()
-        i = 0
-        while i < len(data) and not self.done:
-            if self.state == "data":
-                take = data[i : i + self.left]
-                out += take
-                i += len(take)
-                self.left -= len(take)
-                if not self.left:
-                    self.state = "crlf"
-                continue
-            end = data.find(b"\n", i)
-            if end < 0:
-                self._line(data[i:])
-                i = len(data)
-                continue
-            self._line(data[i : end + 1])
-            i = end + 1
-            line, self.line = bytes(self.line), bytearray()
-            self._end_of_line(line)
-        return bytes(out), data[i:]
-
-    def _line(self, part: bytes) -> None:
-        self.line += part
-        if len(self.line) > self._LINE_MAX:
-            raise ValueError("A chunk line is too long.")
-
-    def _end_of_line(self, line: bytes) -> None:
-        if not line.endswith(b"\r\n"):
-            raise ValueError("Invalid chunked body.")
-        line = line[:-2]
-        if self.state == "crlf":
-            if line:
-                raise ValueError("Invalid chunked body.")
-            self.state = "size"
-        elif self.state == "size":
-            size_text = line.split(b";", 1)[0]
-            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise ValueError("Invalid chunk size.")
-            size = int(size_text, 16)
-            self.size += size
-            if self.size > self.max_body:
-                raise ValueError("Request body too large.")
-            if size:
-                self.left = size
-                self.state = "data"
-            else:
-                self.state = "trailer"
-        elif not line:  # the empty line that ends the trailer section
-            self.done = True
 
 
 def guarded_protocol(gate: ConnectionGate, deadlines: Deadlines, max_body: int) -> type:
