@@ -46,11 +46,11 @@ def address_key(address: str) -> str:
     IPv4-mapped IPv6 address counts as its IPv4 address. Anything else (a Unix socket's
     empty address) counts as itself.
     """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    if ":" not in address:  # IPv4 (or no address): as it is, without parsing (hot path)
         return address
-    if isinstance(ip, ipaddress.IPv4Address):
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
         return address
     if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
