@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,13 +97,23 @@ def free_port() -> int:
 
 
 class Clock:
-    """The server's clock, which a test may move forward."""
+    """The server's clocks, which a test may move forward: wall time in ms (called),
+    and monotonic seconds (``ticks``: rate buckets, heartbeat deadlines), which a test
+    may also stop (``freeze_ticks``) so that no bucket refills behind its back."""
 
     def __init__(self) -> None:
         self.offset_ms = 0
+        self._frozen_at: float | None = None
 
     def __call__(self) -> int:
         return now_ms() + self.offset_ms
+
+    def ticks(self) -> float:
+        base = time.monotonic() if self._frozen_at is None else self._frozen_at
+        return base + self.offset_ms / 1000
+
+    def freeze_ticks(self) -> None:
+        self._frozen_at = time.monotonic()
 
     def advance(self, seconds: float) -> None:
         self.offset_ms += int(seconds * 1000)
@@ -207,7 +218,7 @@ class Gateway:
 class ServerThread:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         # The server `hstgw serve` runs (its protocol, gates and deadlines), in a thread.
-        self.app = create_app(settings, clock=clock)
+        self.app = create_app(settings, clock=clock, ticks=clock.ticks)
         self.server = uvicorn.Server(uvicorn_config(settings, self.app))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

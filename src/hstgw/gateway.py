@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,10 @@ class Gateway:
         *,
         store: Store | None = None,
         clock: Callable[[], int] = now_ms,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: wall time in ms; ``ticks``: monotonic seconds (the online
+        service's rate buckets and deadlines). Tests give their own."""
         self.settings = settings
         self.store = store or open_store(settings, serving=True)
         self.clock = clock
@@ -109,6 +113,7 @@ class Gateway:
             presence=presence,
             router=router,
             guard=self.guard,
+            ticks=ticks,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import orjson
@@ -32,9 +33,10 @@ def create_app(
     *,
     store: Store | None = None,
     clock: Callable[[], int] = now_ms,
+    ticks: Callable[[], float] = time.monotonic,
     connections: Connections | None = None,
 ) -> HttpApi:
-    gw = Gateway(settings, store=store, clock=clock)
+    gw = Gateway(settings, store=store, clock=clock, ticks=ticks)
     connections = connections or Connections.from_settings(settings)
     gw.metrics.count_connections({"rest": connections.http, "terminal": connections.terminals})
     documents: dict[str, bytes] = {}

@@ -53,6 +53,7 @@ class Admission:
         config: OnlineConfig,
         clock: Callable[[], int],
         guard: Guard | None = None,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._presence = presence
@@ -62,6 +63,7 @@ class Admission:
         self._quota = quota
         self._config = config
         self._clock = clock
+        self._ticks = ticks
         self._guard = guard
 
     async def login(
@@ -173,7 +175,7 @@ class Admission:
         """Past the credentials: the app's state, the limits, the terminal's place."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
-        if not await self._developers.active(app.dev_id, time.monotonic()):
+        if not await self._developers.active(app.dev_id, self._ticks()):
             raise TerminalError(TerminalCode.APP_OFFLINE, DEVELOPER_DISABLED)
         online = next((s for s in app.services if s.service_id == ServiceId.ONLINE), None)
         if online is None:
@@ -190,7 +192,7 @@ class Admission:
             req.company_id,
             req.custom_state,
             req.extend_info,
-            time.monotonic(),
+            self._ticks(),
             secrets.token_hex(8),
         )
         session.fill(self._config.message_rate)

@@ -28,6 +28,7 @@ class Housekeeping:
         developers: DeveloperStatus,
         config: OnlineConfig,
         clock: Callable[[], int],
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self._terminals = terminals
         self._presence = presence
@@ -36,10 +37,11 @@ class Housekeeping:
         self._developers = developers
         self._config = config
         self._clock = clock
+        self._ticks = ticks
 
     async def sweep(self) -> None:
         """Drop silent terminals, forget what is past retention, note the peaks."""
-        deadline = time.monotonic() - 3 * self._config.heartbeat_interval
+        deadline = self._ticks() - 3 * self._config.heartbeat_interval
         now = self._clock()
         apps: set[str] = set()
         for s in self._terminals.registry.all():
@@ -58,7 +60,7 @@ class Housekeeping:
             app = self._apps.get(app_id)
             if app is not None:
                 devs[app.dev_id].append(app_id)
-        now = time.monotonic()
+        now = self._ticks()
         for dev_id, apps in devs.items():
             if not await self._developers.active(dev_id, now):
                 for app_id in apps:

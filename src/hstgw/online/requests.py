@@ -55,6 +55,7 @@ class TerminalRequests:
         quota: Quota,
         config: OnlineConfig,
         clock: Callable[[], int],
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._presence = presence
@@ -67,10 +68,11 @@ class TerminalRequests:
         self._quota = quota
         self._message_rate = config.message_rate
         self._clock = clock
+        self._ticks = ticks  # seconds, monotonic: the rate bucket, last seen
 
     async def handle(self, session: Session, raw: str | bytes) -> str:
         """The reply to one frame of a logged-in terminal."""
-        session.last_seen = now = time.monotonic()
+        session.last_seen = now = self._ticks()
         kind, seq = "error", None
         try:
             data = parse_frame(raw)

@@ -18,6 +18,7 @@ choice (``hstgw.gateway``); nothing here asks.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from hstgw.abuse import Guard
@@ -58,9 +59,12 @@ class OnlineService:
         presence: Presence,
         router: Router,
         guard: Guard | None = None,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         """``registry``: this node's sessions; ``presence`` and ``router``: this node
-        alone (``LocalPresence`` over the same registry, ``LocalRouter``) or a cluster's."""
+        alone (``LocalPresence`` over the same registry, ``LocalRouter``) or a cluster's.
+        ``clock``: wall time in ms (presence, usage); ``ticks``: monotonic seconds (rate
+        buckets, heartbeat deadlines, cached developer status), which a test may drive."""
         self.config = config
         self.registry = registry
         self.presence = presence
@@ -69,11 +73,20 @@ class OnlineService:
         developers = DeveloperStatus(store, config.dev_status_ttl_s)
         self._scope = ScopeNotices(registry, router)
         self._terminals = LocalTerminals(
-            registry, presence, self._scope, usage, apps, clock, self._tasks
+            registry, presence, self._scope, usage, apps, clock, self._tasks, ticks
         )
         self._reach = Reach(self._terminals, self._scope, presence, router, usage, clock)
         self._admission = Admission(
-            store, presence, self._terminals, self._reach, developers, quota, config, clock, guard
+            store,
+            presence,
+            self._terminals,
+            self._reach,
+            developers,
+            quota,
+            config,
+            clock,
+            guard,
+            ticks,
         )
         self._invites = Invites(presence, self._reach, clock)
         self._requests = TerminalRequests(
@@ -88,12 +101,13 @@ class OnlineService:
             quota,
             config,
             clock,
+            ticks,
         )
         self._deliveries = Deliveries(
             store, presence, self._reach, self._invites, quota, config, clock
         )
         self._housekeeping = Housekeeping(
-            self._terminals, presence, usage, apps, developers, config, clock
+            self._terminals, presence, usage, apps, developers, config, clock, ticks
         )
         # A terminal's every frame: the bound method itself, not one call more.
         self.handle = self._requests.handle

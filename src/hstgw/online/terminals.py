@@ -39,6 +39,7 @@ class LocalTerminals:
         apps: OnlineApps,
         clock: Callable[[], int],
         tasks: Background,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self._presence = presence
@@ -46,6 +47,7 @@ class LocalTerminals:
         self._usage = usage
         self._apps = apps
         self._clock = clock
+        self._ticks = ticks
         self._tasks = tasks
         self._early_kicks: dict[str, tuple[str, float]] = {}  # conn -> (reason, at)
 
@@ -112,7 +114,7 @@ class LocalTerminals:
         if reason not in p.KICK_REASONS:
             reason = "kickout"
         if s is None:
-            now = time.monotonic()
+            now = self._ticks()
             if len(self._early_kicks) > 10_000:
                 self._early_kicks = {
                     c: v for c, v in self._early_kicks.items() if v[1] > now - _EARLY_KICK_S
