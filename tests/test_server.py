@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import engine_settings, free_port
 from tests.waiting import eventually_sync
 
 
@@ -162,3 +162,23 @@ def test_invalid_settings_are_refused_with_the_setting_named(tmp_path: Path) -> 
     )
     assert out.returncode == 1
     assert "time_zone" in json.loads(out.stderr)["error"]["msg"]
+
+
+def test_a_missing_postgres_database_is_one_line_without_a_trace(tmp_path: Path) -> None:
+    for db in engine_settings("postgres"):  # (skips, or fails in CI, without PostgreSQL)
+        base = db["database_url"].rsplit("/", 1)[0]
+        ports = ["--port", str(free_port()), "--terminal-port", str(free_port())]
+        out = subprocess.run(
+            [sys.executable, "-m", "hstgw", "serve", "--data-dir", str(tmp_path), *ports],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "HSTGW_DATABASE_URL": f"{base}/hstgw_no_such_db"},
+        )
+        assert out.returncode != 0
+        msgs = [json.loads(line).get("msg") for line in out.stderr.splitlines() if line[:1] == "{"]
+        assert (
+            'start-up failed: PostgreSQL: database "hstgw_no_such_db" does not exist; '
+            "create it first (createdb, or CREATE DATABASE)"
+        ) in msgs
+        assert "Traceback" not in out.stderr

@@ -21,7 +21,7 @@ from hstgw.log import AccessLog
 from hstgw.metrics import CONTENT_TYPE as METRICS_TYPE
 from hstgw.online.endpoint import TerminalListener
 from hstgw.settings import Settings
-from hstgw.store import Store
+from hstgw.store import Store, StoreError
 
 __all__ = ["create_app"]
 
@@ -109,7 +109,9 @@ def create_app(
                 try:
                     await gw.start()
                     await listener.start()
-                except OSError as exc:  # a port taken, a directory not writable: one line
+                except (OSError, StoreError) as exc:
+                    # a port taken, a directory not writable, a database that is not
+                    # there: what the operator must fix, in one line (no trace)
                     log.error("start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

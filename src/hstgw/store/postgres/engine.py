@@ -86,6 +86,12 @@ class PostgresEngine:
             )
         except _TRANSIENT as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+        except asyncpg.InvalidCatalogNameError as exc:  # the database is not there
+            raise StoreError(
+                f"PostgreSQL: {exc}; create it first (createdb, or CREATE DATABASE)"
+            ) from exc
+        except asyncpg.PostgresError as exc:  # a wrong role or password, no permission
+            raise StoreError(f"PostgreSQL refused the connection: {exc}") from exc
         await self._migrate()
         await self._seal_plaintext()
         if self._serving and not await self._take_serving_lock():
