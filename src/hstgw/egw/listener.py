@@ -112,6 +112,7 @@ class EventListener:
         self._closing = Background()
         self._sweeper: asyncio.Task[None] | None = None
         self._unlisten: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -134,6 +135,7 @@ class EventListener:
             create_connection=self._connection,
             logger=logging.getLogger("hstgw.egw.ws"),
         )
+        self.loop = asyncio.get_running_loop()  # (tests hand work to it from outside)
         self._unlisten = self._service.feed.listen(self._on_event)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
