@@ -127,6 +127,7 @@ class Gateway:
             router=router,
             guard=self.guard,
             ticks=ticks,
+            events=self.events,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]

@@ -23,6 +23,7 @@ __all__ = [
     "Batch",
     "GroupLimits",
     "Reads",
+    "Touched",
     "event_from_row",
     "plan_append",
     "snapshot_groups",
@@ -30,8 +31,8 @@ __all__ = [
 ]
 
 GroupKey = tuple[str, str]  # (app_id, group_id)
+UserKey = tuple[str, str, str]  # (app_id, group_id, user_id)
 Member = tuple[str, str]  # (holder, node)
-MediaKey = tuple[str, str]  # (user_id, media_id)
 Batch = list[tuple[str, list[Entry]]]  # (app_id, its entries), in arrival order
 
 
@@ -45,32 +46,47 @@ class GroupLimits:
 
 @dataclass
 class Reads:
-    """What the engine read for a batch (see :func:`touched`)."""
+    """What the engine read for a batch (see :func:`touched`): only the rows of the
+    users it names, and the sizes of the groups it joins (a group of thousands is not
+    read whole for each join)."""
 
     versions: dict[str, int] = field(default_factory=dict)
-    members: dict[GroupKey, dict[str, Member]] = field(default_factory=dict)
-    media: dict[GroupKey, dict[MediaKey, int]] = field(default_factory=dict)
+    members: dict[UserKey, Member] = field(default_factory=dict)
+    media: dict[UserKey, dict[str, int]] = field(default_factory=dict)  # media_id -> type
+    sizes: dict[GroupKey, int] = field(default_factory=dict)
     holder_groups: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: set[tuple[str, str]] = field(default_factory=set)
 
 
-def touched(
-    batch: Batch,
-) -> tuple[list[str], list[GroupKey], list[tuple[str, str]], list[tuple[str, str]]]:
-    """The apps (sorted: locks are taken in one order), groups, joining holders and
-    keys a batch touches: what the engine reads before planning."""
-    apps, groups, holders, keys = set(), set(), set(), set()
+@dataclass
+class Touched:
+    """What a batch touches, each list sorted (locks are taken in one order)."""
+
+    apps: list[str]
+    users: list[UserKey]
+    joined: list[GroupKey]  # the groups it joins: their sizes are read
+    holders: list[tuple[str, str]]  # (app_id, holder) of its joins
+    keys: list[tuple[str, str]]  # (source, key)
+
+
+def touched(batch: Batch) -> Touched:
+    """What the engine reads before planning ``batch``."""
+    apps: set[str] = set()
+    users: set[UserKey] = set()
+    joined: set[GroupKey] = set()
+    holders: set[tuple[str, str]] = set()
+    keys: set[tuple[str, str]] = set()
     for app_id, entries in batch:
         apps.add(app_id)
         for e in entries:
-            group_id = e.body.get("group_id")
-            if e.id in _GROUP_EVENTS and isinstance(group_id, str):
-                groups.add((app_id, group_id))
+            if e.id in _GROUP_EVENTS:
+                users.add((app_id, e.body["group_id"], e.body["user_id"]))
             if e.id is EventId.USER_JOINED:
+                joined.add((app_id, e.body["group_id"]))
                 holders.add((app_id, e.holder))
             if e.key:
                 keys.add((e.source, e.key))
-    return sorted(apps), sorted(groups), sorted(holders), sorted(keys)
+    return Touched(sorted(apps), sorted(users), sorted(joined), sorted(holders), sorted(keys))
 
 
 _GROUP_EVENTS = frozenset(
@@ -90,9 +106,10 @@ class AppendPlan:
         self._reads = reads
         self._limits = limits
         self._now = now
-        # The touched groups as they end, compared with what was read to write the change.
-        self.members = {k: dict(v) for k, v in reads.members.items()}
+        # The touched rows as they end, compared with what was read to write the change.
+        self.members: dict[UserKey, Member | None] = dict(reads.members)
         self.media = {k: dict(v) for k, v in reads.media.items()}
+        self._sizes = defaultdict(int, reads.sizes)
         self._holders = defaultdict(int, reads.holder_groups)
         self._seen = set(reads.seen)
 
@@ -117,12 +134,12 @@ class AppendPlan:
 
     def _join(self, app_id: str, e: Entry) -> Event | Refusal:
         group_id, user_id = e.body["group_id"], e.body["user_id"]
-        members = self.members.setdefault((app_id, group_id), {})
-        if user_id in members:
+        key = (app_id, group_id, user_id)
+        if self.members.get(key) is not None:
             return Refusal(TerminalCode.ALREADY_IN_GROUP, "user_id: in the group already")
         limits = self._limits
         if not e.fact:
-            if limits.max_users and len(members) >= limits.max_users:
+            if limits.max_users and self._sizes[(app_id, group_id)] >= limits.max_users:
                 return Refusal(
                     TerminalCode.GROUP_FULL, f"group_id: at most {limits.max_users} users"
                 )
@@ -133,52 +150,53 @@ class AppendPlan:
                     f"group_id: at most {limits.groups_per_terminal} groups per terminal",
                 )
         self._holders[(app_id, e.holder)] += 1
-        members[user_id] = (e.holder, e.node)
+        self._sizes[(app_id, group_id)] += 1
+        self.members[key] = (e.holder, e.node)
         return self._emit(app_id, EventId.USER_JOINED, {"group_id": group_id, "user_id": user_id})
 
-    def _member(self, app_id: str, e: Entry) -> dict[str, Member] | Refusal:
-        """The group's members, if ``e``'s user is one of them through ``e``'s holder."""
-        members = self.members.setdefault((app_id, e.body["group_id"]), {})
-        member = members.get(e.body["user_id"])
+    def _member(self, app_id: str, e: Entry) -> UserKey | Refusal:
+        """``e``'s membership, if its user is in the group through ``e``'s holder."""
+        key = (app_id, e.body["group_id"], e.body["user_id"])
+        member = self.members.get(key)
         if member is None or member[0] != e.holder:
             return Refusal(TerminalCode.GROUP_UNKNOWN, "group_id: not in that group")
-        return members
+        return key
 
     def _leave(self, app_id: str, e: Entry) -> Event | Refusal:
-        members = self._member(app_id, e)
-        if isinstance(members, Refusal):
-            return members
-        group_id, user_id = e.body["group_id"], e.body["user_id"]
+        key = self._member(app_id, e)
+        if isinstance(key, Refusal):
+            return key
+        _, group_id, user_id = key
         # Its media stop first: a listener never sees media of a user not in the group.
-        media = self.media.setdefault((app_id, group_id), {})
-        for user, media_id in [k for k in media if k[0] == user_id]:
-            media_type = media.pop((user, media_id))
-            body = {"group_id": group_id, "user_id": user_id}
+        media = self.media.setdefault(key, {})
+        body = {"group_id": group_id, "user_id": user_id}
+        for media_id, media_type in list(media.items()):
+            del media[media_id]
             self._emit(
                 app_id,
                 EventId.MEDIA_STOPPED,
                 {**body, "media_id": media_id, "media_type": media_type},
             )
-        del members[user_id]
+        self.members[key] = None
+        self._sizes[(app_id, group_id)] -= 1
         self._holders[(app_id, e.holder)] -= 1
-        return self._emit(app_id, EventId.USER_LEFT, {"group_id": group_id, "user_id": user_id})
+        return self._emit(app_id, EventId.USER_LEFT, body)
 
     def _media(self, app_id: str, e: Entry) -> Event | Refusal:
-        members = self._member(app_id, e)
-        if isinstance(members, Refusal):
-            return members
-        group_id, user_id = e.body["group_id"], e.body["user_id"]
+        key = self._member(app_id, e)
+        if isinstance(key, Refusal):
+            return key
+        _, group_id, user_id = key
         media_id, media_type = e.body["media_id"], e.body["media_type"]
-        media = self.media.setdefault((app_id, group_id), {})
-        key = (user_id, media_id)
+        media = self.media.setdefault(key, {})
         if e.id is EventId.MEDIA_STARTED:
-            if key in media:
+            if media_id in media:
                 return Refusal(TerminalCode.MEDIA_EXISTS, "media_id: started already")
-            media[key] = media_type
+            media[media_id] = media_type
         else:
-            if key not in media:
+            if media_id not in media:
                 return Refusal(TerminalCode.MEDIA_UNKNOWN, "media_id: not started")
-            media_type = media.pop(key)
+            media_type = media.pop(media_id)
         body = {
             "group_id": group_id,
             "user_id": user_id,
@@ -191,17 +209,16 @@ class AppendPlan:
 
     def member_changes(
         self,
-    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, str, int]]]:
+    ) -> tuple[list[UserKey], list[tuple[str, str, str, str, str, int]]]:
         """(rows to delete, rows to insert) of group_members."""
         deletes, inserts = [], []
-        for gk, after in self.members.items():
-            before = self._reads.members.get(gk, {})
-            for user, member in before.items():
-                if after.get(user) != member:
-                    deletes.append((*gk, user))
-            for user, member in after.items():
-                if before.get(user) != member:
-                    inserts.append((*gk, user, member[0], member[1], self._now))
+        for key, after in self.members.items():
+            before = self._reads.members.get(key)
+            if before != after:
+                if before is not None:
+                    deletes.append(key)
+                if after is not None:
+                    inserts.append((*key, *after, self._now))
         return deletes, inserts
 
     def media_changes(
@@ -209,14 +226,14 @@ class AppendPlan:
     ) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str, int, int]]]:
         """(rows to delete, rows to insert) of group_media."""
         deletes, inserts = [], []
-        for gk, after in self.media.items():
-            before = self._reads.media.get(gk, {})
-            for k, media_type in before.items():
-                if after.get(k) != media_type:
-                    deletes.append((*gk, *k))
-            for k, media_type in after.items():
-                if before.get(k) != media_type:
-                    inserts.append((*gk, *k, media_type, self._now))
+        for key, after in self.media.items():
+            before = self._reads.media.get(key, {})
+            for media_id, media_type in before.items():
+                if after.get(media_id) != media_type:
+                    deletes.append((*key, media_id))
+            for media_id, media_type in after.items():
+                if before.get(media_id) != media_type:
+                    inserts.append((*key, media_id, media_type, self._now))
         return deletes, inserts
 
     def event_rows(self) -> list[tuple[str, int, int, int, str]]:

@@ -27,6 +27,7 @@ from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 __all__ = ["EventStore"]
 
 _PAIRS = "(SELECT * FROM unnest($1::text[], $2::text[]))"
+_TRIPLES = "unnest($1::text[], $2::text[], $3::text[]) AS t (app_id, group_id, user_id)"
 
 
 def _columns(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
@@ -123,51 +124,55 @@ class EventStore(PostgresEngine):
 
 
 async def _read_touched(c: Conn, batch: Batch, now: int) -> Reads:
-    apps, groups, holders, keys = touched(batch)
+    t = touched(batch)
     reads = Reads()
     # The heads exist (a first event makes its app's), then are locked in app order.
     await c.execute(
         "INSERT INTO event_heads (app_id, version, updated_at)"
         " SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING",
-        apps,
+        t.apps,
         now,
     )
     for app_id, version in await c.fetch(
         "SELECT app_id, version FROM event_heads WHERE app_id = ANY($1::text[])"
         " ORDER BY app_id FOR UPDATE",
-        apps,
+        t.apps,
     ):
         reads.versions[app_id] = int(version)
-    if groups:
-        for gk in groups:
-            reads.members[gk] = {}
-            reads.media[gk] = {}
-        args = _columns(groups)
+    if t.users:
+        args = [[k[i] for k in t.users] for i in range(3)]
         for app_id, group_id, user_id, holder, node in await c.fetch(
-            "SELECT app_id, group_id, user_id, holder, node FROM group_members"
-            f" WHERE (app_id, group_id) IN {_PAIRS}",
+            "SELECT m.app_id, m.group_id, m.user_id, m.holder, m.node"
+            f" FROM {_TRIPLES} JOIN group_members m USING (app_id, group_id, user_id)",
             *args,
         ):
-            reads.members[(app_id, group_id)][user_id] = (holder, node)
+            reads.members[(app_id, group_id, user_id)] = (holder, node)
         for app_id, group_id, user_id, media_id, media_type in await c.fetch(
-            "SELECT app_id, group_id, user_id, media_id, media_type FROM group_media"
-            f" WHERE (app_id, group_id) IN {_PAIRS}",
+            "SELECT m.app_id, m.group_id, m.user_id, m.media_id, m.media_type"
+            f" FROM {_TRIPLES} JOIN group_media m USING (app_id, group_id, user_id)",
             *args,
         ):
-            reads.media[(app_id, group_id)][(user_id, media_id)] = media_type
-    if holders:
+            reads.media.setdefault((app_id, group_id, user_id), {})[media_id] = media_type
+    if t.joined:
+        for app_id, group_id, n in await c.fetch(
+            "SELECT app_id, group_id, count(*) FROM group_members"
+            f" WHERE (app_id, group_id) IN {_PAIRS} GROUP BY app_id, group_id",
+            *_columns(t.joined),
+        ):
+            reads.sizes[(app_id, group_id)] = int(n)
+    if t.holders:
         for app_id, holder, n in await c.fetch(
             "SELECT app_id, holder, count(*) FROM group_members"
             f" WHERE (app_id, holder) IN {_PAIRS} GROUP BY app_id, holder",
-            *_columns(holders),
+            *_columns(t.holders),
         ):
             reads.holder_groups[(app_id, holder)] = int(n)
-    if keys:
+    if t.keys:
         reads.seen.update(
             (r[0], r[1])
             for r in await c.fetch(
                 f"SELECT source, event_key FROM event_keys WHERE (source, event_key) IN {_PAIRS}",
-                *_columns(keys),
+                *_columns(t.keys),
             )
         )
     return reads

@@ -25,8 +25,6 @@ from hstgw.store.sqlite.engine import SqliteEngine
 
 __all__ = ["EventStore"]
 
-_CHUNK = 400
-
 
 class EventStore(SqliteEngine):
     async def append_events(self, batch: Batch, limits: GroupLimits, now: int) -> AppendPlan:
@@ -68,51 +66,39 @@ def _version(c: sqlite3.Connection, app_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _chunks(items: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
-    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-
-
-def _pairs_in(columns: str, chunk: list[tuple[str, str]]) -> tuple[str, list[str]]:
-    marks = ", ".join("(?, ?)" for _ in chunk)
-    return f"({columns}) IN (VALUES {marks})", [v for pair in chunk for v in pair]
-
-
 def _read_touched(c: sqlite3.Connection, batch: Batch) -> Reads:
-    apps, groups, holders, keys = touched(batch)
+    # Point lookups by primary key, one prepared statement each (SQLite's row-value IN
+    # over a VALUES list scans the table).
+    t = touched(batch)
     reads = Reads()
-    for app_id in apps:
+    for app_id in t.apps:
         reads.versions[app_id] = _version(c, app_id)
-    for chunk in _chunks(groups):
-        where, args = _pairs_in("app_id, group_id", chunk)
-        for gk in chunk:
-            reads.members[gk] = {}
-            reads.media[gk] = {}
-        for app_id, group_id, user_id, holder, node in c.execute(
-            f"SELECT app_id, group_id, user_id, holder, node FROM group_members WHERE {where}",
-            args,
-        ):
-            reads.members[(app_id, group_id)][user_id] = (holder, node)
-        for app_id, group_id, user_id, media_id, media_type in c.execute(
-            "SELECT app_id, group_id, user_id, media_id, media_type FROM group_media"
-            f" WHERE {where}",
-            args,
-        ):
-            reads.media[(app_id, group_id)][(user_id, media_id)] = media_type
-    for chunk in _chunks(holders):
-        where, args = _pairs_in("app_id, holder", chunk)
-        reads.holder_groups.update(
-            ((app_id, holder), n)
-            for app_id, holder, n in c.execute(
-                f"SELECT app_id, holder, count(*) FROM group_members WHERE {where}"
-                " GROUP BY app_id, holder",
-                args,
-            )
-        )
-    for chunk in _chunks(keys):
-        where, args = _pairs_in("source, event_key", chunk)
-        reads.seen.update(
-            c.execute(f"SELECT source, event_key FROM event_keys WHERE {where}", args)
-        )
+    for key in t.users:
+        row = c.execute(
+            "SELECT holder, node FROM group_members"
+            " WHERE app_id = ? AND group_id = ? AND user_id = ?",
+            key,
+        ).fetchone()
+        if row is not None:
+            reads.members[key] = (row[0], row[1])
+            media = c.execute(
+                "SELECT media_id, media_type FROM group_media"
+                " WHERE app_id = ? AND group_id = ? AND user_id = ?",
+                key,
+            ).fetchall()
+            if media:
+                reads.media[key] = dict(media)
+    for gk in t.joined:
+        reads.sizes[gk] = c.execute(
+            "SELECT count(*) FROM group_members WHERE app_id = ? AND group_id = ?", gk
+        ).fetchone()[0]
+    for hk in t.holders:
+        reads.holder_groups[hk] = c.execute(
+            "SELECT count(*) FROM group_members WHERE app_id = ? AND holder = ?", hk
+        ).fetchone()[0]
+    for kk in t.keys:
+        if c.execute("SELECT 1 FROM event_keys WHERE source = ? AND event_key = ?", kk).fetchone():
+            reads.seen.add(kk)
     return reads
 
 
