@@ -285,3 +285,31 @@ async def test_metrics_count_the_event_listener(gw: Gateway) -> None:
 
 def test_the_url_is_the_listeners(gw: Gateway) -> None:
     assert ws_url(gw).endswith(f":{listener(gw).port}")
+
+
+async def test_a_terminal_joining_a_group_reaches_the_subscriber(gw: Gateway) -> None:
+    from hstgw.sdk import TerminalClient
+
+    dev = gw.new_dev()
+    token = gw.access_token(dev)
+    body = {"app_name": "rooms", "status": "online", "service": [{"service_id": 7}]}
+    app = gw.call("POST", "/v1/app", token, json=body)["result"]
+    sub = await Sub.open(gw)
+    await sub.login(dev.dev_id, gw.access_token(dev))
+    await sub.ask(20004, app_list=[{"app_id": app["app_id"]}])
+    assert (await sub.ask(20008, app_list=[{"app_id": app["app_id"]}]))["version"] == 0
+    async with TerminalClient(gw.url, app["app_id"], "alice", app_secret=app["app_secret"]) as t:
+        online = await sub.recv()
+        assert (online["id"], online["version"], online["user_id"]) == (20900, 1, "alice")
+        await t.request("join_group", group_id="room1")
+        assert await sub.recv() == {
+            "id": 20100,
+            "app_id": app["app_id"],
+            "version": 2,
+            "group_id": "room1",
+            "user_id": "alice",
+        }
+    # going offline leaves the group, then the terminal is offline
+    left, offline = await sub.recv(), await sub.recv()
+    assert (left["id"], left["version"], offline["id"], offline["version"]) == (20101, 3, 20901, 4)
+    await sub.close()

@@ -17,6 +17,7 @@ from hstgw.egw.frames import Request, dumps
 from hstgw.egw.requests import Requests, Subscribers
 from hstgw.egw.session import BATCH, Session
 from hstgw.events.model import Event, EventId, GroupSnapshot
+from hstgw.store import Unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +32,7 @@ class ListFeed:
         self.retained_from = 1
         self.listeners: list[Callable[[Event], None]] = []
         self.on_after: Callable[[], None] | None = None  # runs inside each read
+        self.away = False  # snapshots fail (the store is away)
 
     def add(self, n: int = 1, *, tell: bool = True) -> list[Event]:
         made = []
@@ -55,6 +57,9 @@ class ListFeed:
         return self.events[version : version + limit]
 
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
+        if self.away:
+            self.add(1)  # an event meanwhile: held while the sync runs
+            raise Unavailable("the store is away")
         return GroupSnapshot(app_id, len(self.events), [])
 
     def listen(self, listener: Callable[[Event], None]) -> Callable[[], None]:
@@ -203,3 +208,20 @@ async def test_a_slow_subscriber_is_closed_not_buffered() -> None:
     assert rig.session.outbox.qsize() == 16
     assert rig.closed == [(p.CLOSE_TOO_SLOW, "too slow to read: resume with from_version")]
     assert rig.session.ended and rig.session.streams == {}
+
+
+async def test_a_sync_that_fails_leaves_the_stream_live() -> None:
+    rig = Rig()
+    await rig.ask(p.SUBSCRIBE, app_list=[{"app_id": APP}])
+    rig.feed.away = True
+    await rig.ask(p.SYNC, app_list=[{"app_id": APP}])
+    rig.feed.add(1)
+    frames = rig.sent()
+    # the one held during the sync goes on at once, the refusal, then live
+    assert [(f["id"], f.get("result"), f.get("version")) for f in frames] == [
+        (20005, 0, None),
+        (20100, None, 1),
+        (20009, 606000006, None),
+        (20100, None, 2),
+    ]
+    assert rig.session.streams[APP].pending is None

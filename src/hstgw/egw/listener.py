@@ -59,15 +59,21 @@ class _Link:
         self._why = (1000, "")
         self.writer: asyncio.Task[None] | None = None
 
-    def start(self, outbox: asyncio.Queue[str]) -> None:
-        self.writer = asyncio.get_running_loop().create_task(self._write(outbox))
+    def start(self, session: Session) -> None:
+        self.writer = asyncio.get_running_loop().create_task(self._write(session))
 
-    async def _write(self, outbox: asyncio.Queue[str]) -> None:
-        conn = self.conn
-        with contextlib.suppress(ConnectionClosed):
-            while (text := await outbox.get()) is not _END:
-                await conn.send(text)
-            await conn.close(*self._why)
+    async def _write(self, session: Session) -> None:
+        conn, outbox = self.conn, session.outbox
+        try:
+            with contextlib.suppress(ConnectionClosed):
+                while (text := await outbox.get()) is not _END:
+                    await conn.send(text)
+                await conn.close(*self._why)
+        finally:
+            # Nothing more goes out: whoever waits to queue a frame must not wait forever.
+            session.end(1000, "")
+            while not outbox.empty():
+                outbox.get_nowait()
 
     def close(self, outbox: asyncio.Queue[str], code: int, reason: str) -> None:
         self._why = (code, reason)
@@ -225,7 +231,7 @@ class EventListener:
             self._queue,
             lambda code, reason: link.close(session.outbox, code, reason),
         )
-        link.start(session.outbox)
+        link.start(session)
         session.send_now(reply(p.LOGIN_REPLY, Code.OK))
         return session, link
 

@@ -120,6 +120,10 @@ class Requests:
                 version = await session.sync_reply(app_id, seq, entry.group_list)
                 if subscribed and not await session.position(app_id, st, version, None):
                     session.end(p.CLOSE_TOO_SLOW, "events after the sync are gone: sync again")
+            except BaseException:
+                if subscribed and st.pending is not None:
+                    session.unhold(app_id, st)
+                raise
             finally:
                 if not subscribed:
                     session.release(app_id, st)

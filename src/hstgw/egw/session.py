@@ -150,6 +150,13 @@ class Session:
             st.pending = []
         return st
 
+    def unhold(self, app_id: str, st: Stream) -> None:
+        """A positioning that failed (the store away): the held events go on as live
+        ones (a gap among them is read from the log, as always)."""
+        held, st.pending = st.pending or [], None
+        for event in held:
+            self.offer(event, dumps(event.push()))
+
     def release(self, app_id: str, st: Stream) -> None:
         """Stop holding (a sync of an app not subscribed: no stream to keep)."""
         if self.streams.get(app_id) is st:
