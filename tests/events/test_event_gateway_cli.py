@@ -96,3 +96,20 @@ def test_events_usage_errors(gw: Gateway) -> None:
     proc = run_events(gw, dev, "--app-id", "x", "--from-version", "-3")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "--from-version: must be 0 or more" in err
+
+
+def test_events_on_a_gateway_that_is_not_there_says_so_in_one_line() -> None:
+    from tests.conftest import free_port
+
+    dev = Dev("d" * 32, "s" * 16)
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hstgw", "events", "--url", url, "--dev-id", dev.dev_id,
+         "--dev-secret", dev.dev_secret, "--app-id", "a" * 32],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and out == ""
+    assert err.count("\n") == 1 and f"cannot reach the gateway at {url}" in err

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from hstgw.egw import protocol as p
-from hstgw.sdk import AsyncClient, InvalidParameterError
+from hstgw.sdk import APIConnectionError, AsyncClient, Client, InvalidParameterError
 from hstgw.sdk.events import EventTracker, _Resync
-from tests.conftest import Gateway
+from tests.conftest import Gateway, free_port
 from tests.events.event_gateway_rig import append, egw_gateway, join, listener, make_app
 
 pytestmark = pytest.mark.anyio
@@ -104,3 +104,33 @@ def test_the_tracker_drops_duplicates_and_asks_again_after_a_gap() -> None:
     assert t.versions[APP] == 40
     with pytest.raises(ValueError):
         EventTracker([])
+
+
+def test_the_sync_client_yields_the_same_and_resumes(gw: Gateway) -> None:
+    dev = gw.new_dev()
+    app_id = make_app(gw, dev)
+    loop = listener(gw).loop
+    assert loop is not None
+
+    def append_now(*users: str) -> None:
+        work = gw.app.state["gateway"].events.append(app_id, [join("g", u) for u in users])
+        asyncio.run_coroutine_threadsafe(work, loop).result(10)
+
+    with Client(gw.url, dev.dev_id, dev.dev_secret) as client:
+        stream = client.events([app_id])
+        snapshot = next(stream)
+        assert (snapshot["id"], snapshot["version"], snapshot["group_list"]) == (20009, 0, [])
+        append_now("a", "b")
+        assert [next(stream)["version"] for _ in range(2)] == [1, 2]
+        (session,) = [s for s in listener(gw).sessions if s.dev_id == dev.dev_id]
+        loop.call_soon_threadsafe(session.end, p.CLOSE_TOO_SLOW, "too slow")
+        append_now("c", "d", "e")
+        assert [next(stream)["version"] for _ in range(3)] == [3, 4, 5]
+        stream.close()  # type: ignore[attr-defined]
+
+
+async def test_a_gateway_that_cannot_be_reached_is_an_error_after_the_retries() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    async with AsyncClient(url, "d" * 32, "s" * 16, max_retries=1) as client:
+        with pytest.raises(APIConnectionError):
+            await take(client.events([APP]), 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ from hstgw.sdk._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwError
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
-from hstgw.sdk.events import FromVersion, stream_events
+from hstgw.sdk.events import FromVersion, iter_events, stream_events
 from hstgw.sdk.resources.apps import Apps, AsyncApps
 from hstgw.sdk.resources.online import AsyncOnline, Online
 from hstgw.sdk.resources.records import AsyncRecords, Records
@@ -70,6 +70,17 @@ class Client(BaseClient):
     def _fetch_access_token(self) -> AccessToken:
         result = self.request("GET", ACCESS_TOKEN_PATH, auth=False)
         return self._access_token(result)
+
+    def events(
+        self,
+        app_ids: Iterable[str],
+        from_version: FromVersion = None,
+        *,
+        replies: bool = False,
+        url: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """``AsyncClient.events``, blocking: the apps' events in order, for ever."""
+        return iter_events(self, app_ids, from_version, replies=replies, url=url)
 
     def request(
         self,

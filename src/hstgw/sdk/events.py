@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from hstgw.egw import protocol as p
 from hstgw.sdk._constants import EVENT_HEARTBEAT_S, RECONNECT_DELAYS_S, TERMINAL_REQUEST_TIMEOUT_S
@@ -39,9 +41,13 @@ from hstgw.sdk._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from hstgw.sdk._client import AsyncClient
+    from hstgw.sdk._client import AsyncClient, Client
 
-__all__ = ["EventTracker", "FromVersion", "stream_events"]
+__all__ = ["EventTracker", "FromVersion", "iter_events", "stream_events"]
+
+_ADDRESS = "/server/address"
+_EVENT_GATEWAY = {"appType": "8"}
+_MAX_FRAME = 2**24  # a sync of an app with many groups is one frame
 
 FromVersion = int | Mapping[str, int] | None
 
@@ -127,12 +133,49 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | WebSocketException | APIConnectionError)
 
 
-async def _discover(client: AsyncClient) -> str:
+def _recover(
+    exc: Exception, token: str, failures: int, invalidate: Callable[[str], None], limit: int
+) -> float:
+    """Seconds to wait before connecting again after ``exc`` (0: at once, with a new
+    access_token); raises ``exc`` if it is final. ``limit``: how many failures in a row
+    are retried (-1: no limit; a stream that never got going gives up, one that did
+    does not)."""
+    if isinstance(exc, TokenExpiredError | AuthenticationError):
+        # An access_token that expired or was superseded (or a cluster's Redis that
+        # lost it): take a new one, once in a row; a second refusal is final.
+        if not token or failures > 0:
+            raise exc
+        invalidate(token)
+        return 0.0
+    if isinstance(exc, APIError) and not isinstance(exc, SystemBusyError):
+        raise exc  # a refusal of the request itself (another's app, a bad field)
+    if not isinstance(exc, SystemBusyError) and not _retryable(exc):
+        raise exc
+    if 0 <= limit <= failures:
+        raise exc
+    delay = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
+    return delay * (0.75 + random.random() / 2)
+
+
+def _gateway_url(response: Any) -> str:
     try:
-        response = await client._http.get("/server/address", params={"appType": "8"})
         return str(response.json()["result"])
     except Exception as exc:
         raise APIConnectionError(f"event gateway not found: {exc!r}") from exc
+
+
+async def _discover(client: AsyncClient) -> str:
+    try:
+        return _gateway_url(await client._http.get(_ADDRESS, params=_EVENT_GATEWAY))
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(f"connection error: {exc!r}") from exc
+
+
+def _discover_sync(client: Client) -> str:
+    try:
+        return _gateway_url(client._http.get(_ADDRESS, params=_EVENT_GATEWAY))
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(f"connection error: {exc!r}") from exc
 
 
 async def stream_events(
@@ -144,22 +187,24 @@ async def stream_events(
     url: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
 
     tracker = EventTracker(app_ids, from_version)
     failures = 0
+    limit = client.max_retries
     while True:
         token = ""
         try:
             ws_url = url or await _discover(client)
-            async with connect(ws_url, compression=None, max_size=2**24) as conn:
+            async with connect(ws_url, compression=None, max_size=_MAX_FRAME) as conn:
                 token = await client.get_access_token()
                 await conn.send(tracker.login(client.dev_id, token))
+                limit = -1  # (connected: from now on, retried for ever)
                 beat = asyncio.create_task(_beat(conn, tracker))
                 try:
                     await conn.send(tracker.subscribe())
                     await conn.send(tracker.sync())
-                    async for raw in conn:
+                    while True:  # (a close, even a clean one, raises: connect again)
+                        raw = await conn.recv()
                         failures = 0
                         try:
                             out = tracker.accept(json.loads(raw), replies)
@@ -172,29 +217,59 @@ async def stream_events(
                     beat.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await beat
-        except (TokenExpiredError, AuthenticationError):
-            # An access_token that expired or was superseded (or a cluster's Redis that
-            # lost it): take a new one, once in a row; a second refusal is final.
-            if not token or failures > 0:
-                raise
-            client._tokens.invalidate(token)
-            failures += 1
-            continue
-        except SystemBusyError:
-            pass  # the gateway's store or Redis away, or too many failures: later
-        except APIError:
-            raise  # a refusal of the request itself (another's app, a bad field)
-        except ConnectionClosed:
-            pass
         except Exception as exc:
-            if not _retryable(exc):
-                raise
-        delay = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
-        failures += 1
-        await asyncio.sleep(delay * (0.75 + random.random() / 2))
+            wait = _recover(exc, token, failures, client._tokens.invalidate, limit)
+            failures += 1
+            if wait:
+                await asyncio.sleep(wait)
 
 
 async def _beat(conn: Any, tracker: EventTracker) -> None:
-    for _ in itertools.count():
+    while True:
         await asyncio.sleep(EVENT_HEARTBEAT_S)
         await asyncio.wait_for(conn.send(tracker.heartbeat()), TERMINAL_REQUEST_TIMEOUT_S)
+
+
+def iter_events(
+    client: Client,
+    app_ids: Iterable[str],
+    from_version: FromVersion = None,
+    *,
+    replies: bool = False,
+    url: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``stream_events``' twin for the synchronous ``Client`` (no thread: it sends its
+    heartbeat when nothing came for a heartbeat interval)."""
+    from websockets.sync.client import connect
+
+    tracker = EventTracker(app_ids, from_version)
+    failures = 0
+    limit = client.max_retries
+    while True:
+        token = ""
+        try:
+            ws_url = url or _discover_sync(client)
+            with connect(ws_url, compression=None, max_size=_MAX_FRAME) as conn:
+                token = client.get_access_token()
+                conn.send(tracker.login(client.dev_id, token))
+                limit = -1
+                conn.send(tracker.subscribe())
+                conn.send(tracker.sync())
+                while True:
+                    try:
+                        raw = conn.recv(timeout=EVENT_HEARTBEAT_S)
+                    except TimeoutError:
+                        conn.send(tracker.heartbeat())
+                        continue
+                    failures = 0
+                    try:
+                        out = tracker.accept(json.loads(raw), replies)
+                    except _Resync as gap:
+                        conn.send(tracker.sync([gap.app_id]))
+                        continue
+                    yield from out
+        except Exception as exc:
+            wait = _recover(exc, token, failures, client._tokens.invalidate, limit)
+            failures += 1
+            if wait:
+                time.sleep(wait)
