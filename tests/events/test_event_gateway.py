@@ -7,6 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 
 from hstgw.egw import protocol as p
 from tests.conftest import Gateway
@@ -313,3 +315,34 @@ async def test_a_terminal_joining_a_group_reaches_the_subscriber(gw: Gateway) ->
     left, offline = await sub.recv(), await sub.recv()
     assert (left["id"], left["version"], offline["id"], offline["version"]) == (20101, 3, 20901, 4)
     await sub.close()
+
+
+async def test_an_expired_token_ends_the_session_and_caps_hold(tmp_path: Any) -> None:
+    from tests.conftest import start_gateway
+
+    for gw in start_gateway(
+        tmp_path,
+        event_token_check=0.1,
+        auth_cache_ttl=0,
+        event_public_url="wss://events.example.com",
+        event_max_connections_per_address=2,
+    ):
+        r = gw.http.get(f"{gw.url}/server/address", params={"appType": "8"})
+        assert r.json()["result"] == "wss://events.example.com"
+        port = listener(gw).port
+        dev = gw.new_dev()
+        token = gw.access_token(dev)
+        sub = Sub(await connect(f"ws://127.0.0.1:{port}", compression=None))
+        assert (await sub.login(dev.dev_id, token))["result"] == 0
+        # a third connection from this address is closed before its handshake
+        second = await connect(f"ws://127.0.0.1:{port}", compression=None)
+        with pytest.raises((OSError, InvalidMessage, ConnectionClosed)):
+            await connect(f"ws://127.0.0.1:{port}", compression=None, open_timeout=5)
+        await second.close()
+        gw.clock.advance(7201)  # the access_token's life (7200 s) is over
+        assert await sub.recv() == {
+            "id": 20003,
+            "result": 606000001,
+            "message": "access_token expired or superseded",
+        }
+        assert (await sub.closed())[0] == p.CLOSE_LOGGED_OUT

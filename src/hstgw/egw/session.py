@@ -209,7 +209,8 @@ class Session:
         extra: dict[str, Any] = {"app_id": app_id, "version": snap.version}
         if seq is not None:
             extra["seq"] = seq
-        await self.send(reply(p.SYNC_REPLY, Code.OK, group_list=snap.group_list, **extra))
+        extra["group_list"] = snap.group_list
+        await self.send(reply(p.SYNC_REPLY, Code.OK, **extra))
         return snap.version
 
     async def close_tasks(self) -> None:
