@@ -346,3 +346,18 @@ async def test_an_expired_token_ends_the_session_and_caps_hold(tmp_path: Any) ->
             "message": "access_token expired or superseded",
         }
         assert (await sub.closed())[0] == p.CLOSE_LOGGED_OUT
+
+
+async def test_requests_share_the_developers_call_rate_with_rest(tmp_path: Any) -> None:
+    from tests.conftest import start_gateway
+
+    for gw in start_gateway(tmp_path, limit_calls_per_developer=1):  # burst 2
+        dev = gw.new_dev()
+        sub = await Sub.open(gw)
+        assert (await sub.login(dev.dev_id, gw.access_token(dev)))["result"] == 0
+        results = [(await sub.ask(20010))["result"] for _ in range(4)]
+        assert results[:2] == [0, 0] and 606000006 in results[2:], results
+        busy = await sub.ask(20010)
+        if busy["result"]:
+            assert busy["message"] == "too many calls for this developer; retry later"
+        await sub.close()

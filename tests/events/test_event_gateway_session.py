@@ -76,6 +76,9 @@ class Owner:
     async def own(self, dev_id: str, app_ids: Sequence[str]) -> None:
         return None
 
+    async def allow(self, dev_id: str) -> None:
+        return None
+
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
         return await self.feed.snapshot(app_id, group_ids)
 

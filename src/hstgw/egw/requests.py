@@ -57,6 +57,7 @@ class Requests:
 
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
+        await self._service.allow(session.dev_id)
         if rid == p.HEARTBEAT:
             await session.send(reply(p.HEARTBEAT_REPLY, Code.OK))
         elif rid == p.SUBSCRIBE:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from hstgw.abuse import Guard
 from hstgw.apps import owned_app
-from hstgw.errors import AuthenticationFailed, ParameterInvalid
+from hstgw.errors import AuthenticationFailed, ParameterInvalid, SystemBusy
 from hstgw.events.model import Event, EventFeed, GroupSnapshot
 from hstgw.store import Store
 from hstgw.tokens.access import AccessTokens
@@ -49,6 +49,14 @@ class EventGatewayService:
             if guard is not None:
                 await guard.failed(address)
             raise
+
+    async def allow(self, dev_id: str) -> None:
+        """A request of ``dev_id``'s: within its calls' rate, the one REST counts too
+        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006."""
+        if self._guard is not None:
+            decision = await self._guard.call(dev_id)
+            if decision is not None and not decision.allowed:
+                raise SystemBusy("too many calls for this developer; retry later")
 
     async def check(self, dev_id: str, token: str) -> None:
         """Whether ``token`` is still ``dev_id``'s live access_token (raises if not)."""
