@@ -7,8 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidMessage
 
 from hstgw.egw import protocol as p
 from tests.conftest import Gateway
@@ -84,22 +82,6 @@ async def test_the_first_frame_must_be_a_login(gw: Gateway) -> None:
     got = await sub.recv()
     assert got == {"id": 20099, "result": 606000003, "message": "frame: malformed JSON"}
     assert (await sub.closed())[0] == p.CLOSE_PROTOCOL
-
-
-async def test_failed_logins_from_one_address_are_limited(tmp_path: Any) -> None:
-    from tests.conftest import start_gateway
-
-    for gw in start_gateway(tmp_path, limit_auth_failures_per_address=2):
-        dev = gw.new_dev()
-        results = []
-        for _ in range(3):
-            sub = await Sub.open(gw)
-            results.append((await sub.login(dev.dev_id, "f" * 32))["result"])
-            await sub.closed()
-        assert results == [606000000, 606000000, 606000006]
-        # REST shares the count: the same address is refused there too
-        body = gw.call("GET", "/v1/apps", "f" * 32)
-        assert body["code"] == 606000006
 
 
 async def test_every_frame_not_understood_gets_a_reply(gw: Gateway) -> None:
@@ -315,49 +297,3 @@ async def test_a_terminal_joining_a_group_reaches_the_subscriber(gw: Gateway) ->
     left, offline = await sub.recv(), await sub.recv()
     assert (left["id"], left["version"], offline["id"], offline["version"]) == (20101, 3, 20901, 4)
     await sub.close()
-
-
-async def test_an_expired_token_ends_the_session_and_caps_hold(tmp_path: Any) -> None:
-    from tests.conftest import start_gateway
-
-    for gw in start_gateway(
-        tmp_path,
-        event_token_check=0.1,
-        auth_cache_ttl=0,
-        event_public_url="wss://events.example.com",
-        event_max_connections_per_address=2,
-    ):
-        r = gw.http.get(f"{gw.url}/server/address", params={"appType": "8"})
-        assert r.json()["result"] == "wss://events.example.com"
-        port = listener(gw).port
-        dev = gw.new_dev()
-        token = gw.access_token(dev)
-        sub = Sub(await connect(f"ws://127.0.0.1:{port}", compression=None))
-        assert (await sub.login(dev.dev_id, token))["result"] == 0
-        # a third connection from this address is closed before its handshake
-        second = await connect(f"ws://127.0.0.1:{port}", compression=None)
-        with pytest.raises((OSError, InvalidMessage, ConnectionClosed)):
-            await connect(f"ws://127.0.0.1:{port}", compression=None, open_timeout=5)
-        await second.close()
-        gw.clock.advance(7201)  # the access_token's life (7200 s) is over
-        assert await sub.recv() == {
-            "id": 20003,
-            "result": 606000001,
-            "message": "access_token expired or superseded",
-        }
-        assert (await sub.closed())[0] == p.CLOSE_LOGGED_OUT
-
-
-async def test_requests_share_the_developers_call_rate_with_rest(tmp_path: Any) -> None:
-    from tests.conftest import start_gateway
-
-    for gw in start_gateway(tmp_path, limit_calls_per_developer=1):  # burst 2
-        dev = gw.new_dev()
-        sub = await Sub.open(gw)
-        assert (await sub.login(dev.dev_id, gw.access_token(dev)))["result"] == 0
-        results = [(await sub.ask(20010))["result"] for _ in range(4)]
-        assert results[:2] == [0, 0] and 606000006 in results[2:], results
-        busy = await sub.ask(20010)
-        if busy["result"]:
-            assert busy["message"] == "too many calls for this developer; retry later"
-        await sub.close()
