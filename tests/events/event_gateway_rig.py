@@ -49,7 +49,8 @@ async def append(gateway: Gateway, app_id: str, *entries: Entry) -> list[Event]:
     out = await on_server(
         gateway, gateway.app.state["gateway"].events.append(app_id, list(entries))
     )
-    assert all(isinstance(e, Event) for e in out), out
+    refused = [r for r in out if not isinstance(r, Event)]
+    assert not refused, refused[:3]
     return list(out)
 
 

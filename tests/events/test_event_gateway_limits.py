@@ -71,3 +71,48 @@ async def test_requests_share_the_developers_call_rate_with_rest(tmp_path: Any) 
         if busy["result"]:
             assert busy["message"] == "too many calls for this developer; retry later"
         await sub.close()
+
+
+async def test_a_subscriber_that_does_not_read_is_closed_not_buffered(tmp_path: Any) -> None:
+    import socket
+
+    from websockets.exceptions import ConnectionClosed as Closed
+
+    from hstgw.events.model import Entry, EventId
+    from tests.events.event_gateway_rig import append, make_app
+
+    def online(i: int) -> Entry:
+        who = {"user_id": f"u{i}", "mutex_type": "pc", "client_guid": "", "company_id": ""}
+        return Entry(EventId.TERMINAL_ONLINE, who)
+
+    for gw in start_gateway(tmp_path, event_queue=16):
+        dev = gw.new_dev()
+        app_id = make_app(gw, dev)
+        port = listener(gw).port
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (before connecting)
+        sock.connect(("127.0.0.1", port))
+        sub = Sub(await connect(f"ws://127.0.0.1:{port}", sock=sock, compression=None))
+        assert (await sub.login(dev.dev_id, gw.access_token(dev)))["result"] == 0
+        assert (await sub.ask(20004, app_list=[{"app_id": app_id}]))["result"] == 0
+        # the subscriber reads nothing while thousands of events come
+        for batch in range(5):
+            await append(gw, app_id, *(online(batch * 1000 + i) for i in range(1000)))
+        assert await eventually_closed(gw)
+        received = 0
+        with pytest.raises(Closed) as closed:
+            while True:
+                await sub.recv()
+                received += 1
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == p.CLOSE_TOO_SLOW
+        assert received < 5000  # it was not given them all: it resumes with from_version
+
+
+async def eventually_closed(gw: Any) -> bool:
+    from tests.waiting import eventually
+
+    return bool(await eventually(lambda: not listener(gw).sessions or _ended(gw), 10))
+
+
+def _ended(gw: Any) -> bool:
+    return all(s.ended for s in listener(gw).sessions)
