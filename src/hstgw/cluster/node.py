@@ -36,6 +36,10 @@ __all__ = ["ClusterNode"]
 
 log = logging.getLogger("hstgw.cluster")
 
+# Ticks after a lapsed lease during which the sessions' groups are compared with the
+# store (the reaping node's leaves may land after this node claimed its sessions again).
+_REPAIR_TICKS = 3
+
 
 class ClusterNode:
     def __init__(
@@ -62,6 +66,7 @@ class ClusterNode:
         self._log: EventLog | None = None
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
         self.lease_held = False  # as of the last renewal (readiness)
+        self._repair_ticks = 0
 
     def attach(
         self,
@@ -143,6 +148,9 @@ class ClusterNode:
         if not renewed:
             await self._claim_again()
         self.lease_held = True
+        if self._repair_ticks:
+            self._repair_ticks -= 1
+            await self._repair_groups()
         for node in await self.presence.dead_nodes():
             gone = await self.presence.reap(node, self._clock())
             log.warning(
@@ -173,6 +181,23 @@ class ClusterNode:
                 and claim.older.conn != s.conn
             ):
                 online.kick(s, "force_login")
+        # A node that took this one for dead takes its terminals out of their groups,
+        # maybe not yet: for the next few ticks, what is missing is joined again.
+        self._repair_ticks = _REPAIR_TICKS
+
+    async def _repair_groups(self) -> None:
+        """Join again the groups this node's sessions are in but the store says not."""
+        online = self._online
+        if online is None:
+            return
+        held = {
+            (app_id, group_id, holder)
+            for app_id, group_id, _, holder in await self._store.members_of_node(self.node_id)
+        }
+        for s in online.registry.all():
+            missing = [g for g in s.groups or () if (s.app_id, g, s.conn) not in held]
+            if missing:
+                online.rejoin_groups(s, missing)
 
     def _tell_offline(self, app_id: str, t: Terminal) -> None:
         online = self._online
