@@ -28,6 +28,10 @@ from hstgw.store import open_store
 from hstgw.tokens.fsp import build
 from tests.waiting import eventually_sync
 
+# Every gateway a test starts (in process or as `hstgw serve`) takes a free port for its
+# event gateway unless the test names one: none may sit on the shared default 29200.
+os.environ.setdefault("HSTGW_EVENT_PORT", "0")
+
 POSTGRES_URL = os.environ.get(
     "HSTGW_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )

@@ -84,7 +84,7 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
 
 
 def test_flags_win_over_the_environment(tmp_path: Path) -> None:
-    flag_port, terminal_port = free_port(), free_port()
+    flag_port, terminal_port, event_port = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -95,6 +95,8 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
             str(flag_port),
             "--terminal-port",
             str(terminal_port),
+            "--event-port",
+            str(event_port),
             "--data-dir",
             str(tmp_path / "flag"),
         ],
@@ -103,6 +105,7 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
             **os.environ,
             "HSTGW_PORT": "1",
             "HSTGW_TERMINAL_PORT": "1",
+            "HSTGW_EVENT_PORT": "1",
             "HSTGW_DATA_DIR": str(tmp_path / "env"),
         },
     )
@@ -119,6 +122,8 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
         assert (tmp_path / "flag" / "hstgw.sqlite3").exists()
         address = httpx.get(f"http://127.0.0.1:{flag_port}/v1/online/address").json()
         assert address["result"]["ws_url"] == f"ws://127.0.0.1:{terminal_port}/"
+        events = httpx.get(f"http://127.0.0.1:{flag_port}/server/address?appType=8").json()
+        assert events["result"] == f"ws://127.0.0.1:{event_port}"
         assert not (tmp_path / "env").exists()
     finally:
         proc.terminate()

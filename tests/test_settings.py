@@ -74,11 +74,20 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_TERMINAL_MAX_CONNECTIONS": "200",
         "HSTGW_TERMINAL_MAX_CONNECTIONS_PER_ADDRESS": "20",
         "HSTGW_FD_RESERVE": "64",
+        # the event gateway's
+        "HSTGW_EVENT_HOST": "0.0.0.0",
+        "HSTGW_EVENT_PORT": "9002",
+        "HSTGW_EVENT_PUBLIC_URL": "wss://events.example.com",
+        "HSTGW_EVENT_MAX_CONNECTIONS": "300",
+        "HSTGW_EVENT_MAX_CONNECTIONS_PER_ADDRESS": "30",
+        "HSTGW_EVENT_QUEUE": "64",
+        "HSTGW_EVENT_TOKEN_CHECK": "0.5",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
+    assert (s.event_port, s.event_queue, s.event_token_check) == (9002, 64, 0.5)
     assert s.limit_login_failures_per_address == 13
     assert s.limit_apps_per_developer == 17
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
@@ -167,6 +176,15 @@ def test_production_and_clusters_need_the_master_key() -> None:
 def test_trusted_proxies_must_be_addresses_or_networks() -> None:
     with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or CIDR"):
         Settings(_env_file=None, trusted_proxies="10.0.0.1,proxy.local")
+
+
+def test_the_event_port_differs_from_the_others() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(_env_file=None, port=9000, terminal_port=9001, event_port=9001)
+    assert "HSTGW_TERMINAL_PORT and HSTGW_EVENT_PORT are both 9001" in str(exc.value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, port=9000, event_port=9000, event_host="0.0.0.0")
+    assert Settings(_env_file=None, event_port=9000, event_host="10.0.0.1").event_port == 9000
 
 
 def test_equal_rest_and_terminal_ports_are_refused() -> None:

@@ -1,8 +1,8 @@
 """Who may hold a connection: caps per address and in all, trusted proxies, descriptors.
 
-Both listeners (REST and terminals) admit each accepted socket through a
-``ConnectionGate``: one address may hold only so many connections, and a port only
-so many in all, so that one client cannot use up the process's descriptors. What
+Every listener (REST, terminals, the event gateway) admits each accepted socket
+through a ``ConnectionGate``: one address may hold only so many connections, and a
+port only so many in all, so that one client cannot use up the process's descriptors. What
 the caps leave of the open-files limit is a reserve for the store, Redis, logs and
 the terminals already logged in (docs/security.md).
 
@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import resource
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -192,6 +192,8 @@ class Connections:
     proxies: TrustedProxies
     http: ConnectionGate
     terminals: ConnectionGate
+    # The event gateway's (few: one or a handful per developer's backend).
+    events: ConnectionGate = field(default_factory=lambda: ConnectionGate(10_000, 100))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Connections:
@@ -203,4 +205,9 @@ class Connections:
             proxies,
             ConnectionGate(caps.http, settings.http_max_connections_per_address, proxies),
             ConnectionGate(caps.terminals, settings.terminal_max_connections_per_address, proxies),
+            ConnectionGate(
+                min(settings.event_max_connections, caps.http),
+                settings.event_max_connections_per_address,
+                proxies,
+            ),
         )

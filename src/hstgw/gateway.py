@@ -17,6 +17,8 @@ from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
+from hstgw.events.log import EventLog, GroupLimits, LocalRelay, Relay
+from hstgw.events.reports import Reports
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
@@ -69,10 +71,22 @@ class Gateway:
         buckets: Buckets
         presence: Presence
         router: Router
+        relay: Relay
         if cluster is None:
             buckets, presence, router = LocalBuckets(), LocalPresence(registry), LocalRouter()
+            relay, node = LocalRelay(), ""
         else:
             buckets, presence, router = cluster.buckets, cluster.presence, cluster.router
+            relay, node = cluster.events, cluster.node_id
+        # The event log: groups and what happens in apps, in order (docs/events.md).
+        self.events = EventLog(
+            self.store,
+            GroupLimits(settings.group_max_users, settings.groups_per_terminal),
+            node=node,
+            relay=relay,
+            retention_s=settings.event_retention,
+            clock=clock,
+        )
         self.guard = Guard(buckets, settings.limit_rules())
         self.access_tokens = AccessTokens(
             self.store,
@@ -114,16 +128,18 @@ class Gateway:
             router=router,
             guard=self.guard,
             ticks=ticks,
+            events=self.events,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]
         if cluster is not None:
-            cluster.attach(self.online, self.billing.quota.drop)
+            cluster.attach(self.online, self.billing.quota.drop, self.events)
             self.billing.quota.on_change = cluster.usage_changed
             listeners.append(cluster.app_changed)
         self.apps = Apps(
             self.store, clock, listeners=listeners, max_apps=settings.limit_apps_per_developer
         )
+        self.reports = Reports(self.store, self.events)  # media nodes' group facts
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
         self._housekeeping: asyncio.Task[None] | None = None
@@ -132,6 +148,7 @@ class Gateway:
         await self.store.open()
         if self.cluster is not None:
             await self.cluster.start()
+        await self.events.start()
         self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
@@ -144,6 +161,7 @@ class Gateway:
         # the stop): what fails is logged, and the connections are closed regardless.
         try:
             await self.online.settle()
+            await self.events.stop()  # the leaves of the terminals just kicked
             await self.usage.flush()  # nothing counted is lost at a clean stop
             await self.billing.rate_closed_days()
         except Exception:
@@ -186,5 +204,6 @@ class Gateway:
                     await self.usage.flush()
                     await self.billing.rate_closed_days()
                     await self.idempotency.purge()
+                    await self.events.prune()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")

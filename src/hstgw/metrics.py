@@ -43,6 +43,11 @@ class Metrics:
         self.terminals = Gauge(
             "hstgw_terminals_connected", "Terminals logged in to this node", registry=r
         )
+        self.subscribers = Gauge(
+            "hstgw_event_sessions",
+            "Event gateway connections logged in to this node",
+            registry=r,
+        )
         self.delivered = Counter(
             "hstgw_terminal_messages_delivered",
             "Signaling messages written to terminals (message, trans_cmd, invite, invite_reply)",
@@ -68,8 +73,11 @@ class Metrics:
     def count_terminals(self, count: Callable[[], int]) -> None:
         self.terminals.set_function(count)
 
+    def count_subscribers(self, count: Callable[[], int]) -> None:
+        self.subscribers.set_function(count)
+
     def count_connections(self, gates: Mapping[str, ConnectionGate]) -> None:
-        """Open and refused connections of each listener (``port``: rest, terminal)."""
+        """Open and refused connections of each listener (``port``: rest, terminal, event)."""
         self.registry.register(_GateCollector(gates))
 
     def observe(self, route: str, method: str, code: int, seconds: float) -> None:

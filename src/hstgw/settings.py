@@ -56,10 +56,28 @@ class Settings(BaseSettings):
     public_url: str = ""
     # What to tell terminals when the gateway sits behind a proxy, e.g. wss://rtc.example.com/ws
     terminal_public_url: str = ""
+    # The event gateway's WebSocket listener (design 8, docs/events.md): a developer's
+    # backend subscribes to its apps' events there (GET /server/address?appType=8).
+    event_host: str = ""  # empty: the same as host
+    event_port: int = Field(default=29200, ge=0, le=65535)
+    # What to tell backends when the gateway sits behind a proxy, e.g. wss://events.example.com
+    event_public_url: str = ""
+    # Open connections on the event port, in all and from one address.
+    event_max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
+    event_max_connections_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    # Frames a subscriber may leave unread before it is closed as too slow (4008; it
+    # resumes with from_version), and how often its access_token is asked again, s.
+    event_queue: int = Field(default=1024, ge=16, le=1_000_000)
+    event_token_check: float = Field(default=5.0, ge=0.05, le=600)
     heartbeat_interval: float = Field(default=30.0, ge=0.1, le=600)
     presence_retention: int = Field(default=86400, ge=0, le=30 * 86400)
     message_rate: float = Field(default=100.0, gt=0, le=10_000)
     usage_flush_interval: float = Field(default=10.0, gt=0, le=60)
+    # Groups (docs/events.md): users in one group, and groups one terminal is in at once
+    # (0: no limit). Events are kept this long (seconds) for readers that resume.
+    group_max_users: int = Field(default=1000, ge=0, le=1_000_000)
+    groups_per_terminal: int = Field(default=16, ge=0, le=10_000)
+    event_retention: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -216,6 +234,18 @@ class Settings(BaseSettings):
                 f"HSTGW_PORT and HSTGW_TERMINAL_PORT are both {self.port}: the REST API and "
                 "the terminals need a port each (e.g. --port 28100 --terminal-port 28101)"
             )
+        listeners = {
+            "HSTGW_PORT": (self.host, self.port),
+            "HSTGW_TERMINAL_PORT": (terminal_host, self.terminal_port),
+        }
+        event_host = self.event_host or self.host
+        for name, (host, port) in listeners.items():
+            same_host = host == event_host or _WILDCARD & {host, event_host}
+            if port and port == self.event_port and same_host:
+                raise ValueError(
+                    f"{name} and HSTGW_EVENT_PORT are both {port}: the event gateway needs a "
+                    "port of its own (e.g. --event-port 29200)"
+                )
         return self
 
     @model_validator(mode="after")

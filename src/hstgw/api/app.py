@@ -12,9 +12,12 @@ from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
 from hstgw.api.openapi import docs_html, openapi
 from hstgw.api.routes import build_routes
 from hstgw.api.routes_billing import build_billing_routes
+from hstgw.api.routes_events import build_event_routes
 from hstgw.api.routes_meta import build_meta_routes, request_host
 from hstgw.api.routes_online import build_online_routes
 from hstgw.connections import Connections
+from hstgw.egw.listener import EventListener
+from hstgw.egw.service import EventGatewayService
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
 from hstgw.log import AccessLog
@@ -38,7 +41,9 @@ def create_app(
 ) -> HttpApi:
     gw = Gateway(settings, store=store, clock=clock, ticks=ticks)
     connections = connections or Connections.from_settings(settings)
-    gw.metrics.count_connections({"rest": connections.http, "terminal": connections.terminals})
+    gw.metrics.count_connections(
+        {"rest": connections.http, "terminal": connections.terminals, "event": connections.events}
+    )
     documents: dict[str, bytes] = {}
 
     async def metrics_text(call: Call) -> Response:
@@ -58,6 +63,23 @@ def create_app(
         connections.proxies,
     )
 
+    events = EventListener(
+        EventGatewayService(gw.store, gw.access_tokens, gw.guard, gw.events),
+        settings.event_host or settings.host,
+        settings.event_port,
+        connections.events,
+        connections.proxies,
+        queue=settings.event_queue,
+        token_check=settings.event_token_check,
+    )
+    gw.metrics.count_subscribers(lambda: len(events.sessions))
+
+    def event_url(host_header: str) -> str:
+        if settings.event_public_url:
+            return settings.event_public_url
+        host = request_host(host_header)
+        return f"ws://{host[0] if host is not None else settings.host}:{events.port}"
+
     def terminal_url(host_header: str) -> str:
         if settings.terminal_public_url:
             return settings.terminal_public_url
@@ -68,9 +90,10 @@ def create_app(
 
     routes = [
         *build_routes(gw),
-        *build_meta_routes(gw, settings.public_url, f"{settings.host}:{settings.port}"),
+        *build_meta_routes(gw, settings.public_url, f"{settings.host}:{settings.port}", event_url),
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
+        *build_event_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
         Route(
             "GET",
@@ -109,6 +132,7 @@ def create_app(
                 try:
                     await gw.start()
                     await listener.start()
+                    await events.start()
                 except (OSError, StoreError) as exc:
                     # a port taken, a directory not writable, a database that is not
                     # there: what the operator must fix, in one line (no trace)
@@ -121,10 +145,15 @@ def create_app(
                     return
                 log.info(
                     "gateway started",
-                    extra={"data_dir": str(settings.data_dir), "terminal_port": listener.port},
+                    extra={
+                        "data_dir": str(settings.data_dir),
+                        "terminal_port": listener.port,
+                        "event_port": events.port,
+                    },
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await events.stop()
                 await listener.stop()
                 await gw.stop()
                 if access_log is not None:
@@ -146,4 +175,5 @@ def create_app(
     )
     app.state["gateway"] = gw
     app.state["connections"] = connections
+    app.state["events"] = events
     return app

@@ -4,13 +4,14 @@
 a cluster, Redis answer and it holds its lease): a balancer or a Kubernetes readiness
 probe takes a node out on 503 without restarting it (docs/operations.md).
 ``/server/address`` is the platform's discovery call (``appType=10``: the business
-gateway; ``appType=8``: the event gateway, not served yet), answered with the
-platform's own envelope for it, ``{"code", "message", "result"}``.
+gateway; ``appType=8``: the event gateway), answered with the platform's own envelope
+for it, ``{"code", "message", "result"}``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -50,9 +51,12 @@ def _platform_envelope(code: Code, message: str, result: str | None = None) -> R
     return Response(orjson.dumps(body), code=code.value)
 
 
-def build_meta_routes(gw: Gateway, public_url: str, default_host: str) -> list[Route]:
+def build_meta_routes(
+    gw: Gateway, public_url: str, default_host: str, event_url: Callable[[str], str]
+) -> list[Route]:
     """``public_url``: the business gateway's URL if configured; otherwise it is made
-    from the request's Host header when well-formed, else ``default_host``."""
+    from the request's Host header when well-formed, else ``default_host``.
+    ``event_url``: the event gateway's URL, given the request's Host header."""
 
     async def healthz(call: Call) -> Response:
         return Response(orjson.dumps({"status": "ok", "version": __version__}))
@@ -73,10 +77,8 @@ def build_meta_routes(gw: Gateway, public_url: str, default_host: str) -> list[R
             where = f"{host[0]}{host[1]}" if host is not None else default_host
             return _platform_envelope(Code.OK, "OK", f"http://{where}")
         if q.appType == _EVENT_GATEWAY:
-            return _platform_envelope(
-                Code.PARAMETER_INVALID, "appType: 8 (the event gateway) is not served yet"
-            )
-        return _platform_envelope(Code.PARAMETER_INVALID, "appType: must be 10 (or 8)")
+            return _platform_envelope(Code.OK, "OK", event_url(call.headers.get("host", "")))
+        return _platform_envelope(Code.PARAMETER_INVALID, "appType: must be 10 or 8")
 
     return [
         Route("GET", "/healthz", healthz, "Liveness", "meta", auth=None, raw=True),
@@ -101,6 +103,7 @@ def build_meta_routes(gw: Gateway, public_url: str, default_host: str) -> list[R
             query=ServerAddressQuery,
             raw=True,
             description="The platform's discovery call: `appType=10` answers the business "
-            'gateway\'s URL as `{"code":0,"message":"OK","result":"<url>"}`.',
+            'gateway\'s URL as `{"code":0,"message":"OK","result":"<url>"}`; `appType=8` '
+            "the event gateway's WebSocket URL (`ws://host:29200`).",
         ),
     ]

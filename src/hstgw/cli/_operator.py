@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
         type=int,
         help="terminals' WebSocket port (default 28001, HSTGW_TERMINAL_PORT)",
     )
+    serve.add_argument(
+        "--event-port",
+        type=int,
+        help="the event gateway's WebSocket port (default 29200, HSTGW_EVENT_PORT)",
+    )
     _data_dir(serve)
     serve.set_defaults(run=_serve)
 
@@ -112,7 +117,13 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError(_NEEDS_SERVER)
     from hstgw.server import serve
 
-    settings = _settings(args, host=args.host, port=args.port, terminal_port=args.terminal_port)
+    settings = _settings(
+        args,
+        host=args.host,
+        port=args.port,
+        terminal_port=args.terminal_port,
+        event_port=args.event_port,
+    )
     try:
         started = serve(settings)
     except SystemExit as exc:  # uvicorn's own exit when the start-up fails

@@ -20,11 +20,13 @@ from typing import Any
 
 from hstgw.cluster.abuse import RedisBuckets
 from hstgw.cluster.bus import Bus
+from hstgw.cluster.events import BusEventRelay
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.cluster.routing import BusRouter
 from hstgw.cluster.tokens import RedisTokenBook
 from hstgw.errors import TerminalCode
+from hstgw.events.log import EventLog
 from hstgw.online.presence import Terminal
 from hstgw.online.service import OnlineService
 from hstgw.settings import Settings
@@ -33,6 +35,10 @@ from hstgw.store import App, Store
 __all__ = ["ClusterNode"]
 
 log = logging.getLogger("hstgw.cluster")
+
+# Ticks after a lapsed lease during which the sessions' groups are compared with the
+# store (the reaping node's leaves may land after this node claimed its sessions again).
+_REPAIR_TICKS = 3
 
 
 class ClusterNode:
@@ -53,17 +59,25 @@ class ClusterNode:
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
         self.buckets = RedisBuckets(self.redis)
+        self.events = BusEventRelay(self.bus, store, clock)
         self._store = store
         self._clock = clock
         self._online: OnlineService | None = None
+        self._log: EventLog | None = None
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
         self.lease_held = False  # as of the last renewal (readiness)
+        self._repair_ticks = 0
 
     def attach(
-        self, online: OnlineService, forget_usage: Callable[[list[str] | None], None]
+        self,
+        online: OnlineService,
+        forget_usage: Callable[[list[str] | None], None],
+        events: EventLog | None = None,
     ) -> None:
-        """The services whose caches and terminals other nodes' broadcasts concern."""
+        """The services whose caches and terminals other nodes' broadcasts concern;
+        ``events``: the log that takes a dead node's terminals out of their groups."""
         self._online = online
+        self._log = events
         self._forget_usage = forget_usage
         self.bus.on("app", self._on_app)
         self.bus.on("usage", self._on_usage)
@@ -113,6 +127,7 @@ class ClusterNode:
         log.warning("cluster broadcasts may have been missed: app and usage caches dropped")
         self._store.forget_apps(None)
         self._forget_usage(None)
+        self.bus.spawn(self.events.catch_up())  # events: read what was missed
 
     # upkeep, every housekeeping tick
 
@@ -133,6 +148,9 @@ class ClusterNode:
         if not renewed:
             await self._claim_again()
         self.lease_held = True
+        if self._repair_ticks:
+            self._repair_ticks -= 1
+            await self._repair_groups()
         for node in await self.presence.dead_nodes():
             gone = await self.presence.reap(node, self._clock())
             log.warning(
@@ -140,6 +158,11 @@ class ClusterNode:
             )
             for app_id, t in gone:
                 self._tell_offline(app_id, t)
+            if self._log is not None:  # its terminals leave their groups
+                left = await self._log.leave_node(node)
+                if left:
+                    log.warning("cluster node %s: %d group memberships left", node, left)
+        await self.events.catch_up()
 
     async def _claim_again(self) -> None:
         """The lease had lapsed (or Redis restarted empty): claim this node's sessions
@@ -158,6 +181,23 @@ class ClusterNode:
                 and claim.older.conn != s.conn
             ):
                 online.kick(s, "force_login")
+        # A node that took this one for dead takes its terminals out of their groups,
+        # maybe not yet: for the next few ticks, what is missing is joined again.
+        self._repair_ticks = _REPAIR_TICKS
+
+    async def _repair_groups(self) -> None:
+        """Join again the groups this node's sessions are in but the store says not."""
+        online = self._online
+        if online is None:
+            return
+        held = {
+            (app_id, group_id, holder)
+            for app_id, group_id, _, holder in await self._store.members_of_node(self.node_id)
+        }
+        for s in online.registry.all():
+            missing = [g for g in s.groups or () if (s.app_id, g, s.conn) not in held]
+            if missing:
+                online.rejoin_groups(s, missing)
 
     def _tell_offline(self, app_id: str, t: Terminal) -> None:
         online = self._online

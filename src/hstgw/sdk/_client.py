@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +14,7 @@ from hstgw.sdk._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwError
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
+from hstgw.sdk.events import FromVersion, iter_events, stream_events
 from hstgw.sdk.resources.apps import Apps, AsyncApps
 from hstgw.sdk.resources.online import AsyncOnline, Online
 from hstgw.sdk.resources.records import AsyncRecords, Records
@@ -69,6 +70,17 @@ class Client(BaseClient):
     def _fetch_access_token(self) -> AccessToken:
         result = self.request("GET", ACCESS_TOKEN_PATH, auth=False)
         return self._access_token(result)
+
+    def events(
+        self,
+        app_ids: Iterable[str],
+        from_version: FromVersion = None,
+        *,
+        replies: bool = False,
+        url: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """``AsyncClient.events``, blocking: the apps' events in order, for ever."""
+        return iter_events(self, app_ids, from_version, replies=replies, url=url)
 
     def request(
         self,
@@ -136,6 +148,21 @@ class AsyncClient(BaseClient):
 
     async def get_access_token(self) -> str:
         return await self._tokens.get()
+
+    def events(
+        self,
+        app_ids: Iterable[str],
+        from_version: FromVersion = None,
+        *,
+        replies: bool = False,
+        url: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The apps' events from the event gateway, in order, forever (see
+        ``hstgw.sdk.events``): each app's snapshot (a 20009) first, unless
+        ``from_version`` names where to start; then every push, reconnecting by itself
+        with no gap and no duplicate. ``url``: the event gateway's ``ws://`` URL (found
+        through ``/server/address?appType=8`` by default)."""
+        return stream_events(self, app_ids, from_version, replies=replies, url=url)
 
     async def _fetch_access_token(self) -> AccessToken:
         result = await self.request("GET", ACCESS_TOKEN_PATH, auth=False)

@@ -14,6 +14,8 @@ DEFAULT_ONLINE_PAGE_SIZE = 20  # a terminal's list_online
 TERMINAL_REQUEST_TIMEOUT_S = 10.0
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
+# The event gateway client's heartbeat (20010).
+EVENT_HEARTBEAT_S = 30.0
 # Refresh an access_token this long before it expires (never less than half its life).
 REFRESH_AHEAD_S = 300.0
 

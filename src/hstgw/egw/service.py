@@ -1,0 +1,83 @@
+"""The event gateway's business side: who a connection is, which apps it may hear,
+and what the event log tells it. No WebSocket here (``listener`` is the transport).
+
+Every rule that guards a tenant is here, whatever the path in: a developer logs in
+with its own access_token (through ``AccessTokens``, as REST does, behind the same
+per-address limit on failures), and subscribes to or syncs only its own apps
+(``owned_app``, as every service acting on an app checks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from hstgw.abuse import Guard
+from hstgw.apps import owned_app
+from hstgw.errors import AuthenticationFailed, ParameterInvalid, SystemBusy
+from hstgw.events.model import Event, EventFeed, GroupSnapshot
+from hstgw.store import Store
+from hstgw.tokens.access import AccessTokens
+
+__all__ = ["EventGatewayService"]
+
+log = logging.getLogger("hstgw.egw")
+
+
+class EventGatewayService:
+    def __init__(
+        self, store: Store, tokens: AccessTokens, guard: Guard | None, feed: EventFeed
+    ) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._guard = guard
+        self.feed = feed
+
+    async def login(self, dev_id: str, token: str, address: str) -> None:
+        """Refuse a login whose ``token`` is not ``dev_id``'s live access_token
+        (606000000, or 606000001 for one expired or superseded); an address past its
+        failed authentications is refused first (606000006), as on REST."""
+        guard = self._guard
+        if guard is not None:
+            await guard.check_address(address)
+        try:
+            owner = await self._tokens.authenticate(token)
+            if owner != dev_id:
+                log.info("event gateway login with another developer's token")
+                raise AuthenticationFailed()
+        except AuthenticationFailed:
+            if guard is not None:
+                await guard.failed(address)
+            raise
+
+    async def allow(self, dev_id: str) -> None:
+        """A request of ``dev_id``'s: within its calls' rate, the one REST counts too
+        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006."""
+        if self._guard is not None:
+            decision = await self._guard.call(dev_id)
+            if decision is not None and not decision.allowed:
+                raise SystemBusy("too many calls for this developer; retry later")
+
+    async def check(self, dev_id: str, token: str) -> None:
+        """Whether ``token`` is still ``dev_id``'s live access_token (raises if not)."""
+        if await self._tokens.authenticate(token) != dev_id:
+            raise AuthenticationFailed()
+
+    async def own(self, dev_id: str, app_ids: Sequence[str]) -> None:
+        """Refuse unless every app is ``dev_id``'s; the error names the first that is not
+        (another developer's app is no app at all to the caller)."""
+        for i, app_id in enumerate(app_ids):
+            try:
+                await owned_app(self._store, dev_id, app_id)
+            except ParameterInvalid as exc:
+                raise ParameterInvalid(f"app_list[{i}].app_id", exc.reason) from None
+
+    async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
+        """(Of an app already checked with ``own``.)"""
+        return await self.feed.snapshot(app_id, group_ids)
+
+    async def version(self, app_id: str) -> int:
+        return await self.feed.version(app_id)
+
+    async def after(self, app_id: str, version: int, limit: int) -> list[Event] | None:
+        return await self.feed.after(app_id, version, limit)
