@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hstgw.abuse import Buckets, Guard, LocalBuckets
 from hstgw.apps import Apps
@@ -28,6 +28,7 @@ from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
 from hstgw.tokens.access import AccessTokens
+from hstgw.webhooks.parts import build_webhooks
 
 if TYPE_CHECKING:
     from hstgw.cluster import ClusterNode
@@ -126,12 +127,16 @@ class Gateway:
         )
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
+        self.webhooks, self.webhook_workers = build_webhooks(
+            settings, self.store, _no_events(), clock, cluster is not None
+        )
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
         if self.cluster is not None:
             await self.cluster.start()
+        await self.webhook_workers.start()
         self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
@@ -139,6 +144,7 @@ class Gateway:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.webhook_workers.stop()
         # (the terminal listener, stopped first, has told its terminals and closed them)
         # Each step runs even if one before it failed (a store or Redis that is away at
         # the stop): what fails is logged, and the connections are closed regardless.
@@ -188,3 +194,19 @@ class Gateway:
                     await self.idempotency.purge()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")
+
+
+def _no_events() -> Any:
+    """Until the event log is merged in (wt-core): a feed with no event."""
+
+    class NoEvents:
+        async def version(self, app_id: str) -> int:
+            return 0
+
+        async def after(self, app_id: str, version: int, limit: int) -> list[Any]:
+            return []
+
+        def listen(self, listener: Any) -> Any:
+            return lambda: None
+
+    return NoEvents()

@@ -14,6 +14,7 @@ from hstgw.api.routes import build_routes
 from hstgw.api.routes_billing import build_billing_routes
 from hstgw.api.routes_meta import build_meta_routes, request_host
 from hstgw.api.routes_online import build_online_routes
+from hstgw.api.routes_webhooks import build_webhook_routes
 from hstgw.connections import Connections
 from hstgw.gateway import Gateway
 from hstgw.ids import now_ms
@@ -71,6 +72,7 @@ def create_app(
         *build_meta_routes(gw, settings.public_url, f"{settings.host}:{settings.port}"),
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
+        *build_webhook_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
         Route(
             "GET",

@@ -33,8 +33,10 @@ from hstgw.store.protocols import (
     RecordStore,
     Store,
     UsageStore,
+    WebhookStore,
 )
 from hstgw.store.sqlite import SqliteStore
+from hstgw.store.webhooks import DeliveryRow, WebhookRow
 
 __all__ = [
     "AccessTokenState",
@@ -44,6 +46,7 @@ __all__ = [
     "AppService",
     "AppStore",
     "Conflict",
+    "DeliveryRow",
     "Developer",
     "DeveloperStore",
     "IdempotencyClaim",
@@ -63,6 +66,8 @@ __all__ = [
     "Unavailable",
     "UnknownApp",
     "UsageStore",
+    "WebhookRow",
+    "WebhookStore",
     "open_store",
 ]
 

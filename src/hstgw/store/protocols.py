@@ -25,6 +25,7 @@ from hstgw.store.base import (
     RecordRow,
     TermSum,
 )
+from hstgw.store.webhooks import WebhookStore
 
 __all__ = [
     "AccessTokenStore",
@@ -36,6 +37,7 @@ __all__ = [
     "RecordStore",
     "Store",
     "UsageStore",
+    "WebhookStore",
 ]
 
 
@@ -212,6 +214,7 @@ class Store(
     NodeStore,
     UsageStore,
     RecordStore,
+    WebhookStore,
     Protocol,
 ):
     """Everything a store engine keeps: what the composition root opens and hands on."""
