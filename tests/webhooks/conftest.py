@@ -1,0 +1,131 @@
+"""Fixtures for webhooks: receivers (real HTTP servers on free ports of 127.0.0.1) and
+gateways that may call them (HSTGW_WEBHOOK_ALLOW_PRIVATE, short retries)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ENGINES, Dev, Gateway, engine_settings, free_port, start_gateway
+
+# Retries after 50 ms, 100 ms, ...; the sweep often: tests wait on conditions, briefly.
+HOOK_SETTINGS: dict[str, Any] = {
+    "webhook_allow_private": True,
+    "webhook_retry_first": 0.05,
+    "webhook_sweep_interval": 0.2,
+    "webhook_timeout": 2.0,
+}
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.body)
+        return value
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: answers ``status`` (after failing ``fail_next`` requests with
+    500), and keeps every request it answered 2xx in ``received`` (``attempts``: all)."""
+
+    port: int
+    status: int = 200
+    fail_next: int = 0
+    received: list[Received] = field(default_factory=list)
+    attempts: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def versions(self) -> list[int]:
+        with self.lock:
+            return [r.json["version"] for r in self.received]
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                got = Received(self.rfile.read(length), dict(self.headers.items()))
+                with receiver.lock:
+                    receiver.attempts.append(got)
+                    if receiver.fail_next > 0:
+                        receiver.fail_next -= 1
+                        status = 500
+                    else:
+                        status = receiver.status
+                    if 200 <= status < 300:
+                        receiver.received.append(got)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(free_port())
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def hooks_gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway of the test's own that may call 127.0.0.1, on each engine."""
+    for db in engine_settings(request.param):
+        yield from start_gateway(tmp_path / "data", **db, **HOOK_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def shared_hooks_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """One such gateway for a module (SQLite); tests use their own developers."""
+    yield from start_gateway(
+        tmp_path_factory.mktemp("hooks"), auth_cache_ttl=0, **{**HOOK_SETTINGS}
+    )
+
+
+def new_app(gw: Gateway, token: str, name: str = "hooked") -> str:
+    body = gw.call(
+        "POST",
+        "/v1/app",
+        token,
+        json={"app_name": name, "status": "online", "service": [{"service_id": 7}]},
+    )
+    assert body["code"] == 0, body
+    app_id: str = body["result"]["app_id"]
+    return app_id
+
+
+def dev_token(gw: Gateway) -> tuple[Dev, str]:
+    dev = gw.new_dev()
+    return dev, gw.access_token(dev)
