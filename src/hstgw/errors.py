@@ -89,6 +89,13 @@ class TerminalCode(IntEnum):
     BUSY = 1000107
     TOO_MANY_LOGINS = 1000108
     TERMINALS_LIMIT = 1000109
+    GROUP_FULL = 1000110
+    TOO_MANY_GROUPS = 1000111
+    GROUP_UNKNOWN = 1000112
+    GROUP_ID_INVALID = 1000113
+    ALREADY_IN_GROUP = 1000114
+    MEDIA_UNKNOWN = 1000115
+    MEDIA_EXISTS = 1000116
     INTERNAL = 1000199
 
     @property
@@ -115,6 +122,13 @@ _TERMINAL_MSG = {
     TerminalCode.BUSY: "service busy (a store the gateway needs is unreachable); retry",
     TerminalCode.TOO_MANY_LOGINS: "too many logins to this app; retry later",
     TerminalCode.TERMINALS_LIMIT: "the app has as many terminals online as the gateway allows",
+    TerminalCode.GROUP_FULL: "the group has as many users as the gateway allows",
+    TerminalCode.TOO_MANY_GROUPS: "the terminal is in as many groups as the gateway allows",
+    TerminalCode.GROUP_UNKNOWN: "the terminal is not in that group",
+    TerminalCode.GROUP_ID_INVALID: "group_id invalid",
+    TerminalCode.ALREADY_IN_GROUP: "the user is in that group already",
+    TerminalCode.MEDIA_UNKNOWN: "no such media started in that group",
+    TerminalCode.MEDIA_EXISTS: "that media is started already",
     TerminalCode.INTERNAL: "internal error (logged); the connection stays",
 }
 

@@ -10,13 +10,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hstgw.abuse import Buckets, Guard, LocalBuckets
 from hstgw.apps import Apps
 from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
+from hstgw.events.log import EventLog, GroupLimits, LocalRelay, Relay
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
@@ -70,10 +71,22 @@ class Gateway:
         buckets: Buckets
         presence: Presence
         router: Router
+        relay: Relay
         if cluster is None:
             buckets, presence, router = LocalBuckets(), LocalPresence(registry), LocalRouter()
+            relay, node = LocalRelay(), ""
         else:
             buckets, presence, router = cluster.buckets, cluster.presence, cluster.router
+            relay, node = cluster.events, cluster.node_id
+        # The event log: groups and what happens in apps, in order (docs/events.md).
+        self.events = EventLog(
+            self.store,
+            GroupLimits(settings.group_max_users, settings.groups_per_terminal),
+            node=node,
+            relay=relay,
+            retention_s=settings.event_retention,
+            clock=clock,
+        )
         self.guard = Guard(buckets, settings.limit_rules())
         self.access_tokens = AccessTokens(
             self.store,
@@ -119,7 +132,7 @@ class Gateway:
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]
         if cluster is not None:
-            cluster.attach(self.online, self.billing.quota.drop)
+            cluster.attach(self.online, self.billing.quota.drop, self.events)
             self.billing.quota.on_change = cluster.usage_changed
             listeners.append(cluster.app_changed)
         self.apps = Apps(
@@ -128,7 +141,7 @@ class Gateway:
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
         self.webhooks, self.webhook_workers = build_webhooks(
-            settings, self.store, _no_events(), clock, cluster is not None
+            settings, self.store, self.events, clock, cluster is not None
         )
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -136,6 +149,7 @@ class Gateway:
         await self.store.open()
         if self.cluster is not None:
             await self.cluster.start()
+        await self.events.start()
         await self.webhook_workers.start()
         self._housekeeping = asyncio.create_task(self._keep_house())
 
@@ -150,6 +164,7 @@ class Gateway:
         # the stop): what fails is logged, and the connections are closed regardless.
         try:
             await self.online.settle()
+            await self.events.stop()  # the leaves of the terminals just kicked
             await self.usage.flush()  # nothing counted is lost at a clean stop
             await self.billing.rate_closed_days()
         except Exception:
@@ -192,21 +207,7 @@ class Gateway:
                     await self.usage.flush()
                     await self.billing.rate_closed_days()
                     await self.idempotency.purge()
+                    await self.events.prune()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")
 
-
-def _no_events() -> Any:
-    """Until the event log is merged in (wt-core): a feed with no event."""
-
-    class NoEvents:
-        async def version(self, app_id: str) -> int:
-            return 0
-
-        async def after(self, app_id: str, version: int, limit: int) -> list[Any]:
-            return []
-
-        def listen(self, listener: Any) -> Any:
-            return lambda: None
-
-    return NoEvents()

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     presence_retention: int = Field(default=86400, ge=0, le=30 * 86400)
     message_rate: float = Field(default=100.0, gt=0, le=10_000)
     usage_flush_interval: float = Field(default=10.0, gt=0, le=60)
+    # Groups (docs/events.md): users in one group, and groups one terminal is in at once
+    # (0: no limit). Events are kept this long (seconds) for readers that resume.
+    group_max_users: int = Field(default=1000, ge=0, le=1_000_000)
+    groups_per_terminal: int = Field(default=16, ge=0, le=10_000)
+    event_retention: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -3,6 +3,7 @@ gateways that may call them (HSTGW_WEBHOOK_ALLOW_PRIVATE, short retries)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hstgw.events.model import Entry, Event, EventId
 
 from tests.conftest import ENGINES, Dev, Gateway, engine_settings, free_port, start_gateway
 
@@ -129,3 +132,48 @@ def new_app(gw: Gateway, token: str, name: str = "hooked") -> str:
 def dev_token(gw: Gateway) -> tuple[Dev, str]:
     dev = gw.new_dev()
     return dev, gw.access_token(dev)
+
+
+def produce(
+    gw: Gateway, app_id: str, count: int, event_id: EventId = EventId.TERMINAL_ONLINE
+) -> list[int]:
+    """Append ``count`` events of ``app_id`` to the running gateway's log (as its online
+    service would); their versions."""
+    gateway = gw.app.state["gateway"]
+    main = gateway.webhook_workers._main  # a task of the server's loop
+    assert main is not None
+    entries = [
+        Entry(
+            event_id,
+            {"user_id": f"u{i}", "mutex_type": "web", "client_guid": f"c{i}", "company_id": ""},
+        )
+        for i in range(count)
+    ]
+    future = asyncio.run_coroutine_threadsafe(
+        gateway.events.append(app_id, entries), main.get_loop()
+    )
+    events = future.result(10)
+    versions = [e.version for e in events if isinstance(e, Event)]
+    assert len(versions) == count, events
+    return versions
+
+
+def deliveries(gw: Gateway, token: str, webhook_id: str) -> list[dict[str, Any]]:
+    got = gw.call(
+        "GET", "/v1/webhooks/deliveries", token, params={"webhook_id": webhook_id, "page_size": 100}
+    )
+    assert got["code"] == 0, got
+    rows: list[dict[str, Any]] = got["result"]["deliveries"]
+    return rows
+
+
+def hook_status(gw: Gateway, token: str, webhook_id: str) -> str:
+    for page in range(1, 100):
+        got = gw.call("GET", "/v1/webhooks", token, params={"page": page, "page_size": 100})
+        for hook in got["result"]["webhooks"]:
+            if hook["webhook_id"] == webhook_id:
+                status: str = hook["status"]
+                return status
+        if not got["result"]["webhooks"]:
+            break
+    raise AssertionError("no such webhook")

@@ -132,6 +132,10 @@ class Bus:
     def _spawn(self, aw: Awaitable[Any]) -> None:
         self._tasks.spawn(aw)
 
+    def spawn(self, aw: Awaitable[Any]) -> None:
+        """Run ``aw`` in the background, awaited (or given up) at the bus's stop."""
+        self._tasks.spawn(aw)
+
     # receiving
 
     async def _listen(self) -> None:

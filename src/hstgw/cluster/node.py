@@ -20,11 +20,13 @@ from typing import Any
 
 from hstgw.cluster.abuse import RedisBuckets
 from hstgw.cluster.bus import Bus
+from hstgw.cluster.events import BusEventRelay
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
 from hstgw.cluster.routing import BusRouter
 from hstgw.cluster.tokens import RedisTokenBook
 from hstgw.errors import TerminalCode
+from hstgw.events.log import EventLog
 from hstgw.online.presence import Terminal
 from hstgw.online.service import OnlineService
 from hstgw.settings import Settings
@@ -53,17 +55,24 @@ class ClusterNode:
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
         self.buckets = RedisBuckets(self.redis)
+        self.events = BusEventRelay(self.bus, store, clock)
         self._store = store
         self._clock = clock
         self._online: OnlineService | None = None
+        self._log: EventLog | None = None
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
         self.lease_held = False  # as of the last renewal (readiness)
 
     def attach(
-        self, online: OnlineService, forget_usage: Callable[[list[str] | None], None]
+        self,
+        online: OnlineService,
+        forget_usage: Callable[[list[str] | None], None],
+        events: EventLog | None = None,
     ) -> None:
-        """The services whose caches and terminals other nodes' broadcasts concern."""
+        """The services whose caches and terminals other nodes' broadcasts concern;
+        ``events``: the log that takes a dead node's terminals out of their groups."""
         self._online = online
+        self._log = events
         self._forget_usage = forget_usage
         self.bus.on("app", self._on_app)
         self.bus.on("usage", self._on_usage)
@@ -113,6 +122,7 @@ class ClusterNode:
         log.warning("cluster broadcasts may have been missed: app and usage caches dropped")
         self._store.forget_apps(None)
         self._forget_usage(None)
+        self.bus.spawn(self.events.catch_up())  # events: read what was missed
 
     # upkeep, every housekeeping tick
 
@@ -140,6 +150,11 @@ class ClusterNode:
             )
             for app_id, t in gone:
                 self._tell_offline(app_id, t)
+            if self._log is not None:  # its terminals leave their groups
+                left = await self._log.leave_node(node)
+                if left:
+                    log.warning("cluster node %s: %d group memberships left", node, left)
+        await self.events.catch_up()
 
     async def _claim_again(self) -> None:
         """The lease had lapsed (or Redis restarted empty): claim this node's sessions

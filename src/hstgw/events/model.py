@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
 
-__all__ = ["Event", "EventFeed", "EventId", "GroupSnapshot", "Unsubscribe"]
+__all__ = [
+    "MEDIA_TYPES",
+    "WHITEBOARD",
+    "Entry",
+    "Event",
+    "EventFeed",
+    "EventId",
+    "GroupSnapshot",
+    "Refusal",
+    "Unsubscribe",
+]
 
 
 class EventId(IntEnum):
@@ -30,6 +40,12 @@ class EventId(IntEnum):
     TERMINAL_OFFLINE = 20901  # user_id, mutex_type, client_guid, company_id
     TERMINAL_KICKED = 20902  # user_id, mutex_type, client_guid, company_id, reason
     INVITE_REPLY = 20903  # a reply to the backend's invite: group_id, seq_id, user_id, ...
+
+
+# media_type: 0 screen share, 1 audio, 2 video, 4 whiteboard (a whiteboard belongs to
+# the group: a full sync lists it in ``group_media_list``, the others under their user).
+MEDIA_TYPES = (0, 1, 2, 4)
+WHITEBOARD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +102,37 @@ class EventFeed(Protocol):
         """Call ``listener`` with each event once durable, from any node, in version
         order per app; it must not block (hand the event to a queue)."""
         ...
+
+
+# The producer side (the event log's ``append``): added with the log itself.
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a producer asks the log to append: an event without its version.
+
+    ``holder``: who holds a membership or media it starts (a terminal's login id, or
+    ``media:<node_id>`` for a media node), and only they may end it; ``node``: the
+    gateway node the holder is on (a dead node's memberships are left for it);
+    ``source`` and ``key``: a reporting node and its event id, appended once (a key
+    seen before answers ``Refusal(duplicate=True)``); ``fact``: a media node's report
+    of what already happened, taken without the group limits.
+    """
+
+    id: EventId
+    body: Mapping[str, Any]
+    holder: str = ""
+    node: str = ""
+    source: str = ""
+    key: str = ""
+    fact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an entry was not appended: a terminal code (``hstgw.errors.TerminalCode``)
+    and its message; ``duplicate``: its key was appended before."""
+
+    code: int
+    msg: str
+    duplicate: bool = False

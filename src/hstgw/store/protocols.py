@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from hstgw.events.model import Event, GroupSnapshot
 from hstgw.store.base import (
     AccessTokenState,
     App,
@@ -25,12 +26,14 @@ from hstgw.store.base import (
     RecordRow,
     TermSum,
 )
+from hstgw.store.eventplan import AppendPlan, Batch, GroupLimits
 from hstgw.store.webhooks import WebhookStore
 
 __all__ = [
     "AccessTokenStore",
     "AppStore",
     "DeveloperStore",
+    "EventStore",
     "IdempotencyStore",
     "Maintenance",
     "NodeStore",
@@ -205,6 +208,38 @@ class RecordStore(Protocol):
     ) -> list[TermSum]: ...
 
 
+class EventStore(Protocol):
+    """The event log and the groups it describes (hstgw.events.log is its one writer)."""
+
+    async def append_events(self, batch: Batch, limits: GroupLimits, now: int) -> AppendPlan:
+        """Apply ``batch`` (entries of one or more apps, in order) in one transaction:
+        each app's next versions, the groups changed, the limits checked against the
+        groups as they are in it (concurrent appends take turns per app)."""
+        ...
+
+    async def event_version(self, app_id: str) -> int: ...
+
+    async def events_after(self, app_id: str, version: int, limit: int) -> list[Event] | None:
+        """Up to ``limit`` events after ``version``; None if some were pruned."""
+        ...
+
+    async def group_snapshot(self, app_id: str, group_ids: list[str] | None) -> GroupSnapshot:
+        """The groups (all, or those named) and the version, read in one transaction."""
+        ...
+
+    async def event_heads(self, since: int) -> dict[str, int]:
+        """Each app's version, of the apps whose version moved at or after ``since``."""
+        ...
+
+    async def members_of_node(self, node: str) -> list[tuple[str, str, str, str]]:
+        """(app_id, group_id, user_id, holder) of the memberships held on ``node``."""
+        ...
+
+    async def prune_events(self, before: int) -> int:
+        """Forget events (and reporting nodes' keys) taken before ``before``."""
+        ...
+
+
 class Store(
     Maintenance,
     DeveloperStore,
@@ -214,6 +249,7 @@ class Store(
     NodeStore,
     UsageStore,
     RecordStore,
+    EventStore,
     WebhookStore,
     Protocol,
 ):
