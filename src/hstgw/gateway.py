@@ -210,4 +210,3 @@ class Gateway:
                     await self.events.prune()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")
-

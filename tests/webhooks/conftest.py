@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from hstgw.events.model import Entry, Event, EventId
-
 from tests.conftest import ENGINES, Dev, Gateway, engine_settings, free_port, start_gateway
 
 # Retries after 50 ms, 100 ms, ...; the sweep often: tests wait on conditions, briefly.
