@@ -183,3 +183,17 @@ def test_deleted_endpoints_hear_nothing_more(hooks_gateway: Gateway, receiver: R
     produce(gw, app_id, 1)
     assert eventually_sync(lambda: len(receiver.received) >= 2, 10)
     assert receiver.received[1].headers["Hst-Webhook-Id"] == other["webhook_id"]
+
+
+def test_a_host_name_is_resolved_and_kept_in_host(
+    shared_hooks_gateway: Gateway, receiver: Receiver
+) -> None:
+    """localhost may resolve to ::1 first (nobody listens there): the next address is tried."""
+    gw = shared_hooks_gateway
+    _, token = dev_token(gw)
+    app_id = new_app(gw, token)
+    url = f"http://localhost:{receiver.port}/hook?x=1"
+    register(gw, token, url, app_id=app_id)
+    produce(gw, app_id, 1)
+    assert eventually_sync(lambda: len(receiver.received) >= 1, 10)
+    assert receiver.received[0].headers["Host"] == f"localhost:{receiver.port}"

@@ -22,6 +22,7 @@ __all__ = ["MAX_RESPONSE_BYTES", "Outcome", "Sender"]
 
 MAX_RESPONSE_BYTES = 64 * 1024
 _ERROR_CHARS = 300
+_MAX_ADDRESSES = 4  # tried in turn when one refuses the connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +52,7 @@ class Sender:
         status: int | None = None
         try:
             async with asyncio.timeout(self._timeout_s):
-                request = await self._request(url, body, headers)
-                response = await self._http.send(request, stream=True)
+                response = await self._connect(url, body, headers)
                 try:
                     status = response.status_code
                     read = 0
@@ -75,12 +75,13 @@ class Sender:
             return Outcome(True, status, _ms(started), "")
         return self._outcome(started, status, f"HTTP {status}")
 
-    async def _request(self, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Request:
+    async def _connect(self, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        """The response from the first of the host's (checked) addresses that accepts
+        a connection, in the resolver's order."""
         parts = split(url)
         host = parts.hostname or ""
         port = port_of(parts)
-        address = (await self._targets.addresses(host, port))[0]
-        pinned = httpx.URL(url).copy_with(host=address.split("%", 1)[0], port=port)
+        addresses = (await self._targets.addresses(host, port))[:_MAX_ADDRESSES]
         sent = {**headers, "Host": parts.netloc.rpartition("@")[2]}
         extensions = {}
         if parts.scheme == "https":
@@ -88,9 +89,17 @@ class Sender:
             # one connection per request: a pooled one is keyed by the address alone,
             # and two hosts behind it must not share a TLS session
             sent["Connection"] = "close"
-        return self._http.build_request(
-            "POST", pinned, content=body, headers=sent, extensions=extensions
-        )
+        for i, address in enumerate(addresses):
+            pinned = httpx.URL(url).copy_with(host=address.split("%", 1)[0], port=port)
+            request = self._http.build_request(
+                "POST", pinned, content=body, headers=sent, extensions=extensions
+            )
+            try:
+                return await self._http.send(request, stream=True)
+            except httpx.ConnectError:
+                if i == len(addresses) - 1:
+                    raise
+        raise AssertionError("addresses() returns at least one")
 
     @staticmethod
     def _outcome(started: float, status: int | None, error: str) -> Outcome:
