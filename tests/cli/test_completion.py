@@ -36,7 +36,8 @@ def bash_complete(path: Path, *words: str) -> list[str]:
 def test_the_bash_script_is_valid_and_completes_the_tree(tmp_path: Path) -> None:
     path = script("bash", tmp_path)
     subprocess.run(["bash", "-n", str(path)], check=True)
-    assert COMMANDS == ["serve", "dev", "node", "token", "app", "records", "terminal", "completion"]
+    assert COMMANDS == ["serve", "dev", "node", "token", "app", "records", "terminal", "webhooks",
+                        "completion"]  # fmt: skip
     assert bash_complete(path, "hstgw", "") == [*COMMANDS, "-h", "--help", "--version"]
     assert bash_complete(path, "hstgw", "app", "cr") == ["create"]
     assert bash_complete(path, "hstgw", "app", "create", "--serv") == ["--service"]
