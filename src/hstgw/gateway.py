@@ -18,6 +18,7 @@ from hstgw.billing.prices import PriceTable
 from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.events.log import EventLog, GroupLimits, LocalRelay, Relay
+from hstgw.events.reports import Reports
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
@@ -128,6 +129,7 @@ class Gateway:
             router=router,
             guard=self.guard,
             ticks=ticks,
+            events=self.events,
         )
         self.metrics.count_terminals(lambda: len(self.online.registry))
         listeners = [self.online.app_changed]
@@ -138,6 +140,7 @@ class Gateway:
         self.apps = Apps(
             self.store, clock, listeners=listeners, max_apps=settings.limit_apps_per_developer
         )
+        self.reports = Reports(self.store, self.events)  # media nodes' group facts
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
         self.webhooks, self.webhook_workers = build_webhooks(

@@ -28,6 +28,7 @@ EXPECTED = {
     ("get", "/v1/online/address"),
     ("post", "/internal/v1/usage"),
     ("get", "/internal/v1/limits"),
+    ("post", "/internal/v1/events"),
     ("get", "/v1/consuming/records"),
     ("get", "/v1/consuming/summary"),
     ("post", "/v1/webhooks"),

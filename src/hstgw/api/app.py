@@ -12,6 +12,7 @@ from hstgw.api.http import Call, HttpApi, Receive, Response, Route, Scope, Send
 from hstgw.api.openapi import docs_html, openapi
 from hstgw.api.routes import build_routes
 from hstgw.api.routes_billing import build_billing_routes
+from hstgw.api.routes_events import build_event_routes
 from hstgw.api.routes_meta import build_meta_routes, request_host
 from hstgw.api.routes_online import build_online_routes
 from hstgw.api.routes_webhooks import build_webhook_routes
@@ -72,6 +73,7 @@ def create_app(
         *build_meta_routes(gw, settings.public_url, f"{settings.host}:{settings.port}"),
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
+        *build_event_routes(gw),
         *build_webhook_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
         Route(

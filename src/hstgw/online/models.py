@@ -5,13 +5,14 @@ These models validate and document; the service works on their fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hstgw.apps import INT64_MAX
 from hstgw.online.protocol import BODY_LIMIT
 from hstgw.validation import (
+    ID_RE,
     AppId,
     ClientGuid,
     CompanyId,
@@ -73,6 +74,18 @@ class InviteReq(BaseModel):
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_TARGETS)
     seq_id: Int64
     extend_info: dict[str, Any] | None = None
+
+
+class GroupReq(BaseModel):
+    """join_group, leave_group: ``group_id`` is checked by the service (its own code)."""
+
+    group_id: str
+
+
+class MediaReq(BaseModel):
+    group_id: str
+    media_id: Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 128)]
+    media_type: Literal[0, 1, 2, 4]
 
 
 class InviteReplyReq(BaseModel):

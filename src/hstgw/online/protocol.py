@@ -16,6 +16,7 @@ __all__ = [
     "CLOSE_TIMEOUT",
     "EVENTS",
     "KICK_REASONS",
+    "MEDIA_TYPES",
     "PROTOCOL_VERSION",
     "REQUESTS",
 ]
@@ -31,7 +32,27 @@ INVITE = "invite"
 INVITE_REPLY = "invite_reply"
 MESSAGE = "message"
 LOGOUT = "logout"
-REQUESTS = (LOGIN, HEARTBEAT, LIST_ONLINE, SET_STATE, INVITE, INVITE_REPLY, MESSAGE, LOGOUT)
+# Groups (a room, a meeting) and the media a member broadcasts in one (docs/events.md).
+JOIN_GROUP = "join_group"
+LEAVE_GROUP = "leave_group"
+START_MEDIA = "start_media"
+STOP_MEDIA = "stop_media"
+REQUESTS = (
+    LOGIN,
+    HEARTBEAT,
+    LIST_ONLINE,
+    SET_STATE,
+    INVITE,
+    INVITE_REPLY,
+    MESSAGE,
+    LOGOUT,
+    JOIN_GROUP,
+    LEAVE_GROUP,
+    START_MEDIA,
+    STOP_MEDIA,
+)
+# media_type: 0 screen share, 1 audio, 2 video, 4 whiteboard (the platform's numbers).
+MEDIA_TYPES = (0, 1, 2, 4)
 
 # Pushes a terminal receives (besides replies).
 EVENTS = ("online_state", "invite", "invite_reply", "message", "trans_cmd", "kicked")

@@ -20,6 +20,7 @@ from hstgw.online.frames import (
     parse_request,
     reply,
 )
+from hstgw.online.groups import NoEvents, TerminalGroups
 from hstgw.online.invites import Invites
 from hstgw.online.models import (
     InviteReplyReq,
@@ -56,8 +57,10 @@ class TerminalRequests:
         config: OnlineConfig,
         clock: Callable[[], int],
         ticks: Callable[[], float] = time.monotonic,
+        groups: TerminalGroups | None = None,
     ) -> None:
         self._store = store
+        self.groups = groups or TerminalGroups(NoEvents())
         self._presence = presence
         self._terminals = terminals
         self._scope = scope
@@ -163,8 +166,12 @@ class TerminalRequests:
         )
         if not known:
             raise TerminalError(TerminalCode.FIELD_INVALID, "seq_id: no such invite")
-        if inviting is None:  # the app's backend invited: nobody to tell
-            return {"delivered": False}
+        if inviting is None:  # the app's backend invited: it hears through its events
+            fields = {"group_id": req.group_id, "seq_id": req.seq_id, "accept": req.accept}
+            await self._terminals.events.invite_reply(
+                session, {**fields, "extend_info": req.extend_info}
+            )
+            return {"delivered": True}
         [inviter] = await self._presence.find(session.app_id, [inviting])
         if inviter is None or inviter.company_id != session.company_id:
             raise TerminalError(TerminalCode.NOT_ONLINE, "the inviting terminal is not online")
@@ -216,4 +223,8 @@ HANDLERS: dict[str, Callable[[TerminalRequests, Session, dict[str, Any]], Awaita
     p.INVITE_REPLY: TerminalRequests._invite_reply,
     p.MESSAGE: TerminalRequests._message,
     p.LOGOUT: TerminalRequests._logout,
+    p.JOIN_GROUP: lambda r, s, d: r.groups.join(s, d),
+    p.LEAVE_GROUP: lambda r, s, d: r.groups.leave(s, d),
+    p.START_MEDIA: lambda r, s, d: r.groups.start_media(s, d),
+    p.STOP_MEDIA: lambda r, s, d: r.groups.stop_media(s, d),
 }

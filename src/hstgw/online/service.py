@@ -27,6 +27,7 @@ from hstgw.online.admission import Admission
 from hstgw.online.config import OnlineConfig
 from hstgw.online.delivery import Deliveries
 from hstgw.online.frames import TerminalError
+from hstgw.online.groups import EventSink, NoEvents, TerminalEvents, TerminalGroups
 from hstgw.online.housekeeping import Housekeeping
 from hstgw.online.invites import Invites
 from hstgw.online.presence import Presence
@@ -60,8 +61,10 @@ class OnlineService:
         router: Router,
         guard: Guard | None = None,
         ticks: Callable[[], float] = time.monotonic,
+        events: EventSink | None = None,
     ) -> None:
-        """``registry``: this node's sessions; ``presence`` and ``router``: this node
+        """``events``: the app's event log (groups, terminals' comings and goings);
+        ``registry``: this node's sessions; ``presence`` and ``router``: this node
         alone (``LocalPresence`` over the same registry, ``LocalRouter``) or a cluster's.
         ``clock``: wall time in ms (presence, usage); ``ticks``: monotonic seconds (rate
         buckets, heartbeat deadlines, cached developer status), which a test may drive."""
@@ -72,8 +75,17 @@ class OnlineService:
         apps = OnlineApps()
         developers = DeveloperStatus(store, config.dev_status_ttl_s)
         self._scope = ScopeNotices(registry, router)
+        sink = events or NoEvents()
         self._terminals = LocalTerminals(
-            registry, presence, self._scope, usage, apps, clock, self._tasks, ticks
+            registry,
+            presence,
+            self._scope,
+            usage,
+            apps,
+            clock,
+            self._tasks,
+            ticks,
+            TerminalEvents(sink),
         )
         self._reach = Reach(self._terminals, self._scope, presence, router, usage, clock)
         self._admission = Admission(
@@ -102,6 +114,7 @@ class OnlineService:
             config,
             clock,
             ticks,
+            TerminalGroups(sink),
         )
         self._deliveries = Deliveries(
             store, presence, self._reach, self._invites, quota, config, clock

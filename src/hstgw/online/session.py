@@ -37,6 +37,7 @@ class Session:
         "custom_state",
         "ended",
         "extend_info",
+        "groups",
         "last_seen",
         "link",
         "mutex_type",
@@ -67,6 +68,7 @@ class Session:
         self.last_seen = now
         self.conn = conn  # this login's id (presence and routing tell logins apart by it)
         self.ended = False  # kicked or gone: no longer in the registry
+        self.groups: set[str] | None = None  # the groups it joined (left when it goes)
         self._allowance = 0.0
         self._last_refill = now
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from hstgw.online import protocol as p
 from hstgw.online.frames import dumps
+from hstgw.online.groups import NoEvents, TerminalEvents
 from hstgw.online.presence import Presence
 from hstgw.online.registry import Registry
 from hstgw.online.scope import ScopeNotices
@@ -40,8 +41,10 @@ class LocalTerminals:
         clock: Callable[[], int],
         tasks: Background,
         ticks: Callable[[], float] = time.monotonic,
+        events: TerminalEvents | None = None,
     ) -> None:
         self.registry = registry
+        self.events = events or TerminalEvents(NoEvents())
         self._presence = presence
         self._scope = scope
         self._usage = usage
@@ -61,6 +64,7 @@ class LocalTerminals:
         self.registry.add(session)
         self._usage.terminals(app.app_id, count)
         self._scope.notify(session, state=1)
+        self.events.online(session)
         early = self._early_kicks.pop(session.conn, None)
         if early is not None:  # another node replaced it while it was being registered
             self.kick(session, early[0])
@@ -76,6 +80,7 @@ class LocalTerminals:
             return None
         pending = self._presence.release(session, now)
         self._scope.notify(session, state=0)
+        self.events.offline(session)  # its groups left, its media stopped
         if pending is None:
             return None
         return self.spawn(pending)
@@ -86,6 +91,8 @@ class LocalTerminals:
         session.link.push(
             dumps({"type": "kicked", "reason": reason, "msg": p.KICK_REASONS[reason]})
         )
+        if not session.ended:
+            self.events.kicked(session, reason)
         pending = self.end(session)
         session.link.close(p.CLOSE_KICKED, reason)
         return pending
