@@ -172,3 +172,11 @@ def test_serve_on_a_taken_terminal_port_says_so_in_one_line(tmp_path: Path) -> N
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "address already in use" in out.stderr
+
+
+def test_terminal_with_a_bad_media() -> None:
+    url = ["--url", "http://127.0.0.1:1", "--app-secret", "x" * 16]
+    out = hstgw(*TERMINAL, *url, "--group", "g", "--media", "3:cam")
+    assert one_error(out, 2).startswith("--media: '3:cam' is not TYPE:ID (TYPE 0 or screen")
+    alone = hstgw(*TERMINAL, *url, "--media", "video:cam")
+    assert one_error(alone, 2) == "--media needs --group (the group the media is broadcast in)"

@@ -213,3 +213,77 @@ async def test_the_gateways_stop_leaves_the_groups(tmp_path: Path) -> None:
         (20101, "s1", "g1", None),
         (20901, "s1", None, None),
     ]
+
+
+def test_the_terminal_cli_joins_a_group_and_announces_media(app: OnlineApp) -> None:
+    from tests.online.test_lifecycle import read_event, run_terminal
+
+    media = ["--media", "video:LocalCam_2", "--media", "4:wb"]
+    proc = run_terminal(app, "cli", "--app-secret", app.app_secret, "--group", "room", *media)
+    try:
+        assert read_event(proc)["event"] == "login"
+        assert read_event(proc) == {
+            "event": "join_group", "code": 0, "group_id": "room", "version": 2,
+        }  # fmt: skip
+        started = [read_event(proc), read_event(proc)]
+        assert [(e["event"], e["media_id"], e["media_type"]) for e in started] == [
+            ("start_media", "LocalCam_2", 2),
+            ("start_media", "wb", 4),
+        ]
+        app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "cli"})
+        assert read_event(proc)["event"] == "kicked"
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert brief(logged(app))[1:5] == [
+        (20100, "cli", "room", None),
+        (20102, "cli", "room", "LocalCam_2"),
+        (20102, "cli", "room", "wb"),
+        (20902, "cli", None, None),
+    ]
+
+
+def test_the_terminal_cli_exits_1_when_the_group_is_full(app: OnlineApp) -> None:
+    from tests.online.test_lifecycle import read_event, run_terminal
+
+    procs = [
+        run_terminal(app, f"c{i}", "--app-secret", app.app_secret, "--group", "full")
+        for i in range(3)
+    ]
+    try:
+        lines = [(read_event(p), read_event(p)) for p in procs]
+        codes = sorted(joined["code"] for _, joined in lines)
+        assert codes == [0, 0, 1000110]  # 2 users per group here
+        refused = next(p for p, (_, j) in zip(procs, lines, strict=True) if j["code"])
+        assert refused.wait(10) == 1
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+            for stream in (p.stdout, p.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+async def test_the_sdk_terminal_joins_again_after_a_reconnect(app: OnlineApp) -> None:
+    async with app.terminal("sdk", reconnect=True) as t:
+        v = await t.join_group("g1")
+        assert await t.start_media("g1", "mic", 1) == v + 1
+        assert t.groups == {"g1": {"mic": 1}}
+        assert t.connection is not None
+        t.connection.transport.abort()  # the network drops it
+        events = t.events()
+        assert (await anext(events))["type"] == "reconnected"
+
+        def rejoined() -> bool:
+            tail = brief(logged(app))[-2:]
+            return tail == [(20100, "sdk", "g1", None), (20102, "sdk", "g1", "mic")]
+
+        assert await eventually(rejoined, 10), brief(logged(app))
+        assert await t.stop_media("g1", "mic", 1) > v
+        assert await t.leave_group("g1") > v
+        assert t.groups == {}

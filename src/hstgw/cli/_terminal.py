@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
         help="connect as a terminal and print every event as a JSON line",
         description='Connects as a terminal. Prints {"event": "login", "code": ...} first '
         "(exits 1 if the login is refused), then one line per event: trans_cmd, invite, "
-        "invite_reply, message, online_state, and kicked (after which it exits). The token is "
+        "invite_reply, message, online_state, and kicked (after which it exits). With --group "
+        "it joins that group right after login and announces each --media, a line each "
+        "(exits 1 if one is refused). The token is "
         f"built from --app-secret unless {ENV_TOKEN} is set.",
     )
     p.add_argument("--url", required=True, help="the gateway's REST address (or a ws:// URL)")
@@ -33,7 +35,31 @@ def register(sub: Any) -> None:
     p.add_argument("--client-guid", default=None, help="default: a random one")
     p.add_argument("--force-login", action="store_true")
     p.add_argument("--reconnect", action="store_true", help="reconnect after a lost connection")
+    p.add_argument("--group", default="", help="join this group right after login")
+    p.add_argument(
+        "--media",
+        action="append",
+        default=[],
+        metavar="TYPE:ID",
+        help="announce a media in --group (repeatable); TYPE 0 or screen, 1 or audio, "
+        "2 or video, 4 or whiteboard",
+    )
     p.set_defaults(run=_run)
+
+
+MEDIA_NAMES = {"screen": 0, "audio": 1, "video": 2, "whiteboard": 4}
+
+
+def parse_media(value: str) -> tuple[int, str]:
+    """``TYPE:ID`` -> (media_type, media_id); UsageError naming --media otherwise."""
+    kind, sep, media_id = value.partition(":")
+    media_type = MEDIA_NAMES.get(kind, int(kind) if kind in ("0", "1", "2", "4") else None)
+    if not sep or media_type is None or not media_id:
+        raise UsageError(
+            f"--media: {value!r} is not TYPE:ID (TYPE 0 or screen, 1 or audio, 2 or video, "
+            "4 or whiteboard)"
+        )
+    return media_type, media_id
 
 
 def _line(obj: dict[str, Any]) -> None:
@@ -43,6 +69,9 @@ def _line(obj: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     check_url("--url", args.url, ("http", "https", "ws", "wss"))
+    args.media = [parse_media(m) for m in args.media]
+    if args.media and not args.group:
+        raise UsageError("--media needs --group (the group the media is broadcast in)")
     token = os.environ.get(ENV_TOKEN) or None
     if token is None:
         if not args.app_secret:
@@ -97,6 +126,8 @@ async def _terminal(args: argparse.Namespace, token: str | None) -> int:
         raise
     _line({"event": "login", "code": reply["code"], "client_guid": client.client_guid})
     try:
+        if args.group and not await _join(client, args.group, args.media):
+            return 1
         async for event in client.events():
             kind = event.pop("type")
             _line({"event": kind, **event})
@@ -106,3 +137,24 @@ async def _terminal(args: argparse.Namespace, token: str | None) -> int:
         await client.close()
     _line({"event": "closed"})
     return 0
+
+
+async def _join(client: Any, group_id: str, media: list[tuple[int, str]]) -> bool:
+    """Join ``group_id`` and start ``media``, a line for each; False at a refusal."""
+    from hstgw.sdk.terminal import TerminalError
+
+    steps: list[tuple[str, dict[str, Any]]] = [("join_group", {"group_id": group_id})]
+    steps += [
+        ("start_media", {"group_id": group_id, "media_id": m, "media_type": t}) for t, m in media
+    ]
+    for kind, fields in steps:
+        try:
+            if kind == "join_group":
+                version = await client.join_group(group_id)
+            else:
+                version = await client.start_media(**fields)
+        except TerminalError as exc:
+            _line({"event": kind, "code": exc.code, "msg": exc.msg, **fields})
+            return False
+        _line({"event": kind, "code": 0, **fields, "version": version})
+    return True

@@ -31,11 +31,11 @@ from hstgw.errors import TerminalCode
 from hstgw.online import protocol as p
 from hstgw.sdk._constants import (
     DEFAULT_HEARTBEAT_INTERVAL_S,
-    DEFAULT_ONLINE_PAGE_SIZE,
     RECONNECT_DELAYS_S,
     TERMINAL_REQUEST_TIMEOUT_S,
 )
 from hstgw.sdk._exceptions import HstgwError
+from hstgw.sdk._terminal_requests import TerminalRequests
 from hstgw.tokens.fsp import build
 
 __all__ = ["TerminalClient", "TerminalError", "TerminalLoginError"]
@@ -54,7 +54,7 @@ class TerminalLoginError(TerminalError):
     pass
 
 
-class TerminalClient:
+class TerminalClient(TerminalRequests):
     def __init__(
         self,
         url: str,
@@ -74,6 +74,7 @@ class TerminalClient:
     ) -> None:
         if token is None and app_secret is None:
             raise ValueError("give app_secret (to build tokens) or token")
+        super().__init__()
         self.url = url
         self.app_id = app_id
         self.user_id = user_id
@@ -212,8 +213,16 @@ class TerminalClient:
             except (OSError, ConnectionClosed, TimeoutError, httpx.HTTPError):
                 continue
             await self._events.put({"type": "reconnected"})
+            if self.groups:  # (in a task: this one reads the replies)
+                self._tasks.append(asyncio.create_task(self._rejoin()))
             return True
         return False
+
+    async def _rejoin(self) -> None:
+        try:
+            await self.rejoin()
+        except (TerminalError, ConnectionError, TimeoutError) as exc:
+            await self._events.put({"type": "rejoin_failed", "msg": str(exc)})
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type", "")
@@ -271,43 +280,6 @@ class TerminalClient:
         if reply.get("code") != TerminalCode.OK:
             raise TerminalError(reply["code"], reply.get("msg", ""))
         return reply
-
-    async def list_online(
-        self, page: int = 1, page_size: int = DEFAULT_ONLINE_PAGE_SIZE
-    ) -> dict[str, Any]:
-        return await self.request(p.LIST_ONLINE, page=page, page_size=page_size)
-
-    async def set_state(self, custom_state: str) -> None:
-        await self.request(p.SET_STATE, custom_state=custom_state)
-
-    async def invite(
-        self,
-        group_id: str,
-        user_ids: list[str],
-        seq_id: int,
-        extend_info: dict[str, Any] | None = None,
-    ) -> list[str]:
-        """Invite users to a group; the users none of whose terminals was reached."""
-        reply = await self.request(
-            p.INVITE, group_id=group_id, user_ids=user_ids, seq_id=seq_id, extend_info=extend_info
-        )
-        return list(reply["failed_user_ids"])
-
-    async def reply_invite(
-        self, group_id: str, seq_id: int, accept: bool, extend_info: dict[str, Any] | None = None
-    ) -> bool:
-        reply = await self.request(
-            p.INVITE_REPLY, group_id=group_id, seq_id=seq_id, accept=accept, extend_info=extend_info
-        )
-        return bool(reply["delivered"])
-
-    async def send_message(self, to_user_id: str, body: dict[str, Any] | str) -> int:
-        """Send to every terminal of ``to_user_id``; how many received it."""
-        reply = await self.request(p.MESSAGE, to_user_id=to_user_id, body=body)
-        return int(reply["delivered"])
-
-    async def heartbeat(self) -> None:
-        await self.request(p.HEARTBEAT)
 
     async def close(self) -> None:
         """Log out and close; ``events()`` ends."""
