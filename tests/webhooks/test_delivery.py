@@ -66,6 +66,9 @@ def test_a_failing_receiver_gets_every_event_in_order_once_per_attempt(
     assert receiver.versions() == versions  # in order, each once
     tried = [r.json["version"] for r in receiver.attempts]
     assert tried == [versions[0]] * 4 + versions[1:]  # one in flight: the first held the rest
+    assert eventually_sync(  # (received, then its row written)
+        lambda: all(d["status"] == "delivered" for d in deliveries(gw, token, hook["webhook_id"]))
+    )
     log = {d["version"]: d for d in deliveries(gw, token, hook["webhook_id"])}
     assert log[versions[0]]["attempts"] == 4 and log[versions[0]]["status"] == "delivered"
     assert all(log[v]["attempts"] == 1 for v in versions[1:])
