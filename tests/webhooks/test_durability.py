@@ -79,3 +79,27 @@ def test_two_nodes_deliver_each_event_once(tmp_path: Path, receiver: Receiver) -
         sent += produce(b, app_id, 2)
         assert eventually_sync(lambda: len(receiver.received) >= 52, 10)
         assert len(receiver.attempts) == 52
+
+
+def test_a_cluster_keeps_the_backlog_while_the_receiver_is_down(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    with nodes(tmp_path, 2, **HOOK_SETTINGS) as (a, b):
+        dev, token = dev_token(a)
+        app_id = new_app(a, token)
+        webhook_id = register(a, token, receiver.url, app_id=app_id)
+        receiver.stop()
+        sent = produce(a, app_id, 3) + produce(b, app_id, 3)
+
+        token_b = b.access_token(dev)
+
+        def retried() -> bool:
+            log = deliveries(b, token_b, webhook_id)
+            return bool(log) and log[0]["attempts"] >= 3
+
+        assert eventually_sync(retried, 15)
+        sent += produce(b, app_id, 2)
+        receiver.start()
+        assert eventually_sync(lambda: len(receiver.received) >= 8, 20)
+        assert receiver.versions() == sent == list(range(1, 9))
+        assert len(receiver.attempts) == 8  # what reached it: each once
