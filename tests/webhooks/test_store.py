@@ -87,6 +87,7 @@ async def test_cursor_moves_only_from_where_it_is(store: Store) -> None:
     assert not await store.move_webhook_cursor(HOOK, app, 2, 4)
     assert await store.move_webhook_cursor(HOOK, app, 3, 4)
     assert await store.webhook_cursor(HOOK, app) == 4
+    assert await store.webhook_cursors() == {(HOOK, app): 4}
 
 
 async def test_delivered_moves_the_cursor_with_the_row(store: Store) -> None:

@@ -95,6 +95,10 @@ class WebhookStore(Protocol):
 
     async def webhook_cursor(self, webhook_id: str, app_id: str) -> int | None: ...
 
+    async def webhook_cursors(self) -> dict[tuple[str, str], int]:
+        """Every cursor, (webhook_id, app_id) -> version (the workers' sweep)."""
+        ...
+
     async def move_webhook_cursor(
         self, webhook_id: str, app_id: str, expected: int | None, version: int
     ) -> bool:
@@ -192,6 +196,7 @@ UPSERT_CURSOR = (
     "INSERT INTO webhook_cursors (webhook_id, app_id, version) VALUES (?, ?, ?)"
     " ON CONFLICT (webhook_id, app_id) DO UPDATE SET version = excluded.version"
 )
+ALL_CURSORS = "SELECT webhook_id, app_id, version FROM webhook_cursors"
 GET_CURSOR = "SELECT version FROM webhook_cursors WHERE webhook_id = ? AND app_id = ?"
 MOVE_CURSOR = (
     "UPDATE webhook_cursors SET version = ? WHERE webhook_id = ? AND app_id = ? AND version = ?"

@@ -122,8 +122,7 @@ class DeliveryWorkers:
             try:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + self._config.sweep_s
-                    for hook in await self._store.active_webhooks():
-                        await self._start_hook(hook)
+                    await self._sweep()
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + _PURGE_EVERY_S
                     retention_ms = self._config.log_retention_s * 1000
@@ -144,20 +143,31 @@ class DeliveryWorkers:
             except Exception:
                 log.exception("webhook scheduling failed; the sweep tries again")
 
-    async def _start_hook(self, hook: WebhookRow) -> None:
+    async def _sweep(self) -> None:
+        """Start the (endpoint, app) pairs behind their app's head: three reads in all,
+        whatever the number of endpoints."""
+        heads = await self._store.event_heads(0)
+        cursors = await self._store.webhook_cursors()
+        for hook in await self._store.active_webhooks():
+            await self._start_hook(hook, lambda key: cursors.get(key, 0) < heads.get(key[1], 0))
+
+    async def _start_hook(
+        self, hook: WebhookRow, behind: Callable[[Key], bool] = lambda key: True
+    ) -> None:
         if hook.status != "active":
             return
         if hook.app_id is not None:
-            self._ensure((hook.webhook_id, hook.app_id))
-            return
-        offset = 0
-        while True:  # every app of the developer, made before or after the endpoint
-            total, apps = await self._store.list_apps(hook.dev_id, offset, 100)
-            for app in apps:
-                self._ensure((hook.webhook_id, app.app_id))
-            offset += len(apps)
-            if not apps or offset >= total:
-                return
+            apps = [hook.app_id]
+        else:  # every app of the developer, made before or after the endpoint
+            apps = []
+            while True:
+                total, page = await self._store.list_apps(hook.dev_id, len(apps), 100)
+                apps += [app.app_id for app in page]
+                if not page or len(apps) >= total:
+                    break
+        for app_id in apps:
+            if behind((hook.webhook_id, app_id)):
+                self._ensure((hook.webhook_id, app_id))
 
     def _ensure(self, key: Key) -> None:
         wake = self._wakes.setdefault(key, asyncio.Event())

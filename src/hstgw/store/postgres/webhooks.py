@@ -7,6 +7,7 @@ from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import numbered
 from hstgw.store.webhooks import (
     ACTIVE_HOOKS,
+    ALL_CURSORS,
     ATTEMPT,
     COUNT_APP_DELIVERIES,
     COUNT_DELIVERIES,
@@ -105,6 +106,9 @@ class WebhooksStore(PostgresEngine):
     async def webhook_cursor(self, webhook_id: str, app_id: str) -> int | None:
         row = await self._fetchrow(GET_CURSOR, webhook_id, app_id)
         return None if row is None else int(row[0])
+
+    async def webhook_cursors(self) -> dict[tuple[str, str], int]:
+        return {(r[0], r[1]): int(r[2]) for r in await self._fetch(ALL_CURSORS)}
 
     async def move_webhook_cursor(
         self, webhook_id: str, app_id: str, expected: int | None, version: int

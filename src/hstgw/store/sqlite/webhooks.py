@@ -8,6 +8,7 @@ from hstgw.store.base import LimitReached
 from hstgw.store.sqlite.engine import SqliteEngine
 from hstgw.store.webhooks import (
     ACTIVE_HOOKS,
+    ALL_CURSORS,
     ATTEMPT,
     COUNT_APP_DELIVERIES,
     COUNT_DELIVERIES,
@@ -109,6 +110,10 @@ class WebhooksStore(SqliteEngine):
     async def webhook_cursor(self, webhook_id: str, app_id: str) -> int | None:
         row = await self._read(lambda c: c.execute(GET_CURSOR, (webhook_id, app_id)).fetchone())
         return None if row is None else int(row[0])
+
+    async def webhook_cursors(self) -> dict[tuple[str, str], int]:
+        rows = await self._read(lambda c: c.execute(ALL_CURSORS).fetchall())
+        return {(r[0], r[1]): int(r[2]) for r in rows}
 
     async def move_webhook_cursor(
         self, webhook_id: str, app_id: str, expected: int | None, version: int
