@@ -148,3 +148,66 @@ async def test_a_dead_nodes_terminals_leave_their_groups(tmp_path: Path) -> None
 
 async def _eq(aw: Any, expected: Any) -> bool:
     return bool(await aw == expected)
+
+
+async def test_a_node_taken_for_dead_takes_its_groups_up_again(two: list[Gateway]) -> None:
+    """Node A's lease lapses (a long pause) and another node reaps it: its terminal
+    leaves its group. A, alive after all, claims its sessions again and joins again."""
+    app_a = make_app(two[0])
+    t = app_a.terminal("paused")  # (it sends its heartbeats)
+    await t.connect()
+    await t.join_group("room")
+    await t.start_media("room", "cam", 2)
+    node_a = two[0].app.state["gateway"].cluster.node_id
+    r = aioredis.Redis.from_url(REDIS_URL)
+    store = open_store(two[0].settings)
+    await store.open()
+    reaper = EventLog(store, GroupLimits(), node="reaper")
+    try:
+        # what the reaping node does to A's groups, then A finds its lease gone
+        assert await reaper.leave_node(node_a) == 1  # (its media stop with it)
+        await r.delete(f"hstgw:{two[0].settings.database_schema}:lease:{node_a}")
+
+        async def in_the_room() -> list[Any]:
+            snap = await store.group_snapshot(app_a.app_id, ["room"])
+            return snap.group_list
+
+        assert await eventually(in_the_room, 10)
+        assert await in_the_room() == [
+            {
+                "group_id": "room",
+                "group_media_list": [],
+                "user_list": [
+                    {"user_id": "paused", "media_info": [{"media_id": "cam", "media_type": 2}]}
+                ],
+            }
+        ]
+        await t.leave_group("room")  # the terminal's own leave still works
+        assert await in_the_room() == []
+    finally:
+        await reaper.stop()
+        await store.close()
+        await r.aclose()
+        await t.close()
+
+
+async def test_memberships_of_a_node_redis_forgot_are_left(tmp_path: Path) -> None:
+    """A node that died while Redis was away is listed nowhere: its memberships are
+    found in the store (a node without a lease) and left all the same."""
+    with nodes(tmp_path, 1) as [node]:
+        app = make_app(node)
+        store = open_store(node.settings)
+        await store.open()
+        try:
+            lost = EventLog(store, GroupLimits(), node="forgotten")
+            body = {"group_id": "room", "user_id": "x"}
+            entry = Entry(EventId.USER_JOINED, body, holder="c9", node="forgotten")
+            assert isinstance((await lost.append(app.app_id, [entry]))[0], Event)
+            await lost.stop()
+
+            async def empty() -> bool:
+                return (await store.group_snapshot(app.app_id, None)).group_list == []
+
+            assert await eventually(empty, 15)  # (every 10 ticks of 0.5 s)
+        finally:
+            await store.close()

@@ -36,6 +36,13 @@ __all__ = ["ClusterNode"]
 
 log = logging.getLogger("hstgw.cluster")
 
+# Ticks after a lapsed lease during which the sessions' groups are compared with the
+# store (the reaping node's leaves may land after this node claimed its sessions again).
+_REPAIR_TICKS = 3
+# Every so many ticks, memberships held on a node without a lease are left: a node
+# that died while Redis was away is never reaped (Redis forgot it).
+_ORPHAN_TICKS = 10
+
 
 class ClusterNode:
     def __init__(
@@ -62,6 +69,8 @@ class ClusterNode:
         self._log: EventLog | None = None
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
         self.lease_held = False  # as of the last renewal (readiness)
+        self._repair_ticks = 0
+        self._ticks = 0
 
     def attach(
         self,
@@ -143,6 +152,9 @@ class ClusterNode:
         if not renewed:
             await self._claim_again()
         self.lease_held = True
+        if self._repair_ticks:
+            self._repair_ticks -= 1
+            await self._repair_groups()
         for node in await self.presence.dead_nodes():
             gone = await self.presence.reap(node, self._clock())
             log.warning(
@@ -150,10 +162,10 @@ class ClusterNode:
             )
             for app_id, t in gone:
                 self._tell_offline(app_id, t)
-            if self._log is not None:  # its terminals leave their groups
-                left = await self._log.leave_node(node)
-                if left:
-                    log.warning("cluster node %s: %d group memberships left", node, left)
+            await self._leave_groups(node)
+        self._ticks += 1
+        if self._ticks % _ORPHAN_TICKS == 0:
+            await self._leave_orphans()
         await self.events.catch_up()
 
     async def _claim_again(self) -> None:
@@ -173,6 +185,45 @@ class ClusterNode:
                 and claim.older.conn != s.conn
             ):
                 online.kick(s, "force_login")
+        # A node that took this one for dead takes its terminals out of their groups,
+        # maybe not yet: for the next few ticks, what is missing is joined again.
+        self._repair_ticks = _REPAIR_TICKS
+
+    async def _leave_groups(self, node: str) -> None:
+        """A dead node's terminals leave their groups (their media stop)."""
+        if self._log is not None:
+            left = await self._log.leave_node(node)
+            if left:
+                log.warning("cluster node %s: %d group memberships left", node, left)
+
+    async def _leave_orphans(self) -> None:
+        """Leave the groups of gateway nodes that hold memberships but no lease."""
+        others = [
+            n
+            for n in await self._store.member_nodes()
+            if n != self.node_id and not n.startswith("media:")
+        ]
+        if not others:
+            return
+        keys = [self.redis.key("lease", n) for n in others]
+        leases = await self.redis.run(lambda c: c.mget(keys))
+        for node, lease in zip(others, leases, strict=True):
+            if lease is None:
+                await self._leave_groups(node)
+
+    async def _repair_groups(self) -> None:
+        """Join again the groups this node's sessions are in but the store says not."""
+        online = self._online
+        if online is None:
+            return
+        held = {
+            (app_id, group_id, holder)
+            for app_id, group_id, _, holder in await self._store.members_of_node(self.node_id)
+        }
+        for s in online.registry.all():
+            missing = [g for g in s.groups or () if (s.app_id, g, s.conn) not in held]
+            if missing:
+                online.rejoin_groups(s, missing)
 
     def _tell_offline(self, app_id: str, t: Terminal) -> None:
         online = self._online

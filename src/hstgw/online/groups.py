@@ -87,6 +87,30 @@ class TerminalEvents:
         entries.append(Entry(EventId.TERMINAL_OFFLINE, _terminal(session)))
         self.sink.post(session.app_id, entries)
 
+    def rejoin(self, session: Session, group_ids: list[str]) -> None:
+        """Join these groups of the session and start its media there again: its node
+        had been taken for dead, and the node that reaped it left them (a fact: the
+        limits held when it joined; what is still there is refused, harmlessly)."""
+        entries = []
+        groups = session.groups or {}
+        for group_id in sorted(group_ids):
+            media = groups.get(group_id, {})
+            body = {"group_id": group_id, "user_id": session.user_id}
+            entries.append(self._entry(session, EventId.USER_JOINED, body))
+            entries += [
+                self._entry(
+                    session,
+                    EventId.MEDIA_STARTED,
+                    {**body, "media_id": media_id, "media_type": media_type},
+                )
+                for media_id, media_type in media.items()
+            ]
+        if entries:
+            self.sink.post(session.app_id, entries)
+
+    def _entry(self, session: Session, id: EventId, body: dict[str, Any]) -> Entry:
+        return Entry(id, body, holder=session.conn, node=self.sink.node, fact=True)
+
     async def invite_reply(self, session: Session, fields: dict[str, Any]) -> None:
         """A reply to the backend's invite: durable before the terminal is answered."""
         body = {**fields, **_terminal(session)}
@@ -119,8 +143,8 @@ class TerminalGroups:
             self._sink.post(session.app_id, [self._entry(session, EventId.USER_LEFT, body)])
         else:
             if session.groups is None:
-                session.groups = set()
-            session.groups.add(group_id)
+                session.groups = {}
+            session.groups[group_id] = {}
         return {"group_id": group_id, "version": event.version}
 
     async def leave(self, session: Session, data: dict[str, Any]) -> Reply:
@@ -129,7 +153,7 @@ class TerminalGroups:
         body = {"group_id": group_id, "user_id": session.user_id}
         event = await self._append(session, self._entry(session, EventId.USER_LEFT, body))
         if session.groups is not None:
-            session.groups.discard(group_id)
+            session.groups.pop(group_id, None)
         return {"group_id": group_id, "version": event.version}
 
     async def start_media(self, session: Session, data: dict[str, Any]) -> Reply:
@@ -148,6 +172,12 @@ class TerminalGroups:
             "media_type": req.media_type,
         }
         event = await self._append(session, self._entry(session, id, body))
+        media = (session.groups or {}).get(group_id)
+        if media is not None:
+            if id is EventId.MEDIA_STARTED:
+                media[req.media_id] = req.media_type
+            else:
+                media.pop(req.media_id, None)
         return {"group_id": group_id, "media_id": req.media_id, "version": event.version}
 
 

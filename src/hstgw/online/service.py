@@ -147,6 +147,11 @@ class OnlineService:
         """Kick a session of this node (see ``LocalTerminals.kick``)."""
         return self._terminals.kick(session, reason)
 
+    def rejoin_groups(self, session: Session, group_ids: list[str]) -> None:
+        """Take ``session``'s groups (of ``group_ids``) and their media up again: its node
+        had been taken for dead and reaped."""
+        self._terminals.events.rejoin(session, group_ids)
+
     def tell_scope(
         self, app_id: str, company_id: str, described: dict[str, object], state: int, conn: str
     ) -> None:

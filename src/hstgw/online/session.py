@@ -68,7 +68,9 @@ class Session:
         self.last_seen = now
         self.conn = conn  # this login's id (presence and routing tell logins apart by it)
         self.ended = False  # kicked or gone: no longer in the registry
-        self.groups: set[str] | None = None  # the groups it joined (left when it goes)
+        # The groups it joined and the media it started in each (media_id -> type): left
+        # when it goes, joined again if its node had been taken for dead (a cluster).
+        self.groups: dict[str, dict[str, int]] | None = None
         self._allowance = 0.0
         self._last_refill = now
 

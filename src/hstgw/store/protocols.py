@@ -235,6 +235,10 @@ class EventStore(Protocol):
         """(app_id, group_id, user_id, holder) of the memberships held on ``node``."""
         ...
 
+    async def member_nodes(self) -> list[str]:
+        """The nodes that hold memberships (gateway nodes, ``media:<node_id>``)."""
+        ...
+
     async def prune_events(self, before: int) -> int:
         """Forget events (and reporting nodes' keys) taken before ``before``."""
         ...
