@@ -82,6 +82,14 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_EVENT_MAX_CONNECTIONS_PER_ADDRESS": "30",
         "HSTGW_EVENT_QUEUE": "64",
         "HSTGW_EVENT_TOKEN_CHECK": "0.5",
+        "HSTGW_LIMIT_WEBHOOKS_PER_DEVELOPER": "3",
+        "HSTGW_WEBHOOK_ALLOW_PRIVATE": "true",
+        "HSTGW_WEBHOOK_TIMEOUT": "2.5",
+        "HSTGW_WEBHOOK_RETRY_FOR": "600",
+        "HSTGW_WEBHOOK_RETRY_FIRST": "0.5",
+        "HSTGW_WEBHOOK_SECRET_GRACE": "60",
+        "HSTGW_WEBHOOK_SWEEP_INTERVAL": "2",
+        "HSTGW_WEBHOOK_LOG_RETENTION": "3600",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
@@ -90,6 +98,13 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     assert (s.event_port, s.event_queue, s.event_token_check) == (9002, 64, 0.5)
     assert s.limit_login_failures_per_address == 13
     assert s.limit_apps_per_developer == 17
+    assert (s.limit_webhooks_per_developer, s.webhook_allow_private, s.webhook_timeout) == (
+        3,
+        True,
+        2.5,
+    )
+    assert (s.webhook_retry_for, s.webhook_retry_first, s.webhook_secret_grace) == (600, 0.5, 60)
+    assert (s.webhook_sweep_interval, s.webhook_log_retention) == (2, 3600)
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
         "https://api.example.com",

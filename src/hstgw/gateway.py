@@ -30,6 +30,7 @@ from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
 from hstgw.tokens.access import AccessTokens
+from hstgw.webhooks.parts import build_webhooks
 
 if TYPE_CHECKING:
     from hstgw.cluster import ClusterNode
@@ -142,6 +143,9 @@ class Gateway:
         self.reports = Reports(self.store, self.events)  # media nodes' group facts
         self.developers = Developers(self.store, clock)
         self.idempotency = Idempotency(self.store, clock)
+        self.webhooks, self.webhook_workers = build_webhooks(
+            settings, self.store, self.events, clock, cluster is not None
+        )
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -149,6 +153,7 @@ class Gateway:
         if self.cluster is not None:
             await self.cluster.start()
         await self.events.start()
+        await self.webhook_workers.start()
         self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
@@ -156,6 +161,7 @@ class Gateway:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.webhook_workers.stop()
         # (the terminal listener, stopped first, has told its terminals and closed them)
         # Each step runs even if one before it failed (a store or Redis that is away at
         # the stop): what fails is logged, and the connections are closed regardless.

@@ -146,6 +146,23 @@ class Settings(BaseSettings):
     # Apps a developer may hold at once (deleted ones do not count): every app is kept
     # in memory caches and swept, so one developer must not create millions.
     limit_apps_per_developer: int = Field(default=1000, ge=0)
+    # Webhooks (docs/webhooks.md). Endpoints a developer may register (0: no limit).
+    limit_webhooks_per_developer: int = Field(default=20, ge=0, le=10_000)
+    # Deliver to private, loopback, link-local, multicast and unspecified addresses too
+    # (refused by default: a webhook URL must not reach the operator's own network).
+    webhook_allow_private: bool = False
+    # One attempt's deadline (connect, send, response), seconds.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    # How long a delivery is retried before its endpoint is marked failing, seconds.
+    webhook_retry_for: int = Field(default=86400, ge=1, le=30 * 86400)
+    # The first retry's delay, seconds; each next one doubles (with jitter), up to 1 h.
+    webhook_retry_first: float = Field(default=1.0, gt=0, le=3600)
+    # After a secret rotation, the old secret signs too (a second v1), this long, seconds.
+    webhook_secret_grace: int = Field(default=86400, ge=0, le=30 * 86400)
+    # How often each node looks for endpoints with work it was not woken for, seconds.
+    webhook_sweep_interval: float = Field(default=5.0, gt=0, le=600)
+    # The delivery log keeps finished deliveries this long, seconds.
+    webhook_log_retention: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
 
     @field_validator("prices")
     @classmethod

@@ -31,6 +31,12 @@ EXPECTED = {
     ("post", "/internal/v1/events"),
     ("get", "/v1/consuming/records"),
     ("get", "/v1/consuming/summary"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("delete", "/v1/webhooks"),
+    ("post", "/v1/webhooks/secret"),
+    ("get", "/v1/webhooks/deliveries"),
+    ("post", "/v1/webhooks/redeliver"),
 }
 
 

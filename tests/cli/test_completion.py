@@ -45,6 +45,7 @@ def test_the_bash_script_is_valid_and_completes_the_tree(tmp_path: Path) -> None
         "records",
         "terminal",
         "events",
+        "webhooks",
         "completion",
     ]
     assert bash_complete(path, "hstgw", "") == [*COMMANDS, "-h", "--help", "--version"]

@@ -189,3 +189,25 @@ async def test_a_node_taken_for_dead_takes_its_groups_up_again(two: list[Gateway
         await store.close()
         await r.aclose()
         await t.close()
+
+
+async def test_memberships_of_a_node_redis_forgot_are_left(tmp_path: Path) -> None:
+    """A node that died while Redis was away is listed nowhere: its memberships are
+    found in the store (a node without a lease) and left all the same."""
+    with nodes(tmp_path, 1) as [node]:
+        app = make_app(node)
+        store = open_store(node.settings)
+        await store.open()
+        try:
+            lost = EventLog(store, GroupLimits(), node="forgotten")
+            body = {"group_id": "room", "user_id": "x"}
+            entry = Entry(EventId.USER_JOINED, body, holder="c9", node="forgotten")
+            assert isinstance((await lost.append(app.app_id, [entry]))[0], Event)
+            await lost.stop()
+
+            async def empty() -> bool:
+                return (await store.group_snapshot(app.app_id, None)).group_list == []
+
+            assert await eventually(empty, 15)  # (every 10 ticks of 0.5 s)
+        finally:
+            await store.close()

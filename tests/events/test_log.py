@@ -44,20 +44,29 @@ async def test_versions_start_at_one_and_follow_each_other(events: EventLog) -> 
     assert await events.version("b" * 32) == 0  # each app counts its own
 
 
-async def test_concurrent_appends_are_gap_free(events: EventLog) -> None:
-    """Many producers at once, on two apps: each app 1..n, no gap, no repeat."""
+async def test_concurrent_appends_are_gap_free(events: EventLog, store: Store) -> None:
+    """Many producers at once, on two apps, through two logs on one store (two nodes:
+    concurrent transactions on PostgreSQL): each app 1..n, no gap, no repeat."""
+    other = EventLog(store, GroupLimits())
+    await other.start()
 
     async def produce(app: str, i: int) -> Any:
         online = {"user_id": f"u{i}", "mutex_type": "pc", "client_guid": "", "company_id": ""}
-        return await events.append(app, [Entry(EventId.TERMINAL_ONLINE, online)])
+        log = events if i % 3 else other
+        return await log.append(app, [Entry(EventId.TERMINAL_ONLINE, online)])
 
     apps = ["a" * 32, "b" * 32]
-    await asyncio.gather(*(produce(apps[i % 2], i) for i in range(400)))
+    try:
+        results = await asyncio.gather(*(produce(apps[i % 2], i) for i in range(400)))
+    finally:
+        await other.stop()
     for app in apps:
         got = await events.after(app, 0, 1000)
         assert got is not None
         assert [e.version for e in got] == list(range(1, 201))
         assert await events.version(app) == 200
+        answered = sorted(r.version for [r] in results if isinstance(r, Event) and r.app_id == app)
+        assert answered == list(range(1, 201))  # each producer told its own version
 
 
 async def test_listeners_hear_each_event_once_after_it_is_durable(

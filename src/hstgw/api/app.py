@@ -15,6 +15,7 @@ from hstgw.api.routes_billing import build_billing_routes
 from hstgw.api.routes_events import build_event_routes
 from hstgw.api.routes_meta import build_meta_routes, request_host
 from hstgw.api.routes_online import build_online_routes
+from hstgw.api.routes_webhooks import build_webhook_routes
 from hstgw.connections import Connections
 from hstgw.egw.listener import EventListener
 from hstgw.egw.service import EventGatewayService
@@ -94,6 +95,7 @@ def create_app(
         *build_online_routes(gw, terminal_url),
         *build_billing_routes(gw),
         *build_event_routes(gw),
+        *build_webhook_routes(gw),
         Route("GET", "/openapi.json", openapi_json, "This document", "meta", auth=None, raw=True),
         Route(
             "GET",

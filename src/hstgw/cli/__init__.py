@@ -15,7 +15,16 @@ import traceback
 from collections.abc import Sequence
 
 from hstgw import __version__
-from hstgw.cli import _apps, _completion, _events, _operator, _records, _terminal, _token
+from hstgw.cli import (
+    _apps,
+    _completion,
+    _events,
+    _operator,
+    _records,
+    _terminal,
+    _token,
+    _webhooks,
+)
 from hstgw.cli._errors import explain
 from hstgw.cli._output import print_error
 from hstgw.cli._parser import Parser, check_words, leaves, subcommands
@@ -35,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _records.register(sub)
     _terminal.register(sub)
     _events.register(sub)
+    _webhooks.register(sub)
     _completion.register(sub, parser)
     for _path, p in leaves(parser):
         if not subcommands(p):

@@ -39,6 +39,9 @@ log = logging.getLogger("hstgw.cluster")
 # Ticks after a lapsed lease during which the sessions' groups are compared with the
 # store (the reaping node's leaves may land after this node claimed its sessions again).
 _REPAIR_TICKS = 3
+# Every so many ticks, memberships held on a node without a lease are left: a node
+# that died while Redis was away is never reaped (Redis forgot it).
+_ORPHAN_TICKS = 10
 
 
 class ClusterNode:
@@ -67,6 +70,7 @@ class ClusterNode:
         self._forget_usage: Callable[[list[str] | None], None] = lambda apps: None
         self.lease_held = False  # as of the last renewal (readiness)
         self._repair_ticks = 0
+        self._ticks = 0
 
     def attach(
         self,
@@ -158,10 +162,10 @@ class ClusterNode:
             )
             for app_id, t in gone:
                 self._tell_offline(app_id, t)
-            if self._log is not None:  # its terminals leave their groups
-                left = await self._log.leave_node(node)
-                if left:
-                    log.warning("cluster node %s: %d group memberships left", node, left)
+            await self._leave_groups(node)
+        self._ticks += 1
+        if self._ticks % _ORPHAN_TICKS == 0:
+            await self._leave_orphans()
         await self.events.catch_up()
 
     async def _claim_again(self) -> None:
@@ -184,6 +188,28 @@ class ClusterNode:
         # A node that took this one for dead takes its terminals out of their groups,
         # maybe not yet: for the next few ticks, what is missing is joined again.
         self._repair_ticks = _REPAIR_TICKS
+
+    async def _leave_groups(self, node: str) -> None:
+        """A dead node's terminals leave their groups (their media stop)."""
+        if self._log is not None:
+            left = await self._log.leave_node(node)
+            if left:
+                log.warning("cluster node %s: %d group memberships left", node, left)
+
+    async def _leave_orphans(self) -> None:
+        """Leave the groups of gateway nodes that hold memberships but no lease."""
+        others = [
+            n
+            for n in await self._store.member_nodes()
+            if n != self.node_id and not n.startswith("media:")
+        ]
+        if not others:
+            return
+        keys = [self.redis.key("lease", n) for n in others]
+        leases = await self.redis.run(lambda c: c.mget(keys))
+        for node, lease in zip(others, leases, strict=True):
+            if lease is None:
+                await self._leave_groups(node)
 
     async def _repair_groups(self) -> None:
         """Join again the groups this node's sessions are in but the store says not."""

@@ -19,6 +19,7 @@ from hstgw.sdk._exceptions import (
     RequestTimeoutError,
     SystemBusyError,
     TokenExpiredError,
+    WebhookVerificationError,
 )
 from hstgw.sdk._models import (
     AccessToken,
@@ -30,6 +31,9 @@ from hstgw.sdk._models import (
     TerminalState,
     TermTotal,
     TransCmdResult,
+    Webhook,
+    WebhookDelivery,
+    WebhookRedelivery,
 )
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 from hstgw.sdk.terminal import TerminalClient, TerminalError, TerminalLoginError
@@ -64,4 +68,8 @@ __all__ = [
     "TerminalState",
     "TokenExpiredError",
     "TransCmdResult",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookRedelivery",
+    "WebhookVerificationError",
 ]

@@ -18,6 +18,7 @@ from hstgw.sdk.events import FromVersion, iter_events, stream_events
 from hstgw.sdk.resources.apps import Apps, AsyncApps
 from hstgw.sdk.resources.online import AsyncOnline, Online
 from hstgw.sdk.resources.records import AsyncRecords, Records
+from hstgw.sdk.resources.webhooks import AsyncWebhooks, Webhooks
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -62,6 +63,7 @@ class Client(BaseClient):
         self.apps = Apps(self)
         self.online = Online(self)
         self.records = Records(self)
+        self.webhooks = Webhooks(self)
 
     def get_access_token(self) -> str:
         """The shared access_token, fetched or refreshed if need be."""
@@ -145,6 +147,7 @@ class AsyncClient(BaseClient):
         self.apps = AsyncApps(self)
         self.online = AsyncOnline(self)
         self.records = AsyncRecords(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def get_access_token(self) -> str:
         return await self._tokens.get()

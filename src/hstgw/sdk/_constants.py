@@ -8,6 +8,7 @@ MAX_RETRY_DELAY_S = 8.0
 # Page sizes when the caller names none: the server's own (apps 20; others 100, the most).
 DEFAULT_APPS_PAGE_SIZE = 20
 DEFAULT_PAGE_SIZE = 100
+DEFAULT_WEBHOOKS_PAGE_SIZE = 20  # the server's own, as for apps
 DEFAULT_ONLINE_PAGE_SIZE = 20  # a terminal's list_online
 # The terminal client: its token request, reconnection back-off, and the heartbeat
 # interval until the gateway's login reply gives one.

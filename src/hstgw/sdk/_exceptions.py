@@ -2,6 +2,7 @@
 
 HstgwError
 ├── ConfigurationError            no base_url / dev_id / dev_secret to work with
+├── WebhookVerificationError      a webhook whose signature or time is wrong
 ├── APIConnectionError            the request did not get an answer
 │   └── APITimeoutError
 ├── APIStatusError                an HTTP status the protocol does not use (5xx, ...)
@@ -33,6 +34,7 @@ __all__ = [
     "RequestTimeoutError",
     "SystemBusyError",
     "TokenExpiredError",
+    "WebhookVerificationError",
     "make_api_error",
 ]
 
@@ -43,6 +45,10 @@ class HstgwError(Exception):
 
 class ConfigurationError(HstgwError):
     pass
+
+
+class WebhookVerificationError(HstgwError):
+    """``hstgw.sdk.webhooks.verify`` refused a delivery (the reason is the message)."""
 
 
 class APIConnectionError(HstgwError):

@@ -16,6 +16,9 @@ __all__ = [
     "TermTotal",
     "TerminalState",
     "TransCmdResult",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookRedelivery",
 ]
 
 
@@ -161,3 +164,59 @@ class Summary:
                 for a in data["apps"]
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A webhook endpoint. ``secret`` is given only by ``create`` and ``rotate_secret``
+    (None otherwise), and left out of the repr."""
+
+    webhook_id: str
+    url: str
+    app_id: str | None
+    event_ids: tuple[int, ...]
+    status: str
+    created_at: str
+    secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Webhook:
+        return cls(
+            data["webhook_id"],
+            data["url"],
+            data.get("app_id"),
+            tuple(data.get("event_ids", ())),
+            data["status"],
+            data["created_at"],
+            data.get("secret"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event's delivery to an endpoint: ``status`` pending, delivered or failed."""
+
+    delivery_id: str
+    app_id: str
+    version: int
+    event_id: int
+    status: str
+    attempts: int
+    latency_ms: int | None
+    response_code: int | None
+    last_error: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> WebhookDelivery:
+        values: dict[str, Any] = {f: data.get(f) for f in cls.__slots__}
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRedelivery:
+    webhook_id: str
+    app_id: str | None
+    from_version: int | None
+    status: str

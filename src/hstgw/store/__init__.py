@@ -34,8 +34,10 @@ from hstgw.store.protocols import (
     RecordStore,
     Store,
     UsageStore,
+    WebhookStore,
 )
 from hstgw.store.sqlite import SqliteStore
+from hstgw.store.webhooks import DeliveryRow, WebhookRow
 
 __all__ = [
     "AccessTokenState",
@@ -45,6 +47,7 @@ __all__ = [
     "AppService",
     "AppStore",
     "Conflict",
+    "DeliveryRow",
     "Developer",
     "DeveloperStore",
     "EventStore",
@@ -65,6 +68,8 @@ __all__ = [
     "Unavailable",
     "UnknownApp",
     "UsageStore",
+    "WebhookRow",
+    "WebhookStore",
     "open_store",
 ]
 

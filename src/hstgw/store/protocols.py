@@ -27,6 +27,7 @@ from hstgw.store.base import (
     TermSum,
 )
 from hstgw.store.eventplan import AppendPlan, Batch, GroupLimits
+from hstgw.store.webhooks import WebhookStore
 
 __all__ = [
     "AccessTokenStore",
@@ -39,6 +40,7 @@ __all__ = [
     "RecordStore",
     "Store",
     "UsageStore",
+    "WebhookStore",
 ]
 
 
@@ -233,6 +235,10 @@ class EventStore(Protocol):
         """(app_id, group_id, user_id, holder) of the memberships held on ``node``."""
         ...
 
+    async def member_nodes(self) -> list[str]:
+        """The nodes that hold memberships (gateway nodes, ``media:<node_id>``)."""
+        ...
+
     async def prune_events(self, before: int) -> int:
         """Forget events (and reporting nodes' keys) taken before ``before``."""
         ...
@@ -248,6 +254,7 @@ class Store(
     UsageStore,
     RecordStore,
     EventStore,
+    WebhookStore,
     Protocol,
 ):
     """Everything a store engine keeps: what the composition root opens and hands on."""

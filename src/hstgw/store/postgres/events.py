@@ -100,6 +100,9 @@ class EventStore(PostgresEngine):
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def member_nodes(self) -> list[str]:
+        return [r[0] for r in await self._fetch("SELECT DISTINCT node FROM group_members")]
+
     async def prune_events(self, before: int) -> int:
         async with self._transaction() as c:
             last = await c.fetch(

@@ -57,6 +57,12 @@ class EventStore(SqliteEngine):
         )
         return [tuple(r) for r in rows]
 
+    async def member_nodes(self) -> list[str]:
+        rows = await self._read(
+            lambda c: c.execute("SELECT DISTINCT node FROM group_members").fetchall()
+        )
+        return [r[0] for r in rows]
+
     async def prune_events(self, before: int) -> int:
         return await self._write(lambda c: _prune(c, before))
 

@@ -1,0 +1,137 @@
+"""Webhook rows on both engines: the secret sealed at rest, the cursor's
+compare-and-set, a delivery and its cursor in one step, failing, purging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hstgw.settings import Settings
+from hstgw.store import DeliveryRow, Developer, LimitReached, Store, WebhookRow, open_store
+from tests.conftest import ENGINES, engine_settings
+
+pytestmark = pytest.mark.anyio
+DEV = "d" * 32
+HOOK = "h" * 32
+
+
+def hook(webhook_id: str = HOOK, dev_id: str = DEV, app_id: str | None = "a" * 32) -> WebhookRow:
+    return WebhookRow(
+        webhook_id, dev_id, "http://example.com/", app_id, (20100, 20101), "whsec_secret",
+        None, 0, "active", 1,
+    )  # fmt: skip
+
+
+def delivery(version: int, delivery_id: str = "x") -> DeliveryRow:
+    return DeliveryRow(
+        f"{delivery_id}{version}",
+        HOOK,
+        "a" * 32,
+        version,
+        20100,
+        "pending",
+        0,
+        None,
+        None,
+        "",
+        5,
+        5,
+    )
+
+
+@pytest.fixture(params=ENGINES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    for db in engine_settings(request.param):
+        yield Settings(_env_file=None, data_dir=tmp_path, **db)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    s = open_store(settings, serving=True)
+    await s.open()
+    for dev in (DEV, "e" * 32):
+        await s.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
+    yield s
+    await s.close()
+
+
+async def test_create_get_list_and_the_secret_sealed(store: Store) -> None:
+    await store.create_webhook(hook(), [("a" * 32, 7)], max_hooks=2)
+    got = await store.get_webhook(HOOK)
+    assert got == hook()
+    assert got.wants(20100) and not got.wants(20102) and got.covers("a" * 32)
+    [[stored]] = await store.run_sql(f"SELECT secret FROM webhooks WHERE webhook_id = '{HOOK}'")
+    assert stored.startswith("v1:") and "whsec_secret" not in stored
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 7
+    await store.create_webhook(hook("i" * 32, app_id=None), [], max_hooks=2)
+    with pytest.raises(LimitReached):
+        await store.create_webhook(hook("j" * 32), [], max_hooks=2)
+    total, rows = await store.list_webhooks(DEV, 0, 1)
+    assert total == 2 and [r.webhook_id for r in rows] == [HOOK]
+    assert [h.webhook_id for h in await store.webhooks_for_app(DEV, "b" * 32)] == ["i" * 32]
+    assert await store.webhooks_for_app("e" * 32, "a" * 32) == []
+    assert not await store.delete_webhook("e" * 32, HOOK)  # not theirs
+    assert await store.delete_webhook(DEV, HOOK)
+    assert await store.get_webhook(HOOK) is None
+    assert await store.webhook_cursor(HOOK, "a" * 32) is None
+
+
+async def test_cursor_moves_only_from_where_it_is(store: Store) -> None:
+    await store.create_webhook(hook(), [])
+    app = "a" * 32
+    assert await store.move_webhook_cursor(HOOK, app, None, 3)  # made by the first mover
+    assert not await store.move_webhook_cursor(HOOK, app, None, 4)
+    assert not await store.move_webhook_cursor(HOOK, app, 2, 4)
+    assert await store.move_webhook_cursor(HOOK, app, 3, 4)
+    assert await store.webhook_cursor(HOOK, app) == 4
+    assert await store.webhook_cursors() == {(HOOK, app): 4}
+
+
+async def test_delivered_moves_the_cursor_with_the_row(store: Store) -> None:
+    await store.create_webhook(hook(), [("a" * 32, 0)])
+    row = delivery(1)
+    await store.open_delivery(row)
+    assert await store.pending_delivery(HOOK, "a" * 32, 1) == row
+    await store.record_attempt(row.delivery_id, 1, 12, 500, "HTTP 500", 6)
+    pending = await store.pending_delivery(HOOK, "a" * 32, 1)
+    assert pending is not None and (pending.attempts, pending.response_code) == (1, 500)
+    assert not await store.finish_delivery(pending, 3, 200, 7, expected=5)  # cursor is 0
+    assert await store.finish_delivery(replace(pending, attempts=2), 3, 200, 7, expected=0)
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 1
+    assert await store.pending_delivery(HOOK, "a" * 32, 1) is None
+    total, [done] = await store.list_deliveries(HOOK, None, 0, 10)
+    assert total == 1
+    assert (done.status, done.attempts, done.latency_ms, done.response_code, done.last_error) == (
+        "delivered",
+        2,
+        3,
+        200,
+        "",
+    )
+    assert await store.purge_deliveries(8) == 1
+    assert (await store.list_deliveries(HOOK, "a" * 32, 0, 10))[0] == 0
+
+
+async def test_failing_and_resume(store: Store) -> None:
+    await store.create_webhook(hook(), [("a" * 32, 0)])
+    row = delivery(1)
+    await store.open_delivery(row)
+    await store.fail_delivery(row.delivery_id, HOOK, 9, 10, None, "timed out", 99)
+    got = await store.get_webhook(HOOK)
+    assert got is not None and got.status == "failing"
+    assert await store.active_webhooks() == []
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 0  # the backlog is kept
+    await store.resume_webhook(HOOK, "a" * 32, 5)
+    got = await store.get_webhook(HOOK)
+    assert got is not None and got.status == "active"
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 5
+    assert await store.set_webhook_secret(DEV, HOOK, "whsec_new", "whsec_secret", 1000)
+    got = await store.get_webhook(HOOK)
+    assert got is not None and (got.secret, got.old_secret, got.old_secret_until) == (
+        "whsec_new",
+        "whsec_secret",
+        1000,
+    )
