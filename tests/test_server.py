@@ -183,7 +183,7 @@ def test_a_missing_postgres_database_is_one_line_without_a_trace(tmp_path: Path)
         assert out.returncode != 0
         msgs = [json.loads(line).get("msg") for line in out.stderr.splitlines() if line[:1] == "{"]
         assert (
-            'start-up failed: PostgreSQL: database "hstgw_no_such_db" does not exist; '
-            "create it first (createdb, or CREATE DATABASE)"
+            'start-up failed: PostgreSQL: database "hstgw_no_such_db" does not exist: '
+            "create it (createdb, or CREATE DATABASE in psql) or correct HSTGW_DATABASE_URL"
         ) in msgs
         assert "Traceback" not in out.stderr

@@ -86,12 +86,18 @@ class PostgresEngine:
             )
         except _TRANSIENT as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+        # What the operator must fix, said as the CLI says it (cli/_errors.py).
         except asyncpg.InvalidCatalogNameError as exc:  # the database is not there
             raise StoreError(
-                f"PostgreSQL: {exc}; create it first (createdb, or CREATE DATABASE)"
+                f"PostgreSQL: {exc}: create it (createdb, or CREATE DATABASE in psql) or "
+                "correct HSTGW_DATABASE_URL"
             ) from exc
-        except asyncpg.PostgresError as exc:  # a wrong role or password, no permission
-            raise StoreError(f"PostgreSQL refused the connection: {exc}") from exc
+        except asyncpg.InvalidAuthorizationSpecificationError as exc:
+            raise StoreError(
+                f"PostgreSQL: {exc}: check the user and password in HSTGW_DATABASE_URL"
+            ) from exc
+        except asyncpg.PostgresError as exc:  # no permission, and the like
+            raise StoreError(f"PostgreSQL: {exc}") from exc
         await self._migrate()
         await self._seal_plaintext()
         if self._serving and not await self._take_serving_lock():
