@@ -14,6 +14,7 @@ import pytest
 
 from hstgw.apps import Apps, CreateApp
 from hstgw.developers import Developers
+from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.secretbox import KEY_FILE
 from hstgw.settings import Settings
@@ -123,3 +124,25 @@ def test_secrets_are_never_logged(caplog: pytest.LogCaptureFixture, tmp_path: Pa
     text = caplog.text
     assert "access_token refused" in text or "terminal token refused" in text  # logged
     assert dev.dev_secret not in text and app.app_secret not in text
+
+
+async def test_an_idempotent_first_response_is_sealed(settings: Settings) -> None:
+    """A create's first response (it carries the new app's app_secret) is kept sealed;
+    a response kept in clear before sealing began is still answered as it is."""
+    store = await opened(settings)
+    idem = Idempotency(store, now_ms)
+    try:
+        response = '{"code":0,"msg":"OK","result":{"app_secret":"0123456789abcdef0123"}}'
+        assert await idem.begin("dev", "k1", "print") is None
+        await idem.finish("dev", "k1", response)
+        [(stored,)] = await query(store, "SELECT response FROM idempotency_keys")
+        assert stored.startswith("v1:") and "0123456789abcdef0123" not in stored
+        assert await idem.begin("dev", "k1", "print") == response
+        # a row of before, in clear
+        assert await idem.begin("dev", "k2", "print") is None
+        await store.run_sql(
+            "UPDATE idempotency_keys SET response = '{\"code\":0}' WHERE idem_key = 'k2'"
+        )
+        assert await idem.begin("dev", "k2", "print") == '{"code":0}'
+    finally:
+        await store.close()

@@ -150,6 +150,14 @@ def update_app(patch: AppPatch, now: int, app_id: str, dev_id: str) -> tuple[str
     return sql, [*args, app_id, dev_id]
 
 
+def kept_response(stored: str | None, box: SecretBox) -> str | None:
+    """An Idempotency-Key's first response as kept: sealed (responses written before
+    they were sealed, at most a day old, are read as they are)."""
+    if stored is None or not SecretBox.is_sealed(stored):
+        return stored
+    return box.open(stored)
+
+
 def developer(row: Any, box: SecretBox) -> Developer | None:
     if not row:
         return None

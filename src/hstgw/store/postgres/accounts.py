@@ -18,7 +18,14 @@ from hstgw.store.base import (
     LimitReached,
 )
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
-from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, numbered, update_app
+from hstgw.store.sql import (
+    APP_COLUMNS,
+    apps_from_rows,
+    developer,
+    kept_response,
+    numbered,
+    update_app,
+)
 
 __all__ = ["AccountsStore"]
 
@@ -49,10 +56,11 @@ class AccountsStore(PostgresEngine):
             status = await c.execute(numbered(sql.IDEM_CLAIM), owner, key, fingerprint, now)
             row = await c.fetchrow(numbered(sql.IDEM_READ), owner, key)
         assert row is not None
-        return IdempotencyClaim(affected(status) > 0, row[0], row[1])
+        return IdempotencyClaim(affected(status) > 0, row[0], kept_response(row[1], self._box))
 
     async def idempotency_finish(self, owner: str, key: str, response: str) -> None:
-        await self._execute(sql.IDEM_FINISH, response, owner, key)
+        # Sealed like secrets: a first response may carry one (a new app's app_secret).
+        await self._execute(sql.IDEM_FINISH, self._box.seal(response), owner, key)
 
     async def idempotency_release(self, owner: str, key: str) -> None:
         await self._execute(sql.IDEM_RELEASE, owner, key)

@@ -22,7 +22,7 @@ from hstgw.store.base import (
     IdempotencyClaim,
     LimitReached,
 )
-from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, update_app
+from hstgw.store.sql import APP_COLUMNS, apps_from_rows, developer, kept_response, update_app
 from hstgw.store.sqlite.engine import SqliteEngine
 
 __all__ = ["AccountsStore"]
@@ -44,12 +44,14 @@ class AccountsStore(SqliteEngine):
             c.execute(sql.IDEM_EXPIRE, (owner, key, expired_before, abandoned_before))
             mine = c.execute(sql.IDEM_CLAIM, (owner, key, fingerprint, now)).rowcount > 0
             held, response, _ = c.execute(sql.IDEM_READ, (owner, key)).fetchone()
-            return IdempotencyClaim(mine, held, response)
+            return IdempotencyClaim(mine, held, kept_response(response, self._box))
 
         return await self._write(claim)
 
     async def idempotency_finish(self, owner: str, key: str, response: str) -> None:
-        await self._write(lambda c: c.execute(sql.IDEM_FINISH, (response, owner, key)))
+        # Sealed like secrets: a first response may carry one (a new app's app_secret).
+        sealed = self._box.seal(response)
+        await self._write(lambda c: c.execute(sql.IDEM_FINISH, (sealed, owner, key)))
 
     async def idempotency_release(self, owner: str, key: str) -> None:
         await self._write(lambda c: c.execute(sql.IDEM_RELEASE, (owner, key)))
