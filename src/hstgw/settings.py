@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # (0: no limit). Events are kept this long (seconds) for readers that resume.
     group_max_users: int = Field(default=1000, ge=0, le=1_000_000)
     groups_per_terminal: int = Field(default=16, ge=0, le=10_000)
+    # Group frames (each a durable event, kept event_retention) one terminal may send a
+    # second, in bursts of 10 times as many; 0: no limit.
+    limit_group_frames_per_terminal: float = Field(default=10.0, ge=0, le=10_000)
     event_retention: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)

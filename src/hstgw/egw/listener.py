@@ -213,7 +213,8 @@ class EventListener:
                 return None
             dev_id = text_field(request.data, "dev_id")
             token = text_field(request.data, "token")
-            await self._service.login(dev_id, token, self._address(conn))
+            address = self._address(conn)
+            await self._service.login(dev_id, token, address)
         except FrameError as exc:
             await conn.send(_error_reply(exc))
             await conn.close(p.CLOSE_PROTOCOL, "log in first")
@@ -230,6 +231,7 @@ class EventListener:
             token,
             self._queue,
             lambda code, reason: link.close(session.outbox, code, reason),
+            address,
         )
         link.start(session)
         session.send_now(reply(p.LOGIN_REPLY, Code.OK))

@@ -50,11 +50,12 @@ class EventGatewayService:
                 await guard.failed(address)
             raise
 
-    async def allow(self, dev_id: str) -> None:
+    async def allow(self, dev_id: str, cost: int = 1) -> None:
         """A request of ``dev_id``'s: within its calls' rate, the one REST counts too
-        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006."""
+        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006. ``cost``: the calls it is
+        worth (a sync of n apps reads n snapshots: n calls, as n REST reads would be)."""
         if self._guard is not None:
-            decision = await self._guard.call(dev_id)
+            decision = await self._guard.call(dev_id, cost)
             if decision is not None and not decision.allowed:
                 raise SystemBusy("too many calls for this developer; retry later")
 
