@@ -85,6 +85,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_WEBHOOKS_PER_DEVELOPER": "3",
         "HSTGW_WEBHOOK_ALLOW_PRIVATE": "true",
         "HSTGW_WEBHOOK_TIMEOUT": "2.5",
+        "HSTGW_WEBHOOK_CONCURRENCY_PER_DEVELOPER": "7",
         "HSTGW_WEBHOOK_RETRY_FOR": "600",
         "HSTGW_WEBHOOK_RETRY_FIRST": "0.5",
         "HSTGW_WEBHOOK_SECRET_GRACE": "60",
@@ -109,6 +110,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     )
     assert (s.webhook_retry_for, s.webhook_retry_first, s.webhook_secret_grace) == (600, 0.5, 60)
     assert (s.webhook_sweep_interval, s.webhook_log_retention) == (2, 3600)
+    assert s.webhook_concurrency_per_developer == 7
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
         "https://api.example.com",

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # One attempt's deadline (connect, send, response), seconds.
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    # Attempts of one developer's endpoints in flight at once on a node: receivers that
+    # hang cannot take every connection the node makes for all developers.
+    webhook_concurrency_per_developer: int = Field(default=64, ge=1, le=10_000)
     # How long a delivery is retried before its endpoint is marked failing, seconds.
     webhook_retry_for: int = Field(default=86400, ge=1, le=30 * 86400)
     # The first retry's delay, seconds; each next one doubles (with jitter), up to 1 h.
