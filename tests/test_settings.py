@@ -80,6 +80,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_EVENT_PUBLIC_URL": "wss://events.example.com",
         "HSTGW_EVENT_MAX_CONNECTIONS": "300",
         "HSTGW_EVENT_MAX_CONNECTIONS_PER_ADDRESS": "30",
+        "HSTGW_EVENT_MAX_SESSIONS_PER_DEVELOPER": "40",
         "HSTGW_EVENT_QUEUE": "64",
         "HSTGW_EVENT_TOKEN_CHECK": "0.5",
         "HSTGW_LIMIT_WEBHOOKS_PER_DEVELOPER": "3",
@@ -101,6 +102,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
     assert (s.event_port, s.event_queue, s.event_token_check) == (9002, 64, 0.5)
+    assert s.event_max_sessions_per_developer == 40
     assert s.limit_login_failures_per_address == 13
     assert s.limit_apps_per_developer == 17
     assert (s.limit_webhooks_per_developer, s.webhook_allow_private, s.webhook_timeout) == (

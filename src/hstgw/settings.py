@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Open connections on the event port, in all and from one address.
     event_max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     event_max_connections_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    # Logged-in event gateway sessions of one developer on a node (0: no limit): one
+    # developer, from many addresses, cannot take every session of the node.
+    event_max_sessions_per_developer: int = Field(default=1000, ge=0, le=1_000_000)
     # Frames a subscriber may leave unread before it is closed as too slow (4008; it
     # resumes with from_version), and how often its access_token is asked again, s.
     event_queue: int = Field(default=1024, ge=16, le=1_000_000)

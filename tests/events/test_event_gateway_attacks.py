@@ -4,6 +4,7 @@ connection may make the gateway hold or do, on a real gateway."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,26 @@ async def test_logging_in_again_with_bad_tokens_counts_as_failures(tmp_path: Pat
         # a logged-in connection cannot guess tokens past the address's budget
         assert results == [606000000] * 3 + [606000006]
         await sub.close()
+
+
+async def test_one_developer_cannot_take_every_session(tmp_path: Path) -> None:
+    for g in start_gateway(tmp_path, event_max_sessions_per_developer=2):
+        dev, other = g.new_dev(), g.new_dev()
+        token = g.access_token(dev)
+        subs = [await Sub.open(g) for _ in range(3)]
+        results = [(await s.login(dev.dev_id, token))["result"] for s in subs]
+        assert results == [0, 0, 606000006]
+        assert (await subs[2].closed())[0] == 4000
+        neighbour = await Sub.open(g)  # another developer is not held up
+        assert (await neighbour.login(other.dev_id, g.access_token(other)))["result"] == 0
+        await subs[0].close()  # a session ended frees its place
+        assert await eventually(partial(_logs_in, g, dev.dev_id, token))
+        await subs[1].close()
+        await neighbour.close()
+
+
+async def _logs_in(g: Gateway, dev_id: str, token: str) -> bool:
+    sub = await Sub.open(g)
+    ok = (await sub.login(dev_id, token))["result"] == 0
+    await sub.close()
+    return ok

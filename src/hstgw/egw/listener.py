@@ -215,6 +215,7 @@ class EventListener:
             token = text_field(request.data, "token")
             address = self._address(conn)
             await self._service.login(dev_id, token, address)
+            self._service.opened(dev_id)  # (closed in _gone)
         except FrameError as exc:
             await conn.send(_error_reply(exc))
             await conn.close(p.CLOSE_PROTOCOL, "log in first")
@@ -266,6 +267,7 @@ class EventListener:
 
     async def _gone(self, session: Session, link: _Link) -> None:
         self.sessions.discard(session)
+        self._service.closed(session.dev_id)
         self.subscribers.remove(session, list(session.streams))
         session.end(1000, "")
         await session.close_tasks()
