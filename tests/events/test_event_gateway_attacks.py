@@ -61,6 +61,8 @@ async def test_a_sync_costs_a_call_per_app(tmp_path: Path) -> None:
         # the bucket is spent: the next sync of as many apps is refused whole
         busy = await sub.ask(20008, app_list=apps)
         assert (busy["id"], busy["result"]) == (20009, 606000006)
+        busy = await sub.ask(20004, app_list=apps)  # a subscribe's lookups the same
+        assert (busy["id"], busy["result"]) == (20005, 606000006)
         await sub.close()
 
 

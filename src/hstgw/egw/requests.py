@@ -57,7 +57,8 @@ class Requests:
 
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
-        apps = data.get("app_list") if rid == p.SYNC else None
+        # each app of a sync is a snapshot read, of a subscribe a lookup: a call each
+        apps = data.get("app_list") if rid in (p.SYNC, p.SUBSCRIBE) else None
         await self._service.allow(session.dev_id, len(apps) if isinstance(apps, list) else 1)
         if rid == p.HEARTBEAT:
             await session.send(reply(p.HEARTBEAT_REPLY, Code.OK))
