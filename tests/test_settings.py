@@ -80,11 +80,13 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_EVENT_PUBLIC_URL": "wss://events.example.com",
         "HSTGW_EVENT_MAX_CONNECTIONS": "300",
         "HSTGW_EVENT_MAX_CONNECTIONS_PER_ADDRESS": "30",
+        "HSTGW_EVENT_MAX_SESSIONS_PER_DEVELOPER": "40",
         "HSTGW_EVENT_QUEUE": "64",
         "HSTGW_EVENT_TOKEN_CHECK": "0.5",
         "HSTGW_LIMIT_WEBHOOKS_PER_DEVELOPER": "3",
         "HSTGW_WEBHOOK_ALLOW_PRIVATE": "true",
         "HSTGW_WEBHOOK_TIMEOUT": "2.5",
+        "HSTGW_WEBHOOK_CONCURRENCY_PER_DEVELOPER": "7",
         "HSTGW_WEBHOOK_RETRY_FOR": "600",
         "HSTGW_WEBHOOK_RETRY_FIRST": "0.5",
         "HSTGW_WEBHOOK_SECRET_GRACE": "60",
@@ -92,6 +94,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_WEBHOOK_LOG_RETENTION": "3600",
         "HSTGW_GROUP_MAX_USERS": "50",
         "HSTGW_GROUPS_PER_TERMINAL": "4",
+        "HSTGW_LIMIT_GROUP_FRAMES_PER_TERMINAL": "2.5",
         "HSTGW_EVENT_RETENTION": "3600",
     }
     for k, v in values.items():
@@ -99,6 +102,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     s = Settings(_env_file=None)
     assert {f"HSTGW_{name.upper()}" for name in Settings.model_fields} == set(values)
     assert (s.event_port, s.event_queue, s.event_token_check) == (9002, 64, 0.5)
+    assert s.event_max_sessions_per_developer == 40
     assert s.limit_login_failures_per_address == 13
     assert s.limit_apps_per_developer == 17
     assert (s.limit_webhooks_per_developer, s.webhook_allow_private, s.webhook_timeout) == (
@@ -108,6 +112,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     )
     assert (s.webhook_retry_for, s.webhook_retry_first, s.webhook_secret_grace) == (600, 0.5, 60)
     assert (s.webhook_sweep_interval, s.webhook_log_retention) == (2, 3600)
+    assert s.webhook_concurrency_per_developer == 7
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
     assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
         "https://api.example.com",
@@ -122,6 +127,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     ) == (200, 20, 64)
     assert s.limit_rules().login_failures_per_address.burst == 13
     assert (s.group_max_users, s.groups_per_terminal, s.event_retention) == (50, 4, 3600)
+    assert s.limit_group_frames_per_terminal == 2.5
     assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
         "0.0.0.0",
         8080,

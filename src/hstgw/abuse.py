@@ -188,12 +188,13 @@ class Guard:
         if not rule.off and not (await self.buckets.take(f"t:{dev_id}", rule)).allowed:
             raise SystemBusy("too many access_token requests for this developer; retry later")
 
-    async def call(self, dev_id: str) -> Decision | None:
-        """A business call of ``dev_id``: the decision (its headers go on the reply)."""
+    async def call(self, dev_id: str, cost: int = 1) -> Decision | None:
+        """A business call of ``dev_id`` (``cost``: as many calls as it does the work
+        of, at most the bucket's size): the decision (its headers go on the reply)."""
         rule = self.rules.calls_per_developer
         if rule.off:
             return None
-        return await self.buckets.take(f"c:{dev_id}", rule)
+        return await self.buckets.take(f"c:{dev_id}", rule, max(1, min(cost, rule.burst)))
 
     async def login(self, app_id: str, address: str = "") -> str | None:
         """A terminal login whose credential verified: why it is refused, if it is

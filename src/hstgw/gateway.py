@@ -117,6 +117,7 @@ class Gateway:
                 heartbeat_interval=settings.heartbeat_interval,
                 retention_s=settings.presence_retention,
                 message_rate=settings.message_rate,
+                group_frame_rate=settings.limit_group_frames_per_terminal,
                 token_max_age_s=settings.token_max_age,
                 token_future_skew_s=settings.token_future_skew,
                 replay_protection=settings.token_replay_protection,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Open connections on the event port, in all and from one address.
     event_max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     event_max_connections_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    # Logged-in event gateway sessions of one developer on a node (0: no limit): one
+    # developer, from many addresses, cannot take every session of the node.
+    event_max_sessions_per_developer: int = Field(default=1000, ge=0, le=1_000_000)
     # Frames a subscriber may leave unread before it is closed as too slow (4008; it
     # resumes with from_version), and how often its access_token is asked again, s.
     event_queue: int = Field(default=1024, ge=16, le=1_000_000)
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
     # (0: no limit). Events are kept this long (seconds) for readers that resume.
     group_max_users: int = Field(default=1000, ge=0, le=1_000_000)
     groups_per_terminal: int = Field(default=16, ge=0, le=10_000)
+    # Group frames (each a durable event, kept event_retention) one terminal may send a
+    # second, in bursts of 10 times as many; 0: no limit.
+    limit_group_frames_per_terminal: float = Field(default=10.0, ge=0, le=10_000)
     event_retention: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
     # Price overrides by name (docs/billing.md), JSON: {"peak_terminal": "0.05"}
     prices: dict[str, Decimal] = Field(default_factory=dict)
@@ -153,6 +159,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # One attempt's deadline (connect, send, response), seconds.
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    # Attempts of one developer's endpoints in flight at once on a node: receivers that
+    # hang cannot take every connection the node makes for all developers.
+    webhook_concurrency_per_developer: int = Field(default=64, ge=1, le=10_000)
     # How long a delivery is retried before its endpoint is marked failing, seconds.
     webhook_retry_for: int = Field(default=86400, ge=1, le=30 * 86400)
     # The first retry's delay, seconds; each next one doubles (with jitter), up to 1 h.

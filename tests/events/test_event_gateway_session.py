@@ -76,7 +76,7 @@ class Owner:
     async def own(self, dev_id: str, app_ids: Sequence[str]) -> None:
         return None
 
-    async def allow(self, dev_id: str) -> None:
+    async def allow(self, dev_id: str, cost: int = 1) -> None:
         return None
 
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:

@@ -65,7 +65,13 @@ def create_app(
     )
 
     events = EventListener(
-        EventGatewayService(gw.store, gw.access_tokens, gw.guard, gw.events),
+        EventGatewayService(
+            gw.store,
+            gw.access_tokens,
+            gw.guard,
+            gw.events,
+            max_sessions=settings.event_max_sessions_per_developer,
+        ),
         settings.event_host or settings.host,
         settings.event_port,
         connections.events,

@@ -213,7 +213,9 @@ class EventListener:
                 return None
             dev_id = text_field(request.data, "dev_id")
             token = text_field(request.data, "token")
-            await self._service.login(dev_id, token, self._address(conn))
+            address = self._address(conn)
+            await self._service.login(dev_id, token, address)
+            self._service.opened(dev_id)  # (closed in _gone)
         except FrameError as exc:
             await conn.send(_error_reply(exc))
             await conn.close(p.CLOSE_PROTOCOL, "log in first")
@@ -230,6 +232,7 @@ class EventListener:
             token,
             self._queue,
             lambda code, reason: link.close(session.outbox, code, reason),
+            address,
         )
         link.start(session)
         session.send_now(reply(p.LOGIN_REPLY, Code.OK))
@@ -264,6 +267,7 @@ class EventListener:
 
     async def _gone(self, session: Session, link: _Link) -> None:
         self.sessions.discard(session)
+        self._service.closed(session.dev_id)
         self.subscribers.remove(session, list(session.streams))
         session.end(1000, "")
         await session.close_tasks()

@@ -57,7 +57,9 @@ class Requests:
 
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
-        await self._service.allow(session.dev_id)
+        # each app of a sync is a snapshot read, of a subscribe a lookup: a call each
+        apps = data.get("app_list") if rid in (p.SYNC, p.SUBSCRIBE) else None
+        await self._service.allow(session.dev_id, len(apps) if isinstance(apps, list) else 1)
         if rid == p.HEARTBEAT:
             await session.send(reply(p.HEARTBEAT_REPLY, Code.OK))
         elif rid == p.SUBSCRIBE:
@@ -80,7 +82,8 @@ class Requests:
             token = text_field(data, "token")
             if dev_id != session.dev_id:
                 raise ParameterInvalid("dev_id", "a connection serves the developer it logged in")
-            await self._service.check(dev_id, token)
+            # a failure counts against the address, as a first login's does
+            await self._service.login(dev_id, token, session.address)
             session.token = token
             await session.send(reply(p.LOGIN_REPLY, Code.OK))
         elif rid == p.LOGOUT:

@@ -26,12 +26,37 @@ log = logging.getLogger("hstgw.egw")
 
 class EventGatewayService:
     def __init__(
-        self, store: Store, tokens: AccessTokens, guard: Guard | None, feed: EventFeed
+        self,
+        store: Store,
+        tokens: AccessTokens,
+        guard: Guard | None,
+        feed: EventFeed,
+        *,
+        max_sessions: int = 0,
     ) -> None:
         self._store = store
         self._tokens = tokens
         self._guard = guard
         self.feed = feed
+        self._max_sessions = max_sessions
+        self._sessions: dict[str, int] = {}  # dev_id -> its sessions open on this node
+
+    def opened(self, dev_id: str) -> None:
+        """A session of ``dev_id`` begins (after its login), or 606000006 if the
+        developer holds ``max_sessions`` on this node already; pair with ``closed``."""
+        held = self._sessions.get(dev_id, 0)
+        if self._max_sessions and held >= self._max_sessions:
+            raise SystemBusy(
+                f"a developer may hold at most {self._max_sessions} event gateway sessions"
+            )
+        self._sessions[dev_id] = held + 1
+
+    def closed(self, dev_id: str) -> None:
+        held = self._sessions.get(dev_id, 0) - 1
+        if held > 0:
+            self._sessions[dev_id] = held
+        else:
+            self._sessions.pop(dev_id, None)
 
     async def login(self, dev_id: str, token: str, address: str) -> None:
         """Refuse a login whose ``token`` is not ``dev_id``'s live access_token
@@ -50,11 +75,12 @@ class EventGatewayService:
                 await guard.failed(address)
             raise
 
-    async def allow(self, dev_id: str) -> None:
+    async def allow(self, dev_id: str, cost: int = 1) -> None:
         """A request of ``dev_id``'s: within its calls' rate, the one REST counts too
-        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006."""
+        (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006. ``cost``: the calls it is
+        worth (a sync of n apps reads n snapshots: n calls, as n REST reads would be)."""
         if self._guard is not None:
-            decision = await self._guard.call(dev_id)
+            decision = await self._guard.call(dev_id, cost)
             if decision is not None and not decision.allowed:
                 raise SystemBusy("too many calls for this developer; retry later")
 

@@ -9,7 +9,9 @@ whose version is not ``last + 1`` is never sent as it is: an older one is a dupl
 
 Nothing waits on a slow subscriber: live pushes go to the outbox without waiting, and
 a full outbox (``queue`` frames) closes the connection with ``CLOSE_TOO_SLOW``; the
-client resumes with ``from_version``.
+client resumes with ``from_version``. Replies wait for the client instead, and are
+bounded in characters too (``outbox.MAX_WAITED_CHARS``): a client asking for big
+snapshots without reading them holds at most that much.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from hstgw.egw import protocol as p
 from hstgw.egw.frames import dumps, reply
+from hstgw.egw.outbox import Outbox
 from hstgw.egw.service import EventGatewayService
 from hstgw.errors import Code
 from hstgw.events.model import Event
@@ -48,6 +51,7 @@ class Session:
         "_close",
         "_queue",
         "_service",
+        "address",
         "dev_id",
         "ended",
         "lock",
@@ -63,12 +67,14 @@ class Session:
         token: str,
         queue: int,
         close: Callable[[int, str], None],
+        address: str = "",
     ) -> None:
         self._service = service
+        self.address = address  # the client's, for the failed-authentication limit
         self.dev_id = dev_id
         self.token = token
         self._queue = queue
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(queue)
+        self.outbox = Outbox(queue)
         self._close = close
         self.lock = asyncio.Lock()  # one positioning (sync, replay, gap) at a time
         self._catching_up: set[asyncio.Task[None]] = set()
@@ -91,7 +97,7 @@ class Session:
     async def send(self, text: str) -> None:
         """Queue ``text``, waiting for room (replies, replays: the client's own pace)."""
         if not self.ended:
-            await self.outbox.put(text)
+            await self.outbox.put_waiting(text)
 
     def end(self, code: int, reason: str) -> None:
         if self.ended:

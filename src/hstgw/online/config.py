@@ -12,6 +12,9 @@ class OnlineConfig:
     heartbeat_interval: float = 30.0
     retention_s: int = 86400
     message_rate: float = 100.0
+    # Group frames a second per terminal (each is a durable event); bursts of 10 times
+    # as many (a reconnecting terminal joins its groups and starts its media again).
+    group_frame_rate: float = 10.0
     token_max_age_s: int = 86400
     token_future_skew_s: int = 300
     replay_protection: bool = True

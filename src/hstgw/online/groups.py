@@ -11,6 +11,8 @@ replies to the backend's invites) goes through :class:`TerminalEvents` too.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from hstgw.errors import TerminalCode
@@ -120,10 +122,23 @@ class TerminalEvents:
 
 
 class TerminalGroups:
-    """The four group frames of a logged-in terminal."""
+    """The four group frames of a logged-in terminal. ``rate``: group frames a second
+    per terminal (0: no limit), past which a frame is refused (1000104) before the log
+    is asked: every one that passes is a durable event."""
 
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(
+        self, sink: EventSink, rate: float = 0.0, ticks: Callable[[], float] = time.monotonic
+    ) -> None:
         self._sink = sink
+        self._rate = rate
+        self._ticks = ticks
+
+    def _allow(self, session: Session) -> None:
+        if self._rate and not session.allow_group(self._ticks(), self._rate):
+            raise TerminalError(
+                TerminalCode.RATE_LIMITED,
+                f"group frames: at most {self._rate:g} a second for a terminal",
+            )
 
     async def _append(self, session: Session, entry: Entry) -> Event:
         [result] = await self._sink.submit(session.app_id, [entry])
@@ -137,6 +152,7 @@ class TerminalGroups:
     async def join(self, session: Session, data: dict[str, Any]) -> Reply:
         req: GroupReq = parse_request(GroupReq, data)
         group_id = _group_id(req.group_id)
+        self._allow(session)
         body = {"group_id": group_id, "user_id": session.user_id}
         event = await self._append(session, self._entry(session, EventId.USER_JOINED, body))
         if session.ended:  # went offline while joining: its leaves are already queued
@@ -150,6 +166,7 @@ class TerminalGroups:
     async def leave(self, session: Session, data: dict[str, Any]) -> Reply:
         req: GroupReq = parse_request(GroupReq, data)
         group_id = _group_id(req.group_id)
+        self._allow(session)
         body = {"group_id": group_id, "user_id": session.user_id}
         event = await self._append(session, self._entry(session, EventId.USER_LEFT, body))
         if session.groups is not None:
@@ -165,6 +182,7 @@ class TerminalGroups:
     async def _media(self, session: Session, data: dict[str, Any], id: EventId) -> Reply:
         req: MediaReq = parse_request(MediaReq, data)
         group_id = _group_id(req.group_id)
+        self._allow(session)
         body = {
             "group_id": group_id,
             "user_id": session.user_id,

@@ -5,7 +5,7 @@ These models validate and document; the service works on their fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from hstgw.validation import (
     CompanyId,
     GroupId,
     MutexType,
+    OneOf,
     Page,
     PageSize,
     Range,
@@ -85,7 +86,7 @@ class GroupReq(BaseModel):
 class MediaReq(BaseModel):
     group_id: str
     media_id: Annotated[str, Text(ID_RE, "only letters, digits, _ and - are allowed", 1, 128)]
-    media_type: Literal[0, 1, 2, 4]
+    media_type: Annotated[int, OneOf((0, 1, 2, 4))]  # strictly: `true` is no media_type
 
 
 class InviteReplyReq(BaseModel):

@@ -114,7 +114,7 @@ class OnlineService:
             config,
             clock,
             ticks,
-            TerminalGroups(sink),
+            TerminalGroups(sink, config.group_frame_rate, ticks),
         )
         self._deliveries = Deliveries(
             store, presence, self._reach, self._invites, quota, config, clock

@@ -29,6 +29,8 @@ class Link(Protocol):
 class Session:
     __slots__ = (
         "_allowance",
+        "_group_allowance",
+        "_group_refill",
         "_last_refill",
         "app_id",
         "client_guid",
@@ -73,6 +75,8 @@ class Session:
         self.groups: dict[str, dict[str, int]] | None = None
         self._allowance = 0.0
         self._last_refill = now
+        self._group_allowance = -1.0  # (full at its first group frame)
+        self._group_refill = now
 
     @property
     def key(self) -> TerminalKey:
@@ -91,6 +95,23 @@ class Session:
         if self._allowance < 1.0:
             return False
         self._allowance -= 1.0
+        return True
+
+    def allow_group(self, now: float, rate: float) -> bool:
+        """Token bucket of ``rate`` group frames per second, burst ``10 * rate``: each is
+        a durable event, which the message rate alone would let one terminal write 100
+        of a second, for a week of retention."""
+        burst = 10 * rate
+        if self._group_allowance < 0:
+            self._group_allowance = burst
+        else:
+            self._group_allowance = refill(
+                self._group_allowance, self._group_refill, now, rate, burst
+            )
+        self._group_refill = now
+        if self._group_allowance < 1.0:
+            return False
+        self._group_allowance -= 1.0
         return True
 
     def fill(self, rate: float) -> None:

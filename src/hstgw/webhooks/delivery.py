@@ -52,6 +52,8 @@ class DeliveryConfig:
     sweep_s: float = 5.0
     log_retention_s: int = 7 * 86400
     batch: int = 100
+    # attempts of one developer in flight at once on this node (the rest wait their turn)
+    per_developer: int = 64
 
 
 def payload(event: Event) -> bytes:
@@ -78,6 +80,9 @@ class DeliveryWorkers:
         self._clock = clock
         self._rand = rand
         self._tasks: dict[Key, asyncio.Task[None]] = {}
+        # One developer's receivers that hang hold at most this many of the sender's
+        # connections; the others' attempts do not wait behind them.
+        self._in_flight: dict[str, asyncio.Semaphore] = {}
         self._wakes: dict[Key, asyncio.Event] = {}
         self._dirty: dict[str, None] = {}  # apps told of since the last turn (ordered set)
         self._poked: dict[str, None] = {}  # endpoints the service asked for
@@ -279,7 +284,11 @@ class DeliveryWorkers:
         attempts = row.attempts
         while True:
             attempts += 1
-            outcome = await self._sender.send(hook.url, body, self._headers(hook, row, body))
+            turn = self._in_flight.get(hook.dev_id)
+            if turn is None:
+                turn = self._in_flight[hook.dev_id] = asyncio.Semaphore(self._config.per_developer)
+            async with turn:
+                outcome = await self._sender.send(hook.url, body, self._headers(hook, row, body))
             now = self._clock()
             if outcome.ok:
                 assert outcome.status is not None

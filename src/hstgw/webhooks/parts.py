@@ -38,6 +38,7 @@ def build_webhooks(
             retry_first_s=settings.webhook_retry_first,
             sweep_s=settings.webhook_sweep_interval,
             log_retention_s=settings.webhook_log_retention,
+            per_developer=settings.webhook_concurrency_per_developer,
         ),
         clock,
     )

@@ -28,9 +28,26 @@ class TargetRefused(Exception):
     """A URL the gateway will not call; the message says why (for ``url: <why>``)."""
 
 
+# NAT64's well-known prefix: 64:ff9b::7f00:1 reaches 127.0.0.1 through a translator.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 one carries to (mapped, 6to4, Teredo's server and
+    client, NAT64): each must be public too."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
 def is_public(ip: IpAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    if isinstance(ip, ipaddress.IPv6Address):
+        # 2002:7f00:1:: is tunnelled to 127.0.0.1, ::ffff:127.0.0.1 is loopback
+        if not all(is_public(v4) for v4 in _embedded(ip)):
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return not (
         ip.is_private
         or ip.is_loopback
