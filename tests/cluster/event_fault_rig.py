@@ -30,8 +30,8 @@ PUSH_IDS = frozenset({20100, 20101, 20102, 20103, 20104, 20900, 20901, 20902, 20
 
 
 class Producers:
-    """Terminals that join and leave a group of their own over and over until stopped;
-    each reply kept as (user, kind, code, version or None)."""
+    """Terminals that join and leave a group of their own over and over until stopped
+    (then outside it); each reply kept as (user, kind, code, version or None)."""
 
     def __init__(self, terminals: dict[str, Raw]) -> None:
         self.replies: list[tuple[str, str, int, int | None]] = []
@@ -51,7 +51,8 @@ class Producers:
     async def _run(self, user: str, t: Raw) -> None:
         inside = False
         seq = 100
-        while not self._stop.is_set():
+        # (once stopped, one leave more if it is in its group: it ends outside it)
+        while not self._stop.is_set() or inside:
             seq += 1
             kind = "leave_group" if inside else "join_group"
             try:
