@@ -93,6 +93,17 @@ def event_processes(tmp: Path) -> Iterator[tuple[Gateway, EventNode, EventNode]]
                 node.stop()
 
 
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A webhook receiver on a free port of 127.0.0.1, stopped at the end."""
+    receiver = Receiver(free_port())
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
 async def terminals(app: OnlineApp, names: list[str]) -> dict[str, Raw]:
     out = {}
     for name in names:
@@ -121,12 +132,12 @@ async def settle(
     app's last version, which they all reach."""
     await producers.stop()
     await close_all(makers)
-    heard = [lambda s=s: s.pushes for s in seen]
-    if receiver is not None:
-        heard.append(lambda: [r.json for r in receiver.received])
 
     def all_offline() -> bool:
-        return all(offline(pushes(), set(makers)) for pushes in heard)
+        heard = [s.pushes for s in seen]
+        if receiver is not None:
+            heard.append([r.json for r in receiver.received])
+        return all(offline(pushes, set(makers)) for pushes in heard)
 
     assert await eventually(all_offline, 30), [s.last for s in seen]
     final = await head(settings, app_id)
@@ -207,7 +218,7 @@ def left(seen: Seen, user: str) -> bool:
 # is 50 times shorter (the wait after the n-th failed attempt is first * 2^(n-1) s,
 # half of it random).
 RETRY_FIRST_S = 0.02
-DOWN_ATTEMPTS = 9  # 2^8 steps waited: 128..255 s with the default, 2.6..5.1 s here
+DOWN_ATTEMPTS = 9  # 8 waits between them: 128..255 s with the default, 2.6..5.1 s here
 
 
 async def test_a_webhook_receiver_down_for_minutes(tmp_path: Path) -> None:
@@ -221,10 +232,8 @@ async def test_a_webhook_receiver_down_for_minutes(tmp_path: Path) -> None:
     all refused: with the default settings those waits add up to 128..255 s, 2 to 4
     minutes; here 2.6..5.1 s. HSTGW_WEBHOOK_RETRY_FOR keeps its 24 h, so the endpoint
     is never marked failing."""
-    receiver = Receiver(free_port())
-    receiver.start()
     hooks = {**HOOK_SETTINGS, "webhook_retry_first": RETRY_FIRST_S}
-    with nodes(tmp_path, 2, **hooks) as (a, b):
+    with receiving() as receiver, nodes(tmp_path, 2, **hooks) as (a, b):
         app = make_app(a)
         made = app.rest("POST", "/v1/webhooks", json={"url": receiver.url, "app_id": app.app_id})
         assert made["code"] == 0, made
@@ -266,7 +275,6 @@ async def test_a_webhook_receiver_down_for_minutes(tmp_path: Path) -> None:
             f"delivering again {back_s:.1f} s after it was up, "
             f"{len(kept) - received_while_down} deliveries since, {final} events in all"
         )
-    receiver.stop()
 
 
 def delivery(gw: Gateway, token: str, webhook_id: str, delivery_id: str) -> dict[str, Any]:
@@ -297,9 +305,9 @@ async def test_redis_restart_with_events_flowing(tmp_path: Path) -> None:
     PostgreSQL: appends go on; the nodes' broadcasts are lost meanwhile) and comes
     back empty (access tokens gone: the subscribers log in again). Subscribers on each
     node and a webhook end with every version once, in order."""
-    receiver = Receiver(free_port())
-    receiver.start()
-    with nodes(tmp_path, 2, **HOOK_SETTINGS, event_token_check=0.5) as (a, b):
+    # (access tokens asked again every 0.5 s: the sessions find theirs gone quickly)
+    checked = {**HOOK_SETTINGS, "event_token_check": 0.5}
+    with receiving() as receiver, nodes(tmp_path, 2, **checked) as (a, b):
         dev = a.new_dev()
         app = make_app(a, dev=dev)
         made = app.rest("POST", "/v1/webhooks", json={"url": receiver.url, "app_id": app.app_id})
@@ -356,7 +364,6 @@ async def test_redis_restart_with_events_flowing(tmp_path: Path) -> None:
             f"{len(producers.failed())} terminal requests refused busy; everything "
             f"appended during the outage heard {caught_up_s * 1000:.0f} ms after Redis was up"
         )
-    receiver.stop()
 
 
 def redis_answers() -> bool:
@@ -383,9 +390,7 @@ async def test_postgres_restart_with_events_flowing(tmp_path: Path) -> None:
     batch 606000006, and nothing of either is written (the batch sent again is accepted
     whole, a duplicate of nothing). Afterwards the subscribers and the webhook go on:
     every version once, in order, exactly the appends that were answered."""
-    receiver = Receiver(free_port())
-    receiver.start()
-    with nodes(tmp_path, 2, **HOOK_SETTINGS) as (a, b):
+    with receiving() as receiver, nodes(tmp_path, 2, **HOOK_SETTINGS) as (a, b):
         dev = a.new_dev()
         app = make_app(a, dev=dev)
         made = app.rest("POST", "/v1/webhooks", json={"url": receiver.url, "app_id": app.app_id})
@@ -457,4 +462,3 @@ async def test_postgres_restart_with_events_flowing(tmp_path: Path) -> None:
             f"{_after(sdk.seen, up_at):.0f} ms, raw {_after(raw.seen, up_at):.0f} ms "
             f"after it was up; webhook repeats {repeats}"
         )
-    receiver.stop()
