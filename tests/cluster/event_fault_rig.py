@@ -1,6 +1,8 @@
-"""What the event fault tests share: terminals producing events without pause, and
+"""What the event fault tests share: terminals producing events without pause;
 subscribers (the SDK's ``AsyncClient.events``, and the event gateway spoken by hand)
-keeping every version they handled, in order, to be checked for gaps and duplicates."""
+keeping every version they handled, in order; a webhook receiver; and the checks:
+``settle`` brings the app to rest and waits for everyone to reach its last version,
+``assert_whole`` and ``once_each`` find gaps and duplicates."""
 
 from __future__ import annotations
 
@@ -9,19 +11,40 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from hstgw.sdk import AsyncClient
 from hstgw.settings import Settings
 from hstgw.store import open_store
-from tests.online.conftest import Raw
+from tests.cluster.conftest import REDIS_URL
+from tests.conftest import Gateway, free_port
+from tests.online.conftest import OnlineApp, Raw, raw_login
 from tests.waiting import eventually
+from tests.webhooks.conftest import Receiver
 
-__all__ = ["Producers", "RawSubscriber", "SdkSubscriber", "Seen", "head", "once_each"]
+__all__ = [
+    "Producers",
+    "RawSubscriber",
+    "SdkSubscriber",
+    "Seen",
+    "assert_continues",
+    "assert_whole",
+    "close_all",
+    "delivery",
+    "head",
+    "offline",
+    "once_each",
+    "receiving",
+    "redis_answers",
+    "settle",
+    "terminals",
+]
 
 # Between two requests a producer waits this long for its stop: ~30 events/s each.
 PACE_S = 0.03
@@ -219,3 +242,103 @@ def once_each(versions: list[int]) -> tuple[list[int], int]:
     since one is in flight); and how many were dropped."""
     kept = [v for i, v in enumerate(versions) if i == 0 or v != versions[i - 1]]
     return kept, len(versions) - len(kept)
+
+
+async def terminals(app: OnlineApp, names: list[str]) -> dict[str, Raw]:
+    out = {}
+    for name in names:
+        t, reply = await raw_login(app, name, client_guid=f"{name}-1")
+        assert reply["code"] == 0, reply
+        out[name] = t
+    return out
+
+
+async def close_all(*groups: dict[str, Raw]) -> None:
+    for group in groups:
+        for t in group.values():
+            await t.close()
+
+
+async def settle(
+    settings: Settings,
+    app_id: str,
+    producers: Producers,
+    makers: dict[str, Raw],
+    seen: list[Seen],
+    receiver: Receiver | None = None,
+) -> int:
+    """Stop the producers and close their terminals; once every subscriber (and the
+    receiver) heard each go offline (20901: nothing of the app happens after it), the
+    app's last version, which they all reach."""
+    await producers.stop()
+    await close_all(makers)
+
+    def all_offline() -> bool:
+        heard = [s.pushes for s in seen]
+        if receiver is not None:
+            heard.append([r.json for r in receiver.received])
+        return all(offline(pushes, set(makers)) for pushes in heard)
+
+    assert await eventually(all_offline, 30), [s.last for s in seen]
+    final = await head(settings, app_id)
+
+    def reached() -> bool:
+        done = all(s.last == final for s in seen)
+        return done and (receiver is None or receiver.versions()[-1:] == [final])
+
+    assert await eventually(reached, 30), ([s.last for s in seen], final)
+    return final
+
+
+def offline(pushes: list[dict[str, Any]], users: set[str]) -> bool:
+    return users <= {e["user_id"] for e in pushes if e["id"] == 20901}
+
+
+def assert_whole(seen: Seen, last: int, start: int | None = 0) -> None:
+    """Every version from ``start`` + 1 (None: the first snapshot's + 1) to ``last``,
+    once each, in order."""
+    assert seen.faults() == [], seen.faults()[:10]
+    if start is None:
+        start = seen.items[0][1]
+    assert seen.items[0] == ("sync", start), seen.items[:3]
+    assert [v for k, v in seen.items if k == "push"] == list(range(start + 1, last + 1))
+
+
+def assert_continues(seen: Seen, last: int) -> None:
+    """No gap, no duplicate up to ``last``; a snapshot (a resync) may move it on."""
+    assert seen.faults() == [], seen.faults()[:10]
+    assert seen.last == last
+
+
+def delivery(gw: Gateway, token: str, webhook_id: str, delivery_id: str) -> dict[str, Any]:
+    """One delivery's row in the endpoint's log (paged through, newest first)."""
+    for page in range(1, 1000):
+        params = {"webhook_id": webhook_id, "page": page, "page_size": 100}
+        got = gw.call("GET", "/v1/webhooks/deliveries", token, params=params)["result"]
+        for row in got["deliveries"]:
+            if row["delivery_id"] == delivery_id:
+                return dict(row)
+        if not got["deliveries"]:
+            break
+    raise AssertionError(f"no delivery {delivery_id}")
+
+
+def redis_answers() -> bool:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A webhook receiver on a free port of 127.0.0.1, stopped at the end."""
+    receiver = Receiver(free_port())
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

@@ -33,20 +33,29 @@ from tests.cluster.event_fault_rig import (
     RawSubscriber,
     SdkSubscriber,
     Seen,
+    assert_continues,
+    assert_whole,
+    close_all,
+    delivery,
     head,
+    offline,
     once_each,
+    receiving,
+    redis_answers,
+    settle,
+    terminals,
 )
 from tests.cluster.proxy import Proxy
 from tests.cluster.test_cluster import on
 from tests.cluster.test_faults import REDIS_START, NodeProcess, dataclasses_replace_ws
 from tests.conftest import Clock, Gateway, free_port
 from tests.events.event_gateway_rig import ws_url
-from tests.online.conftest import OnlineApp, Raw, make_app, raw_login
+from tests.online.conftest import make_app
 from tests.store.test_postgres_restart import CLUSTER
 from tests.store.test_postgres_restart import cluster as pg_cluster
 from tests.store.test_postgres_restart import wait_ready as pg_ready
 from tests.waiting import eventually
-from tests.webhooks.conftest import HOOK_SETTINGS, Receiver, deliveries
+from tests.webhooks.conftest import HOOK_SETTINGS, deliveries
 
 pytestmark = pytest.mark.anyio
 
@@ -91,77 +100,6 @@ def event_processes(tmp: Path) -> Iterator[tuple[Gateway, EventNode, EventNode]]
         finally:
             for node in started:
                 node.stop()
-
-
-@contextmanager
-def receiving() -> Iterator[Receiver]:
-    """A webhook receiver on a free port of 127.0.0.1, stopped at the end."""
-    receiver = Receiver(free_port())
-    receiver.start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
-
-
-async def terminals(app: OnlineApp, names: list[str]) -> dict[str, Raw]:
-    out = {}
-    for name in names:
-        t, reply = await raw_login(app, name, client_guid=f"{name}-1")
-        assert reply["code"] == 0, reply
-        out[name] = t
-    return out
-
-
-async def close_all(*groups: dict[str, Raw]) -> None:
-    for group in groups:
-        for t in group.values():
-            await t.close()
-
-
-async def settle(
-    settings: Settings,
-    app_id: str,
-    producers: Producers,
-    makers: dict[str, Raw],
-    seen: list[Seen],
-    receiver: Receiver | None = None,
-) -> int:
-    """Stop the producers and close their terminals; once every subscriber (and the
-    receiver) heard each go offline (20901: nothing of the app happens after it), the
-    app's last version, which they all reach."""
-    await producers.stop()
-    await close_all(makers)
-
-    def all_offline() -> bool:
-        heard = [s.pushes for s in seen]
-        if receiver is not None:
-            heard.append([r.json for r in receiver.received])
-        return all(offline(pushes, set(makers)) for pushes in heard)
-
-    assert await eventually(all_offline, 30), [s.last for s in seen]
-    final = await head(settings, app_id)
-
-    def reached() -> bool:
-        done = all(s.last == final for s in seen)
-        return done and (receiver is None or receiver.versions()[-1:] == [final])
-
-    assert await eventually(reached, 30), ([s.last for s in seen], final)
-    return final
-
-
-def offline(pushes: list[dict[str, Any]], users: set[str]) -> bool:
-    return users <= {e["user_id"] for e in pushes if e["id"] == 20901}
-
-
-def assert_whole(seen: Seen, last: int, start: int | None = 0) -> None:
-    """Every version from ``start`` + 1 (None: the first snapshot's + 1) to ``last``,
-    once each, in order."""
-    assert seen.faults() == [], seen.faults()[:10]
-    if start is None:
-        start = seen.items[0][1]
-    assert seen.items[0] == ("sync", start), seen.items[:3]
-    assert [v for k, v in seen.items if k == "push"] == list(range(start + 1, last + 1))
 
 
 async def test_kill_9_of_the_subscribers_node(tmp_path: Path) -> None:
@@ -277,25 +215,6 @@ async def test_a_webhook_receiver_down_for_minutes(tmp_path: Path) -> None:
         )
 
 
-def delivery(gw: Gateway, token: str, webhook_id: str, delivery_id: str) -> dict[str, Any]:
-    """One delivery's row in the endpoint's log (paged through, newest first)."""
-    for page in range(1, 1000):
-        params = {"webhook_id": webhook_id, "page": page, "page_size": 100}
-        got = gw.call("GET", "/v1/webhooks/deliveries", token, params=params)["result"]
-        for row in got["deliveries"]:
-            if row["delivery_id"] == delivery_id:
-                return dict(row)
-        if not got["deliveries"]:
-            break
-    raise AssertionError(f"no delivery {delivery_id}")
-
-
-def assert_continues(seen: Seen, last: int) -> None:
-    """No gap, no duplicate up to ``last``; a snapshot (a resync) may move it on."""
-    assert seen.faults() == [], seen.faults()[:10]
-    assert seen.last == last
-
-
 @pytest.mark.skipif(
     not (shutil.which("redis-server") and REDIS_URL == "redis://127.0.0.1:6379/0"),
     reason="needs the machine's own Redis, which this test stops and starts",
@@ -364,16 +283,6 @@ async def test_redis_restart_with_events_flowing(tmp_path: Path) -> None:
             f"{len(producers.failed())} terminal requests refused busy; everything "
             f"appended during the outage heard {caught_up_s * 1000:.0f} ms after Redis was up"
         )
-
-
-def redis_answers() -> bool:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
-    finally:
-        client.close()
 
 
 def _after(seen: Seen, moment: float) -> float:
