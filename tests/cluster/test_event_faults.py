@@ -239,12 +239,12 @@ async def test_redis_restart_with_events_flowing(tmp_path: Path) -> None:
             subs = (sdk.seen, raw.seen)
             assert await eventually(lambda: all(len(s.pushes) >= 20 for s in subs), 10)
             assert await eventually(lambda: len(receiver.versions()) >= 20, 10)
-            r = redis.Redis.from_url(REDIS_URL)
-            with contextlib.suppress(redis.ConnectionError):  # it closes as it goes
-                r.shutdown(nosave=True)
-            r.close()
             down_at = time.monotonic()
             try:
+                r = redis.Redis.from_url(REDIS_URL)
+                with contextlib.suppress(redis.ConnectionError):  # it closes as it goes
+                    r.shutdown(nosave=True)
+                r.close()
                 # down long enough for a few housekeeping ticks and token checks (0.5 s)
                 asked = len(producers.replies)
                 assert await eventually(lambda: len(producers.replies) >= asked + 150, 15)
@@ -324,9 +324,9 @@ async def test_postgres_restart_with_events_flowing(tmp_path: Path) -> None:
             subs = (sdk.seen, raw.seen)
             assert await eventually(lambda: all(len(s.pushes) >= 20 for s in subs), 10)
             assert await eventually(lambda: len(receiver.versions()) >= 20, 10)
+            down_at = time.monotonic()
             try:
                 await asyncio.to_thread(pg_cluster, "stop")
-                down_at = time.monotonic()
                 refused = await asyncio.to_thread(report, b)
                 assert refused["code"] == 606000006, refused
                 busy = len(producers.failed())
