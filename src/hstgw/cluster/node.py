@@ -27,6 +27,7 @@ from hstgw.cluster.routing import BusRouter
 from hstgw.cluster.tokens import RedisTokenBook
 from hstgw.errors import TerminalCode
 from hstgw.events.log import EventLog
+from hstgw.events.model import Entry, EventId
 from hstgw.online.presence import Terminal
 from hstgw.online.service import OnlineService
 from hstgw.settings import Settings
@@ -163,6 +164,7 @@ class ClusterNode:
             for app_id, t in gone:
                 self._tell_offline(app_id, t)
             await self._leave_groups(node)
+            self._offline_events(gone)
         self._ticks += 1
         if self._ticks % _ORPHAN_TICKS == 0:
             await self._leave_orphans()
@@ -224,6 +226,23 @@ class ClusterNode:
             missing = [g for g in s.groups or () if (s.app_id, g, s.conn) not in held]
             if missing:
                 online.rejoin_groups(s, missing)
+
+    def _offline_events(self, gone: list[tuple[str, Terminal]]) -> None:
+        """A dead node's terminals went offline: their 20901, after their groups' leaves
+        (the reap released each terminal once, so one node appends it)."""
+        if self._log is None:
+            return
+        by_app: dict[str, list[Entry]] = {}
+        for app_id, t in gone:
+            body = {
+                "user_id": t.user_id,
+                "mutex_type": t.mutex_type,
+                "client_guid": t.client_guid,
+                "company_id": t.company_id,
+            }
+            by_app.setdefault(app_id, []).append(Entry(EventId.TERMINAL_OFFLINE, body))
+        for app_id, entries in by_app.items():
+            self._log.post(app_id, entries)
 
     def _tell_offline(self, app_id: str, t: Terminal) -> None:
         online = self._online

@@ -41,6 +41,9 @@ _TRANSIENT = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    # a connection the server ended mid-operation (a restart): asyncpg may say so with
+    # this (MagicStack/asyncpg#784) rather than ConnectionDoesNotExistError
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
 )
@@ -191,10 +194,18 @@ class PostgresEngine:
     async def _connection(self) -> AsyncIterator[Conn]:
         if self._pool is None:
             raise StoreError("the store is not open")
+        done = False
         try:
             async with self._pool.acquire() as conn:
                 yield conn
+                done = True
         except _TRANSIENT as exc:
+            if done:
+                # The work is done (a transaction committed); handing the connection
+                # back failed (the server went away right after: the pool drops it).
+                # Said as a failure, an append its producer retries would be kept twice.
+                log.warning("connection lost after its work was done: %s", exc)
+                return
             raise Unavailable(str(exc)) from exc
 
     @contextlib.asynccontextmanager
