@@ -96,7 +96,7 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.heard = Heard()
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self.port = 0
 
     async def start(self) -> None:
@@ -108,7 +108,9 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers[writer] = task
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -121,12 +123,13 @@ class WebhookReceiver:
                 now = time.time()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 self.heard.hear(json.loads(body), now)
-        self._writers.discard(writer)
+        self._handlers.pop(writer, None)
         writer.close()
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
+            handlers = list(self._handlers.values())
+            for writer in list(self._handlers):
                 writer.close()  # (its handler ends on the closed stream)
-            await self._server.wait_closed()
+            await asyncio.gather(*handlers, return_exceptions=True)
