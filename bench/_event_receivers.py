@@ -33,6 +33,7 @@ class Heard:
 
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.slow: list[tuple[float, float]] = []  # (sent at, ms) of those over 10 ms
         self.events = 0
         self.out_of_order = 0
         self._last: dict[str, int] = {}
@@ -40,7 +41,7 @@ class Heard:
         self._enough = asyncio.Event()
 
     def reset(self) -> None:
-        self.latencies = []
+        self.latencies, self.slow = [], []
 
     def hear(self, event: dict[str, Any], now: float) -> None:
         self.events += 1
@@ -49,7 +50,10 @@ class Heard:
             self.out_of_order += 1
         self._last[event["app_id"]] = max(last, event["version"])
         if event["id"] == JOINED and event["group_id"].startswith("j"):
-            self.latencies.append((now - sent_at(event["group_id"])) * 1000)
+            sent = sent_at(event["group_id"])
+            self.latencies.append((now - sent) * 1000)
+            if now - sent > 0.01:
+                self.slow.append((sent, (now - sent) * 1000))
             if len(self.latencies) >= self._want:
                 self._enough.set()
 

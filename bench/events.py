@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import secrets
@@ -87,12 +88,18 @@ async def groups_phase(
     for h in heard:
         h.reset()
     cpu = cpu_s(pids)
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "_lag_probe.py"), str(args.seconds), stdout=subprocess.PIPE
+    )
     sent = await asyncio.to_thread(harness.call, cmd="groups", rate=args.rate, seconds=args.seconds)
     drained = [await h.wait_for(sent["joins"], drain_s) for h in heard]
+    noise, _ = await probe.communicate()
     return {
+        "noise": json.loads(noise),
         "sent": sent,
         "drained": drained,
         "latencies": [list(h.latencies) for h in heard],
+        "slow": [list(h.slow) for h in heard],
         "cpu_us": (cpu_s(pids) - cpu) / sent["sent"] * 1e6,
     }
 
@@ -203,6 +210,7 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--log-events", type=int, default=50_000)
     parser.add_argument("--producers", type=int, default=500)
+    parser.add_argument("--slow", action="store_true", help="list when joins over 10 ms were sent")
     parser.add_argument("--profile", help="run node A under cProfile, its figures to this file")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -286,12 +294,32 @@ def report(
             f"drained in {', '.join(f'{d:.1f}' for d in phase['drained'])} s; "
             f"server CPU {phase['cpu_us']:.0f} us an event"
         )
+        noise = phase["noise"]
+        print(
+            f"{'machine noise (anchor)':<34} p50 {noise['p50_ms']:6.1f} ms, "
+            f"p99 {noise['p99_ms']:7.1f} ms, max {noise['max_ms']:7.1f} ms  "
+            "(how late an idle process's 1 ms sleeps woke)"
+        )
         print(
             f"{'join/leave -> terminal reply':<34} p50 {s['reply_p50_ms']:6.1f} ms, "
             f"p99 {s['reply_p99_ms']:7.1f} ms  (anchor)"
         )
         line("join -> subscriber", phase["latencies"][0], SUBSCRIBER_P99_MS)
     line("join -> webhook receiver", both["latencies"][1], WEBHOOK_P99_MS)
+    if args.slow:
+        for name, phase in (("subscriber only", one), ("with a webhook", both)):
+            noise = [(at, ms) for at, ms in phase["noise"]["late"]]
+            for who, slow in zip(
+                ("noise", "subscriber", "webhook"), [noise, *phase["slow"]], strict=False
+            ):
+                seconds: dict[int, list[float]] = {}
+                for at, ms in slow:
+                    seconds.setdefault(int(at), []).append(ms)
+                each = "; ".join(
+                    f"{t % 1000}: {len(v)} up to {max(v):.0f} ms"
+                    for t, v in sorted(seconds.items())
+                )
+                print(f"   over 10 ms, {name}, {who}, by second sent: {each}")
     if both["out_of_order"]:
         print(f"OUT OF ORDER: {both['out_of_order']} events")
         ok = False
