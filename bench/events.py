@@ -22,6 +22,10 @@ terminals are on node A, the subscribers on node B. In one run:
    one event and waiting), on the run's store: terminal-online events (no group rule)
    and group joins.
 
+Each latency phase also runs bench/_lag_probe.py, an idle process timing its own 1 ms
+sleeps (the machine's noise, an anchor), and reports the servers' CPU time per event;
+``--slow`` lists the seconds in which joins took over 10 ms (a stall shows as a burst).
+
 Targets (issue 13): subscriber p99 <= 10 ms, webhook p99 <= 50 ms at 1,000 events/s;
 >= 10,000 events/s into the log, embedded; <= 64 KiB per subscriber.
 """
@@ -211,6 +215,7 @@ def main() -> int:
     parser.add_argument("--log-events", type=int, default=50_000)
     parser.add_argument("--producers", type=int, default=500)
     parser.add_argument("--slow", action="store_true", help="list when joins over 10 ms were sent")
+    parser.add_argument("--keep", action="store_true", help="keep the nodes' data dirs and logs")
     parser.add_argument("--profile", help="run node A under cProfile, its figures to this file")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -220,6 +225,8 @@ def main() -> int:
     env, schema = environment(work, args.cluster)
     nodes: list[Node] = []
     harness: Harness | None = None
+    if args.keep:
+        print(f"data dirs and logs in {work}", flush=True)
     try:
         if args.cluster:
             nodes = [Node(work, "a", env, args.profile), Node(work, "b", env)]
@@ -258,7 +265,8 @@ def main() -> int:
     }
     if schema:
         drop(schema)
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return report(args, one, both, memory, rates)
 
 
