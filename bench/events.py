@@ -258,15 +258,16 @@ def main() -> int:
             harness.proc.wait(30)
         for node in nodes:
             node.stop()
+        # (a failed run leaves nothing behind either: its schema and Redis keys go)
+        if schema:
+            drop(schema)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     engine = "postgres" if args.cluster else "sqlite"
     rates = {
         kind: asyncio.run(log_rate(engine, kind, args.log_events, args.producers))
         for kind in ("online", "join")
     }
-    if schema:
-        drop(schema)
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
     return report(args, one, both, memory, rates)
 
 
