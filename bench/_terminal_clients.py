@@ -5,8 +5,15 @@ Commands (one JSON object per line in, one per line out):
       -> {"connected": n, "seconds": s}   (users u<first>..u<first+n-1>; more connects add)
   {"cmd": "expect", "msg_id", "n"}  -> {"received": n, "at": wall time of the last}
   {"cmd": "latency", "count"}       -> {"p50_ms", "p99_ms", "max_ms", "count"}
+  {"cmd": "groups", "rate", "seconds"}
+      -> {"sent", "joins", "errors", "reply_p50_ms", "reply_p99_ms"}
   {"cmd": "close"}                  -> {"closed": n}   (the process ends with its stdin)
-Latency commands carry ``trans_mess.t``, the sender's wall time.
+Latency commands carry ``trans_mess.t``, the sender's wall time. ``groups`` has the
+terminals join and leave groups at ``rate`` frames/s (each terminal in turn: it leaves
+the group it is in, or joins a new one); a joined group's id carries the sender's wall
+time (``j<microseconds>_<n>``), so whoever hears the event knows when it was sent.
+A connect with ``egw: {"dev_id", "token", "app_id"}`` makes event gateway subscribers
+instead of terminals (login 20000, subscribe 20004).
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ class Clients:
         self.done: asyncio.Future[None] | None = None
         self.latencies: list[float] = []
         self.latency_want = 0
+        self.group_of: list[str | None] = []  # per connection: the group it is in
+        self.sent_at: dict[int, float] = {}  # a group frame's seq -> when it was sent
+        self.replies: list[float] = []
+        self.errors = 0
 
     async def connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -45,7 +56,9 @@ class Clients:
                 conn = await connect(
                     cmd["url"], compression=None, ping_interval=None, open_timeout=60, max_queue=4
                 )
-                if cmd["login"]:
+                if cmd.get("egw"):
+                    await egw_login(conn, cmd["egw"])
+                elif cmd["login"]:
                     user = f"u{i}"
                     token = build(cmd["app_id"], cmd["app_secret"], uid=user)
                     await conn.send(
@@ -64,6 +77,7 @@ class Clients:
                     if reply["code"] != 0:
                         raise RuntimeError(f"login {i}: {reply}")
                 self.conns.append(conn)
+                self.group_of.append(None)
                 self.readers.append(asyncio.create_task(self.read(conn)))
 
         first = cmd.get("first", 0)
@@ -73,6 +87,14 @@ class Clients:
     async def read(self, conn: ClientConnection) -> None:
         async for raw in conn:
             now = time.time()
+            if '_group_result"' in raw:
+                reply = json.loads(raw)
+                if reply["code"] != 0:
+                    self.errors += 1
+                sent = self.sent_at.pop(reply["seq"], None)
+                if sent is not None:
+                    self.replies.append((now - sent) * 1000)
+                continue
             if '"trans_cmd"' not in raw:
                 continue  # presence pushes and replies
             msg = json.loads(raw)
@@ -107,13 +129,59 @@ class Clients:
             "count": len(self.latencies),
         }
 
+    async def groups(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        rate, count = cmd["rate"], int(cmd["rate"] * cmd["seconds"])
+        self.replies, self.errors, joins = [], 0, 0
+        start = time.perf_counter()
+        for k in range(count):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            i = k % len(self.conns)
+            group, seq = self.group_of[i], 1_000_000 + k
+            if group is None:
+                now = time.time()
+                group = f"j{int(now * 1e6)}_{k}"
+                frame = {"type": "join_group", "seq": seq, "group_id": group}
+                self.group_of[i] = group
+                joins += 1
+            else:
+                frame = {"type": "leave_group", "seq": seq, "group_id": group}
+                self.group_of[i] = None
+                now = time.time()
+            self.sent_at[seq] = now
+            await self.conns[i].send(json.dumps(frame))
+        for _ in range(200):  # the last replies
+            if not self.sent_at:
+                break
+            await asyncio.sleep(0.05)
+        q = statistics.quantiles(self.replies, n=100)
+        return {
+            "sent": count,
+            "joins": joins,
+            "errors": self.errors + len(self.sent_at),
+            "reply_p50_ms": q[49],
+            "reply_p99_ms": q[98],
+        }
+
     async def close(self) -> dict[str, Any]:
         n = len(self.conns)
         for task in self.readers:
             task.cancel()
         await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
-        self.conns, self.readers = [], []
+        self.conns, self.readers, self.group_of = [], [], []
         return {"closed": n}
+
+
+async def egw_login(conn: ClientConnection, egw: dict[str, str]) -> None:
+    """Log in to the event gateway and subscribe to the app (docs/events.md)."""
+    login = {"business": "EGW", "id": 20000, "dev_id": egw["dev_id"], "token": egw["token"]}
+    subscribe = {"business": "EGW", "id": 20004, "app_list": [{"app_id": egw["app_id"]}]}
+    for frame, want in ((login, 20001), (subscribe, 20005)):
+        await conn.send(json.dumps(frame))
+        reply = json.loads(await conn.recv())
+        if reply.get("id") != want or reply.get("result") != 0:
+            raise RuntimeError(f"event gateway {frame['id']}: {reply}")
 
 
 async def main() -> None:
@@ -131,6 +199,8 @@ async def main() -> None:
             out = await clients.expect(cmd)
         elif cmd["cmd"] == "latency":
             out = await clients.latency(cmd)
+        elif cmd["cmd"] == "groups":
+            out = await clients.groups(cmd)
         else:
             out = await clients.close()
         print(json.dumps(out), flush=True)

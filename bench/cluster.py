@@ -31,6 +31,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -52,25 +53,34 @@ REDIS_URL = os.environ.get("HSTGW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Node:
-    def __init__(self, work: Path, name: str, env: dict[str, str]) -> None:
-        self.port, self.tport = free_port(), free_port()
+    def __init__(
+        self, work: Path, name: str, env: dict[str, str], profile: str | None = None
+    ) -> None:
+        self.port, self.tport, self.eport = free_port(), free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = (work / f"{name}.log").open("w")
+        # profile: a file for cProfile's figures of the node (written when it stops)
+        run = ["-m", "cProfile", "-o", profile] if profile else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hstgw", "serve"],
+            [sys.executable, *run, "-m", "hstgw", "serve"],
             env={
                 **env,
                 "HSTGW_PORT": str(self.port),
                 "HSTGW_TERMINAL_PORT": str(self.tport),
+                "HSTGW_EVENT_PORT": str(self.eport),
                 "HSTGW_DATA_DIR": str(work / name),
             },
             stderr=self.log,
         )
         wait_http(f"{self.base}/healthz")
         self.ws_url = f"ws://127.0.0.1:{self.tport}/"
+        self.profiled = profile is not None
+        self.egw_url = f"ws://127.0.0.1:{self.eport}/"
 
     def stop(self) -> None:
-        self.proc.terminate()
+        # (uvicorn sends itself the signal again once stopped: SIGINT leaves cProfile
+        # a KeyboardInterrupt, after which it writes its file; SIGTERM would not)
+        self.proc.send_signal(signal.SIGINT if self.profiled else signal.SIGTERM)
         self.proc.wait(30)
         self.log.close()
 

@@ -4,7 +4,8 @@ Redirects are not followed (a redirect could point anywhere, past the address ch
 the response is read up to ``MAX_RESPONSE_BYTES`` and dropped (only its status
 matters). The connection goes to an address ``Targets`` checked at that moment; the
 request keeps the URL's host in ``Host`` and, for https, in the TLS server name, so the
-certificate is verified for the host, not the address.
+certificate is verified for the host, not the address. The HTTP client is
+``http1.Http1`` (why not httpx: there).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
+from hstgw.webhooks.http1 import ConnectError, Http1, ResponseError
 from hstgw.webhooks.targets import TargetRefused, Targets, port_of, split
 
 __all__ = ["MAX_RESPONSE_BYTES", "Outcome", "Sender"]
@@ -37,66 +37,47 @@ class Sender:
     def __init__(self, targets: Targets, timeout_s: float) -> None:
         self._targets = targets
         self._timeout_s = timeout_s
-        self._http = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=timeout_s,
-            trust_env=False,  # no proxy from the environment: it would skip the check
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        )
+        # (no proxy from the environment: it would skip the address check; no redirects)
+        self._http = Http1()
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         started = time.perf_counter()
-        status: int | None = None
         try:
             async with asyncio.timeout(self._timeout_s):
-                response = await self._connect(url, body, headers)
-                try:
-                    status = response.status_code
-                    read = 0
-                    async for chunk in response.aiter_raw():
-                        read += len(chunk)
-                        if read >= MAX_RESPONSE_BYTES:
-                            break
-                finally:
-                    await response.aclose()
+                status = await self._post(url, body, headers)
         except TargetRefused as exc:
-            return self._outcome(started, status, f"refused: {exc}")
+            return self._outcome(started, None, f"refused: {exc}")
         except TimeoutError:
-            return self._outcome(started, status, f"timed out after {self._timeout_s:g} s")
-        except httpx.HTTPError as exc:
-            return self._outcome(started, status, f"{type(exc).__name__}: {exc}")
-        except OSError as exc:
-            return self._outcome(started, status, f"{type(exc).__name__}: {exc}")
-        assert status is not None
+            return self._outcome(started, None, f"timed out after {self._timeout_s:g} s")
+        except (ResponseError, OSError) as exc:
+            return self._outcome(started, None, f"{type(exc).__name__}: {exc}")
         if 200 <= status < 300:
             return Outcome(True, status, _ms(started), "")
         return self._outcome(started, status, f"HTTP {status}")
 
-    async def _connect(self, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
-        """The response from the first of the host's (checked) addresses that accepts
-        a connection, in the resolver's order."""
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """The status from the first of the host's (checked) addresses that accepts a
+        connection, in the resolver's order."""
         parts = split(url)
         host = parts.hostname or ""
         port = port_of(parts)
         addresses = (await self._targets.addresses(host, port))[:_MAX_ADDRESSES]
         sent = {**headers, "Host": parts.netloc.rpartition("@")[2]}
-        extensions = {}
+        tls_host = None
         if parts.scheme == "https":
-            extensions["sni_hostname"] = host
-            # one connection per request: a pooled one is keyed by the address alone,
-            # and two hosts behind it must not share a TLS session
+            tls_host = host
             sent["Connection"] = "close"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for i, address in enumerate(addresses):
-            pinned = httpx.URL(url).copy_with(host=address.split("%", 1)[0], port=port)
-            request = self._http.build_request(
-                "POST", pinned, content=body, headers=sent, extensions=extensions
-            )
             try:
-                return await self._http.send(request, stream=True)
-            except httpx.ConnectError:
+                return await self._http.post(
+                    address.split("%", 1)[0], port, tls_host, target, sent, body,
+                    MAX_RESPONSE_BYTES,
+                )  # fmt: skip
+            except ConnectError:
                 if i == len(addresses) - 1:
                     raise
         raise AssertionError("addresses() returns at least one")
