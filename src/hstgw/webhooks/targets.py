@@ -70,6 +70,13 @@ def split(url: str) -> SplitResult:
     """The URL's parts, or TargetRefused naming what is wrong with it."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"must be at most {MAX_URL_LENGTH} characters")
+    if not url.isascii():
+        # What goes on the request line and in Host must be ASCII: the receiver's
+        # own spelling is asked for rather than guessed at.
+        raise TargetRefused(
+            "must be ASCII: percent-encode the path and query, an international "
+            "host name in its xn-- form"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
