@@ -6,22 +6,29 @@ event loop, more than the rest of a delivery together, and deliveries to an endp
 are sequential (one in flight per app), so it bounded an endpoint below 1,000
 events/s (bench/events.py, docs/performance.md). This does only what an attempt needs:
 a connection to one given address (the caller checked it), TLS with the URL's host as
-server name (certificates verified for the host), keep-alive for plain http, and a
-response read as Content-Length, chunked or until close says.
+server name (certificates verified for the host), keep-alive for plain http.
+
+Receivers may be hostile, so the response is parsed by httptools: llhttp, Node.js's C
+parser, the one the REST server's protocol uses too. Kept here: the limits (64 KiB of
+head; past ``read_limit`` bytes of body the connection is dropped), keep-alive only
+when llhttp allows it after the whole response, and a body with no length ends at EOF.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Mapping
+from typing import Any
+
+import httptools
 
 __all__ = ["ConnectError", "Http1", "ResponseError"]
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _HEAD_LIMIT = 64 * 1024
 _MAX_IDLE = 200
+_READ = 64 * 1024
 
 
 class ConnectError(OSError):
@@ -102,27 +109,41 @@ class Http1:
         tls_host: str | None,
     ) -> int:
         reader, writer = conn
+        reply = _Reply()
         reusable = False
+        got = 0  # bytes of response read
         try:
             writer.write(request)
             await writer.drain()
-            status, fields = await _head(reader)
-            reusable = await _drop_body(reader, status, fields, read_limit)
-            reusable = reusable and tls_host is None
-            return status
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+            while not reply.done:
+                data = await reader.read(_READ if reply.status else _HEAD_LIMIT - got)
+                if not data:
+                    if not got:
+                        raise _Stale
+                    if reply.status and not reply.framed:
+                        break  # neither Content-Length nor chunked: the body ends here
+                    raise ResponseError("the response was cut short")
+                got += len(data)
+                reply.parser.feed_data(data)
+                if not reply.status and got >= _HEAD_LIMIT:
+                    raise ResponseError("the response's head is over 64 KiB")
+                if reply.body > read_limit:
+                    break  # the rest is dropped with the connection
+            reusable = reply.done and reply.keep and reply.body <= read_limit and not tls_host
+            return reply.status
+        except ConnectionError:
+            if got:
                 raise ResponseError("the response was cut short") from None
             raise _Stale from None
-        except (asyncio.LimitOverrunError, ValueError, IndexError, UnicodeError) as exc:
-            raise ResponseError(f"not an HTTP/1.x response ({type(exc).__name__})") from None
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if reply.done:  # bytes after the response, which nobody asked for
+                return reply.status
+            why = exc.__context__ or exc  # (a callback's own error, when it was one)
+            raise ResponseError(f"not an HTTP/1.x response ({why})") from None
         finally:
-            if reusable:
-                conns = self._idle.setdefault(key, [])
-                if len(conns) < _MAX_IDLE:
-                    conns.append(conn)
-                else:
-                    writer.close()
+            reply.parser = None  # (the parser holds the reply's methods: a cycle)
+            if reusable and len(conns := self._idle.setdefault(key, [])) < _MAX_IDLE:
+                conns.append(conn)
             else:
                 writer.close()
 
@@ -131,50 +152,38 @@ class _Stale(Exception):
     """The connection ended before any byte of a response."""
 
 
-async def _head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    while True:  # (1xx answers come before the real one)
-        raw = await reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        version, code = lines[0].split(" ", 2)[:2]
-        if not version.startswith("HTTP/1."):
-            raise ValueError(version)
-        status = int(code)
-        if not 100 <= status < 200:
-            break
-    fields: dict[str, str] = {"": version}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            fields[name.strip().lower()] = value.strip().lower()
-    return status, fields
+class _Reply:
+    """llhttp's callbacks for one response: the final status, whether the body has a
+    length of its own, how much of it came, and whether the connection may be kept."""
 
+    __slots__ = ("body", "done", "framed", "keep", "parser", "status")
 
-async def _drop_body(
-    reader: asyncio.StreamReader, status: int, fields: dict[str, str], limit: int
-) -> bool:
-    """Read the body up to ``limit`` bytes and drop it; True when all of it was read
-    and the connection may carry another request."""
-    keep = fields[""] == "HTTP/1.1" and fields.get("connection") != "close"
-    if status in (204, 304):
-        return keep
-    if "chunked" in fields.get("transfer-encoding", ""):
-        read = 0
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                with contextlib.suppress(asyncio.IncompleteReadError):
-                    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-                        pass
-                return keep
-            read += size
-            if read > limit:
-                return False
-            await reader.readexactly(size + 2)
-    if "content-length" in fields:
-        length = int(fields["content-length"])
-        if length > limit:
-            return False
-        await reader.readexactly(length)
-        return keep
-    await reader.read(limit)  # until the peer closes (or the limit)
-    return False
+    def __init__(self) -> None:
+        self.parser: Any = httptools.HttpResponseParser(self)
+        self.status = self.body = 0  # status: once the final (not 1xx) head is complete
+        self.framed = self.done = self.keep = False
+
+    def on_message_begin(self) -> None:
+        if self.done:  # a second response to one request: the connection is not reused
+            raise ResponseError("bytes after the response")
+        self.framed = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name, value = name.lower(), value.rstrip().lower()
+        if name == b"content-length" or (name, value[-7:]) == (b"transfer-encoding", b"chunked"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status >= 200:  # (1xx answers come before the real one)
+            if (version := self.parser.get_http_version()) not in ("1.0", "1.1"):
+                raise ResponseError(f"HTTP/{version}")
+            self.status = status
+
+    def on_body(self, body: bytes) -> None:
+        self.body += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.status:
+            self.done = True
+            self.keep = self.parser.should_keep_alive()
