@@ -57,6 +57,11 @@ from tests.store.test_postgres_restart import wait_ready as pg_ready
 from tests.waiting import eventually
 from tests.webhooks.conftest import HOOK_SETTINGS, deliveries
 
+# The producers toggle group membership as fast as the nodes answer: the per-terminal
+# group frame limit (an abuse limit, tests/online/test_groups_attacks.py) is off here,
+# where what is tested is what faults do to the events, not the limit.
+PRODUCING: dict[str, Any] = {"limit_group_frames_per_terminal": 0}
+
 pytestmark = pytest.mark.anyio
 
 
@@ -76,7 +81,8 @@ class EventNode(NodeProcess):
 def event_processes(tmp: Path) -> Iterator[tuple[Gateway, EventNode, EventNode]]:
     """Two node processes behind one REST, one terminal and one event gateway address
     (proxies that take the first node that accepts: A while it lives)."""
-    with cluster_settings() as settings, Proxy([]) as rest, Proxy([]) as ws, Proxy([]) as egw:
+    with cluster_settings() as cluster, Proxy([]) as rest, Proxy([]) as ws, Proxy([]) as egw:
+        settings = {**cluster, **PRODUCING}
         started: list[EventNode] = []
         try:
             for name in ("a", "b"):
@@ -170,7 +176,7 @@ async def test_a_webhook_receiver_down_for_minutes(tmp_path: Path) -> None:
     all refused: with the default settings those waits add up to 128..255 s, 2 to 4
     minutes; here 2.6..5.1 s. HSTGW_WEBHOOK_RETRY_FOR keeps its 24 h, so the endpoint
     is never marked failing."""
-    hooks = {**HOOK_SETTINGS, "webhook_retry_first": RETRY_FIRST_S}
+    hooks = {**HOOK_SETTINGS, **PRODUCING, "webhook_retry_first": RETRY_FIRST_S}
     with receiving() as receiver, nodes(tmp_path, 2, **hooks) as (a, b):
         app = make_app(a)
         made = app.rest("POST", "/v1/webhooks", json={"url": receiver.url, "app_id": app.app_id})
@@ -225,7 +231,7 @@ async def test_redis_restart_with_events_flowing(tmp_path: Path) -> None:
     back empty (access tokens gone: the subscribers log in again). Subscribers on each
     node and a webhook end with every version once, in order."""
     # (access tokens asked again every 0.5 s: the sessions find theirs gone quickly)
-    checked = {**HOOK_SETTINGS, "event_token_check": 0.5}
+    checked = {**HOOK_SETTINGS, **PRODUCING, "event_token_check": 0.5}
     with receiving() as receiver, nodes(tmp_path, 2, **checked) as (a, b):
         dev = a.new_dev()
         app = make_app(a, dev=dev)
@@ -299,7 +305,7 @@ async def test_postgres_restart_with_events_flowing(tmp_path: Path) -> None:
     batch 606000006, and nothing of either is written (the batch sent again is accepted
     whole, a duplicate of nothing). Afterwards the subscribers and the webhook go on:
     every version once, in order, exactly the appends that were answered."""
-    with receiving() as receiver, nodes(tmp_path, 2, **HOOK_SETTINGS) as (a, b):
+    with receiving() as receiver, nodes(tmp_path, 2, **HOOK_SETTINGS, **PRODUCING) as (a, b):
         dev = a.new_dev()
         app = make_app(a, dev=dev)
         made = app.rest("POST", "/v1/webhooks", json={"url": receiver.url, "app_id": app.app_id})
