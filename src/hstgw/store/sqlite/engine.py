@@ -32,10 +32,10 @@ __all__ = ["SqliteEngine", "transaction"]
 T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 5000
-# The WAL is checkpointed by its own thread (checkpointer.py) each 8,192 pages (32 MiB),
-# and started over at the latest at 32,768 (128 MiB, set for billing's ingestion: pages
-# written by every batch of usage, the ends of the indexes, are copied back once per
-# checkpoint, not once per batch).
+# The WAL is checkpointed by its own thread (checkpointer.py) every 32,768 pages (128
+# MiB, as SQLite's own checkpoint was set for billing's ingestion: pages written by every
+# batch of usage, the ends of the indexes, are copied back once per checkpoint, not per
+# batch), and started over.
 _CHECKPOINT_PAGES = 32768
 _RESTART_PAGES = 32768
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
