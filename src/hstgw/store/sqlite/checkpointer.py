@@ -33,7 +33,8 @@ __all__ = ["Checkpointer"]
 
 log = logging.getLogger(__name__)
 
-# Before a RESTART: at most this many PASSIVE passes, until this few frames are left.
+# Before the writer's pass: at most this many PASSIVE passes, until this few frames are
+# left to copy.
 _CATCH_UP_PASSES = 4
 _CATCH_UP_PAGES = 256
 
@@ -60,7 +61,7 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.checkpoints = 0  # passive ones run; read by the tests
-        self.restarts = 0
+        self.restarts = 0  # writer's passes asked for
 
     def start(self) -> None:
         self._stop.clear()
@@ -87,7 +88,12 @@ class Checkpointer:
         try:
             while not self._stop.wait(self._interval):
                 frames, copied = _wal_index(self._shm)
-                if frames - copied < self._pages:
+                # Due: enough to copy, or a WAL past its size that did not start over
+                # (a reader held an old snapshot at the writer's pass): try again.
+                due = frames - copied >= self._pages or (
+                    frames >= self._restart_pages and frames - copied > _CATCH_UP_PAGES
+                )
+                if not due:
                     continue
                 try:
                     self._checkpoint(conn, frames)
