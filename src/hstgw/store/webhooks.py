@@ -132,10 +132,13 @@ class WebhookStore(Protocol):
         response_code: int,
         now: int,
         expected: int | None,
+        next_row: DeliveryRow | None = None,
     ) -> bool:
         """Delivered (``row.attempts`` counts this attempt): the row and the cursor
         (compare-and-set from ``expected`` to the row's version) in one transaction;
-        False (nothing written) if the cursor moved."""
+        False (nothing written) if the cursor moved. ``next_row``: the next event's
+        delivery, opened (pending) in the same transaction, so that it costs no commit
+        of its own."""
         ...
 
     async def fail_delivery(

@@ -24,14 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-import orjson
-
 from hstgw import __version__
 from hstgw.events.model import Event, EventFeed, Unsubscribe
-from hstgw.ids import new_id
 from hstgw.store import DeliveryRow, Store, WebhookRow
 from hstgw.webhooks import backoff
 from hstgw.webhooks.leases import Leases
+from hstgw.webhooks.rows import opened, payload
 from hstgw.webhooks.sender import Sender
 from hstgw.webhooks.signature import HEADER, header
 
@@ -54,11 +52,6 @@ class DeliveryConfig:
     batch: int = 100
     # attempts of one developer in flight at once on this node (the rest wait their turn)
     per_developer: int = 64
-
-
-def payload(event: Event) -> bytes:
-    """The body: the event gateway's push, and ``time`` (when the event happened, ms)."""
-    return orjson.dumps({**event.push(), "time": event.at_ms})
 
 
 class DeliveryWorkers:
@@ -247,6 +240,8 @@ class DeliveryWorkers:
         app_id = events[0].app_id
         expected = cursor
         skip_to: int | None = None
+        wanted = [e for e in events if hook.wants(e.id)]
+        following = dict(zip((e.version for e in wanted), wanted[1:], strict=False))
         for event in events:
             if not self._leases.holds(lease):
                 return False
@@ -259,7 +254,7 @@ class DeliveryWorkers:
                 ):
                     return True
                 expected, skip_to = skip_to, None
-            step = await self._deliver(hook, lease, event, expected)
+            step = await self._deliver(hook, lease, event, expected, following.get(event.version))
             if step == "stopped":
                 return False
             if step == "moved":
@@ -270,15 +265,18 @@ class DeliveryWorkers:
         return True
 
     async def _deliver(
-        self, hook: WebhookRow, lease: str, event: Event, expected: int | None
+        self,
+        hook: WebhookRow,
+        lease: str,
+        event: Event,
+        expected: int | None,
+        following: Event | None = None,
     ) -> Step:
+        """``following`` (the next event wanted) is opened as this one finishes."""
         now = self._clock()
         row = await self._store.pending_delivery(hook.webhook_id, event.app_id, event.version)
         if row is None:
-            row = DeliveryRow(
-                new_id(), hook.webhook_id, event.app_id, event.version, int(event.id),
-                "pending", 0, None, None, "", now, now,
-            )  # fmt: skip
+            row = opened(hook, event, now)
             await self._store.open_delivery(row)
         body = payload(event)
         attempts = row.attempts
@@ -292,9 +290,10 @@ class DeliveryWorkers:
             now = self._clock()
             if outcome.ok:
                 assert outcome.status is not None
+                next_row = None if following is None else opened(hook, following, now)
                 done = await self._store.finish_delivery(
                     replace(row, attempts=attempts), outcome.latency_ms, outcome.status, now,
-                    expected,
+                    expected, next_row,
                 )  # fmt: skip
                 return "delivered" if done else "moved"
             if now - row.created_at >= self._config.retry_for_s * 1000:

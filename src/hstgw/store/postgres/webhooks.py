@@ -145,6 +145,7 @@ class WebhooksStore(PostgresEngine):
         response_code: int,
         now: int,
         expected: int | None,
+        next_row: DeliveryRow | None = None,
     ) -> bool:
         async with self._transaction() as c:
             if not await _move(c, row.webhook_id, row.app_id, expected, row.version):
@@ -153,6 +154,8 @@ class WebhooksStore(PostgresEngine):
                 numbered(ATTEMPT), row.attempts, latency_ms, response_code, "", now,
                 "delivered", row.delivery_id,
             )  # fmt: skip
+            if next_row is not None:
+                await c.execute(numbered(INSERT_DELIVERY), *delivery_args(next_row))
         return True
 
     async def fail_delivery(

@@ -150,12 +150,15 @@ class WebhooksStore(SqliteEngine):
         response_code: int,
         now: int,
         expected: int | None,
+        next_row: DeliveryRow | None = None,
     ) -> bool:
         def work(c: sqlite3.Connection) -> bool:
             if not _move(c, row.webhook_id, row.app_id, expected, row.version):
                 return False
             args = (row.attempts, latency_ms, response_code, "", now, "delivered")
             c.execute(ATTEMPT, (*args, row.delivery_id))
+            if next_row is not None:
+                c.execute(INSERT_DELIVERY, delivery_args(next_row))
             return True
 
         return await self._write(work)
