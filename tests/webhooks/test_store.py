@@ -115,6 +115,18 @@ async def test_delivered_moves_the_cursor_with_the_row(store: Store) -> None:
     assert (await store.list_deliveries(HOOK, "a" * 32, 0, 10))[0] == 0
 
 
+async def test_finishing_opens_the_next_delivery_in_its_transaction(store: Store) -> None:
+    await store.create_webhook(hook(), [("a" * 32, 0)])
+    first, second = delivery(1, "d1"), delivery(2, "d2")
+    await store.open_delivery(first)
+    # the cursor moved meanwhile: nothing written, the next delivery not opened either
+    assert not await store.finish_delivery(first, 3, 200, 7, expected=5, next_row=second)
+    assert await store.pending_delivery(HOOK, "a" * 32, 2) is None
+    assert await store.finish_delivery(first, 3, 200, 7, expected=0, next_row=second)
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 1
+    assert await store.pending_delivery(HOOK, "a" * 32, 2) == second
+
+
 async def test_failing_and_resume(store: Store) -> None:
     await store.create_webhook(hook(), [("a" * 32, 0)])
     row = delivery(1)
