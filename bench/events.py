@@ -187,6 +187,7 @@ def environment(work: Path, cluster: bool) -> tuple[dict[str, str], str]:
         "HSTGW_LIMIT_CALLS_PER_DEVELOPER": str(10**9),
         "HSTGW_LIMIT_LOGINS_PER_APP": str(10**6),
         "HSTGW_LIMIT_TERMINALS_PER_APP": str(10**6),
+        "HSTGW_EVENT_MAX_SESSIONS_PER_DEVELOPER": str(10**6),  # --subscribers of one developer
         # every bench connection comes from 127.0.0.1: one address, raised (still checked)
         "HSTGW_TERMINAL_MAX_CONNECTIONS_PER_ADDRESS": str(10**6),
         "HSTGW_EVENT_MAX_CONNECTIONS": str(10**6),
