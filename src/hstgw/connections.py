@@ -12,12 +12,15 @@ the peer is a configured proxy, whose ``X-Forwarded-For`` then names the client.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import resource
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from websockets.asyncio.server import ServerConnection
 
 if TYPE_CHECKING:
     from hstgw.settings import Settings
@@ -26,9 +29,11 @@ __all__ = [
     "ConnectionCaps",
     "ConnectionGate",
     "Connections",
+    "GatedConnection",
     "TrustedProxies",
     "address_key",
     "connection_caps",
+    "gated_connection",
 ]
 
 log = logging.getLogger("hstgw")
@@ -211,3 +216,35 @@ class Connections:
                 proxies,
             ),
         )
+
+
+class GatedConnection(ServerConnection):
+    """A connection that holds a place in the listener's gate while it is open."""
+
+    gate: ConnectionGate
+    _admitted = False  # (a flag, not the address: tens of thousands of these are held)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.gate.admit(_peer(transport)):
+            self._admitted = True
+        else:  # over a cap: closed before the handshake (which then fails quietly)
+            cast(asyncio.Transport, transport).abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._admitted:
+            self._admitted = False
+            self.gate.release(_peer(self.transport))
+        super().connection_lost(exc)
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")  # (kept by the transport once made)
+    return str(peer[0]) if peer else ""
+
+
+def gated_connection(name: str, gate: ConnectionGate | None) -> type[GatedConnection]:
+    """A WebSocket listener's connection class (the terminal and event gateway
+    listeners): each connection holds a place in ``gate`` while it is open. One class
+    per listener, as the class carries the listener's gate."""
+    return type(name, (GatedConnection,), {"gate": gate or ConnectionGate(1_000_000, 1_000_000)})

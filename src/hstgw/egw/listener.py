@@ -23,7 +23,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from hstgw.connections import ConnectionGate, TrustedProxies
+from hstgw.connections import ConnectionGate, TrustedProxies, gated_connection
 from hstgw.egw import protocol as p
 from hstgw.egw.frames import FrameError, dumps, parse, reply, text_field
 from hstgw.egw.requests import Requests, Subscribers
@@ -31,7 +31,6 @@ from hstgw.egw.service import EventGatewayService
 from hstgw.egw.session import Session
 from hstgw.errors import Code, GatewayError, SystemBusy
 from hstgw.events.model import Event
-from hstgw.online.endpoint import _GatedConnection
 from hstgw.store import Unavailable
 from hstgw.tasks import Background
 
@@ -100,11 +99,7 @@ class EventListener:
         queue: int = 1024,
         token_check: float = 5.0,
     ) -> None:
-        self._connection = type(
-            "EventConnection",
-            (_GatedConnection,),
-            {"gate": gate or ConnectionGate(1_000_000, 1_000_000)},
-        )
+        self._connection = gated_connection("EventConnection", gate)
         self._proxies = proxies or TrustedProxies()
         self._service = service
         self._host = host

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from hstgw.connections import ConnectionGate, TrustedProxies
+from hstgw.connections import ConnectionGate, TrustedProxies, gated_connection
 from hstgw.online import protocol as p
 from hstgw.online.service import OnlineService
 from hstgw.tasks import Background
@@ -63,31 +62,6 @@ class WsLink:
         self._closing.spawn(self.conn.close(code, reason))
 
 
-class _GatedConnection(ServerConnection):
-    """A connection that holds a place in the listener's gate while it is open."""
-
-    gate: ConnectionGate
-    _admitted = False  # (a flag, not the address: tens of thousands of these are held)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        if self.gate.admit(_peer(transport)):
-            self._admitted = True
-        else:  # over a cap: closed before the handshake (which then fails quietly)
-            cast(asyncio.Transport, transport).abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._admitted:
-            self._admitted = False
-            self.gate.release(_peer(self.transport))
-        super().connection_lost(exc)
-
-
-def _peer(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername")  # (kept by the transport once made)
-    return str(peer[0]) if peer else ""
-
-
 class TerminalListener:
     def __init__(
         self,
@@ -97,12 +71,7 @@ class TerminalListener:
         gate: ConnectionGate | None = None,
         proxies: TrustedProxies | None = None,
     ) -> None:
-        # (one connection class per listener: it carries the listener's gate)
-        self._connection = type(
-            "TerminalConnection",
-            (_GatedConnection,),
-            {"gate": gate or ConnectionGate(1_000_000, 1_000_000)},
-        )
+        self._connection = gated_connection("TerminalConnection", gate)
         self._proxies = proxies or TrustedProxies()
         self._service = service
         self._host = host
