@@ -32,6 +32,7 @@ __all__ = [
     "GatedConnection",
     "TrustedProxies",
     "address_key",
+    "client_address",
     "connection_caps",
     "gated_connection",
 ]
@@ -241,6 +242,18 @@ class GatedConnection(ServerConnection):
 def _peer(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")  # (kept by the transport once made)
     return str(peer[0]) if peer else ""
+
+
+def client_address(conn: ServerConnection, proxies: TrustedProxies) -> str:
+    """A WebSocket client's address (its failed logins are limited per address): the
+    peer's, or the one a trusted proxy forwarded (HSTGW_TRUSTED_PROXIES)."""
+    peer = conn.remote_address
+    address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+    if not proxies or conn.request is None:
+        return address
+    # (a header given twice reads as one list, as RFC 9110 allows)
+    forwarded = ",".join(conn.request.headers.get_all("X-Forwarded-For"))
+    return proxies.client_address(address, forwarded)
 
 
 def gated_connection(name: str, gate: ConnectionGate | None) -> type[GatedConnection]:

@@ -23,7 +23,12 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from hstgw.connections import ConnectionGate, TrustedProxies, gated_connection
+from hstgw.connections import (
+    ConnectionGate,
+    TrustedProxies,
+    client_address,
+    gated_connection,
+)
 from hstgw.egw import protocol as p
 from hstgw.egw.frames import FrameError, dumps, parse, reply, text_field
 from hstgw.egw.requests import Requests, Subscribers
@@ -186,12 +191,7 @@ class EventListener:
     # connections
 
     def _address(self, conn: ServerConnection) -> str:
-        peer = conn.remote_address
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        if not self._proxies or conn.request is None:
-            return address
-        forwarded = ",".join(conn.request.headers.get_all("X-Forwarded-For"))
-        return self._proxies.client_address(address, forwarded)
+        return client_address(conn, self._proxies)
 
     async def _login(self, conn: ServerConnection) -> tuple[Session, _Link] | None:
         """The session of a good login, or None (the refusal was sent and the close begun)."""

@@ -21,7 +21,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from hstgw.connections import ConnectionGate, TrustedProxies, gated_connection
+from hstgw.connections import (
+    ConnectionGate,
+    TrustedProxies,
+    client_address,
+    gated_connection,
+)
 from hstgw.online import protocol as p
 from hstgw.online.service import OnlineService
 from hstgw.tasks import Background
@@ -109,15 +114,7 @@ class TerminalListener:
         self._server = None
 
     def _address(self, conn: ServerConnection) -> str:
-        """The terminal's address (failed logins are limited per address): the peer's,
-        or the one a trusted proxy forwarded (HSTGW_TRUSTED_PROXIES)."""
-        peer = conn.remote_address
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        if not self._proxies or conn.request is None:
-            return address
-        # (a header given twice reads as one list, as RFC 9110 allows)
-        forwarded = ",".join(conn.request.headers.get_all("X-Forwarded-For"))
-        return self._proxies.client_address(address, forwarded)
+        return client_address(conn, self._proxies)
 
     async def _handle(self, conn: ServerConnection) -> None:
         link = WsLink(conn, self._closing)
