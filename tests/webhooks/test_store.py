@@ -90,21 +90,21 @@ async def test_cursor_moves_only_from_where_it_is(store: Store) -> None:
     assert await store.webhook_cursors() == {(HOOK, app): 4}
 
 
-async def test_delivered_moves_the_cursor_with_the_row(store: Store) -> None:
+async def test_delivered_moves_the_cursor_with_the_rows(store: Store) -> None:
     await store.create_webhook(hook(), [("a" * 32, 0)])
     row = delivery(1)
-    await store.open_delivery(row)
-    assert await store.pending_delivery(HOOK, "a" * 32, 1) == row
-    await store.record_attempt(row.delivery_id, 1, 12, 500, "HTTP 500", 6)
+    await store.save_delivery(replace(row, attempts=1, latency_ms=12, response_code=500))
     pending = await store.pending_delivery(HOOK, "a" * 32, 1)
     assert pending is not None and (pending.attempts, pending.response_code) == (1, 500)
-    assert not await store.finish_delivery(pending, 3, 200, 7, expected=5)  # cursor is 0
-    assert await store.finish_delivery(replace(pending, attempts=2), 3, 200, 7, expected=0)
+    done = replace(pending, status="delivered", attempts=2, latency_ms=3, response_code=200)
+    assert not await store.finish_deliveries(HOOK, "a" * 32, 5, 1, [done])  # cursor is 0
+    assert await store.pending_delivery(HOOK, "a" * 32, 1) == pending  # nothing written
+    assert await store.finish_deliveries(HOOK, "a" * 32, 0, 1, [done])
     assert await store.webhook_cursor(HOOK, "a" * 32) == 1
     assert await store.pending_delivery(HOOK, "a" * 32, 1) is None
-    total, [done] = await store.list_deliveries(HOOK, None, 0, 10)
+    total, [got] = await store.list_deliveries(HOOK, None, 0, 10)
     assert total == 1
-    assert (done.status, done.attempts, done.latency_ms, done.response_code, done.last_error) == (
+    assert (got.status, got.attempts, got.latency_ms, got.response_code, got.last_error) == (
         "delivered",
         2,
         3,
@@ -115,23 +115,26 @@ async def test_delivered_moves_the_cursor_with_the_row(store: Store) -> None:
     assert (await store.list_deliveries(HOOK, "a" * 32, 0, 10))[0] == 0
 
 
-async def test_finishing_opens_the_next_delivery_in_its_transaction(store: Store) -> None:
+async def test_several_deliveries_and_a_skip_in_one_write(store: Store) -> None:
     await store.create_webhook(hook(), [("a" * 32, 0)])
-    first, second = delivery(1, "d1"), delivery(2, "d2")
-    await store.open_delivery(first)
-    # the cursor moved meanwhile: nothing written, the next delivery not opened either
-    assert not await store.finish_delivery(first, 3, 200, 7, expected=5, next_row=second)
-    assert await store.pending_delivery(HOOK, "a" * 32, 2) is None
-    assert await store.finish_delivery(first, 3, 200, 7, expected=0, next_row=second)
-    assert await store.webhook_cursor(HOOK, "a" * 32) == 1
-    assert await store.pending_delivery(HOOK, "a" * 32, 2) == second
+    rows = [replace(delivery(v, "d"), status="delivered", attempts=1) for v in (1, 2, 4)]
+    assert not await store.finish_deliveries(HOOK, "a" * 32, 3, 5, rows)  # moved meanwhile
+    assert (await store.list_deliveries(HOOK, None, 0, 10))[0] == 0
+    assert await store.finish_deliveries(HOOK, "a" * 32, 0, 5, rows)  # (3 and 5 filtered)
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 5
+    total, listed = await store.list_deliveries(HOOK, "a" * 32, 0, 10)
+    assert total == 3 and sorted(r.version for r in listed) == [1, 2, 4]
+    assert await store.finish_deliveries(HOOK, "a" * 32, 5, 6, [])  # a skip alone
+    assert await store.webhook_cursor(HOOK, "a" * 32) == 6
 
 
 async def test_failing_and_resume(store: Store) -> None:
     await store.create_webhook(hook(), [("a" * 32, 0)])
     row = delivery(1)
-    await store.open_delivery(row)
-    await store.fail_delivery(row.delivery_id, HOOK, 9, 10, None, "timed out", 99)
+    await store.save_delivery(row)
+    failed = replace(row, status="failed", attempts=9, latency_ms=10, last_error="timed out")
+    await store.fail_delivery(failed)
+    assert (await store.list_deliveries(HOOK, None, 0, 10))[1] == [failed]
     got = await store.get_webhook(HOOK)
     assert got is not None and got.status == "failing"
     assert await store.active_webhooks() == []

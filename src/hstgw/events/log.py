@@ -158,6 +158,9 @@ class EventLog:
             app_id, list(group_ids) if group_ids is not None else None
         )
 
+    def heard(self, app_id: str) -> int:
+        return self._fanout.heard(app_id)
+
     def listen(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self._fanout.listen(listener)
 

@@ -98,6 +98,10 @@ class EventFeed(Protocol):
         version they reflect: every event up to it, none after it."""
         ...
 
+    def heard(self, app_id: str) -> int:
+        """The app's last version this node's listeners were told of."""
+        ...
+
     def listen(self, listener: Callable[[Event], None]) -> Unsubscribe:
         """Call ``listener`` with each event once durable, from any node, in version
         order per app; it must not block (hand the event to a queue)."""

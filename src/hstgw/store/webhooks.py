@@ -111,47 +111,25 @@ class WebhookStore(Protocol):
         """The delivery of that event still under way (a restart picks its attempts up)."""
         ...
 
-    async def open_delivery(self, row: DeliveryRow) -> None: ...
-
-    async def record_attempt(
-        self,
-        delivery_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
-        """A failed attempt: the delivery stays pending."""
+    async def save_delivery(self, row: DeliveryRow) -> None:
+        """Keep ``row`` as it stands (a delivery still pending, its attempts so far)."""
         ...
 
-    async def finish_delivery(
+    async def finish_deliveries(
         self,
-        row: DeliveryRow,
-        latency_ms: int,
-        response_code: int,
-        now: int,
-        expected: int | None,
-        next_row: DeliveryRow | None = None,
-    ) -> bool:
-        """Delivered (``row.attempts`` counts this attempt): the row and the cursor
-        (compare-and-set from ``expected`` to the row's version) in one transaction;
-        False (nothing written) if the cursor moved. ``next_row``: the next event's
-        delivery, opened (pending) in the same transaction, so that it costs no commit
-        of its own."""
-        ...
-
-    async def fail_delivery(
-        self,
-        delivery_id: str,
         webhook_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
-        """Given up: the delivery failed and its endpoint failing, in one transaction."""
+        app_id: str,
+        expected: int | None,
+        version: int,
+        rows: list[DeliveryRow],
+    ) -> bool:
+        """Deliveries done: ``rows`` (each delivered, or a pending row now delivered)
+        and the cursor, compare-and-set from ``expected`` to ``version``, in one
+        transaction; False (nothing written) if the cursor moved meanwhile."""
+        ...
+
+    async def fail_delivery(self, row: DeliveryRow) -> None:
+        """Given up: ``row`` (failed) and its endpoint failing, in one transaction."""
         ...
 
     async def list_deliveries(
@@ -216,9 +194,11 @@ INSERT_DELIVERY = (
     f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-ATTEMPT = (
-    "UPDATE webhook_deliveries SET attempts = ?, latency_ms = ?, response_code = ?,"
-    " last_error = ?, updated_at = ?, status = ? WHERE delivery_id = ?"
+UPSERT_DELIVERY = (
+    INSERT_DELIVERY + " ON CONFLICT (delivery_id) DO UPDATE SET status = excluded.status,"
+    " attempts = excluded.attempts, latency_ms = excluded.latency_ms,"
+    " response_code = excluded.response_code, last_error = excluded.last_error,"
+    " updated_at = excluded.updated_at"
 )
 COUNT_DELIVERIES = "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ?"
 LIST_DELIVERIES = (

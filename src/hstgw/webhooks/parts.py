@@ -50,6 +50,7 @@ def build_webhooks(
         settings.zone,
         max_hooks=settings.limit_webhooks_per_developer,
         secret_grace_s=settings.webhook_secret_grace,
+        on_change=workers.changed,
         on_resume=workers.poke,
     )
     return service, workers

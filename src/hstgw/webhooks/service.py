@@ -43,6 +43,7 @@ class Webhooks:
         *,
         max_hooks: int = 0,
         secret_grace_s: int = 86400,
+        on_change: Callable[[str], None] = lambda webhook_id: None,
         on_resume: Callable[[str], None] = lambda webhook_id: None,
     ) -> None:
         self._store = store
@@ -52,6 +53,7 @@ class Webhooks:
         self._zone = zone
         self._max_hooks = max_hooks
         self._grace_ms = secret_grace_s * 1000
+        self._on_change = on_change  # made, rotated or deleted: delivery reads it anew
         self._on_resume = on_resume
 
     def time_text(self, ms: int) -> str:
@@ -97,6 +99,7 @@ class Webhooks:
             raise OperationFailed(
                 f"a developer may hold at most {exc.limit} webhook endpoints; delete one first"
             ) from None
+        self._on_change(hook.webhook_id)
         return hook
 
     async def _app_ids(self, dev_id: str) -> builtins.list[str]:
@@ -113,6 +116,7 @@ class Webhooks:
     async def delete(self, dev_id: str, webhook_id: str) -> None:
         if not await self._store.delete_webhook(dev_id, webhook_id):
             raise _no_such_webhook()
+        self._on_change(webhook_id)
 
     async def rotate_secret(self, dev_id: str, webhook_id: str) -> WebhookRow:
         """A new secret signs from now on; the one it replaces signs too (a second
@@ -122,6 +126,7 @@ class Webhooks:
         until = self._clock() + self._grace_ms
         if not await self._store.set_webhook_secret(dev_id, webhook_id, secret, hook.secret, until):
             raise _no_such_webhook()
+        self._on_change(webhook_id)
         return WebhookRow(
             hook.webhook_id, hook.dev_id, hook.url, hook.app_id, hook.event_ids, secret,
             hook.secret, until, hook.status, hook.created_at,

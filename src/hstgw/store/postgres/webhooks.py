@@ -8,7 +8,6 @@ from hstgw.store.sql import numbered
 from hstgw.store.webhooks import (
     ACTIVE_HOOKS,
     ALL_CURSORS,
-    ATTEMPT,
     COUNT_APP_DELIVERIES,
     COUNT_DELIVERIES,
     DELETE_CURSORS,
@@ -19,7 +18,6 @@ from hstgw.store.webhooks import (
     HOOKS_FOR_APP,
     HOOKS_OF,
     INSERT_CURSOR,
-    INSERT_DELIVERY,
     INSERT_HOOK,
     LIST_APP_DELIVERIES,
     LIST_DELIVERIES,
@@ -31,6 +29,7 @@ from hstgw.store.webhooks import (
     SET_FAILING,
     SET_SECRET,
     UPSERT_CURSOR,
+    UPSERT_DELIVERY,
     DeliveryRow,
     WebhookRow,
     delivery_args,
@@ -122,58 +121,28 @@ class WebhooksStore(PostgresEngine):
         row = await self._fetchrow(PENDING_DELIVERY, webhook_id, app_id, version)
         return None if row is None else delivery_from_row(row)
 
-    async def open_delivery(self, row: DeliveryRow) -> None:
-        await self._execute(INSERT_DELIVERY, *delivery_args(row))
+    async def save_delivery(self, row: DeliveryRow) -> None:
+        await self._execute(UPSERT_DELIVERY, *delivery_args(row))
 
-    async def record_attempt(
+    async def finish_deliveries(
         self,
-        delivery_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
-        await self._execute(
-            ATTEMPT, attempts, latency_ms, response_code, error, now, "pending", delivery_id
-        )
-
-    async def finish_delivery(
-        self,
-        row: DeliveryRow,
-        latency_ms: int,
-        response_code: int,
-        now: int,
+        webhook_id: str,
+        app_id: str,
         expected: int | None,
-        next_row: DeliveryRow | None = None,
+        version: int,
+        rows: list[DeliveryRow],
     ) -> bool:
         async with self._transaction() as c:
-            if not await _move(c, row.webhook_id, row.app_id, expected, row.version):
+            if not await _move(c, webhook_id, app_id, expected, version):
                 return False
-            await c.execute(
-                numbered(ATTEMPT), row.attempts, latency_ms, response_code, "", now,
-                "delivered", row.delivery_id,
-            )  # fmt: skip
-            if next_row is not None:
-                await c.execute(numbered(INSERT_DELIVERY), *delivery_args(next_row))
+            if rows:
+                await c.executemany(numbered(UPSERT_DELIVERY), [delivery_args(r) for r in rows])
         return True
 
-    async def fail_delivery(
-        self,
-        delivery_id: str,
-        webhook_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
+    async def fail_delivery(self, row: DeliveryRow) -> None:
         async with self._transaction() as c:
-            await c.execute(
-                numbered(ATTEMPT), attempts, latency_ms, response_code, error, now, "failed",
-                delivery_id,
-            )  # fmt: skip
-            await c.execute(numbered(SET_FAILING), webhook_id)
+            await c.execute(numbered(UPSERT_DELIVERY), *delivery_args(row))
+            await c.execute(numbered(SET_FAILING), row.webhook_id)
 
     async def list_deliveries(
         self, webhook_id: str, app_id: str | None, offset: int, limit: int

@@ -9,7 +9,6 @@ from hstgw.store.sqlite.engine import SqliteEngine
 from hstgw.store.webhooks import (
     ACTIVE_HOOKS,
     ALL_CURSORS,
-    ATTEMPT,
     COUNT_APP_DELIVERIES,
     COUNT_DELIVERIES,
     DELETE_CURSORS,
@@ -20,7 +19,6 @@ from hstgw.store.webhooks import (
     HOOKS_FOR_APP,
     HOOKS_OF,
     INSERT_CURSOR,
-    INSERT_DELIVERY,
     INSERT_HOOK,
     LIST_APP_DELIVERIES,
     LIST_DELIVERIES,
@@ -32,6 +30,7 @@ from hstgw.store.webhooks import (
     SET_FAILING,
     SET_SECRET,
     UPSERT_CURSOR,
+    UPSERT_DELIVERY,
     DeliveryRow,
     WebhookRow,
     delivery_args,
@@ -128,55 +127,29 @@ class WebhooksStore(SqliteEngine):
         )
         return None if row is None else delivery_from_row(row)
 
-    async def open_delivery(self, row: DeliveryRow) -> None:
-        await self._write(lambda c: c.execute(INSERT_DELIVERY, delivery_args(row)))
+    async def save_delivery(self, row: DeliveryRow) -> None:
+        await self._write(lambda c: c.execute(UPSERT_DELIVERY, delivery_args(row)))
 
-    async def record_attempt(
+    async def finish_deliveries(
         self,
-        delivery_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
-        args = (attempts, latency_ms, response_code, error, now, "pending", delivery_id)
-        await self._write(lambda c: c.execute(ATTEMPT, args))
-
-    async def finish_delivery(
-        self,
-        row: DeliveryRow,
-        latency_ms: int,
-        response_code: int,
-        now: int,
+        webhook_id: str,
+        app_id: str,
         expected: int | None,
-        next_row: DeliveryRow | None = None,
+        version: int,
+        rows: list[DeliveryRow],
     ) -> bool:
         def work(c: sqlite3.Connection) -> bool:
-            if not _move(c, row.webhook_id, row.app_id, expected, row.version):
+            if not _move(c, webhook_id, app_id, expected, version):
                 return False
-            args = (row.attempts, latency_ms, response_code, "", now, "delivered")
-            c.execute(ATTEMPT, (*args, row.delivery_id))
-            if next_row is not None:
-                c.execute(INSERT_DELIVERY, delivery_args(next_row))
+            c.executemany(UPSERT_DELIVERY, [delivery_args(r) for r in rows])
             return True
 
         return await self._write(work)
 
-    async def fail_delivery(
-        self,
-        delivery_id: str,
-        webhook_id: str,
-        attempts: int,
-        latency_ms: int,
-        response_code: int | None,
-        error: str,
-        now: int,
-    ) -> None:
+    async def fail_delivery(self, row: DeliveryRow) -> None:
         def work(c: sqlite3.Connection) -> None:
-            args = (attempts, latency_ms, response_code, error, now, "failed", delivery_id)
-            c.execute(ATTEMPT, args)
-            c.execute(SET_FAILING, (webhook_id,))
+            c.execute(UPSERT_DELIVERY, delivery_args(row))
+            c.execute(SET_FAILING, (row.webhook_id,))
 
         await self._write(work)
 

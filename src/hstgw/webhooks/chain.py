@@ -1,0 +1,277 @@
+"""One endpoint's deliveries of one app's events: in version order, one in flight, at
+least once.
+
+A chain runs on the node holding its lease (leases.py). It starts from the stored
+cursor (``EventFeed.after``: nothing is lost across a restart), then takes the events
+this node hears as they come (``hear``: no store read while it keeps up), posts each
+and, once a 2xx came back, posts the next; the delivery rows and the cursor are written
+behind it (recorder.py). A failed attempt is tried again after a back-off (backoff.py)
+until ``retry_for`` has passed since the first; then the endpoint is marked failing and
+the chain stops, its backlog kept behind its cursor for ``redeliver``. A chain with
+nothing to do lingers a moment (the next event costs no lease and no reads), then ends.
+
+The endpoint's row is read again at least every ``_REREAD_S`` (a change made on another
+node: a deletion, a new secret) and at once when this node's service changed it
+(``stale``); so is the cursor, which a redelivery may have moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from hstgw import __version__
+from hstgw.events.model import Event, EventFeed
+from hstgw.store import DeliveryRow, Store, WebhookRow
+from hstgw.webhooks import backoff
+from hstgw.webhooks.leases import Leases
+from hstgw.webhooks.recorder import Recorder
+from hstgw.webhooks.rows import opened, payload
+from hstgw.webhooks.sender import Sender
+from hstgw.webhooks.signature import HEADER, header
+
+__all__ = ["Chain", "DeliveryConfig", "Shared"]
+
+log = logging.getLogger("hstgw.webhooks")
+
+Step = Literal["delivered", "moved", "stopped"]
+_WAIT_SLICE_S = 0.25  # how often a back-off wait looks at the clock and the cursor
+_REREAD_S = 1.0  # the endpoint's row and cursor, read again at least this often
+_LINGER = 2  # idle rereads before an idle chain ends
+_QUEUE = 1000  # events heard and not yet taken; past it the chain reads the store
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    retry_for_s: int = 86400
+    retry_first_s: float = 1.0
+    sweep_s: float = 5.0
+    log_retention_s: int = 7 * 86400
+    batch: int = 100  # events read at once; deliveries written behind at most
+    # attempts of one developer in flight at once on this node (the rest wait their turn)
+    per_developer: int = 64
+
+
+@dataclass
+class Shared:
+    """What every chain of a node uses."""
+
+    store: Store
+    feed: EventFeed
+    leases: Leases
+    sender: Sender
+    config: DeliveryConfig
+    clock: Callable[[], int]
+    rand: Callable[[], float] = random.random
+    # One developer's receivers that hang hold at most ``per_developer`` of the
+    # sender's connections; the others' attempts do not wait behind them.
+    turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def turn(self, dev_id: str) -> asyncio.Semaphore:
+        turn = self.turns.get(dev_id)
+        if turn is None:
+            turn = self.turns[dev_id] = asyncio.Semaphore(self.config.per_developer)
+        return turn
+
+
+class Chain:
+    def __init__(self, shared: Shared, webhook_id: str, app_id: str) -> None:
+        self._s = shared
+        self.webhook_id = webhook_id
+        self.app_id = app_id
+        self.wake = asyncio.Event()
+        self.stale = True  # read the endpoint and the cursor before the next event
+        self._queue: deque[Event] = deque()
+        self._lease = f"{webhook_id}:{app_id}"
+        self._recorder = Recorder(shared.store, webhook_id, app_id, None)
+
+    def hear(self, event: Event) -> None:
+        """An event of the app, heard in version order (``EventFeed.listen``)."""
+        if len(self._queue) < _QUEUE:
+            self._queue.append(event)
+        else:
+            self._queue.clear()  # fallen behind: the store has them
+        self.wake.set()
+
+    def touch(self) -> None:
+        """The endpoint changed on this node: read it again before the next event."""
+        self.stale = True
+        self.wake.set()
+
+    async def run(self) -> bool:
+        """Deliver until caught up and idle, stopped or the lease lost; False if
+        another node holds the lease."""
+        leases = self._s.leases
+        if not await leases.take(self._lease):
+            return False
+        try:
+            await self._held()
+        finally:
+            try:
+                await self._recorder.flush()
+            except Exception:
+                log.exception("webhook deliveries not written", extra=self._extra())
+            finally:
+                await leases.release(self._lease)
+        return True
+
+    def _extra(self) -> dict[str, str]:
+        return {"webhook_id": self.webhook_id, "app_id": self.app_id}
+
+    async def _held(self) -> None:
+        s, app_id = self._s, self.app_id
+        loop = asyncio.get_running_loop()
+        hook: WebhookRow | None = None
+        pending: DeliveryRow | None = None
+        read_at, idle = 0.0, 0
+        while s.leases.holds(self._lease):
+            self.wake.clear()
+            if hook is None or self.stale or loop.time() >= read_at + _REREAD_S:
+                first = hook is None
+                self.stale, read_at = False, loop.time()
+                await self._recorder.flush()  # (so that the cursors below compare)
+                hook = await s.store.get_webhook(self.webhook_id)
+                if hook is None or hook.status != "active" or not hook.covers(app_id):
+                    return
+                stored = await s.store.webhook_cursor(self.webhook_id, app_id)
+                if first or self._recorder.moved or stored != self._recorder.durable:
+                    # the start, or a redelivery moved it: the chain goes from there
+                    self._queue.clear()  # (what it needs is read from the store)
+                    self._recorder = Recorder(s.store, self.webhook_id, app_id, stored)
+                    pending = await s.store.pending_delivery(
+                        self.webhook_id, app_id, (stored or 0) + 1
+                    )
+            recorder = self._recorder
+            cursor = recorder.cursor
+            events = self._take(cursor)
+            if events is None:
+                events = await s.feed.after(app_id, cursor or 0, s.config.batch)
+                if events is None:  # older than the log keeps: what is left starts later
+                    latest = await s.feed.version(app_id)
+                    log.warning(
+                        "webhook backlog no longer retained; skipped up to %s",
+                        latest,
+                        extra=self._extra(),
+                    )
+                    recorder.done(latest, None)
+                    continue
+            if not events:
+                if not await recorder.flush():
+                    self.stale = True
+                    continue
+                if self.wake.is_set():
+                    continue
+                try:
+                    await asyncio.wait_for(self.wake.wait(), _REREAD_S)
+                    idle = 0
+                except TimeoutError:
+                    idle += 1
+                    if idle >= _LINGER:
+                        return
+                continue
+            idle = 0
+            for event in events:
+                if self.stale or not s.leases.holds(self._lease):
+                    break
+                if not hook.wants(event.id):
+                    recorder.done(event.version, None)
+                    continue
+                row = pending if pending is not None and pending.version == event.version else None
+                step = await self._deliver(hook, event, row, recorder)
+                if step == "stopped":
+                    return
+                if step == "moved":
+                    self.stale = True
+                    break
+                if recorder.unwritten >= s.config.batch:
+                    await recorder.flush()  # (back-pressure: no more than a batch unwritten)
+
+    def _take(self, cursor: int | None) -> list[Event] | None:
+        """The next events from what was heard; [] when caught up; None: read the store."""
+        after = cursor or 0
+        queue = self._queue
+        while queue and queue[0].version <= after:
+            queue.popleft()
+        if not queue:
+            return [] if self._s.feed.heard(self.app_id) <= after else None
+        if queue[0].version != after + 1:
+            queue.clear()  # heard from further on: the store has what lies between
+            return None
+        out: list[Event] = []
+        while queue and len(out) < self._s.config.batch:
+            out.append(queue.popleft())
+        return out
+
+    async def _deliver(
+        self, hook: WebhookRow, event: Event, row: DeliveryRow | None, recorder: Recorder
+    ) -> Step:
+        s = self._s
+        row = row if row is not None else opened(hook, event, s.clock())
+        body = payload(event)
+        attempts = row.attempts
+        while True:
+            attempts += 1
+            async with s.turn(hook.dev_id):
+                outcome = await s.sender.send(hook.url, body, self._headers(hook, row, body))
+            now = s.clock()
+            tried = replace(
+                row, attempts=attempts, latency_ms=outcome.latency_ms,
+                response_code=outcome.status, last_error=outcome.error, updated_at=now,
+            )  # fmt: skip
+            if outcome.ok:
+                recorder.done(event.version, replace(tried, status="delivered", last_error=""))
+                return "delivered"
+            # What was delivered before is written first; it tells whether the cursor moved.
+            if not await recorder.flush():
+                return "moved"
+            if now - row.created_at >= s.config.retry_for_s * 1000:
+                await s.store.fail_delivery(replace(tried, status="failed"))
+                log.warning(
+                    "webhook endpoint failing: retried for %s s",
+                    s.config.retry_for_s,
+                    extra={**self._extra(), "error": outcome.error},
+                )
+                return "stopped"
+            await s.store.save_delivery(tried)
+            row = tried
+            wait_ms = backoff.delay(attempts, s.config.retry_first_s, s.rand) * 1000
+            step = await self._wait(hook, recorder.durable, now + int(wait_ms))
+            if step != "delivered":
+                return step
+            fresh = await s.store.get_webhook(hook.webhook_id)
+            if fresh is None or fresh.status != "active":
+                return "stopped"
+            hook = fresh  # its secret may have been rotated meanwhile
+
+    async def _wait(self, hook: WebhookRow, expected: int | None, due_ms: int) -> Step:
+        """Until ``due_ms`` on the clock (which a test may move); "delivered" means
+        "go on", the others that the endpoint or its cursor changed meanwhile."""
+        s = self._s
+        while (left_ms := due_ms - s.clock()) > 0:
+            await asyncio.sleep(min(left_ms / 1000, _WAIT_SLICE_S))
+            if not s.leases.holds(self._lease):
+                return "stopped"
+            fresh = await s.store.get_webhook(hook.webhook_id)
+            if fresh is None or fresh.status != "active":
+                return "stopped"
+            if await s.store.webhook_cursor(hook.webhook_id, self.app_id) != expected:
+                return "moved"  # redelivered from elsewhere
+        return "delivered"
+
+    def _headers(self, hook: WebhookRow, row: DeliveryRow, body: bytes) -> dict[str, str]:
+        now = self._s.clock()
+        secrets = [hook.secret]
+        if hook.old_secret is not None and now < hook.old_secret_until:
+            secrets.append(hook.old_secret)  # during a rotation both sign
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": f"hstgw-webhooks/{__version__}",
+            HEADER: header(now // 1000, body, secrets),
+            "Hst-Webhook-Id": hook.webhook_id,
+            "Hst-Delivery-Id": row.delivery_id,
+        }
