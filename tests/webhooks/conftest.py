@@ -1,12 +1,13 @@
-"""Fixtures for webhooks: receivers (real HTTP servers on free ports of 127.0.0.1) and
-gateways that may call them (HSTGW_WEBHOOK_ALLOW_PRIVATE, short retries)."""
+"""Fixtures for webhooks: a store on each engine and rows to put in it; receivers (real
+HTTP servers on free ports of 127.0.0.1) and gateways that may call them
+(HSTGW_WEBHOOK_ALLOW_PRIVATE, short retries)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,53 @@ from typing import Any
 import pytest
 
 from hstgw.events.model import Entry, Event, EventId
+from hstgw.settings import Settings
+from hstgw.store import DeliveryRow, Developer, Store, WebhookRow, open_store
 from tests.conftest import ENGINES, Dev, Gateway, engine_settings, free_port, start_gateway
+
+DEV = "d" * 32
+HOOK = "h" * 32
+
+
+def hook(webhook_id: str = HOOK, dev_id: str = DEV, app_id: str | None = "a" * 32) -> WebhookRow:
+    return WebhookRow(
+        webhook_id, dev_id, "http://example.com/", app_id, (20100, 20101), "whsec_secret",
+        None, 0, "active", 1,
+    )  # fmt: skip
+
+
+def delivery(version: int, delivery_id: str = "x") -> DeliveryRow:
+    return DeliveryRow(
+        f"{delivery_id}{version}",
+        HOOK,
+        "a" * 32,
+        version,
+        20100,
+        "pending",
+        0,
+        None,
+        None,
+        "",
+        5,
+        5,
+    )
+
+
+@pytest.fixture(params=ENGINES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    for db in engine_settings(request.param):
+        yield Settings(_env_file=None, data_dir=tmp_path, **db)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    s = open_store(settings, serving=True)
+    await s.open()
+    for dev in (DEV, "e" * 32):
+        await s.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
+    yield s
+    await s.close()
+
 
 # Retries after 50 ms, 100 ms, ...; the sweep often: tests wait on conditions, briefly.
 HOOK_SETTINGS: dict[str, Any] = {

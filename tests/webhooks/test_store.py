@@ -3,59 +3,14 @@ compare-and-set, a delivery and its cursor in one step, failing, purging."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from hstgw.settings import Settings
-from hstgw.store import DeliveryRow, Developer, LimitReached, Store, WebhookRow, open_store
-from tests.conftest import ENGINES, engine_settings
+from hstgw.store import LimitReached, Store
+from tests.webhooks.conftest import DEV, HOOK, delivery, hook
 
 pytestmark = pytest.mark.anyio
-DEV = "d" * 32
-HOOK = "h" * 32
-
-
-def hook(webhook_id: str = HOOK, dev_id: str = DEV, app_id: str | None = "a" * 32) -> WebhookRow:
-    return WebhookRow(
-        webhook_id, dev_id, "http://example.com/", app_id, (20100, 20101), "whsec_secret",
-        None, 0, "active", 1,
-    )  # fmt: skip
-
-
-def delivery(version: int, delivery_id: str = "x") -> DeliveryRow:
-    return DeliveryRow(
-        f"{delivery_id}{version}",
-        HOOK,
-        "a" * 32,
-        version,
-        20100,
-        "pending",
-        0,
-        None,
-        None,
-        "",
-        5,
-        5,
-    )
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    s = open_store(settings, serving=True)
-    await s.open()
-    for dev in (DEV, "e" * 32):
-        await s.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
-    yield s
-    await s.close()
 
 
 async def test_create_get_list_and_the_secret_sealed(store: Store) -> None:
