@@ -240,7 +240,10 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(10)
+        self.thread.join(15)
+        if self.thread.is_alive():
+            # (left running, it would go on past its store: its PostgreSQL schema dropped)
+            raise RuntimeError("test server did not stop within 15 s")
 
 
 def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
