@@ -43,7 +43,11 @@ Step = Literal["delivered", "moved", "stopped"]
 _WAIT_SLICE_S = 0.25  # how often a back-off wait looks at the clock and the cursor
 _REREAD_S = 1.0  # the endpoint's row and cursor, read again at least this often
 _LINGER = 2  # idle rereads before an idle chain ends
-_QUEUE = 1000  # events heard and not yet taken; past it the chain reads the store
+# Events heard and not yet taken, a chain's and the node's (memory stays bounded
+# whatever the number of endpoints and apps); past either a chain reads the store.
+_QUEUE = 256
+_QUEUED = 50_000
+_LINGERING = 1000  # past this many chains on the node, an idle one ends at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class Shared:
     # One developer's receivers that hang hold at most ``per_developer`` of the
     # sender's connections; the others' attempts do not wait behind them.
     turns: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    queued: int = 0  # events in the chains' queues
+    running: int = 0  # chains
 
     def turn(self, dev_id: str) -> asyncio.Semaphore:
         turn = self.turns.get(dev_id)
@@ -87,16 +93,22 @@ class Chain:
         self.wake = asyncio.Event()
         self.stale = True  # read the endpoint and the cursor before the next event
         self._queue: deque[Event] = deque()
+        self._open = False  # holding the lease: what is heard is queued
         self._lease = f"{webhook_id}:{app_id}"
         self._recorder = Recorder(shared.store, webhook_id, app_id, None)
 
     def hear(self, event: Event) -> None:
         """An event of the app, heard in version order (``EventFeed.listen``)."""
-        if len(self._queue) < _QUEUE:
+        if self._open and len(self._queue) < _QUEUE and self._s.queued < _QUEUED:
             self._queue.append(event)
+            self._s.queued += 1
         else:
-            self._queue.clear()  # fallen behind: the store has them
+            self._drop()  # fallen behind: the store has them
         self.wake.set()
+
+    def _drop(self) -> None:
+        self._s.queued -= len(self._queue)
+        self._queue.clear()
 
     def touch(self) -> None:
         """The endpoint changed on this node: read it again before the next event."""
@@ -109,9 +121,14 @@ class Chain:
         leases = self._s.leases
         if not await leases.take(self._lease):
             return False
+        self._s.running += 1
+        self._open = True
         try:
             await self._held()
         finally:
+            self._open = False
+            self._s.running -= 1
+            self._drop()
             try:
                 await self._recorder.flush()
             except Exception:
@@ -141,7 +158,7 @@ class Chain:
                 stored = await s.store.webhook_cursor(self.webhook_id, app_id)
                 if first or self._recorder.moved or stored != self._recorder.durable:
                     # the start, or a redelivery moved it: the chain goes from there
-                    self._queue.clear()  # (what it needs is read from the store)
+                    self._drop()  # (what it needs is read from the store)
                     self._recorder = Recorder(s.store, self.webhook_id, app_id, stored)
                     pending = await s.store.pending_delivery(
                         self.webhook_id, app_id, (stored or 0) + 1
@@ -171,7 +188,7 @@ class Chain:
                     idle = 0
                 except TimeoutError:
                     idle += 1
-                    if idle >= _LINGER:
+                    if idle >= _LINGER or s.running > _LINGERING:
                         return
                 continue
             idle = 0
@@ -197,14 +214,16 @@ class Chain:
         queue = self._queue
         while queue and queue[0].version <= after:
             queue.popleft()
+            self._s.queued -= 1
         if not queue:
             return [] if self._s.feed.heard(self.app_id) <= after else None
         if queue[0].version != after + 1:
-            queue.clear()  # heard from further on: the store has what lies between
+            self._drop()  # heard from further on: the store has what lies between
             return None
         out: list[Event] = []
         while queue and len(out) < self._s.config.batch:
             out.append(queue.popleft())
+        self._s.queued -= len(out)
         return out
 
     async def _deliver(

@@ -80,6 +80,16 @@ class DeliveryWorkers:
         await self._leases.close()
         await self._sender.aclose()
 
+    @property
+    def running(self) -> int:
+        """Chains delivering (or lingering) on this node."""
+        return self._shared.running
+
+    @property
+    def queued(self) -> int:
+        """Events heard and held in the chains' queues (bounded: chain.py)."""
+        return self._shared.queued
+
     def changed(self, webhook_id: str) -> None:
         """An endpoint was made, changed or deleted on this node: its chains read it
         again, and which endpoints cover an app is read anew."""
