@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -224,7 +227,17 @@ class ServerThread:
         # The server `hstgw serve` runs (its protocol, gates and deadlines), in a thread.
         self.app = create_app(settings, clock=clock, ticks=clock.ticks)
         self.server = uvicorn.Server(uvicorn_config(settings, self.app))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _run(self) -> None:
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()  # (to tell what a stuck stop waits on)
+            await self.server.serve()
+
+        factory = self.server.config.get_loop_factory()
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve())
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -243,7 +256,17 @@ class ServerThread:
         self.thread.join(15)
         if self.thread.is_alive():
             # (left running, it would go on past its store: its PostgreSQL schema dropped)
-            raise RuntimeError("test server did not stop within 15 s")
+            raise RuntimeError(f"test server did not stop within 15 s:\n{self._stuck()}")
+
+    def _stuck(self) -> str:
+        out = io.StringIO()
+        frame = sys._current_frames().get(self.thread.ident or 0)
+        if frame is not None:
+            out.write("thread:\n" + "".join(traceback.format_stack(frame)))
+        if self.loop is not None:
+            for task in list(asyncio.all_tasks(self.loop)):
+                task.print_stack(file=out)
+        return out.getvalue()
 
 
 def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
