@@ -1,4 +1,5 @@
-"""hstgw.tasks.Background: held until done, failures heard, awaited at a stop."""
+"""hstgw.tasks: Background (held until done, failures heard, awaited at a stop) and
+cancel (which a swallowed cancellation does not stop)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from hstgw.tasks import Background
+from hstgw.tasks import Background, cancel
 
 
 @pytest.mark.anyio
@@ -45,3 +46,23 @@ async def test_stop_lets_tasks_finish_within_the_grace_and_cancels_the_rest() ->
     assert quick_done.is_set()
     assert slow.cancelled()
     assert len(bg) == 0
+
+
+@pytest.mark.anyio
+async def test_cancel_sends_again_what_a_library_swallowed() -> None:
+    swallowed = 0
+
+    async def loop_that_swallows_once() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # as redis-py now and then does
+
+    task = asyncio.create_task(loop_that_swallows_once())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel(task, None, every_s=0.05), 2)
+    assert task.cancelled() and swallowed == 1

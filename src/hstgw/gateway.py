@@ -6,7 +6,6 @@ It imports no web framework; ``hstgw.api`` wraps it for HTTP.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from hstgw.online.service import OnlineConfig, OnlineService
 from hstgw.online.usage import UsageCounters
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
+from hstgw.tasks import cancel
 from hstgw.tokens.access import AccessTokens
 from hstgw.webhooks.parts import build_webhooks
 
@@ -158,10 +158,7 @@ class Gateway:
         self._housekeeping = asyncio.create_task(self._keep_house())
 
     async def stop(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        await cancel(self._housekeeping)
         await self.webhook_workers.stop()
         # (the terminal listener, stopped first, has told its terminals and closed them)
         # Each step runs even if one before it failed (a store or Redis that is away at

@@ -7,9 +7,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-__all__ = ["Background"]
+__all__ = ["Background", "cancel"]
 
 T = TypeVar("T")
+
+
+async def cancel(*tasks: asyncio.Task[Any] | None, every_s: float = 1.0) -> None:
+    """Cancel ``tasks`` and wait until each has ended.
+
+    A cancellation a library swallowed is sent again: redis-py's asyncio client loses
+    one now and then (a task cancelled in a command may run on, measured on 8.1), and a
+    stop that awaited such a task once would wait for ever."""
+    pending = {t for t in tasks if t is not None}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=every_s)
 
 
 class Background:
@@ -46,6 +59,5 @@ class Background:
         """Let the tasks under way end within ``grace_s``, cancel the rest, wait for all."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
-        for task in list(self._tasks):
-            task.cancel()
+        await cancel(*self._tasks)
         await self.wait()

@@ -22,7 +22,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from hstgw.cluster.redis import RedisUnavailable, SharedRedis
-from hstgw.tasks import Background
+from hstgw.tasks import Background, cancel
 
 __all__ = ["Bus", "Handler"]
 
@@ -89,11 +89,8 @@ class Bus:
             await asyncio.wait_for(self._subscribed.wait(), 5.0)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel(self._listener)
+        self._listener = None
         # Let the last messages go (a stop's kicks broadcast presence): a publish
         # cancelled while connecting would leave its connection unclosed.
         await self._tasks.stop(COMMAND_WAIT_S)

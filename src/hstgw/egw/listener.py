@@ -37,7 +37,7 @@ from hstgw.egw.session import Session
 from hstgw.errors import Code, GatewayError, SystemBusy
 from hstgw.events.model import Event
 from hstgw.store import Unavailable
-from hstgw.tasks import Background
+from hstgw.tasks import Background, cancel
 
 __all__ = ["EventListener"]
 
@@ -150,10 +150,7 @@ class EventListener:
             return
         if self._unlisten is not None:
             self._unlisten()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await cancel(self._sweeper)
         for session in list(self.sessions):
             session.end(p.CLOSE_SHUTDOWN, "the gateway is stopping: reconnect")
         self._server.close(close_connections=True)

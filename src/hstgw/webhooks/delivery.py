@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from hstgw.events.model import Event, EventFeed, Unsubscribe
 from hstgw.store import Store, WebhookRow
+from hstgw.tasks import cancel
 from hstgw.webhooks.chain import Chain, DeliveryConfig, Shared
 from hstgw.webhooks.leases import Leases
 from hstgw.webhooks.rows import payload
@@ -73,10 +74,7 @@ class DeliveryWorkers:
         if self._unlisten is not None:
             self._unlisten()
         main, self._main = self._main, None
-        tasks = [t for t in (main, *(t for _, t in self._chains.values())) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel(main, *(t for _, t in self._chains.values()))
         await self._leases.close()
         await self._sender.aclose()
 
