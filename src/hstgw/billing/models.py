@@ -87,6 +87,7 @@ class RecordsQuery(BaseModel):
     start_time: EPOCH_MS
     end_time: EPOCH_MS
     app_id: AppId | None = None
+    charge_term: Term | None = None
     page: Page
     page_size: PageSize
 
