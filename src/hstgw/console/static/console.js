@@ -15,7 +15,8 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       legend: { show: false },
       cursor: { show: true },
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max, 0.000001) * 1.1]; } } },
+      // half a day of room on either side, so the first and last bars are whole
+      scales: { x: { time: true, range: function (u, min, max) { return [min - 43200, max + 43200]; } }, y: { range: function (u, min, max) { return [0, Math.max(max, 0.000001) * 1.1]; } } },
       axes: [{ stroke: "#222" }, { stroke: "#222", size: 70 }],
       series: [{}, {
         label: box.getAttribute("aria-label") || "",
