@@ -79,6 +79,15 @@ class Billing:
         """The amount (millionths) of all of ``records``' pages for these filters."""
         return await self._records.amount(dev_id, start, end, app_id, charge_term)
 
+    async def month_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
+        """``dev_id``'s spend (millionths) per charge term in ``month`` (``YYYY-MM``)."""
+        return await self._records.month_by_term(dev_id, month)
+
+    async def month_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
+        """``dev_id``'s (app_id, charge_term, records, amount in millionths) of ``month``:
+        the summary's records and amounts, read from an index alone."""
+        return await self._records.month_by_app_term(dev_id, month)
+
     async def daily(self, dev_id: str, first: date, days: int) -> list[tuple[str, int]]:
         """``dev_id``'s spend per local day (millionths of a yuan), ``days`` from ``first``."""
         return await self._records.daily(dev_id, first, days)

@@ -214,6 +214,18 @@ class RecordStore(Protocol):
         self, dev_id: str, start: int, end: int, app_id: str | None
     ) -> list[TermSum]: ...
 
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        """(charge_term, amount in millionths) of the records whose start_time lies in
+        [start, end]; terms without records absent."""
+        ...
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        """(app_id, charge_term, records, amount in millionths) of the records whose
+        start_time lies in [start, end], ordered by app_id and term."""
+        ...
+
     async def spend_buckets(
         self,
         dev_id: str,

@@ -4,6 +4,7 @@ CSV download equal to the API's records; monthly summaries. Everything through
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,6 @@ import orjson
 from hstgw.billing.csvfile import records_csv
 from hstgw.billing.models import SummaryQuery
 from hstgw.billing.prices import CHARGE_TERMS
-from hstgw.console.views.overview import decimal_of
 from hstgw.console.web import Reply
 from hstgw.errors import ParameterInvalid
 from hstgw.validation import parse_query
@@ -119,8 +119,22 @@ def register(console: Console) -> None:
         today = datetime.fromtimestamp(gw.clock() / 1000, gw.settings.zone).date()
         month = ctx.request.arg("month") or today.strftime("%Y-%m")
         query = parse_query(SummaryQuery, {"month": month})  # the API's rule and message
-        result = await gw.billing.summary(ctx.dev_id, query.month, None)
+        rows, (_, apps) = await asyncio.gather(
+            gw.billing.month_by_app_term(ctx.dev_id, query.month), gw.apps.list(ctx.dev_id, 1, 100)
+        )
+        names = {a.app_id: a.app_name for a in apps}
+        by_app: dict[str, dict[str, Any]] = {}
+        for app_id, term, records, amount in rows:
+            entry = by_app.setdefault(
+                app_id,
+                {"app_id": app_id, "app_name": names.get(app_id, app_id), "terms": [], "amount": 0},
+            )
+            entry["terms"].append({"charge_term": term, "records": records, "amount": amount})
+            entry["amount"] += amount
         return ctx.render(
-            "summary.html", nav="billing", month=month, summary=result,
-            total=decimal_of(result["amount"]),
-        )  # fmt: skip
+            "summary.html",
+            nav="billing",
+            month=query.month,
+            apps=list(by_app.values()),
+            total=sum(e["amount"] for e in by_app.values()),
+        )

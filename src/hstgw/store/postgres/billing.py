@@ -166,6 +166,28 @@ class BillingStore(PostgresEngine):
             for app, name, term, n, amount, time, sig, qs in rows
         ]  # fmt: skip
 
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        rows = await self._fetch(
+            "SELECT charge_term, sum(amount_micro) FROM usage_records"
+            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
+            dev_id,
+            start,
+            end,
+        )
+        return [(int(term), int(amount)) for term, amount in rows]
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        rows = await self._fetch(
+            "SELECT app_id, charge_term, count(*), sum(amount_micro) FROM usage_records"
+            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 1, 2",
+            dev_id,
+            start,
+            end,
+        )
+        return [(app, int(term), int(n), int(amount)) for app, term, n, amount in rows]
+
     async def spend_buckets(
         self,
         dev_id: str,

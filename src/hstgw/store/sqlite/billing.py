@@ -175,6 +175,31 @@ class BillingStore(SqliteEngine):
             for app, name, term, n, *s, qs in rows
         ]
 
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT charge_term, sum(amount_micro >> 32), sum(amount_micro & 4294967295)"
+                " FROM usage_records WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
+                " GROUP BY charge_term ORDER BY charge_term",
+                (dev_id, start, end),
+            ).fetchall()
+        )
+        return [(int(term), (hi << 32) + lo) for term, hi, lo in rows]
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT app_id, charge_term, count(*), sum(amount_micro >> 32),"
+                " sum(amount_micro & 4294967295) FROM usage_records"
+                " WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
+                " GROUP BY app_id, charge_term ORDER BY app_id, charge_term",
+                (dev_id, start, end),
+            ).fetchall()
+        )
+        return [(app, int(term), int(n), (hi << 32) + lo) for app, term, n, hi, lo in rows]
+
     async def spend_buckets(
         self,
         dev_id: str,
