@@ -112,9 +112,10 @@ class TerminalThread:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.client = TerminalClient(url, app_id, user_id, app_secret=app_secret, **kw)
-        self.reply = self._run(self.client.connect())
+        self.reply = self.run(self.client.connect())
 
-    def _run(self, coro: Any) -> Any:
+    def run(self, coro: Any) -> Any:
+        """Run ``coro`` (a call of ``self.client``) in the terminal's loop; its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     def next_push(self, kind: str, seconds: float = 5.0) -> dict[str, Any]:
@@ -126,11 +127,11 @@ class TerminalThread:
                     return event
             raise AssertionError(f"the connection ended before a {kind}")
 
-        result: dict[str, Any] = self._run(asyncio.wait_for(find(), seconds))
+        result: dict[str, Any] = self.run(asyncio.wait_for(find(), seconds))
         return result
 
     def close(self) -> None:
-        self._run(self.client.close())
+        self.run(self.client.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

@@ -248,7 +248,16 @@ def test_other_pages(console_gw: Gateway, page: Page) -> None:
     shot(page, "summary")
     page.get_by_role("link", name="Groups and events").click()
     expect(page.locator("#event-log")).to_be_visible()
-    shot(page, "events")
+    dave = TerminalThread(console_gw.url, State.app_id, State.app_secret, "dave")
+    try:
+        dave.run(dave.client.join_group("standup"))
+        dave.run(dave.client.start_media("standup", "cam-1", 2))
+        # the group, its user and media arrive with the next poll, without a reload
+        expect(page.locator("#groups")).to_contain_text("dave (cam-1/2)")
+        expect(page.locator("#event-log tbody tr").first).to_contain_text("20102")
+        shot(page, "events")
+    finally:
+        dave.close()
     page.get_by_role("link", name="Webhooks").click()
     expect(page.locator("h1")).to_have_text("Webhooks")
     shot(page, "webhooks")

@@ -255,3 +255,19 @@ def test_language_follows_the_browser_and_the_switch(
     assert "<h1>应用" in b.get("/console/apps", headers={"accept-language": "en"}).text
     r = b.post("/console/lang", {"lang": "en", "back": "https://evil.example/"})
     assert r.headers["location"] == "/console/signin"  # never a redirect elsewhere
+
+
+def test_groups_and_event_log(console_gw: Gateway, browser_for: Callable[[Dev], Browser]) -> None:
+    dev = console_gw.new_dev()
+    b = browser_for(dev)
+    app_id = make_app(b, "groups", service_6="1")
+    carol = TerminalThread(console_gw.url, app_id, _secret(console_gw, dev, app_id), "carol")
+    try:
+        version = carol.run(carol.client.join_group("room1"))
+        carol.run(carol.client.start_media("room1", "cam1", 2))
+        live = b.get("/console/events/live", params={"app_id": app_id}).text
+        assert "room1" in live and "carol (cam1/2)" in live
+        assert f'<td class="num">{version}</td>' in live  # the join, with its version
+        assert "20100" in live and "20102" in live  # joined, media started
+    finally:
+        carol.close()

@@ -74,6 +74,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (8, "0008_creation_order.sql"),
         (9, "0009_events.sql"),
         (10, "0010_webhooks.sql"),
+        (11, "0011_spend_index.sql"),
     ]
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from hstgw.billing.models import MAX_RANGE_DAYS, MAX_RANGE_MS
 from hstgw.billing.money import money
+from hstgw.billing.prices import CHARGE_TERMS
 from hstgw.errors import ParameterInvalid
 from hstgw.services import SERVICES
 from hstgw.store import RecordRow, RecordStore
@@ -91,6 +92,9 @@ class Records:
         ``charge_term`` only, when given)."""
         offset = check_page(page, page_size)
         _check_range(start, end)
+        if charge_term is not None and charge_term not in CHARGE_TERMS:
+            terms = ", ".join(map(str, CHARGE_TERMS))
+            raise ParameterInvalid("charge_term", f"must be one of {terms}")
         total, rows = await self._store.list_records(
             dev_id, start, end, app_id, offset, page_size, charge_term
         )
