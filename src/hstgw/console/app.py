@@ -188,7 +188,7 @@ class Console:
         except SystemBusy:
             return ctx.render("error.html", 429, message=t("busy"))
         except GatewayError as exc:
-            status = 404 if exc.msg.endswith("no such app") else 400
+            status = 404 if exc.msg.endswith(("no such app", "no such webhook")) else 400
             return ctx.render("error.html", status, message=exc.msg)
         except Unavailable:
             return ctx.render("error.html", 503, message=t("busy"))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hstgw.console.web import Reply
+from hstgw.store import DeliveryRow
 from hstgw.validation import parse_body
 from hstgw.webhooks.models import Redeliver
 
@@ -44,6 +45,11 @@ async def _live(ctx: Ctx, app_id: str) -> dict[str, Any]:
     }
 
 
+def _failing(d: DeliveryRow) -> bool:
+    """Given up on, or not delivered yet with its last attempt failed."""
+    return d.status == "failed" or (d.status != "delivered" and bool(d.last_error))
+
+
 def register(console: Console) -> None:
     @console.page("GET", "/events")
     async def groups_and_events(ctx: Ctx) -> Reply:
@@ -63,7 +69,7 @@ def register(console: Console) -> None:
         _, rows = await hooks.list(ctx.dev_id, 1, 100)
         chosen = ctx.request.arg("webhook_id") or (rows[0].webhook_id if rows else "")
         page = ctx.request.page()
-        deliveries: list[Any] = []
+        deliveries: list[DeliveryRow] = []
         total = 0
         if chosen:
             total, deliveries = await hooks.deliveries(ctx.dev_id, chosen, None, page, _PAGE_SIZE)
@@ -72,8 +78,8 @@ def register(console: Console) -> None:
             nav="webhooks",
             hooks=rows,
             chosen=chosen,
-            deliveries=deliveries,
-            failures=sum(1 for d in deliveries if d.status == "failed"),
+            deliveries=[(d, _failing(d)) for d in deliveries],
+            failures=sum(1 for d in deliveries if _failing(d)),
             total=total,
             page=page,
             pages=max(1, -(-total // _PAGE_SIZE)),
