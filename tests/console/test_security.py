@@ -202,3 +202,21 @@ def test_static_files_are_served_with_their_types(console_gw: Gateway) -> None:
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind)
         assert r.headers["x-content-type-options"] == "nosniff"
     assert console_gw.http.get(f"{console_gw.url}/console/static/../app.py").status_code == 404
+
+
+def test_no_secret_in_the_logs_or_urls(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    for gw in start_gateway(tmp_path, access_log=True, log_format="json"):
+        dev = gw.new_dev()
+        with Browser(gw) as b:
+            assert b.sign_in(dev, secret="wrong-but-long!!").status_code == 401
+            r = b.sign_in(dev)
+            assert r.status_code == 303 and dev.dev_secret not in r.headers["location"]
+            app_id = make_app(b, "logged")
+            page = b.get("/console/app", params={"app_id": app_id}).text
+            secret = re.search(r'id="app-secret">([^<]+)<', page)
+            assert secret is not None
+    out, err = capfd.readouterr()
+    logged = out + err
+    assert "/console/signin" in logged  # the console's requests are logged ...
+    for value in (dev.dev_secret, "wrong-but-long!!", secret.group(1)):
+        assert value not in logged  # ... and no secret with them
