@@ -277,11 +277,10 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     settings = {
         "limit_auth_failures_per_address": 0,
         "limit_login_failures_per_address": 0,
+        "access_log": False,
         **settings,
     }
-    config = Settings(
-        port=port, terminal_port=free_port(), data_dir=tmp, access_log=False, **settings
-    )
+    config = Settings(port=port, terminal_port=free_port(), data_dir=tmp, **settings)
     with ServerThread(config, clock) as server:
         gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock, config, app=server.app)
         with gateway.http:

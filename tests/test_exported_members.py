@@ -17,6 +17,7 @@ PACKAGES = [
     "hstgw.api",
     "hstgw.errors",
     "hstgw.services",
+    "hstgw.console",
 ]
 
 

@@ -96,6 +96,9 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_GROUPS_PER_TERMINAL": "4",
         "HSTGW_LIMIT_GROUP_FRAMES_PER_TERMINAL": "2.5",
         "HSTGW_EVENT_RETENTION": "3600",
+        # the console's
+        "HSTGW_CONSOLE": "off",
+        "HSTGW_CONSOLE_SESSION_TTL": "900",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
@@ -128,6 +131,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     assert s.limit_rules().login_failures_per_address.burst == 13
     assert (s.group_max_users, s.groups_per_terminal, s.event_retention) == (50, 4, 3600)
     assert s.limit_group_frames_per_terminal == 2.5
+    assert (s.console, s.console_session_ttl) == (False, 900)
     assert (s.host, s.port, str(s.data_dir), s.log_level, s.access_log) == (
         "0.0.0.0",
         8080,

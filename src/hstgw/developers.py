@@ -29,6 +29,11 @@ class Developers:
     async def list(self) -> list[Developer]:
         return await self._store.list_developers()
 
+    async def active(self, dev_id: str) -> Developer | None:
+        """The developer, while it is active (a console session asks on every page)."""
+        dev = await self._store.get_developer(dev_id)
+        return dev if dev is not None and dev.status == "active" else None
+
     async def reset_secret(self, dev_id: str) -> str:
         """A new secret; the developer's live access_token stops working at once."""
         secret = new_secret()

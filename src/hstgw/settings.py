@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # a terminal, else JSON.
     log_format: Literal["text", "json"] | None = None
     access_log: bool = True
+    # The developer console under /console on the REST port (docs/console.md): on|off.
+    console: bool = True
+    # How long a console session lasts after its sign-in, seconds.
+    console_session_ttl: int = Field(default=8 * 3600, ge=60, le=7 * 86400)
     time_zone: str = "Asia/Shanghai"
     # Lifetime of an issued access_token, seconds (the platform answers 7200).
     access_token_ttl: int = Field(default=7200, ge=60, le=86400)

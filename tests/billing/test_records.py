@@ -49,6 +49,24 @@ def test_app_filter_and_isolation(billed: Billed) -> None:
     assert month["apps"] == [] and month["amount"] == 0
 
 
+def test_charge_term_filter(billed: Billed) -> None:
+    a = billed.app_id
+    video = {"resolution": "1280*720"}
+    billed.usage(
+        [
+            ev("aud1", a, 1, 60_000),
+            ev("vid", a, 2, 60_000, **video),
+            ev("aud2", billed.app_id2, 1, 60_000),
+        ]
+    )
+    audio = billed.records(charge_term=1)["result"]
+    assert sorted(r["event_id"] for r in audio["records"]) == ["aud1", "aud2"]
+    assert audio["total"] == 2
+    both = billed.records(charge_term=1, app_id=a)["result"]
+    assert [r["event_id"] for r in both["records"]] == ["aud1"]
+    assert billed.records(charge_term=4)["result"]["total"] == 0
+
+
 @pytest.mark.parametrize(
     ("params", "code", "msg"),
     [
@@ -70,6 +88,11 @@ def test_app_filter_and_isolation(billed: Billed) -> None:
             "end_time: the range must be at most 93 days",
         ),
         ({"app_id": "nope"}, 606000003, "app_id: must be 32..32 characters"),
+        (
+            {"charge_term": 3},
+            606000003,
+            "charge_term: must be one of 1, 2, 4, 6, 7, 8, 9, 10, 11, 12",
+        ),
     ],
 )
 def test_records_validation(billed: Billed, params: dict[str, Any], code: int, msg: str) -> None:

@@ -74,6 +74,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (8, "0008_creation_order.sql"),
         (9, "0009_events.sql"),
         (10, "0010_webhooks.sql"),
+        (11, "0011_spend_index.sql"),
     ]
 
 
@@ -193,6 +194,34 @@ async def test_ingestion_dedupes_rates_in_order_and_counts(store: Store) -> None
     with pytest.raises(UnknownApp) as err:
         await store.ingest([events[1], UsageEvent("x", "9" * 32, 1, t0, t0)], rater, "node", 7)
     assert err.value.index == 1
+
+
+async def test_spend_sums_by_term_app_and_bucket(store: Store) -> None:
+    """The console's sums (index-only on SQLite), the same on both engines."""
+    a, b = "6" * 32, "7" * 32
+    await store.create_app(app(a, name="a"))
+    await store.create_app(app(b, name="b"))
+    t0 = 1764300000000
+    events = [
+        UsageEvent("x1", a, 1, t0, t0 + 60_000),  # 0.006
+        UsageEvent("x2", a, 1, t0 + 1_000_000, t0 + 1_120_000),  # 0.012, next quarter hour
+        UsageEvent("x3", b, 1, t0, t0 + 180_000),  # 0.018
+        UsageEvent("x4", a, 2, t0, t0 + 60_000, resolution="1280*720"),  # 0.024
+    ]
+    await store.ingest(events, rater, "node", 5)
+    end = t0 + 3_600_000
+    assert await store.spend_by_term(DEV, t0, end) == [(1, 36_000), (2, 24_000)]
+    assert await store.spend_by_term("e" * 32, t0, end) == []  # another developer's: none
+    assert await store.spend_by_app_term(DEV, t0, end) == [
+        (a, 1, 2, 18_000),
+        (a, 2, 1, 24_000),
+        (b, 1, 1, 18_000),
+    ]
+    assert await store.spend_buckets(DEV, t0, end, 900_000) == [(0, 48_000), (1, 12_000)]
+    assert await store.spend_buckets(DEV, t0, end, end - t0 + 1, a, 1) == [(0, 18_000)]
+    assert await store.spend_buckets(DEV, t0, end, end - t0 + 1, None, 2) == [(0, 24_000)]
+    total, rows = await store.list_records(DEV, t0, end, None, 0, 10, charge_term=1)
+    assert total == 3 and {r.event_id for r in rows} == {"x1", "x2", "x3"}
 
 
 async def test_peaks_and_nodes(store: Store) -> None:

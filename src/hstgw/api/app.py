@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -170,6 +170,11 @@ def create_app(
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    mounts: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {}
+    if settings.console:
+        from hstgw.console import PREFIX, Console  # (only where it is served)
+
+        mounts[PREFIX] = Console(gw, connections.proxies, access_log)
     app = HttpApi(
         routes,
         {"access": gw.access_tokens.authenticate, "node": gw.billing.nodes.authenticate},
@@ -180,6 +185,7 @@ def create_app(
         guard=gw.guard,
         proxies=connections.proxies,
         other=lifespan,
+        mounts=mounts,
     )
     app.state["gateway"] = gw
     app.state["connections"] = connections

@@ -78,7 +78,10 @@ class HttpApi:
         guard: Guard | None = None,
         proxies: TrustedProxies | None = None,
         other: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        mounts: Mapping[str, Callable[[Scope, Receive, Send], Awaitable[None]]] | None = None,
     ) -> None:
+        """``mounts``: prefix -> ASGI app for the paths under it (the console's
+        ``/console``), which answers them in its own way (pages, not envelopes)."""
         self.routes = routes
         self._table: dict[tuple[str, str], tuple[str, Handler]] = {
             (route.method, route.path): (
@@ -99,6 +102,7 @@ class HttpApi:
         self._metrics = metrics
         self._proxies = proxies or TrustedProxies()
         self._other = other
+        self._mounts = tuple((mounts or {}).items())
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
 
@@ -108,6 +112,11 @@ class HttpApi:
                 return
             await self._other(scope, receive, send)
             return
+        for prefix, mounted in self._mounts:
+            path = scope["path"]
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                await mounted(scope, receive, send)
+                return
         started = time.perf_counter()
         raw_headers = scope["headers"]
         if sum(len(k) + len(v) for k, v in raw_headers) > MAX_HEADER_BYTES:

@@ -46,7 +46,7 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
     async def records(call: Call) -> dict[str, Any]:
         q: RecordsQuery = call.query
         return await gw.billing.records(
-            call.dev_id, q.start_time, q.end_time, q.app_id, q.page, q.page_size
+            call.dev_id, q.start_time, q.end_time, q.app_id, q.page, q.page_size, q.charge_term
         )
 
     async def summary(call: Call) -> dict[str, Any]:
@@ -88,7 +88,8 @@ def build_billing_routes(gw: Gateway) -> list[Route]:
             query=RecordsQuery,
             result=RecordPage,
             description="Records whose start_time lies in [start_time, end_time] (epoch ms, "
-            f"at most {MAX_RANGE_DAYS} days), ordered by start_time then record_id.",
+            f"at most {MAX_RANGE_DAYS} days), ordered by start_time then record_id; only "
+            "`charge_term`'s when it is given.",
         ),
         Route(
             "GET",

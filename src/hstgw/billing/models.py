@@ -87,6 +87,8 @@ class RecordsQuery(BaseModel):
     start_time: EPOCH_MS
     end_time: EPOCH_MS
     app_id: AppId | None = None
+    # (a query's text: checked to be a term by the service, billing/records.py)
+    charge_term: int | None = None
     page: Page
     page_size: PageSize
 

@@ -8,7 +8,7 @@ whether it exists. Paging and the range rules are here, not in the routes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ import orjson
 
 from hstgw.billing.models import MAX_RANGE_DAYS, MAX_RANGE_MS
 from hstgw.billing.money import money
+from hstgw.billing.prices import CHARGE_TERMS
 from hstgw.errors import ParameterInvalid
 from hstgw.services import SERVICES
 from hstgw.store import RecordRow, RecordStore
@@ -26,6 +27,7 @@ __all__ = ["Records", "check_page"]
 # The bounds of every paged list, as validation.py states them for the query models.
 _PAGE: Range = get_args(Page)[1]
 _PAGE_SIZE: Range = get_args(PageSize)[1]
+_QUARTER_MS = 15 * 60 * 1000
 
 
 def check_page(page: int, page_size: int) -> int:
@@ -34,6 +36,13 @@ def check_page(page: int, page_size: int) -> int:
         if not bounds.lo <= value <= bounds.hi:
             raise ParameterInvalid(name, f"must be {bounds.lo}..{bounds.hi}")
     return (page - 1) * page_size
+
+
+def _check_range(start: int, end: int) -> None:
+    if end < start:
+        raise ParameterInvalid("end_time", "must not be before start_time")
+    if end - start > MAX_RANGE_MS:
+        raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
 
 
 class Records:
@@ -70,15 +79,25 @@ class Records:
         }
 
     async def page(
-        self, dev_id: str, start: int, end: int, app_id: str | None, page: int, page_size: int
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        page: int,
+        page_size: int,
+        charge_term: int | None = None,
     ) -> dict[str, Any]:
-        """One page of ``dev_id``'s records whose start_time lies in [start, end]."""
+        """One page of ``dev_id``'s records whose start_time lies in [start, end] (of
+        ``charge_term`` only, when given)."""
         offset = check_page(page, page_size)
-        if end < start:
-            raise ParameterInvalid("end_time", "must not be before start_time")
-        if end - start > MAX_RANGE_MS:
-            raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
-        total, rows = await self._store.list_records(dev_id, start, end, app_id, offset, page_size)
+        _check_range(start, end)
+        if charge_term is not None and charge_term not in CHARGE_TERMS:
+            terms = ", ".join(map(str, CHARGE_TERMS))
+            raise ParameterInvalid("charge_term", f"must be one of {terms}")
+        total, rows = await self._store.list_records(
+            dev_id, start, end, app_id, offset, page_size, charge_term
+        )
         return {
             "total": total,
             "page": page,
@@ -86,13 +105,51 @@ class Records:
             "records": [self.to_wire(r) for r in rows],
         }
 
-    async def summary(self, dev_id: str, month: str, app_id: str | None) -> dict[str, Any]:
-        """``dev_id``'s totals of ``month`` (``YYYY-MM``) per app and charge term."""
+    async def amount(
+        self, dev_id: str, start: int, end: int, app_id: str | None, charge_term: int | None
+    ) -> int:
+        """The amount (millionths) of every record ``page`` would list, on all pages."""
+        _check_range(start, end)
+        buckets = await self._store.spend_buckets(
+            dev_id, start, end, end - start + 1, app_id, charge_term
+        )
+        return sum(amount for _, amount in buckets)
+
+    async def month_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
+        """``dev_id``'s (charge_term, amount in millionths) of ``month`` (``YYYY-MM``)."""
+        start, end = self._month_range(month)
+        return await self._store.spend_by_term(dev_id, start, end)
+
+    async def month_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
+        """``dev_id``'s (app_id, charge_term, records, amount in millionths) of ``month``."""
+        start, end = self._month_range(month)
+        return await self._store.spend_by_app_term(dev_id, start, end)
+
+    def _month_range(self, month: str) -> tuple[int, int]:
         first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=self._zone)
         after = (first + timedelta(days=32)).replace(day=1)
-        sums = await self._store.summarize(
-            dev_id, int(first.timestamp() * 1000), int(after.timestamp() * 1000) - 1, app_id
+        return int(first.timestamp() * 1000), int(after.timestamp() * 1000) - 1
+
+    async def daily(self, dev_id: str, first: date, days: int) -> list[tuple[str, int]]:
+        """``dev_id``'s spend (millionths of a yuan) on each of ``days`` local days from
+        ``first``. The store sums quarter hours; they fall whole into local days, as
+        every zone's offset is a multiple of 15 minutes (DST days are 23 or 25 h)."""
+        start = datetime.combine(first, time(), self._zone)
+        after = datetime.combine(first + timedelta(days=days), time(), self._zone)
+        start_ms = int(start.timestamp() * 1000)
+        buckets = await self._store.spend_buckets(
+            dev_id, start_ms, int(after.timestamp() * 1000) - 1, _QUARTER_MS
         )
+        totals = {(first + timedelta(days=i)).isoformat(): 0 for i in range(days)}
+        for bucket, amount in buckets:
+            day = datetime.fromtimestamp((start_ms + bucket * _QUARTER_MS) / 1000, self._zone)
+            totals[day.date().isoformat()] += amount
+        return list(totals.items())
+
+    async def summary(self, dev_id: str, month: str, app_id: str | None) -> dict[str, Any]:
+        """``dev_id``'s totals of ``month`` (``YYYY-MM``) per app and charge term."""
+        start, end = self._month_range(month)
+        sums = await self._store.summarize(dev_id, start, end, app_id)
         apps: dict[str, dict[str, Any]] = {}
         totals: dict[str, int] = {}
         for s in sums:

@@ -13,9 +13,11 @@ developer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hstgw.apps import owned_app
 from hstgw.billing.gateway_usage import GATEWAY_NODE, GatewayUsage
 from hstgw.billing.ingestion import Ingestion, rater
 from hstgw.billing.models import UsageBatch
@@ -59,10 +61,49 @@ class Billing:
     # developers' entry points
 
     async def records(
-        self, dev_id: str, start: int, end: int, app_id: str | None, page: int, page_size: int
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        page: int,
+        page_size: int,
+        charge_term: int | None = None,
     ) -> dict[str, Any]:
         """A page of ``dev_id``'s records: total, page, page_size, records."""
-        return await self._records.page(dev_id, start, end, app_id, page, page_size)
+        return await self._records.page(dev_id, start, end, app_id, page, page_size, charge_term)
+
+    async def records_amount(
+        self, dev_id: str, start: int, end: int, app_id: str | None, charge_term: int | None
+    ) -> int:
+        """The amount (millionths) of all of ``records``' pages for these filters."""
+        return await self._records.amount(dev_id, start, end, app_id, charge_term)
+
+    async def month_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
+        """``dev_id``'s spend (millionths) per charge term in ``month`` (``YYYY-MM``)."""
+        return await self._records.month_by_term(dev_id, month)
+
+    async def month_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
+        """``dev_id``'s (app_id, charge_term, records, amount in millionths) of ``month``:
+        the summary's records and amounts, read from an index alone."""
+        return await self._records.month_by_app_term(dev_id, month)
+
+    async def daily(self, dev_id: str, first: date, days: int) -> list[tuple[str, int]]:
+        """``dev_id``'s spend per local day (millionths of a yuan), ``days`` from ``first``."""
+        return await self._records.daily(dev_id, first, days)
+
+    async def month_spent(self, dev_id: str, app_id: str) -> int:
+        """What ``dev_id``'s app has spent this month (millionths), as its
+        consumption_limit is checked against."""
+        app = await owned_app(self._apps, dev_id, app_id)
+        return sum(amount for _, amount in (await self.quota.usage(app.app_id)).values())
+
+    async def month_peak(self, dev_id: str, app_id: str, month: str) -> int:
+        """The most terminals ``dev_id``'s app had online at once on a day of ``month``
+        (``YYYY-MM``), as counted so far (written every few seconds)."""
+        app = await owned_app(self._apps, dev_id, app_id)
+        days = await self._apps.online_usage(app.app_id)
+        return max((d.peak_terminals for d in days if d.day.startswith(month)), default=0)
 
     async def summary(self, dev_id: str, month: str, app_id: str | None) -> dict[str, Any]:
         return await self._records.summary(dev_id, month, app_id)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import sys
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from hstgw.billing.csvfile import records_csv
 from hstgw.cli._apps import add_credentials, api
 from hstgw.cli._output import LIST_JSON_HELP, count, for_a_person, print_table
-from hstgw.sdk import Client, Record
+from hstgw.sdk import Client
 
 
 def register(sub: Any) -> None:
@@ -66,10 +66,7 @@ def _list(client: Client, args: argparse.Namespace) -> Any:
     rows = [{k: _plain(v) for k, v in dataclasses.asdict(r).items()} for r in records]
     if not args.csv:
         return rows
-    fields = [f.name for f in dataclasses.fields(Record)]
-    writer = csv.DictWriter(sys.stdout, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
+    sys.stdout.write(records_csv(rows))
     return None
 
 

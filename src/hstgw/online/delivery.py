@@ -103,6 +103,39 @@ class Deliveries:
             for u, m, state, guid in rows[start : start + page_size]
         ]
 
+    async def online_count(self, dev_id: str, app_id: str) -> int:
+        """How many of the app's terminals are online now, on every node."""
+        await owned_app(self._store, dev_id, app_id)
+        return await self._presence.count(app_id)
+
+    async def terminals(
+        self, dev_id: str, app_id: str, user_part: str, page: int, page_size: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The app's terminals as ``user_state`` lists them, with their company and, for
+        those gone, since when (ms); only users whose id contains ``user_part``."""
+        await owned_app(self._store, dev_id, app_id)
+        online, offline = await asyncio.gather(
+            self._presence.online(app_id),
+            self._presence.offline(app_id, self._clock() - self._retention_ms),
+        )
+        rows = [
+            (t.user_id, t.mutex_type, 1, t.client_guid, t.company_id, 0)
+            for t in online
+            if user_part in t.user_id
+        ]
+        rows += [
+            (o.user_id, o.mutex_type, 0, o.client_guid, o.company_id, o.since_ms)
+            for o in offline
+            if user_part in o.user_id
+        ]
+        rows.sort(key=lambda r: (-r[2], r[0], r[1]))  # online first
+        start = (page - 1) * page_size
+        return len(rows), [
+            {"user_id": u, "mutex_type": m, "state": st, "client_guid": g, "company_id": c,
+             "since_ms": since}
+            for u, m, st, g, c, since in rows[start : start + page_size]
+        ]  # fmt: skip
+
     async def trans_cmd(
         self,
         dev_id: str,

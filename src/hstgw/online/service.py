@@ -130,6 +130,8 @@ class OnlineService:
         self.user_state = self._deliveries.user_state
         self.trans_cmd = self._deliveries.trans_cmd
         self.invite = self._deliveries.invite
+        self.online_count = self._deliveries.online_count
+        self.terminals = self._deliveries.terminals
 
     # terminals (the listener)
 

@@ -200,12 +200,45 @@ class RecordStore(Protocol):
     another developer's app_id matches nothing)."""
 
     async def list_records(
-        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        offset: int,
+        limit: int,
+        charge_term: int | None = None,
     ) -> tuple[int, list[RecordRow]]: ...
 
     async def summarize(
         self, dev_id: str, start: int, end: int, app_id: str | None
     ) -> list[TermSum]: ...
+
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        """(charge_term, amount in millionths) of the records whose start_time lies in
+        [start, end]; terms without records absent."""
+        ...
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        """(app_id, charge_term, records, amount in millionths) of the records whose
+        start_time lies in [start, end], ordered by app_id and term."""
+        ...
+
+    async def spend_buckets(
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        bucket_ms: int,
+        app_id: str | None = None,
+        charge_term: int | None = None,
+    ) -> list[tuple[int, int]]:
+        """(bucket, amount in millionths) of the records whose start_time lies in
+        [start, end] (of ``app_id``, of ``charge_term``, when given), bucket =
+        (start_time - start) // bucket_ms; empty buckets absent."""
+        ...
 
 
 class EventStore(Protocol):

@@ -7,6 +7,7 @@ it expires or a newer one supersedes it. The store makes issuance atomic.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Protocol
 from hstgw.abuse import Guard
 from hstgw.errors import AuthenticationFailed, ParameterMissing, TokenExpired
 from hstgw.ids import new_id
-from hstgw.store import AccessTokenState, Store
+from hstgw.store import AccessTokenState, Developer, Store
 from hstgw.tokens.fsp import TokenError, verify
 
 __all__ = ["AccessTokens", "IssuedToken", "TokenBook"]
@@ -121,6 +122,27 @@ class AccessTokens:
         )
         self._forget(dev_id)  # a lookup may have cached the old token meanwhile
         return IssuedToken(access_token, self._ttl_s)
+
+    async def sign_in(self, dev_id: str, secret: str, address: str = "") -> Developer:
+        """The developer whose ``dev_id`` and ``dev_secret`` these are (the console's
+        sign-in), under the same failed-authentication limits as ``issue``: every
+        failure answers the same, and counts against the address and the developer."""
+        guard = self._guard
+        if guard is not None:
+            await guard.check_address(address)
+        if not _DEV_ID.fullmatch(dev_id) or not secret:
+            await self._refuse("malformed sign-in", dev_id, address)
+        if guard is not None:
+            await guard.check_developer(dev_id)
+        dev = await self._store.get_developer(dev_id)
+        if dev is None:
+            await self._refuse("unknown developer", dev_id, address)
+        elif dev.status != "active":
+            await self._refuse("developer disabled", dev_id, address)
+        elif not hmac.compare_digest(dev.secret.encode(), secret.encode()):
+            await self._refuse("wrong dev_secret", dev_id, address)
+        assert dev is not None  # (each refusal raised)
+        return dev
 
     def _forget(self, dev_id: str) -> None:
         for token in [t for t, (st, _) in self._cache.items() if st.dev_id == dev_id]:

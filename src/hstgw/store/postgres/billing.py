@@ -118,12 +118,22 @@ class BillingStore(PostgresEngine):
         return {sid: (use, amount) for sid, use, amount in rows}
 
     async def list_records(
-        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        offset: int,
+        limit: int,
+        charge_term: int | None = None,
     ) -> tuple[int, list[RecordRow]]:
+        args: list[Any]
         if app_id is None:
             where, args = "r.dev_id = ?", [dev_id]
         else:
             where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
+        if charge_term is not None:
+            where, args = f"{where} AND r.charge_term = ?", [*args, charge_term]
         count = numbered(
             f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
         )
@@ -155,6 +165,51 @@ class BillingStore(PostgresEngine):
                     str(sum(map(Decimal, qs.split()))))
             for app, name, term, n, amount, time, sig, qs in rows
         ]  # fmt: skip
+
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        rows = await self._fetch(
+            "SELECT charge_term, sum(amount_micro) FROM usage_records"
+            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
+            dev_id,
+            start,
+            end,
+        )
+        return [(int(term), int(amount)) for term, amount in rows]
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        rows = await self._fetch(
+            "SELECT app_id, charge_term, count(*), sum(amount_micro) FROM usage_records"
+            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 1, 2",
+            dev_id,
+            start,
+            end,
+        )
+        return [(app, int(term), int(n), int(amount)) for app, term, n, amount in rows]
+
+    async def spend_buckets(
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        bucket_ms: int,
+        app_id: str | None = None,
+        charge_term: int | None = None,
+    ) -> list[tuple[int, int]]:
+        where, args = "dev_id = ? AND start_time BETWEEN ? AND ?", [dev_id, start, end]
+        if app_id is not None:
+            where, args = f"app_id = ? AND {where}", [app_id, *args]
+        if charge_term is not None:
+            where, args = f"{where} AND charge_term = ?", [*args, charge_term]
+        rows = await self._fetch(
+            "SELECT (start_time - ?::bigint) / ?::bigint, sum(amount_micro) FROM usage_records"
+            f" WHERE {where} GROUP BY 1 ORDER BY 1",
+            start,
+            bucket_ms,
+            *args,
+        )
+        return [(int(b), int(amount)) for b, amount in rows]
 
     async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
         rows = await self._fetch(

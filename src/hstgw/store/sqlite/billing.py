@@ -107,13 +107,23 @@ class BillingStore(SqliteEngine):
         return {sid: (use, amount) for sid, use, amount in rows}
 
     async def list_records(
-        self, dev_id: str, start: int, end: int, app_id: str | None, offset: int, limit: int
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        offset: int,
+        limit: int,
+        charge_term: int | None = None,
     ) -> tuple[int, list[RecordRow]]:
         # By app when one is named (its index), else by developer; both (…, start_time, record_id).
+        args: list[Any]
         if app_id is None:
             where, args = "r.dev_id = ?", [dev_id]
         else:
             where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
+        if charge_term is not None:
+            where, args = f"{where} AND r.charge_term = ?", [*args, charge_term]
 
         def work(c: sqlite3.Connection) -> tuple[int, list[RecordRow]]:
             c.execute("BEGIN")
@@ -165,6 +175,51 @@ class BillingStore(SqliteEngine):
             for app, name, term, n, *s, qs in rows
         ]
 
+    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT charge_term, sum(amount_micro >> 32), sum(amount_micro & 4294967295)"
+                " FROM usage_records WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
+                " GROUP BY charge_term ORDER BY charge_term",
+                (dev_id, start, end),
+            ).fetchall()
+        )
+        return [(int(term), (hi << 32) + lo) for term, hi, lo in rows]
+
+    async def spend_by_app_term(
+        self, dev_id: str, start: int, end: int
+    ) -> list[tuple[str, int, int, int]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT app_id, charge_term, count(*), sum(amount_micro >> 32),"
+                " sum(amount_micro & 4294967295) FROM usage_records"
+                " WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
+                " GROUP BY app_id, charge_term ORDER BY app_id, charge_term",
+                (dev_id, start, end),
+            ).fetchall()
+        )
+        return [(app, int(term), int(n), (hi << 32) + lo) for app, term, n, hi, lo in rows]
+
+    async def spend_buckets(
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        bucket_ms: int,
+        app_id: str | None = None,
+        charge_term: int | None = None,
+    ) -> list[tuple[int, int]]:
+        where, args = _spend_filter(dev_id, start, end, app_id, charge_term)
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT (start_time - ?) / ?, sum(amount_micro >> 32),"
+                f" sum(amount_micro & 4294967295) FROM usage_records WHERE {where}"
+                " GROUP BY 1 ORDER BY 1",
+                (start, bucket_ms, *args),
+            ).fetchall()
+        )
+        return [(int(b), (hi << 32) + lo) for b, hi, lo in rows]
+
     async def unrated_peaks(self, before_day: str) -> list[OnlineUsage]:
         rows = await self._read(
             lambda c: c.execute(
@@ -193,6 +248,18 @@ _EXACT_SUMS = ", ".join(
     f"sum(r.{column} >> 32), sum(r.{column} & 4294967295)"
     for column in ("amount_micro", "total_time", "total_sig_num")
 )
+
+
+def _spend_filter(
+    dev_id: str, start: int, end: int, app_id: str | None, charge_term: int | None
+) -> tuple[str, list[Any]]:
+    # By app when one is named (its index), else by developer, as list_records.
+    where, args = "dev_id = ? AND start_time BETWEEN ? AND ?", [dev_id, start, end]
+    if app_id is not None:
+        where, args = f"app_id = ? AND {where}", [app_id, *args]
+    if charge_term is not None:
+        where, args = f"{where} AND charge_term = ?", [*args, charge_term]
+    return where, args
 
 
 class _SignalingSoFar(dict[tuple[str, str], int]):
