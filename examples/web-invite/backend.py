@@ -35,21 +35,25 @@ PAGES = {"/": HERE / "index.html", "/app.js": HERE / "app.js"}
 
 
 class Backend:
-    def __init__(self, credentials: tuple[str, str, str], app_id: str, app_secret: str, public_url: str) -> None:
+    def __init__(
+        self, credentials: tuple[str, str, str], app_id: str, app_secret: str, public_url: str
+    ) -> None:
         self.credentials = credentials  # base_url, dev_id, dev_secret
         self.client = Client(*credentials)
         self.app_id = app_id
         self.app_secret = app_secret
         self.public_url = public_url  # the gateway's REST address, as a browser reaches it
         self.replies: list[dict[str, Any]] = []  # the invite replies heard (20903)
+        self.sessions: dict[str, int] = {}  # tokens minted, per user
         self._seq_ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
-        self._listener = threading.Thread(target=self._loop.run_until_complete, args=(self._hear(),))
+        self._listener = threading.Thread(target=self._run)
 
     # what the page asks for
 
     def session(self, user_id: str) -> dict[str, Any]:
         token = terminal_token(self.app_id, self.app_secret, user_id)
+        self.sessions[user_id] = self.sessions.get(user_id, 0) + 1
         return {"app_id": self.app_id, "user_id": user_id, "url": self.public_url, "token": token}
 
     def invite(self, group_id: str, user_ids: list[str]) -> dict[str, Any]:
@@ -67,9 +71,21 @@ class Backend:
         self._listener.start()
 
     def stop(self) -> None:
-        for task in asyncio.all_tasks(self._loop):
-            self._loop.call_soon_threadsafe(task.cancel)
+        def cancel() -> None:  # (in the loop's thread)
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+
+        self._loop.call_soon_threadsafe(cancel)
         self._listener.join(10)
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self._hear())
+        except asyncio.CancelledError:
+            pass  # stop()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
 
     async def _hear(self) -> None:
         async with AsyncClient(*self.credentials) as events_client:
@@ -131,7 +147,9 @@ def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]
     return Handler
 
 
-def make_server(backend: Backend, host: str, port: int, sdk_dir: Path = SDK_DIR) -> ThreadingHTTPServer:
+def make_server(
+    backend: Backend, host: str, port: int, sdk_dir: Path = SDK_DIR
+) -> ThreadingHTTPServer:
     return ThreadingHTTPServer((host, port), handler_for(backend, sdk_dir))
 
 
