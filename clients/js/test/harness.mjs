@@ -7,11 +7,12 @@ import { createCipheriv, randomInt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, "..", "..", "..");
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const VENV = process.env.HSTGW_VENV ?? join(REPO, ".venv");
 const HSTGW = join(VENV, "bin", "hstgw");
 
