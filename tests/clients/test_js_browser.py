@@ -92,6 +92,7 @@ def test_web_online_invite_end_to_end(browser: Any, site: tuple[Any, str, Client
     for user in ("alice", "bob"):
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))  # uncaught, unhandled rejections
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(f"{url}/?user={user}")
         expect(page.locator("#status")).to_have_text("online")
         pages[user] = page

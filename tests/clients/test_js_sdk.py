@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -32,11 +33,7 @@ def test_the_package_version_is_the_python_package_version() -> None:
 
 
 def test_npm_test_against_a_real_gateway(js_sdk: Path) -> None:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(Path.home()),
-        "HSTGW_VENV": sys.prefix,
-    }
+    env = {**os.environ, "HSTGW_VENV": sys.prefix}  # the gateway of this interpreter's venv
     done = subprocess.run(
         ["npm", "test"], cwd=js_sdk, env=env, capture_output=True, text=True, timeout=180
     )

@@ -101,6 +101,21 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   assert.equal(page.users.find((u) => u.user_id === "dropper").custom_state, "in a call");
 });
 
+test("a reconnect the gateway refuses (the app went offline): reconnect_failed, then closed", async () => {
+  const own = await gw.createApp("js_goes_offline");
+  const t = terminal(gw, own, "stranded", { reconnectDelaysMs: [400] });
+  await t.connect();
+  const failed = nextEvent(t, "reconnect_failed");
+  const closed = nextEvent(t, "closed");
+  t.socket.terminate();
+  await gw.call("PATCH", "/v1/app", { app_id: own.app_id, status: "offline" });
+  const { error } = await failed;
+  assert.ok(error instanceof LoginError);
+  assert.equal(error.code, TerminalCode.APP_OFFLINE);
+  assert.equal((await closed).code, 4000);
+  assert.equal(t.state, "closed");
+});
+
 test("a resume credential the gateway does not know: the token function gives a fresh token", async () => {
   let asked = 0;
   const t = terminal(gw, app, "reloaded", {

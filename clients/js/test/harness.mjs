@@ -59,8 +59,10 @@ export class Gateway {
     gw.terminalPort = await freePort();
     gw.eventPort = await freePort();
     gw.url = `http://127.0.0.1:${gw.port}`;
+    // (none of the caller's HSTGW_* settings: this gateway is embedded and the test's own)
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HSTGW_")));
     gw.env = {
-      ...process.env,
+      ...inherited,
       HSTGW_DATA_DIR: join(gw.dir, "data"),
       HSTGW_PORT: String(gw.port),
       HSTGW_TERMINAL_PORT: String(gw.terminalPort),
