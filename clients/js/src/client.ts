@@ -144,7 +144,7 @@ export class TerminalClient extends TerminalRequests {
 
   /** Log out and close for good (a `closed` event follows). */
   async close(): Promise<void> {
-    if (this.current === "idle" || this.current === "closed") return;
+    if (this.current === "idle" || this.current === "closed" || this.closing) return;
     this.closing = true;
     this.wake?.();
     const ws = this.ws;
