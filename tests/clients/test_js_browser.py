@@ -134,8 +134,9 @@ def test_web_online_invite_end_to_end(browser: Any, site: tuple[Any, str, Client
     # credential (no new token asked of the backend) and is online again.
     before = bob.evaluate("window.hstgw.resume")
     bob.evaluate("window.hstgw.socket.close()")
+    # (the status said "online" already: wait for the new login itself)
+    bob.wait_for_function("before => window.hstgw.loginReply.resume !== before", arg=before)
     expect(bob.locator("#status")).to_have_text("online")
-    assert bob.evaluate("window.hstgw.loginReply.resume") != before
     assert bob.evaluate("window.hstgw.state") == "online"
 
     def bob_online() -> bool:
