@@ -70,7 +70,7 @@ export interface InviteReplyEvent extends OnlineUser {
   extend_info: JsonObject | null;
 }
 
-export interface MessageEvent {
+export interface TerminalMessageEvent {
   type: "message";
   from_user_id: string;
   from_mutex_type: string;
@@ -146,7 +146,7 @@ export interface TerminalEvents {
   online_state: OnlineStateEvent;
   invite: InviteEvent;
   invite_reply: InviteReplyEvent;
-  message: MessageEvent;
+  message: TerminalMessageEvent;
   trans_cmd: TransCmdEvent;
   kicked: KickedEvent;
   group: GroupEvent;
