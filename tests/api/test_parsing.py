@@ -82,3 +82,14 @@ def test_head_answers_like_get_without_a_body(gateway: Gateway, token: str) -> N
         assert head.headers["content-length"] == str(len(got.content))
     r = gateway.http.head(f"{gateway.url}/v1/kickout")  # POST only
     assert r.status_code == 405
+
+
+def test_a_page_of_any_origin_may_read_the_terminal_address_and_nothing_else(
+    gateway: Gateway, token: str
+) -> None:
+    # The browser SDK asks where terminals connect from a page of the app's own origin.
+    origin = {"Origin": "https://app.example"}
+    address = gateway.http.get(f"{gateway.url}/v1/online/address", headers=origin)
+    assert address.headers["access-control-allow-origin"] == "*"
+    apps = gateway.http.get(f"{gateway.url}/v1/apps", headers={**origin, "Authorization": token})
+    assert "access-control-allow-origin" not in apps.headers

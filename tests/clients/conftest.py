@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,36 @@ def httpx_client() -> Iterator[HttpxClient]:
     client = HttpxClient()
     yield client
     client.close()
+
+
+JS_PACKAGE = HERE.parent.parent / "clients" / "js"
+
+
+@pytest.fixture(scope="session")
+def js_sdk() -> Path:
+    """clients/js with its pinned dev dependencies installed (``npm ci``) and built;
+    needs Node 20+ and npm (required in CI, where ``.ci/run`` installs them)."""
+    node = runtime("node", required_in_ci=True)
+    npm = runtime("npm", required_in_ci=True)
+    if major_version([node, "--version"]) < 20:
+        message = "the JS SDK needs Node 20 or newer"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=JS_PACKAGE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        message = f"npm ci in clients/js failed (is the npm registry reachable?): {done.stderr}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [npm, "run", "build"], cwd=JS_PACKAGE, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return JS_PACKAGE

@@ -76,3 +76,6 @@ class Route:
     # ... of this media type (for the OpenAPI document).
     media_type: str = "application/json"
     description: str = ""
+    # Readable by a page of any origin (a public call without credentials, which a
+    # browser terminal makes before it connects: docs/js-sdk.md).
+    cors: bool = False

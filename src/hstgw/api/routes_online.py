@@ -121,5 +121,8 @@ def build_online_routes(gw: Gateway, terminal_url: Callable[[str], str]) -> list
             "online",
             auth=None,
             result=AddressOut,
+            cors=True,
+            description="Public; readable by a web page of any origin (CORS), as the "
+            "browser SDK asks it before it connects.",
         ),
     ]

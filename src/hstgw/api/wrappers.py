@@ -26,6 +26,7 @@ __all__ = [
     "ClientGone",
     "Exchange",
     "Handler",
+    "any_origin",
     "authenticated",
     "compose",
     "envelope",
@@ -185,6 +186,17 @@ def authenticated(
     return handle
 
 
+def any_origin(handler: Handler) -> Handler:
+    """Let a page of any origin read the reply: only for calls without credentials
+    (a GET is a "simple" request, so no preflight ever reaches the gateway)."""
+
+    async def wrapped(exchange: Exchange) -> Response:
+        exchange.reply_headers.append((b"access-control-allow-origin", b"*"))
+        return await handler(exchange)
+
+    return wrapped
+
+
 def compose(
     route: Route,
     authenticators: Mapping[str, Authenticator],
@@ -196,6 +208,8 @@ def compose(
     """The route's endpoint inside the wrappers it needs, outermost first:
     authentication, the developer's rate, Idempotency-Key."""
     handler = serve(route, max_body)
+    if route.cors:
+        handler = any_origin(handler)
     if route.auth is None:
         return handler
     if idempotency is not None and route.method in _WRITES:

@@ -36,6 +36,7 @@ from hstgw.sdk._models import (
     WebhookRedelivery,
 )
 from hstgw.sdk._pagination import AsyncPage, SyncPage
+from hstgw.sdk._terminal_token import terminal_token
 from hstgw.sdk.terminal import TerminalClient, TerminalError, TerminalLoginError
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookRedelivery",
     "WebhookVerificationError",
+    "terminal_token",
 ]
