@@ -82,6 +82,15 @@ async def test_presence_spans_nodes(two: list[Gateway]) -> None:
     # user/state on either node lists both; list_online of a terminal too
     expected = [("x", "web", 1, "x-a"), ("y", "web", 1, "y-b")]
     assert users(app_a) == users(app_b) == expected
+    # since when each is online, the same from either node
+    gateways = [node.app.state["gateway"] for node in two]
+    app = two[0].on_loop(gateways[0].store.find_app(app_a.app_id))
+    listed_by = [
+        node.on_loop(gw.online.terminals(app.dev_id, app.app_id, "", 1, 10))[1]
+        for node, gw in zip(two, gateways, strict=True)
+    ]
+    assert listed_by[0] == listed_by[1] and len(listed_by[0]) == 2
+    assert all(now_ms() - 60_000 < t["since_ms"] <= now_ms() for t in listed_by[0])
     listed = await y.request({"type": "list_online", "seq": 2})
     assert [u["user_id"] for u in listed["users"]] == ["x", "y"]
     # custom_state set on B is seen from A

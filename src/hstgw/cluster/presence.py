@@ -61,12 +61,14 @@ _REMEMBER_INVITE = lua.source("remember_invite")
 
 
 def _entry(s: Session, node: str) -> bytes:
-    return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
+    # (the scripts read items 4 and 5: what is added goes after them)
+    return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn, s.since_ms])
 
 
 def _terminal(user_id: str, mutex_type: str, raw: bytes | str) -> Terminal:
-    guid, company, state, node, conn = orjson.loads(raw)
-    return Terminal(user_id, mutex_type, guid, company, state, node, conn)
+    guid, company, state, node, conn, *more = orjson.loads(raw)
+    since = int(more[0]) if more else 0  # (an entry of a node from before ``since``)
+    return Terminal(user_id, mutex_type, guid, company, state, node, conn, since)
 
 
 class RedisPresence(Presence):

@@ -87,7 +87,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "mutex_type": ("Terminal kind", "终端类型"),
     "company": ("Company", "公司"),
     "state": ("State", "状态"),
-    "since": ("Offline since", "离线时间"),
+    "since": ("Since (online or offline)", "上线或离线时间"),
     "t_online": ("online", "在线"),
     "t_offline": ("offline", "离线"),
     "search_user": ("Search by user", "按用户搜索"),

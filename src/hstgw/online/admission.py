@@ -194,6 +194,7 @@ class Admission:
             req.extend_info,
             self._ticks(),
             secrets.token_hex(8),
+            self._clock(),
         )
         session.fill(self._config.message_rate)
         # Presence decides whether logins of one terminal take turns: none needed

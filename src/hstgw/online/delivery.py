@@ -111,15 +111,15 @@ class Deliveries:
     async def terminals(
         self, dev_id: str, app_id: str, user_part: str, page: int, page_size: int
     ) -> tuple[int, list[dict[str, Any]]]:
-        """The app's terminals as ``user_state`` lists them, with their company and, for
-        those gone, since when (ms); only users whose id contains ``user_part``."""
+        """The app's terminals as ``user_state`` lists them, with their company and since
+        when (ms) they are online, or gone; only users whose id contains ``user_part``."""
         await owned_app(self._store, dev_id, app_id)
         online, offline = await asyncio.gather(
             self._presence.online(app_id),
             self._presence.offline(app_id, self._clock() - self._retention_ms),
         )
         rows = [
-            (t.user_id, t.mutex_type, 1, t.client_guid, t.company_id, 0)
+            (t.user_id, t.mutex_type, 1, t.client_guid, t.company_id, t.since_ms)
             for t in online
             if user_part in t.user_id
         ]

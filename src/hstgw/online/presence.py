@@ -55,12 +55,14 @@ class Terminal:
     custom_state: str
     node: str
     conn: str  # this login's id: a later login of the same terminal has another
+    since_ms: int = 0  # when it logged in (epoch ms)
 
     @classmethod
     def of(cls, s: Session, node: str) -> Terminal:
         return cls(
-            s.user_id, s.mutex_type, s.client_guid, s.company_id, s.custom_state, node, s.conn
-        )
+            s.user_id, s.mutex_type, s.client_guid, s.company_id, s.custom_state, node, s.conn,
+            s.since_ms,
+        )  # fmt: skip
 
     def describe(self) -> dict[str, object]:
         return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)
