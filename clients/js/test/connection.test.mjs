@@ -101,6 +101,26 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   assert.equal(page.users.find((u) => u.user_id === "dropper").custom_state, "in a call");
 });
 
+test("a connection lost again while groups are taken up: the next reconnect still takes them up", async () => {
+  const t = terminal(gw, app, "flaky", { token: token001(app.app_id, app.app_secret, { uid: "flaky" }) });
+  await t.connect();
+  await t.joinGroup("room");
+  await t.startMedia("room", "cam", 2);
+  const rejoinFailed = nextEvent(t, "rejoin_failed");
+  // the first reconnect's socket drops before its join_group is answered
+  t.once("reconnected", () => t.socket.terminate());
+  let reconnects = 0;
+  const again = nextEvent(t, "reconnected", () => ++reconnects === 2);
+  const rejoined = nextEvent(t, "group", (e) => e.action === "media_started");
+  t.socket.terminate();
+  assert.equal((await rejoinFailed).error.code, ClientCode.CONNECTION_CLOSED);
+  await again;
+  const started = await rejoined;
+  assert.deepEqual([started.group_id, started.media_id, started.media_type], ["room", "cam", 2]);
+  assert.deepEqual([...t.groups.get("room")], [["cam", 2]]);
+  assert.equal(await t.leaveGroup("room") > started.version, true); // in the group now: leaving is an event
+});
+
 test("a reconnect the gateway refuses (the app went offline): reconnect_failed, then closed", async () => {
   const own = await gw.createApp("js_goes_offline");
   const t = terminal(gw, own, "stranded", { reconnectDelaysMs: [400] });
