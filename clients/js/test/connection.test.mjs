@@ -67,9 +67,12 @@ test("a kickout: the kicked push with its reason, then closed for good (no recon
   const kicked = nextEvent(t, "kicked");
   const disconnected = nextEvent(t, "disconnected");
   const closed = nextEvent(t, "closed");
+  let stateWhenDisconnected;
+  t.on("disconnected", () => (stateWhenDisconnected = t.state));
   assert.deepEqual(await gw.call("POST", "/v1/kickout", { app_id: app.app_id, user_id: "kickme" }), { kicked: 1 });
   assert.deepEqual(await kicked, { type: "kicked", reason: "kickout", msg: "kicked out by the app's backend" });
   assert.equal((await disconnected).willReconnect, false);
+  assert.equal(stateWhenDisconnected, "closed");
   assert.deepEqual(await closed, { type: "closed", code: 4001, reason: "kickout" });
   assert.equal(t.kicked.reason, "kickout");
   await assert.rejects(t.heartbeat(), { code: ClientCode.CONNECTION_CLOSED });
@@ -83,6 +86,8 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   await t.setState("in a call");
   const events = [];
   for (const type of ["disconnected", "reconnecting", "reconnected", "login"]) t.on(type, (e) => events.push(type));
+  let stateWhenDisconnected;
+  t.on("disconnected", () => (stateWhenDisconnected = t.state));
   const rejoined = nextEvent(t, "group", (e) => e.action === "media_started");
   const pending = t.listOnline(); // in flight when the network goes
   const disconnected = nextEvent(t, "disconnected");
@@ -93,6 +98,7 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   assert.notEqual(reconnected.reply.resume, first.resume);
   assert.equal(t.resume, reconnected.reply.resume);
   assert.deepEqual(events, ["disconnected", "reconnecting", "login", "reconnected"]);
+  assert.equal(stateWhenDisconnected, "reconnecting");
   await rejoined;
   assert.deepEqual([...t.groups.get("room")], [["mic", 1]]);
   const online = await gw.online(app.app_id, "dropper");
