@@ -95,6 +95,14 @@ class Backend:
                     self.replies.append(event)
 
 
+def inside(root: Path, name: str) -> Path | None:
+    """The file ``name`` under ``root``; None if it leads out (``..``, or ``/etc/passwd``,
+    which a path join would take as it is)."""
+    base = root.resolve()
+    path = (base / name).resolve()
+    return path if path.is_relative_to(base) else None
+
+
 def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -106,8 +114,8 @@ def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]
                 self._json(lambda: {"replies": backend.replies})
             elif url.path in PAGES:
                 self._file(PAGES[url.path])
-            elif url.path.startswith("/sdk/") and ".." not in url.path:
-                self._file(sdk_dir / url.path.removeprefix("/sdk/"))
+            elif url.path.startswith("/sdk/"):
+                self._file(inside(sdk_dir, url.path.removeprefix("/sdk/")))
             else:
                 self.send_error(HTTPStatus.NOT_FOUND)
 
@@ -127,8 +135,8 @@ def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]
                 out, status = {"error": str(exc)}, HTTPStatus.BAD_REQUEST
             self._send(status, json.dumps(out).encode(), "application/json")
 
-        def _file(self, path: Path) -> None:
-            if not path.is_file():
+        def _file(self, path: Path | None) -> None:
+            if path is None or not path.is_file():
                 self.send_error(HTTPStatus.NOT_FOUND)
                 return
             kind = "text/javascript" if path.suffix == ".js" else mimetypes.guess_type(path)[0]
