@@ -95,6 +95,20 @@ class Backend:
                     self.replies.append(event)
 
 
+def fields(raw: bytes, *names: str) -> list[Any]:
+    """The named fields of a JSON object body; a ValueError naming what is wrong (a 400)."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ValueError("body: not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("body: must be a JSON object")
+    missing = [name for name in names if name not in body]
+    if missing:
+        raise ValueError(f"{missing[0]}: required")
+    return [body[name] for name in names]
+
+
 def inside(root: Path, name: str) -> Path | None:
     """The file ``name`` under ``root``; None if it leads out (``..``, or ``/etc/passwd``,
     which a path join would take as it is)."""
@@ -120,18 +134,18 @@ def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]
                 self.send_error(HTTPStatus.NOT_FOUND)
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("content-length", 0)))
             if self.path == "/api/invite":
-                self._json(lambda: backend.invite(body["group_id"], body["user_ids"]))
+                self._json(lambda: backend.invite(*fields(raw, "group_id", "user_ids")))
             elif self.path == "/api/trans-cmd":
-                self._json(lambda: backend.trans_cmd(body["user_id"], body["trans_mess"]))
+                self._json(lambda: backend.trans_cmd(*fields(raw, "user_id", "trans_mess")))
             else:
                 self.send_error(HTTPStatus.NOT_FOUND)
 
         def _json(self, make: Any) -> None:
             try:
                 out, status = make(), HTTPStatus.OK
-            except (HstgwError, KeyError, ValueError) as exc:
+            except (HstgwError, ValueError) as exc:
                 out, status = {"error": str(exc)}, HTTPStatus.BAD_REQUEST
             self._send(status, json.dumps(out).encode(), "application/json")
 
