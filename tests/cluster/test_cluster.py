@@ -512,3 +512,16 @@ async def test_a_terminal_resumes_on_another_node(two: list[Gateway]) -> None:
     moved, resumed = await raw_login(app_b, "mover", token="", resume=reply["resume"])
     assert resumed["code"] == 0
     await moved.close()
+
+
+async def test_a_kicked_terminal_does_not_resume_on_another_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    first, reply = await raw_login(app_a, "kicked")
+    got = app_b.rest("POST", "/v1/kickout", json={"app_id": app_b.app_id, "user_id": "kicked"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 1, got
+    assert await eventually(lambda: app_b.online("kicked") == 0)
+    await first.close()
+    again, refused = await raw_login(app_b, "kicked", token="", resume=reply["resume"])
+    assert refused["code"] == 1000000
+    await again.close()

@@ -57,6 +57,7 @@ _RELEASE = lua.source("release")
 _SET_STATE = lua.source("set_state")
 _FORGET_NODE = lua.source("forget_node")
 _KEEP_RESUME = lua.source("keep_resume")
+_FORGET_RESUMES = lua.source("forget_resumes")
 _REMEMBER_INVITE = lua.source("remember_invite")
 
 
@@ -91,6 +92,7 @@ class RedisPresence(Presence):
         self._set_state = redis.script(_SET_STATE)
         self._forget_node = redis.script(_FORGET_NODE)
         self._keep_resume = redis.script(_KEEP_RESUME)
+        self._forget_resumes = redis.script(_FORGET_RESUMES)
         self._turns = Turns()
 
     def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
@@ -280,6 +282,9 @@ class RedisPresence(Presence):
                 return await p.execute()
 
         await self._r.run(forget)
+
+    async def forget_resumes(self, owner: str) -> None:
+        await self._forget_resumes([self._r.key("resumes", owner)], [self._r.key("resume", "")])
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))

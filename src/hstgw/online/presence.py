@@ -29,6 +29,7 @@ __all__ = [
     "Terminal",
     "Turns",
     "UserTerminal",
+    "resume_owner",
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
@@ -42,6 +43,11 @@ FIELD_SEPARATOR = "\x1f"
 INVITES_PER_APP = 1_000
 UserTerminal = tuple[str, str]  # (user_id, mutex_type)
 _Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
+
+
+def resume_owner(app_id: str, user_id: str, company_id: str) -> str:
+    """Whose resume credentials these are: a user of an app in a company."""
+    return FIELD_SEPARATOR.join((app_id, user_id, company_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +171,10 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def forget_resume(self, digest: str, owner: str) -> None:
         """The login that was to answer this credential did not happen."""
+
+    @abc.abstractmethod
+    async def forget_resumes(self, owner: str) -> None:
+        """Every credential of ``owner``: it was kicked out, and comes back with a token."""
 
     @abc.abstractmethod
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
@@ -318,6 +328,10 @@ class LocalPresence(Presence):
         kept = self._resumes_of.get(owner)
         if kept is not None and digest in kept:
             kept.remove(digest)
+
+    async def forget_resumes(self, owner: str) -> None:
+        for digest in self._resumes_of.pop(owner, []):
+            self._resumes.pop(digest, None)
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
