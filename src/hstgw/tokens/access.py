@@ -125,8 +125,9 @@ class AccessTokens:
 
     async def sign_in(self, dev_id: str, secret: str, address: str = "") -> Developer:
         """The developer whose ``dev_id`` and ``dev_secret`` these are (the console's
-        sign-in), under the same failed-authentication limits as ``issue``: every
-        failure answers the same, and counts against the address and the developer."""
+        sign-in), under the same limits as ``issue``: every failure answers the same,
+        and counts against the address and the developer; a success is one of the
+        developer's access_token requests."""
         guard = self._guard
         if guard is not None:
             await guard.check_address(address)
@@ -142,6 +143,10 @@ class AccessTokens:
         elif not hmac.compare_digest(dev.secret.encode(), secret.encode()):
             await self._refuse("wrong dev_secret", dev_id, address)
         assert dev is not None  # (each refusal raised)
+        if guard is not None:
+            # a session is a credential made from the secret, as an access_token is:
+            # under the same limit (else a loop of sign-ins costs nothing)
+            await guard.issue_token(dev_id)
         return dev
 
     def _forget(self, dev_id: str) -> None:

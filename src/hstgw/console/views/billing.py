@@ -24,15 +24,20 @@ __all__ = ["register"]
 
 _PAGE_SIZE = 50
 _CSV_PAGE = 100  # the API's largest page
+_FIRST, _AFTER, _ONE_DAY = date(1970, 1, 2), date(2100, 1, 1), timedelta(days=1)
 
 
 def _day(text: str, field: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ParameterInvalid(field, "must be a date, YYYY-MM-DD") from None
+    # the API's epoch-ms range (a day past 9999-12-30 was a 500: no day after it)
+    if not _FIRST <= day < _AFTER:
+        raise ParameterInvalid(field, f"must be a date from {_FIRST} to {_AFTER - _ONE_DAY}")
+    return day
 
 
 def _filters(ctx: Ctx) -> dict[str, Any]:
@@ -102,6 +107,8 @@ def register(console: Console) -> None:
             got = await gw.billing.records(
                 dev_id, f["start_ms"], f["end_ms"], app_id, page, _CSV_PAGE, term
             )
+            if page == 1:  # each page after the first costs a call, as through the API
+                await ctx.charge(-(-got["total"] // _CSV_PAGE) - 1)
             rows.extend({k: _cell(v) for k, v in r.items()} for r in got["records"])
             if page * _CSV_PAGE >= got["total"] or not got["records"]:
                 break
