@@ -3,9 +3,12 @@ review found open (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from hstgw.abuse import LocalBuckets
 from tests.clocks import ManualClock
@@ -154,3 +157,26 @@ def test_sign_ins_fall_under_the_apis_access_token_limit(tmp_path: Path) -> None
             assert "Too many sign-ins" in r.text and "hstgw_console=" not in r.headers.get(
                 "set-cookie", ""
             )
+
+
+def test_a_secret_typed_into_the_dev_id_field_is_not_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fields swapped (or the secret pasted twice) made the refusal's log line carry
+    the secret as the dev_id it was taken for."""
+    caplog.set_level(logging.INFO)
+    for gw in start_gateway(tmp_path):
+        dev = gw.new_dev()
+        with Browser(gw) as b:
+            swapped = {"dev_id": dev.dev_secret, "dev_secret": dev.dev_id}
+            r = b.post("/console/signin", swapped, csrf_from="/console/signin")
+            assert r.status_code == 401
+        # the API's access_token, the secret in the dev_id's place
+        reply = gw.http.get(
+            f"{gw.url}/access/token", headers={"Authorization": f"{dev.dev_secret}.001AAAA"}
+        )
+        assert reply.json()["code"] == 606000000
+    refusals = [r for r in caplog.records if r.getMessage() == "access_token refused"]
+    assert len(refusals) == 2
+    for record in refusals:  # the fields a log line is written with, extras included
+        assert dev.dev_secret not in repr(vars(record))

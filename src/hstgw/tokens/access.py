@@ -26,6 +26,12 @@ log = logging.getLogger("hstgw.auth")
 
 _DEV_ID = re.compile(r"[0-9a-f]{32}")
 _ACCESS_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _loggable(dev_id: str) -> str:
+    return dev_id if _DEV_ID.fullmatch(dev_id) else f"(malformed, {len(dev_id)} characters)"
+
+
 # How long a superseded or expired token is remembered, to answer 606000001
 # rather than 606000000 for it.
 _REMEMBER_MS = 7 * 86400 * 1000
@@ -156,7 +162,8 @@ class AccessTokens:
     async def _refuse(self, reason: str, dev_id: str, address: str) -> IssuedToken:
         log.info(
             "access_token refused",
-            extra={"reason": reason, "dev_id": dev_id[:64], "address": address},
+            # a dev_id of the wrong shape may be the secret, typed in the wrong field
+            extra={"reason": reason, "dev_id": _loggable(dev_id), "address": address},
         )
         if self._guard is not None:
             # A failure counts against the developer only if it names a real one's id
