@@ -13,7 +13,7 @@ import pytest
 from hstgw.abuse import LocalBuckets
 from tests.clocks import ManualClock
 from tests.conftest import Dev, Gateway, start_gateway
-from tests.console.conftest import Browser, make_app
+from tests.console.conftest import Browser, make_app, operator
 
 
 def _flash(html: str) -> str:
@@ -180,3 +180,25 @@ def test_a_secret_typed_into_the_dev_id_field_is_not_logged(
     assert len(refusals) == 2
     for record in refusals:  # the fields a log line is written with, extras included
         assert dev.dev_secret not in repr(vars(record))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="open: a session's MAC is keyed by the secret alone, and re-enabling keeps the "
+    "secret; ending it for good needs a per-developer 'sessions from' time in the store",
+)
+def test_a_session_ended_by_disabling_stays_ended_after_re_enabling(
+    console_gw: Gateway, browser_for: Callable[[Dev], Browser]
+) -> None:
+    """The API revokes the access_token on disable for good; a console cookie copied
+    before the disable worked again once the operator re-enabled the developer."""
+    dev = console_gw.new_dev()
+    b = browser_for(dev)
+    copied = b.http.cookies["hstgw_console"]
+    operator(console_gw, lambda devs: devs.set_active(dev.dev_id, False))
+    assert b.get("/console/overview").status_code == 303
+    operator(console_gw, lambda devs: devs.set_active(dev.dev_id, True))
+    with Browser(console_gw) as thief:
+        thief.http.cookies.set("hstgw_console", copied, path="/console")
+        assert thief.get("/console/overview").status_code == 303
