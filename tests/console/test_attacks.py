@@ -140,6 +140,26 @@ def test_pages_that_do_many_calls_work_cost_as_many_calls(tmp_path: Path) -> Non
         b.close()
 
 
+def test_the_csv_is_read_at_once_and_bounded(
+    console_gw: Gateway, browser_for: Callable[[Dev], Browser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page after page, each counting the range and skipping all before it, a CSV of
+    100,000 records was a minute of the process's work and ~100 MB, and there was no
+    bound: the records are read in one query, and past a bound it is a 400."""
+    from hstgw.console.views import billing
+
+    b = browser_for(console_gw.new_dev())
+    app_id = make_app(b, "csvcap")
+    _post_records(console_gw, app_id, 130)
+    lines = b.get("/console/billing.csv").text.strip().splitlines()
+    assert len(lines) == 131 and len(set(lines)) == 131
+    monkeypatch.setattr(billing, "_CSV_MOST", 120)
+    r = b.get("/console/billing.csv")
+    assert r.status_code == 400
+    assert "end_time: 130 records: at most 120 at once; narrow the range" in r.text
+    assert b.get("/console/billing.csv", params={"app_id": "0" * 32}).status_code == 200
+
+
 def test_sign_ins_fall_under_the_apis_access_token_limit(tmp_path: Path) -> None:
     """A successful sign-in is what an access_token request is (the developer's
     secret for a credential); it was unlimited, and with a sign-out each, a loop
