@@ -106,7 +106,7 @@ def register(console: Console) -> None:
         term = int(f["charge_term"]) if f["charge_term"] else None
         # a call per page of the API's, charged before they are read
         first = await gw.billing.records(dev_id, f["start_ms"], f["end_ms"], app_id, 1, 1, term)
-        await ctx.charge(min(first["total"], _CSV_MOST) // _CSV_PAGE)
+        await ctx.charge((min(first["total"], _CSV_MOST) - 1) // _CSV_PAGE)  # (the 1st: paid)
         # every page's records, as `hstgw records list --csv` reads them, in one read
         records = await gw.billing.every_record(
             dev_id, f["start_ms"], f["end_ms"], app_id, term, _CSV_MOST
