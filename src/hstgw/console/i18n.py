@@ -26,6 +26,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "登录失败:请检查 dev_id 和 dev_secret。",
     ),
     "signin_busy": ("Too many failed sign-ins; retry later.", "登录失败次数过多,请稍后再试。"),
+    "signin_many": (
+        "Too many sign-ins for this developer; retry later.",
+        "该开发者登录次数过多,请稍后再试。",
+    ),
     "signed_out": ("You are signed out.", "已退出。"),
     "session_over": ("Your session has ended; sign in again.", "会话已结束,请重新登录。"),
     "language": ("Language", "语言"),

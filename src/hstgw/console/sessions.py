@@ -63,6 +63,7 @@ class Sessions:
         self._clock = clock
         self._ttl_ms = ttl_s * 1000
         self._revoked: dict[str, int] = {}  # nonce -> expires ms
+        self._purge_at = _REVOKED_MAX
 
     @property
     def ttl_s(self) -> int:
@@ -96,6 +97,9 @@ class Sessions:
     def close(self, session: Session) -> None:
         """Sign-out: this session's cookie is refused from now on."""
         now = self._clock()
-        if len(self._revoked) >= _REVOKED_MAX:
+        if len(self._revoked) >= self._purge_at:
             self._revoked = {n: e for n, e in self._revoked.items() if e > now}
+            # the next purge once as many more have ended: a purge copies them all, so
+            # past the bound, purging at every sign-out made each one cost milliseconds
+            self._purge_at = max(_REVOKED_MAX, 2 * len(self._revoked))
         self._revoked[session.nonce] = session.expires_ms
