@@ -233,12 +233,6 @@ def test_a_secret_typed_into_the_dev_id_field_is_not_logged(
         assert dev.dev_secret not in repr(vars(record))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open: a session's MAC is keyed by the secret alone, and re-enabling keeps the "
-    "secret; ending it for good needs a per-developer 'sessions from' time in the store",
-)
 def test_a_session_ended_by_disabling_stays_ended_after_re_enabling(
     console_gw: Gateway, browser_for: Callable[[Dev], Browser]
 ) -> None:

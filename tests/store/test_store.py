@@ -75,6 +75,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (9, "0009_events.sql"),
         (10, "0010_webhooks.sql"),
         (11, "0011_spend_index.sql"),
+        (14, "0014_console_sessions.sql"),
     ]
 
 

@@ -133,7 +133,9 @@ class Console:
         self.gw = gw
         self._proxies = proxies
         self._access_log = access_log
-        self.sessions = Sessions(gw.developers.active, gw.clock, gw.settings.console_session_ttl)
+        self.sessions = Sessions(
+            gw.developers.active, gw.store, gw.clock, gw.settings.console_session_ttl
+        )
         self.env = Environment(
             loader=PackageLoader("hstgw.console", "templates"),
             autoescape=True,

@@ -54,13 +54,13 @@ def register(console: Console) -> None:
             return ctx.render("signin.html", 429, dev_id=dev_id, error=ctx.t(busy))
         reply = Reply.redirect("/console/overview")
         sessions = ctx.console.sessions
-        reply.cookie(COOKIE, sessions.open(dev), ctx.request, max_age=sessions.ttl_s)
+        reply.cookie(COOKIE, await sessions.open(dev), ctx.request, max_age=sessions.ttl_s)
         return reply
 
     @console.page("POST", "/signout")
     async def sign_out(ctx: Ctx) -> Reply:
         assert ctx.session is not None
-        ctx.console.sessions.close(ctx.session)
+        await ctx.console.sessions.close(ctx.session)
         reply = Reply.redirect("/console/signin", msg="signed_out")
         reply.cookie(COOKIE, "", ctx.request, max_age=0)
         return reply
