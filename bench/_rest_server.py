@@ -1,9 +1,16 @@
 """The server side of bench/rest.py: the gateway and a raw ASGI baseline, one server.
 
-``GET /bench/raw`` answers a fixed JSON body straight from ASGI (``PUT /bench/raw``
-sets it, before the measurement); every other path goes
-to the real gateway (real store, real auth, access log on). Both share one
-uvicorn process, loop and HTTP parser, so their ratio measures the gateway alone.
+    python bench/_rest_server.py PORT DATA_DIR [uvicorn|granian]
+
+``/bench/raw`` is the raw callable of bench/_raw_app.py; every other path goes to
+the real gateway (real store, real auth, access log on). Both share one process,
+loop and HTTP parser, so their ratio measures the gateway alone.
+
+``uvicorn`` (the default) is ``hstgw serve``'s server, with its guarded protocol
+(connection caps, deadlines, h2c bodies). ``granian`` serves the same app from
+granian's embedded server, with granian's own HTTP/1.1 settings and none of the
+guarded protocol's limits (it offers no per-address connection cap): what
+switching servers alone would change, measured.
 """
 
 from __future__ import annotations
@@ -14,54 +21,48 @@ from typing import Any
 
 import uvicorn
 
+from _raw_app import raw
+from hstgw.api import create_app
+from hstgw.connections import Connections
 from hstgw.log import setup_logging
 from hstgw.server import uvicorn_config
 from hstgw.settings import Settings
 
 
-def main(port: int, data_dir: str) -> None:
+def main(port: int, data_dir: str, server: str) -> None:
     # One developer at wrk's full rate: its call limit is raised (not turned off: the
     # check itself is part of what is measured).
     settings = Settings(
         port=port,
         terminal_port=0,  # any free port: never the default 28001 a gateway may be using
+        event_port=0,
         data_dir=Path(data_dir),
         limit_calls_per_developer=10**9,
     )
     setup_logging(settings.log_level)
-    config = uvicorn_config(settings)
-    gateway = config.app
-    raw = {"body": b"{}"}
+    gateway = create_app(settings, connections=Connections.from_settings(settings))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/bench/raw":
-            if scope["method"] == "PUT":
-                chunks = []
-                while True:
-                    message = await receive()
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body"):
-                        break
-                raw["body"] = b"".join(chunks)
-            body = raw["body"]
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"application/json;charset=UTF-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await raw(scope, receive, send)
             return
         await gateway(scope, receive, send)
 
+    if server == "granian":
+        import uvloop
+        from granian.constants import Interfaces
+        from granian.server.embed import Server
+
+        embedded = Server(
+            app, "127.0.0.1", port, interface=Interfaces.ASGI, websockets=False, log_enabled=False
+        )
+        uvloop.run(embedded.serve())
+        return
+    config = uvicorn_config(settings, gateway)
     config.app = app
     config.loaded = False
     uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2])
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "uvicorn")

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,23 @@ async def test_the_access_log_in_text() -> None:
         TIME + r" INFO    hstgw.access: GET /v1/apps 200 code=0 latency_ms=0.52 request_id=r1\n",
         out.getvalue().decode(),
     )
+
+
+@pytest.mark.anyio
+async def test_the_access_log_in_json_stamps_each_line_with_its_millisecond() -> None:
+    out = io.BytesIO()
+    log = AccessLog(stream=out, fmt="json")
+    before = datetime.now(UTC)
+    for n in range(3):
+        log.write({"method": "GET", "path": "/v1/apps", "status": 200, "request_id": f"r{n}"})
+    after = datetime.now(UTC)
+    log.flush()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
+    for line in lines:  # (the stamp is made once a millisecond, not once a line)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+        stamp = datetime.fromisoformat(line["ts"])
+        assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
 
 
 def test_serve_logs_text_when_told(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from hstgw.connections import address_key
 from hstgw.errors import SystemBusy
@@ -46,8 +46,10 @@ class Rule:
         return self.burst <= 0
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One take from a bucket (a tuple: made on every call, three times as fast to make
+    as a frozen dataclass)."""
+
     allowed: bool
     limit: int  # the bucket's size
     remaining: int  # whole tokens left

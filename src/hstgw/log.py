@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -122,6 +123,19 @@ class AccessLog:
         self._buffer: list[bytes] = []
         self._size = 0
         self._scheduled = False
+        self._ms = -1  # the millisecond whose time stamp ``_ts`` is
+        self._ts = ""
+
+    def _now(self) -> str:
+        """The time stamp of now, made once a millisecond (at 20,000 lines a second,
+        formatting each line's own time cost a tenth of the line)."""
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            whole, rest = divmod(ms, 1000)
+            stamp = datetime.fromtimestamp(whole, UTC).replace(microsecond=rest * 1000)
+            self._ts = stamp.isoformat(timespec="milliseconds")
+        return self._ts
 
     def write(self, fields: dict[str, Any]) -> None:
         if self._text:
@@ -129,7 +143,7 @@ class AccessLog:
         else:
             line = self._dumps(
                 {
-                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "ts": self._now(),
                     "level": "info",
                     "logger": "hstgw.access",
                     "msg": "request",

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import parse_qsl
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hstgw.api.wrappers import query_params
 from tests.conftest import Gateway
+
+
+@given(st.lists(st.sampled_from(["a", "b", "=", "&", "%20", "%", "+", ";", "é", ""]), max_size=12))
+def test_query_parameters_are_parse_qsl_s(pieces: list[str]) -> None:
+    """The split done by hand for plain queries gives what parse_qsl gives."""
+    query = "".join(pieces).encode("utf-8")
+    expected = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    assert query_params(query) == expected
 
 
 @pytest.mark.parametrize("page", ["1.0", " 1", "1 ", "1_0", "+1", "١", "0x1", ""])

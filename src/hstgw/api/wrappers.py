@@ -31,6 +31,7 @@ __all__ = [
     "compose",
     "envelope",
     "idempotent",
+    "query_params",
     "rate_limited",
     "read_body",
     "serve",
@@ -85,6 +86,21 @@ async def read_body(receive: Receive, headers: Mapping[str, str], max_body: int)
     return b"".join(chunks)
 
 
+def query_params(query_string: bytes) -> dict[str, str]:
+    """A query string's parameters (the last of a name given twice), blank ones kept:
+    ``parse_qsl``'s answer. A query without escapes (``%``, ``+``), as SDKs send it, is
+    split here: parse_qsl spent a fifth of a ``GET /v1/app``'s time in process."""
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for piece in text.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            params[name] = value
+    return params
+
+
 def serve(route: Route, max_body: int) -> Handler:
     """The innermost handler: parse the query and body into the call, run the endpoint,
     and put its result in the envelope (a ``Response`` goes out as it is)."""
@@ -97,10 +113,7 @@ def serve(route: Route, max_body: int) -> Handler:
         if body is not None and raw is None:
             raw = await read_body(ex.receive, call.headers, max_body)
         if query is not None:
-            call.query = parse_query(
-                query,
-                dict(parse_qsl(ex.scope["query_string"].decode("latin-1"), keep_blank_values=True)),
-            )
+            call.query = parse_query(query, query_params(ex.scope["query_string"]))
         if body is not None:
             call.body = parse_body(body, raw or b"")
         out = await endpoint(call)
