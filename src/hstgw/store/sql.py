@@ -13,6 +13,7 @@ from typing import Any
 
 from hstgw.secretbox import SecretBox
 from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, UnknownApp
+from hstgw.store.totals import MonthTotals
 
 __all__ = [
     "APP_COLUMNS",
@@ -180,6 +181,8 @@ class IngestPlan:
         self.records: list[tuple[Any, ...]] = []
         # (app_id, month, service_id) -> [use, amount in millionths]
         self.usage: dict[tuple[str, str, int], list[int]] = {}
+        # (dev_id, month, app_id, charge_term) -> the month totals' part of the batch
+        self.totals = MonthTotals()
         self.duplicates = 0
 
     def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
@@ -230,6 +233,10 @@ def plan_ingest(
         acc = plan.usage.setdefault((e.app_id, r.month, r.product_id), [0, 0])
         acc[0] += r.use
         acc[1] += r.amount_micro
+        plan.totals.add(
+            (r.dev_id, r.month, e.app_id, e.charge_term),
+            r.amount_micro, r.total_time, e.total_sig_num, e.quantity,
+        )  # fmt: skip
     return plan
 
 
