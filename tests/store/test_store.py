@@ -76,6 +76,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (10, "0010_webhooks.sql"),
         (11, "0011_spend_index.sql"),
         (12, "0012_month_totals.sql"),
+        (13, "0013_record_hours.sql"),
     ]
 
 

@@ -19,12 +19,15 @@ from zoneinfo import ZoneInfo
 from hstgw.store.base import TermSum
 
 __all__ = [
+    "HOUR_MS",
     "MONTH_TOTALS_ZONE",
     "SELECT_RECORDS_FOR_TOTALS",
     "SELECT_TOTALS",
     "UPSERT_MONTH_TOTALS",
+    "UPSERT_RECORD_HOURS",
     "MonthTotals",
     "Rebuild",
+    "count_records",
     "joined",
     "quantity_text",
     "rebuild",
@@ -62,6 +65,13 @@ UPSERT_MONTH_TOTALS = (
     " THEN excluded.quantity_exp ELSE month_totals.quantity_exp END"
 )
 
+UPSERT_RECORD_HOURS = (
+    "INSERT INTO record_hours (dev_id, hour, app_id, charge_term, records) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (dev_id, hour, app_id, charge_term) DO UPDATE SET"
+    " records = record_hours.records + excluded.records"
+)
+HOUR_MS = 3_600_000
+
 # A developer's month, app by app and term by term (the summary's order).
 SELECT_TOTALS = (
     "SELECT t.app_id, a.app_name, t.charge_term, t.records, t.amount_hi, t.amount_lo,"
@@ -89,6 +99,41 @@ def quantity_text(micro: int, exp: int) -> str:
     """The quantity as ``str(sum(Decimal(q) for q in the records' quantities))`` writes
     it: the exact value, with the smallest exponent of its terms (and of the sum's 0)."""
     return str(Decimal(micro).scaleb(-_MICRO_EXP).quantize(Decimal(1).scaleb(exp)))
+
+
+def count_records(
+    where: str,
+    args: list[Any],
+    start: int,
+    end: int,
+    dev_id: str,
+    app_id: str | None,
+    charge_term: int | None,
+) -> list[tuple[str, list[Any]]]:
+    """The statements whose results add up to the number of records that ``where``
+    (with ``args``) and a start_time in [start, end] select: the whole UTC hours of the
+    range from record_hours, the part hours at its ends from the records (an index range
+    of at most two hours of records)."""
+    first = -(-start // HOUR_MS)  # the first whole hour
+    after = (end + 1) // HOUR_MS  # the hour after the last whole hour
+    count = f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
+    if after - first < 2:
+        return [(count, [*args, start, end])]
+    hours = (
+        "SELECT COALESCE(sum(records), 0) FROM record_hours"
+        " WHERE dev_id = ? AND hour BETWEEN ? AND ?"
+    )
+    hour_args: list[Any] = [dev_id, first, after - 1]
+    if app_id is not None:
+        hours, hour_args = f"{hours} AND app_id = ?", [*hour_args, app_id]
+    if charge_term is not None:
+        hours, hour_args = f"{hours} AND charge_term = ?", [*hour_args, charge_term]
+    parts = [(hours, hour_args)]
+    if start < first * HOUR_MS:
+        parts.append((count, [*args, start, first * HOUR_MS - 1]))
+    if after * HOUR_MS <= end:
+        parts.append((count, [*args, after * HOUR_MS, end]))
+    return parts
 
 
 class MonthTotals(dict[tuple[str, str, str, int], list[int]]):

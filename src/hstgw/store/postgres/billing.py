@@ -105,6 +105,7 @@ class BillingStore(PostgresEngine):
             await c.executemany(numbered(UPSERT_MONTHLY_SIGNALING), signaling_rows(signaling))
             await c.executemany(numbered(UPSERT_MONTHLY_USAGE), plan.usage_rows())
             await c.executemany(numbered(totals.UPSERT_MONTH_TOTALS), plan.totals.rows())
+            await c.executemany(numbered(totals.UPSERT_RECORD_HOURS), plan.hour_rows())
             if online_usage:
                 await _add_online_usage(c, online_usage, now)
         touched = frozenset((app, month) for app, month, _ in plan.usage)
@@ -135,16 +136,14 @@ class BillingStore(PostgresEngine):
             where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
         if charge_term is not None:
             where, args = f"{where} AND r.charge_term = ?", [*args, charge_term]
-        count = numbered(
-            f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
-        )
+        counts = totals.count_records(where, args, start, end, dev_id, app_id, charge_term)
         page = numbered(
             f"SELECT {RECORD_COLUMNS} FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
             f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
             " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?"
         )
         async with self._connection() as c, c.transaction(isolation="repeatable_read"):
-            total = await c.fetchval(count, *args, start, end)
+            total = sum([int(await c.fetchval(numbered(sql), *part)) for sql, part in counts])
             rows = await c.fetch(page, *args, start, end, limit, offset)
         return int(total), [RecordRow(*row) for row in rows]
 

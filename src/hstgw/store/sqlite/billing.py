@@ -128,11 +128,12 @@ class BillingStore(SqliteEngine):
         def work(c: sqlite3.Connection) -> tuple[int, list[RecordRow]]:
             c.execute("BEGIN")
             try:
-                total = c.execute(
-                    f"SELECT count(*) FROM usage_records r WHERE {where}"
-                    " AND r.start_time BETWEEN ? AND ?",
-                    (*args, start, end),
-                ).fetchone()[0]
+                total = sum(
+                    c.execute(sql, part).fetchone()[0]
+                    for sql, part in totals.count_records(
+                        where, args, start, end, dev_id, app_id, charge_term
+                    )
+                )
                 rows = c.execute(
                     f"SELECT {RECORD_COLUMNS} FROM usage_records r"
                     " JOIN apps a ON a.app_id = r.app_id"
@@ -279,6 +280,7 @@ def _ingest(
     c.executemany(UPSERT_MONTHLY_SIGNALING, signaling_rows(signaling))
     c.executemany(UPSERT_MONTHLY_USAGE, plan.usage_rows())
     c.executemany(totals.UPSERT_MONTH_TOTALS, plan.totals.rows())
+    c.executemany(totals.UPSERT_RECORD_HOURS, plan.hour_rows())
     if online_usage:
         _add_online_usage(c, online_usage, now)
     touched = frozenset((app, month) for app, month, _ in plan.usage)
