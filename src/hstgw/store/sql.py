@@ -191,6 +191,13 @@ class IngestPlan:
         """UPSERT_RECORD_HOURS' arguments."""
         return [(*key, n) for key, n in self.hours.items()]
 
+    def dev_hour_rows(self) -> list[tuple[str, int, int]]:
+        """UPSERT_DEV_HOURS' arguments."""
+        per_dev: dict[tuple[str, int], int] = {}
+        for (dev, hour, _, _), n in self.hours.items():
+            per_dev[(dev, hour)] = per_dev.get((dev, hour), 0) + n
+        return [(dev, hour, n) for (dev, hour), n in per_dev.items()]
+
     def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
         """UPSERT_MONTHLY_USAGE's arguments (a batch's own sum may pass INT64_MAX)."""
         return [

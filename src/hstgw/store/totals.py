@@ -23,6 +23,7 @@ __all__ = [
     "MONTH_TOTALS_ZONE",
     "SELECT_RECORDS_FOR_TOTALS",
     "SELECT_TOTALS",
+    "UPSERT_DEV_HOURS",
     "UPSERT_MONTH_TOTALS",
     "UPSERT_RECORD_HOURS",
     "MonthTotals",
@@ -69,6 +70,10 @@ UPSERT_RECORD_HOURS = (
     "INSERT INTO record_hours (dev_id, hour, app_id, charge_term, records) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (dev_id, hour, app_id, charge_term) DO UPDATE SET"
     " records = record_hours.records + excluded.records"
+)
+UPSERT_DEV_HOURS = (
+    "INSERT INTO dev_hours (dev_id, hour, records) VALUES (?, ?, ?)"
+    " ON CONFLICT (dev_id, hour) DO UPDATE SET records = dev_hours.records + excluded.records"
 )
 HOUR_MS = 3_600_000
 
@@ -119,9 +124,11 @@ def count_records(
     count = f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
     if after - first < 2:
         return [(count, [*args, start, end])]
+    # All of a developer's records: an entry an hour (dev_hours); by app or term: an
+    # entry an hour, app and term (record_hours).
+    table = "dev_hours" if app_id is None and charge_term is None else "record_hours"
     hours = (
-        "SELECT COALESCE(sum(records), 0) FROM record_hours"
-        " WHERE dev_id = ? AND hour BETWEEN ? AND ?"
+        f"SELECT COALESCE(sum(records), 0) FROM {table} WHERE dev_id = ? AND hour BETWEEN ? AND ?"
     )
     hour_args: list[Any] = [dev_id, first, after - 1]
     if app_id is not None:

@@ -5,6 +5,8 @@
 -- in millionths, quantity_exp the smallest decimal exponent added (the summary writes
 -- the quantity as the sum of the records' decimals would). The rows are filled, and
 -- filled again whenever HSTGW_TIME_ZONE changes, when the store opens (store_state).
+-- WITHOUT ROWID (SQLite; PostgreSQL drops it): a developer's month is one key range,
+-- read from a few adjacent pages however large the file.
 CREATE TABLE month_totals (
     dev_id         TEXT NOT NULL,
     month          TEXT NOT NULL,
@@ -19,7 +21,7 @@ CREATE TABLE month_totals (
     quantity_lo    BIGINT NOT NULL,
     quantity_exp   INTEGER NOT NULL,
     PRIMARY KEY (dev_id, month, app_id, charge_term)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE store_state (
     name   TEXT PRIMARY KEY,
