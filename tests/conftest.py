@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -30,6 +30,8 @@ from hstgw.settings import Settings
 from hstgw.store import open_store
 from hstgw.tokens.fsp import build
 from tests.waiting import eventually_sync
+
+T = TypeVar("T")
 
 # Every gateway a test starts (in process or as `hstgw serve`) takes a free port for its
 # event gateway unless the test names one: none may sit on the shared default 29200.
@@ -144,6 +146,13 @@ class Gateway:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
     # The served ASGI app (its state holds the gateway and the connection gates).
     app: Any = None
+    # The server's event loop, where its services run (``on_loop``).
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def on_loop(self, aw: Coroutine[Any, Any, T]) -> T:
+        """Run ``aw`` (a call of the served gateway's services) on the server's loop."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(aw, self.loop).result(30)
 
     def new_dev(self, name: str = "") -> Dev:
         async def create() -> Any:
@@ -282,7 +291,9 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     }
     config = Settings(port=port, terminal_port=free_port(), data_dir=tmp, **settings)
     with ServerThread(config, clock) as server:
-        gateway = Gateway(f"http://127.0.0.1:{port}", tmp, clock, config, app=server.app)
+        gateway = Gateway(
+            f"http://127.0.0.1:{port}", tmp, clock, config, app=server.app, loop=server.loop
+        )
         with gateway.http:
             yield gateway
 

@@ -95,6 +95,28 @@ class Backend:
                     self.replies.append(event)
 
 
+def fields(raw: bytes, *names: str) -> list[Any]:
+    """The named fields of a JSON object body; a ValueError naming what is wrong (a 400)."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ValueError("body: not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("body: must be a JSON object")
+    missing = [name for name in names if name not in body]
+    if missing:
+        raise ValueError(f"{missing[0]}: required")
+    return [body[name] for name in names]
+
+
+def inside(root: Path, name: str) -> Path | None:
+    """The file ``name`` under ``root``; None if it leads out (``..``, or ``/etc/passwd``,
+    which a path join would take as it is)."""
+    base = root.resolve()
+    path = (base / name).resolve()
+    return path if path.is_relative_to(base) else None
+
+
 def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -106,29 +128,29 @@ def handler_for(backend: Backend, sdk_dir: Path) -> type[BaseHTTPRequestHandler]
                 self._json(lambda: {"replies": backend.replies})
             elif url.path in PAGES:
                 self._file(PAGES[url.path])
-            elif url.path.startswith("/sdk/") and ".." not in url.path:
-                self._file(sdk_dir / url.path.removeprefix("/sdk/"))
+            elif url.path.startswith("/sdk/"):
+                self._file(inside(sdk_dir, url.path.removeprefix("/sdk/")))
             else:
                 self.send_error(HTTPStatus.NOT_FOUND)
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("content-length", 0)))
             if self.path == "/api/invite":
-                self._json(lambda: backend.invite(body["group_id"], body["user_ids"]))
+                self._json(lambda: backend.invite(*fields(raw, "group_id", "user_ids")))
             elif self.path == "/api/trans-cmd":
-                self._json(lambda: backend.trans_cmd(body["user_id"], body["trans_mess"]))
+                self._json(lambda: backend.trans_cmd(*fields(raw, "user_id", "trans_mess")))
             else:
                 self.send_error(HTTPStatus.NOT_FOUND)
 
         def _json(self, make: Any) -> None:
             try:
                 out, status = make(), HTTPStatus.OK
-            except (HstgwError, KeyError, ValueError) as exc:
+            except (HstgwError, ValueError) as exc:
                 out, status = {"error": str(exc)}, HTTPStatus.BAD_REQUEST
             self._send(status, json.dumps(out).encode(), "application/json")
 
-        def _file(self, path: Path) -> None:
-            if not path.is_file():
+        def _file(self, path: Path | None) -> None:
+            if path is None or not path.is_file():
                 self.send_error(HTTPStatus.NOT_FOUND)
                 return
             kind = "text/javascript" if path.suffix == ".js" else mimetypes.guess_type(path)[0]

@@ -208,6 +208,7 @@ class Gateway:
                     await self.usage.flush()
                     await self.billing.rate_closed_days()
                     await self.idempotency.purge()
+                    await self.store.purge_console_sessions(self.clock())
                     await self.events.prune()
             except Exception:  # keep sweeping; the counts stay for the next flush
                 log.exception("housekeeping failed")

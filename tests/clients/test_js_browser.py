@@ -82,6 +82,35 @@ def site(fresh_gateway: Gateway, js_sdk: Path) -> Iterator[tuple[Any, str, Clien
         client.close()
 
 
+def test_the_example_serves_no_file_outside_the_sdk_and_answers_bad_bodies(tmp_path: Path) -> None:
+    # (no gateway needed: the files are served without one)
+    module = example_backend()
+    (tmp_path / "index.js").write_text("export {};")
+    credentials = ("http://127.0.0.1:9", "a" * 32, "b" * 16)
+    backend = module.Backend(credentials, "c" * 32, "d" * 16, credentials[0])
+    server = module.make_server(backend, "127.0.0.1", free_port(), tmp_path)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert httpx.get(f"{url}/sdk/index.js").text == "export {};"
+        for path in ("/sdk//etc/passwd", "/sdk/../backend.py", "/sdk/%2e%2e/backend.py"):
+            assert httpx.get(f"{url}{path}").status_code == 404, path
+        # bad bodies: a 400 naming what is wrong, never a dropped connection
+        for body, error in [
+            (b"{", "body: not JSON"),
+            (b"[]", "body: must be a JSON object"),
+            (b'{"user_ids": ["bob"]}', "group_id: required"),
+        ]:
+            answer = httpx.post(f"{url}/api/invite", content=body)
+            assert (answer.status_code, answer.json()) == (400, {"error": error})
+    finally:
+        server.shutdown()
+        server.server_close()
+        backend.client.close()
+        backend._loop.close()  # (never started: no listener to stop)
+
+
 def test_web_online_invite_end_to_end(browser: Any, site: tuple[Any, str, Client, str]) -> None:
     from playwright.sync_api import expect
 

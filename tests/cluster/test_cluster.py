@@ -82,6 +82,15 @@ async def test_presence_spans_nodes(two: list[Gateway]) -> None:
     # user/state on either node lists both; list_online of a terminal too
     expected = [("x", "web", 1, "x-a"), ("y", "web", 1, "y-b")]
     assert users(app_a) == users(app_b) == expected
+    # since when each is online, the same from either node
+    gateways = [node.app.state["gateway"] for node in two]
+    app = two[0].on_loop(gateways[0].store.find_app(app_a.app_id))
+    listed_by = [
+        node.on_loop(gw.online.terminals(app.dev_id, app.app_id, "", 1, 10))[1]
+        for node, gw in zip(two, gateways, strict=True)
+    ]
+    assert listed_by[0] == listed_by[1] and len(listed_by[0]) == 2
+    assert all(now_ms() - 60_000 < t["since_ms"] <= now_ms() for t in listed_by[0])
     listed = await y.request({"type": "list_online", "seq": 2})
     assert [u["user_id"] for u in listed["users"]] == ["x", "y"]
     # custom_state set on B is seen from A
@@ -503,3 +512,16 @@ async def test_a_terminal_resumes_on_another_node(two: list[Gateway]) -> None:
     moved, resumed = await raw_login(app_b, "mover", token="", resume=reply["resume"])
     assert resumed["code"] == 0
     await moved.close()
+
+
+async def test_a_kicked_terminal_does_not_resume_on_another_node(two: list[Gateway]) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    first, reply = await raw_login(app_a, "kicked")
+    got = app_b.rest("POST", "/v1/kickout", json={"app_id": app_b.app_id, "user_id": "kicked"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 1, got
+    assert await eventually(lambda: app_b.online("kicked") == 0)
+    await first.close()
+    again, refused = await raw_login(app_b, "kicked", token="", resume=reply["resume"])
+    assert refused["code"] == 1000000
+    await again.close()

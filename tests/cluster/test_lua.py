@@ -25,6 +25,7 @@ EXPECTED = {
     "set_state",
     "forget_node",
     "keep_resume",
+    "forget_resumes",
     "remember_invite",
     "take_buckets",
     "issue_token",

@@ -134,6 +134,8 @@ def test_online_rows_search_kick_and_trans_cmd(
         rows = b.get("/console/online/rows", params={"app_id": app_id}).text
         assert 'data-user="alice" data-state="1"' in rows and "acme" in rows
         assert 'data-user="bob"' in rows
+        alice_row = r'data-user="alice" data-state="1">.*?<td>([0-9: -]{19})</td>'
+        assert re.search(alice_row, rows, re.S) is not None, rows  # since when online
         only = b.get("/console/online/rows", params={"app_id": app_id, "user": "ali"}).text
         assert 'data-user="alice"' in only and 'data-user="bob"' not in only
         r = b.post(

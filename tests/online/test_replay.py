@@ -133,3 +133,25 @@ async def test_a_users_last_two_resume_credentials_are_valid(app: OnlineApp) -> 
         assert reply["code"] == 0
         await conn.close()
         assert await eventually(lambda: app.online("three") == 0)
+
+
+async def test_a_kicked_terminal_does_not_come_back_by_resuming(app: OnlineApp) -> None:
+    first, reply = await raw_login(app, "kicked", company_id="co")
+    kept, _ = await raw_login(app, "kept", company_id="co")
+    resume, resume_of_kept = reply["resume"], _["resume"]
+    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "kicked"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 1, got
+    assert await eventually(lambda: app.online("kicked") == 0)
+    await first.close()
+    again, reply = await raw_login(app, "kicked", token="", resume=resume, company_id="co")
+    assert reply["code"] == 1000000  # a new token from the backend, or nothing
+    await again.close()
+    back, reply = await raw_login(app, "kicked", company_id="co")  # with a new token
+    assert reply["code"] == 0
+    await back.close()
+    # another user's credentials are untouched
+    await kept.close()
+    assert await eventually(lambda: app.online("kept") == 0)
+    resumed, reply = await raw_login(app, "kept", token="", resume=resume_of_kept, company_id="co")
+    assert reply["code"] == 0
+    await resumed.close()

@@ -77,6 +77,7 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (11, "0011_spend_index.sql"),
         (12, "0012_month_totals.sql"),
         (13, "0013_record_hours.sql"),
+        (14, "0014_console_sessions.sql"),
         (15, "0015_page_order.sql"),
     ]
 

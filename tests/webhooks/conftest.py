@@ -213,6 +213,13 @@ def deliveries(gw: Gateway, token: str, webhook_id: str) -> list[dict[str, Any]]
     return rows
 
 
+def all_delivered(gw: Gateway, token: str, webhook_id: str, count: int) -> bool:
+    """Whether the log holds ``count`` deliveries, each delivered (rows are written
+    behind the deliveries: a receiver may have an event before its row exists)."""
+    rows = deliveries(gw, token, webhook_id)
+    return len(rows) == count and all(d["status"] == "delivered" for d in rows)
+
+
 def hook_status(gw: Gateway, token: str, webhook_id: str) -> str:
     for page in range(1, 100):
         got = gw.call("GET", "/v1/webhooks", token, params={"page": page, "page_size": 100})

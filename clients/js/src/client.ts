@@ -273,13 +273,14 @@ export class TerminalClient extends TerminalRequests {
     const kicked = this.kicked;
     // A gateway that stops kicks its terminals with `shutdown`; they come back to it.
     const reconnect = (this.opts.reconnect ?? true) && (kicked === null || kicked.reason === "shutdown");
+    // (the state first: a `disconnected` listener must not read "online")
+    this.current = reconnect ? "reconnecting" : "closed";
     this.emit("disconnected", { type: "disconnected", code, reason: kicked?.reason ?? reason, willReconnect: reconnect });
     if (!reconnect) {
-      this.finish(code, kicked?.reason ?? reason);
+      this.emit("closed", { type: "closed", code, reason: kicked?.reason ?? reason });
       return;
     }
     this.kicked = null;
-    this.current = "reconnecting";
     this.reconnect().catch((err: unknown) => {
       this.emit("reconnect_failed", { type: "reconnect_failed", error: asTerminalError(err) });
       this.finish(1006, "reconnect failed");

@@ -40,23 +40,47 @@ export async function discover(dialer: Dialer): Promise<string> {
     throw new TerminalConnectionError(ClientCode.CONNECTION_FAILED, "no fetch to ask the address with: give a ws:// url");
   }
   const address = `${dialer.url.replace(/\/+$/, "")}${ADDRESS_PATH}`;
-  let body: unknown;
-  try {
-    const response = await fetchFn(address);
-    if (!response.ok) {
-      throw new TerminalConnectionError(ClientCode.BAD_ADDRESS_REPLY, `${address}: HTTP ${response.status}`);
-    }
-    body = await response.json();
-  } catch (err) {
-    if (err instanceof TerminalError) throw err;
-    throw new TerminalConnectionError(ClientCode.CONNECTION_FAILED, `${address}: ${String(err)}`);
-  }
+  const body = await askAddress(fetchFn, address, dialer.timeoutMs);
   const result = (body as { code?: unknown; result?: { ws_url?: unknown; protocol?: unknown } } | null) ?? {};
   if (result.code !== 0 || typeof result.result?.ws_url !== "string") {
     throw new TerminalConnectionError(ClientCode.BAD_ADDRESS_REPLY, `${address}: not the gateway's address reply`);
   }
   checkProtocol(result.result.protocol);
   return result.result.ws_url;
+}
+
+/** The address call's JSON body, within `timeoutMs` (a host that never answers must not hang connect()). */
+async function askAddress(fetchFn: FetchLike, address: string, timeoutMs: number): Promise<unknown> {
+  const controller = typeof AbortController === "function" ? new AbortController() : undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      controller?.abort();
+      reject(new TerminalConnectionError(ClientCode.CONNECTION_FAILED, `${address}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const ask = async (): Promise<unknown> => {
+    let response: Awaited<ReturnType<FetchLike>>;
+    try {
+      response = await fetchFn(address, controller ? { signal: controller.signal } : undefined);
+    } catch (err) {
+      throw new TerminalConnectionError(ClientCode.CONNECTION_FAILED, `${address}: ${String(err)}`);
+    }
+    if (!response.ok) {
+      throw new TerminalConnectionError(ClientCode.BAD_ADDRESS_REPLY, `${address}: HTTP ${response.status}`);
+    }
+    try {
+      return await response.json();
+    } catch {
+      // an HTML page, a proxy's error: something answered, but not the gateway
+      throw new TerminalConnectionError(ClientCode.BAD_ADDRESS_REPLY, `${address}: not the gateway's address reply (not JSON)`);
+    }
+  };
+  try {
+    return await Promise.race([ask(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function decode(data: unknown): Record<string, unknown> | null {

@@ -32,13 +32,21 @@ export class Emitter<Events extends object> {
   protected emit<K extends keyof Events>(type: K, event: Events[K]): void {
     for (const listener of [...(this.listeners.get(type) ?? [])]) {
       try {
-        (listener as (event: Events[K]) => void)(event);
+        const result: unknown = (listener as (event: Events[K]) => unknown)(event);
+        // an async listener's failure is reported the same way, not left unhandled
+        if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+          (result as PromiseLike<unknown>).then(undefined, report);
+        }
       } catch (err) {
-        // A listener's bug must not stop the SDK's reading: report it as the page would.
-        const report = (globalThis as { reportError?: (err: unknown) => void }).reportError;
-        if (report) report(err);
-        else console.error(err);
+        report(err); // a listener's bug must not stop the SDK's reading
       }
     }
   }
+}
+
+/** Report a listener's error as the page would an uncaught one. */
+function report(err: unknown): void {
+  const reportError = (globalThis as { reportError?: (err: unknown) => void }).reportError;
+  if (reportError) reportError(err);
+  else console.error(err);
 }

@@ -85,13 +85,20 @@ export abstract class TerminalRequests extends Emitter<TerminalEvents> {
     return version;
   }
 
-  /** Join the groups and start the media again (after a reconnect). */
+  /**
+   * Join the groups and start the media again (after a reconnect). `groups` is left as
+   * it is: a connection lost half-way (the usual reason to be here) leaves every group
+   * for the next reconnect to take up.
+   */
   protected async rejoin(): Promise<void> {
-    const wanted = [...this.groups].map(([groupId, media]) => [groupId, [...media]] as const);
-    this.groups.clear();
-    for (const [groupId, media] of wanted) {
-      await this.joinGroup(groupId);
-      for (const [mediaId, mediaType] of media) await this.startMedia(groupId, mediaId, mediaType);
+    for (const [groupId, media] of [...this.groups]) {
+      const joined = (await this.request("join_group", { group_id: groupId })).version as number;
+      this.groupChanged({ type: "group", action: "joined", group_id: groupId, version: joined });
+      for (const [mediaId, mediaType] of [...media]) {
+        const fields = { group_id: groupId, media_id: mediaId, media_type: mediaType };
+        const version = (await this.request("start_media", fields)).version as number;
+        this.groupChanged({ type: "group", action: "media_started", ...fields, version });
+      }
     }
   }
 

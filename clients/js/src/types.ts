@@ -165,17 +165,28 @@ export type Listener<K extends TerminalEventName> = (event: TerminalEvents[K]) =
 export const MediaType = { SCREEN: 0, AUDIO: 1, VIDEO: 2, WHITEBOARD: 4 } as const;
 export type MediaTypeValue = (typeof MediaType)[keyof typeof MediaType];
 
+/**
+ * An event handler property. Declared as a method so that its parameter is compared
+ * both ways: the browser's `(ev: Event) => any` and the ws package's handlers are
+ * assignable although they name a narrower event than the SDK reads.
+ */
+export type Handler<E> = { bivarianceHack(event: E): void }["bivarianceHack"];
+
 /** What the SDK needs of a WebSocket: the browser's, or one of the `ws` package in Node. */
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export type FetchLike = (url: string) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+/** What the SDK needs of `fetch` (the address call); it passes a signal to abort a call that takes too long. */
+export type FetchLike = (
+  url: string,
+  init?: { signal?: AbortSignal },
+) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;

@@ -67,9 +67,12 @@ test("a kickout: the kicked push with its reason, then closed for good (no recon
   const kicked = nextEvent(t, "kicked");
   const disconnected = nextEvent(t, "disconnected");
   const closed = nextEvent(t, "closed");
+  let stateWhenDisconnected;
+  t.on("disconnected", () => (stateWhenDisconnected = t.state));
   assert.deepEqual(await gw.call("POST", "/v1/kickout", { app_id: app.app_id, user_id: "kickme" }), { kicked: 1 });
   assert.deepEqual(await kicked, { type: "kicked", reason: "kickout", msg: "kicked out by the app's backend" });
   assert.equal((await disconnected).willReconnect, false);
+  assert.equal(stateWhenDisconnected, "closed");
   assert.deepEqual(await closed, { type: "closed", code: 4001, reason: "kickout" });
   assert.equal(t.kicked.reason, "kickout");
   await assert.rejects(t.heartbeat(), { code: ClientCode.CONNECTION_CLOSED });
@@ -83,6 +86,8 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   await t.setState("in a call");
   const events = [];
   for (const type of ["disconnected", "reconnecting", "reconnected", "login"]) t.on(type, (e) => events.push(type));
+  let stateWhenDisconnected;
+  t.on("disconnected", () => (stateWhenDisconnected = t.state));
   const rejoined = nextEvent(t, "group", (e) => e.action === "media_started");
   const pending = t.listOnline(); // in flight when the network goes
   const disconnected = nextEvent(t, "disconnected");
@@ -93,12 +98,33 @@ test("a dropped connection: reconnect with the resume credential, groups and sta
   assert.notEqual(reconnected.reply.resume, first.resume);
   assert.equal(t.resume, reconnected.reply.resume);
   assert.deepEqual(events, ["disconnected", "reconnecting", "login", "reconnected"]);
+  assert.equal(stateWhenDisconnected, "reconnecting");
   await rejoined;
   assert.deepEqual([...t.groups.get("room")], [["mic", 1]]);
   const online = await gw.online(app.app_id, "dropper");
   assert.deepEqual(online.map((o) => o.state), [1]);
   const page = await t.listOnline();
   assert.equal(page.users.find((u) => u.user_id === "dropper").custom_state, "in a call");
+});
+
+test("a connection lost again while groups are taken up: the next reconnect still takes them up", async () => {
+  const t = terminal(gw, app, "flaky", { token: token001(app.app_id, app.app_secret, { uid: "flaky" }) });
+  await t.connect();
+  await t.joinGroup("room");
+  await t.startMedia("room", "cam", 2);
+  const rejoinFailed = nextEvent(t, "rejoin_failed");
+  // the first reconnect's socket drops before its join_group is answered
+  t.once("reconnected", () => t.socket.terminate());
+  let reconnects = 0;
+  const again = nextEvent(t, "reconnected", () => ++reconnects === 2);
+  const rejoined = nextEvent(t, "group", (e) => e.action === "media_started");
+  t.socket.terminate();
+  assert.equal((await rejoinFailed).error.code, ClientCode.CONNECTION_CLOSED);
+  await again;
+  const started = await rejoined;
+  assert.deepEqual([started.group_id, started.media_id, started.media_type], ["room", "cam", 2]);
+  assert.deepEqual([...t.groups.get("room")], [["cam", 2]]);
+  assert.equal(await t.leaveGroup("room") > started.version, true); // in the group now: leaving is an event
 });
 
 test("a reconnect the gateway refuses (the app went offline): reconnect_failed, then closed", async () => {

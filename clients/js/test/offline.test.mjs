@@ -113,3 +113,35 @@ test("a URL that is not the gateway: the address reply is refused with its code"
     server.close();
   }
 });
+
+test("an address call answered by something else (not JSON): BAD_ADDRESS_REPLY, not a connection failure", async () => {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end("<!doctype html><title>a web server</title>");
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}`;
+    const client = new TerminalClient({ url, appId: "a".repeat(32), userId: "u", token: "001x", WebSocket });
+    await assert.rejects(client.connect(), { name: "TerminalConnectionError", code: ClientCode.BAD_ADDRESS_REPLY, msg: /not JSON/ });
+    assert.equal(client.state, "closed");
+  } finally {
+    server.close();
+  }
+});
+
+test("an address call that is never answered: connect() fails after requestTimeoutMs, it does not hang", async () => {
+  const server = createServer(() => {}); // takes the request, never answers
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}`;
+    const client = new TerminalClient({ url, appId: "a".repeat(32), userId: "u", token: "001x", WebSocket, requestTimeoutMs: 300 });
+    const started = Date.now();
+    await assert.rejects(client.connect(), { name: "TerminalConnectionError", code: ClientCode.CONNECTION_FAILED, msg: /no answer within 300 ms/ });
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(client.state, "closed");
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -144,3 +144,25 @@ test("heartbeats keep a quiet terminal online past three intervals", async () =>
   assert.equal(gone, false);
   assert.equal((await gw.online(app.app_id, "quiet")).length, 1);
 });
+
+test("a listener that throws, or an async one that rejects: reported, the client reads on, nothing unhandled", async () => {
+  const t = terminal(gw, app, "buggy");
+  const reported = [];
+  const consoleError = console.error;
+  console.error = (err) => reported.push(String(err)); // (Node has no reportError)
+  try {
+    t.on("login", () => {
+      throw new Error("sync bug");
+    });
+    t.on("login", async () => {
+      await Promise.resolve();
+      throw new Error("async bug");
+    });
+    await t.connect();
+    await eventually(() => reported.length === 2);
+    assert.deepEqual(reported.sort(), ["Error: async bug", "Error: sync bug"]);
+    assert.equal((await t.listOnline()).users.some((u) => u.user_id === "buggy"), true);
+  } finally {
+    console.error = consoleError;
+  }
+});

@@ -9,10 +9,15 @@ import {
   type TerminalError,
   type WebSocketConstructor,
 } from "../dist/index.js";
+import NodeWebSocket from "ws";
 
 declare const WebSocket: WebSocketConstructor; // the browser's, or the ws package's
 
 const client = new TerminalClient({ url: "http://127.0.0.1:28000", appId: "a", userId: "u", token: () => "001", WebSocket });
+// The classes a caller really has: the browser's (lib.dom) and fetch, and in Node the ws package's (@types/ws).
+const options = { url: "http://127.0.0.1:28000", appId: "a", userId: "u", token: "001" };
+new TerminalClient({ ...options, WebSocket: globalThis.WebSocket, fetch: globalThis.fetch });
+new TerminalClient({ ...options, WebSocket: NodeWebSocket });
 client.on("invite", (invite: InviteEvent) => void client.replyInvite(invite.group_id, invite.seq_id, true));
 client.on("kicked", (kicked) => kicked.reason satisfies "kickout" | "force_login" | "app_offline" | "app_deleted" | "service_removed" | "heartbeat_timeout" | "shutdown" | "developer_disabled");
 client.on("message", (message) => message.body);

@@ -23,11 +23,22 @@ RECORD_FIELDS = (
 )  # fmt: skip
 
 
+# What a spreadsheet takes for the start of a formula. A record's labels (group_id,
+# user_id, stream_id, client_id) are whatever a node reported, from a terminal perhaps:
+# "=HYPERLINK(...)" would run in the developer's spreadsheet. Such a cell gets a
+# leading ' (OWASP's advice), which spreadsheets show as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def records_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     """``rows``: records with each value as the cell's text or an int (decimals as the
     API writes them: ``0.006000``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=RECORD_FIELDS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _text(v) for k, v in row.items()} for row in rows)
     return out.getvalue()

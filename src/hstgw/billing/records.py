@@ -38,6 +38,13 @@ def check_page(page: int, page_size: int) -> int:
     return (page - 1) * page_size
 
 
+def _check_filters(start: int, end: int, charge_term: int | None) -> None:
+    _check_range(start, end)
+    if charge_term is not None and charge_term not in CHARGE_TERMS:
+        terms = ", ".join(map(str, CHARGE_TERMS))
+        raise ParameterInvalid("charge_term", f"must be one of {terms}")
+
+
 def _check_range(start: int, end: int) -> None:
     if end < start:
         raise ParameterInvalid("end_time", "must not be before start_time")
@@ -91,10 +98,7 @@ class Records:
         """One page of ``dev_id``'s records whose start_time lies in [start, end] (of
         ``charge_term`` only, when given)."""
         offset = check_page(page, page_size)
-        _check_range(start, end)
-        if charge_term is not None and charge_term not in CHARGE_TERMS:
-            terms = ", ".join(map(str, CHARGE_TERMS))
-            raise ParameterInvalid("charge_term", f"must be one of {terms}")
+        _check_filters(start, end, charge_term)
         total, rows = await self._store.list_records(
             dev_id, start, end, app_id, offset, page_size, charge_term
         )
@@ -104,6 +108,27 @@ class Records:
             "page_size": page_size,
             "records": [self.to_wire(r) for r in rows],
         }
+
+    async def every(
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        charge_term: int | None,
+        most: int,
+    ) -> list[dict[str, Any]]:
+        """The records of all of ``page``'s pages, in its order, read in one query (one
+        snapshot; page after page, each counted its range and skipped all before it:
+        minutes at 100,000). More than ``most``: refused, before they are read."""
+        _check_filters(start, end, charge_term)
+        total, _ = await self._store.list_records(dev_id, start, end, app_id, 0, 0, charge_term)
+        if total > most:
+            raise ParameterInvalid(
+                "end_time", f"{total} records: at most {most} at once; narrow the range"
+            )
+        _, rows = await self._store.list_records(dev_id, start, end, app_id, 0, most, charge_term)
+        return [self.to_wire(r) for r in rows]
 
     async def amount(
         self, dev_id: str, start: int, end: int, app_id: str | None, charge_term: int | None

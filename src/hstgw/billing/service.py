@@ -73,6 +73,18 @@ class Billing:
         """A page of ``dev_id``'s records: total, page, page_size, records."""
         return await self._records.page(dev_id, start, end, app_id, page, page_size, charge_term)
 
+    async def every_record(
+        self,
+        dev_id: str,
+        start: int,
+        end: int,
+        app_id: str | None,
+        charge_term: int | None,
+        most: int,
+    ) -> list[dict[str, Any]]:
+        """All of ``records``' pages at once (a CSV), if there are at most ``most``."""
+        return await self._records.every(dev_id, start, end, app_id, charge_term, most)
+
     async def records_amount(
         self, dev_id: str, start: int, end: int, app_id: str | None, charge_term: int | None
     ) -> int:

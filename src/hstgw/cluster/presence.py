@@ -57,16 +57,19 @@ _RELEASE = lua.source("release")
 _SET_STATE = lua.source("set_state")
 _FORGET_NODE = lua.source("forget_node")
 _KEEP_RESUME = lua.source("keep_resume")
+_FORGET_RESUMES = lua.source("forget_resumes")
 _REMEMBER_INVITE = lua.source("remember_invite")
 
 
 def _entry(s: Session, node: str) -> bytes:
-    return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn])
+    # (the scripts read items 4 and 5: what is added goes after them)
+    return orjson.dumps([s.client_guid, s.company_id, s.custom_state, node, s.conn, s.since_ms])
 
 
 def _terminal(user_id: str, mutex_type: str, raw: bytes | str) -> Terminal:
-    guid, company, state, node, conn = orjson.loads(raw)
-    return Terminal(user_id, mutex_type, guid, company, state, node, conn)
+    guid, company, state, node, conn, *more = orjson.loads(raw)
+    since = int(more[0]) if more else 0  # (an entry of a node from before ``since``)
+    return Terminal(user_id, mutex_type, guid, company, state, node, conn, since)
 
 
 class RedisPresence(Presence):
@@ -89,6 +92,7 @@ class RedisPresence(Presence):
         self._set_state = redis.script(_SET_STATE)
         self._forget_node = redis.script(_FORGET_NODE)
         self._keep_resume = redis.script(_KEEP_RESUME)
+        self._forget_resumes = redis.script(_FORGET_RESUMES)
         self._turns = Turns()
 
     def _keys(self, app_id: str, user_id: str, node: str) -> list[str]:
@@ -278,6 +282,9 @@ class RedisPresence(Presence):
                 return await p.execute()
 
         await self._r.run(forget)
+
+    async def forget_resumes(self, owner: str) -> None:
+        await self._forget_resumes([self._r.key("resumes", owner)], [self._r.key("resume", "")])
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))

@@ -9,6 +9,7 @@ ownership is the services' rule, as for the API.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -75,18 +76,46 @@ class Ctx:
         return Reply(page.encode(), status=status)
 
     def _flash(self) -> str:
-        """The note a redirect asked for (``?msg=``): only ours, filled with ``result``."""
+        """The note a redirect asked for (``?msg=``): only ours, filled with ``result``
+        only if this session's redirect signed it (a link from elsewhere could
+        otherwise put its author's words on the console's page)."""
         msg = self.request.arg("msg")
         if msg not in _FLASH:
             return ""
         result = self.request.arg("result")[:2000]
+        if result or msg in _WITH_RESULT:
+            expected = _sign(self.csrf, msg, result)
+            if not expected or not hmac.compare_digest(self.request.arg("sig"), expected):
+                return ""
         return self.t(msg, n=result, results=result)
+
+    def redirect(self, location: str, msg: str, result: str = "", **params: str) -> Reply:
+        """To ``location`` with the note ``msg`` (filled with ``result``), signed."""
+        sig = _sign(self.csrf, msg, result) if result or msg in _WITH_RESULT else ""
+        return Reply.redirect(location, **params, msg=msg, result=result, sig=sig)
+
+    async def charge(self, calls: int) -> None:
+        """A page doing the work of more API calls than the one every page costs:
+        the ``calls`` more, from the developer's rate, as the API would take them."""
+        if calls > 0:
+            decision = await self.gw.guard.call(self.dev_id, calls)
+            if decision is not None and not decision.allowed:
+                raise SystemBusy()
 
 
 Handler = Callable[[Ctx], Awaitable[Reply]]
 _FLASH = frozenset(
     {"created", "saved", "deleted", "kicked", "sent", "redelivered", "signed_out", "session_over"}
 )
+_WITH_RESULT = frozenset({"kicked", "sent"})
+
+
+def _sign(csrf: str, msg: str, result: str) -> str:
+    """A note's MAC under the session's CSRF token (a secret of the session's)."""
+    if not csrf:
+        return ""  # (no session: nothing signs, nothing verifies)
+    mac = hmac.new(csrf.encode(), f"note\0{msg}\0{result}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +133,9 @@ class Console:
         self.gw = gw
         self._proxies = proxies
         self._access_log = access_log
-        self.sessions = Sessions(gw.developers.active, gw.clock, gw.settings.console_session_ttl)
+        self.sessions = Sessions(
+            gw.developers.active, gw.store, gw.clock, gw.settings.console_session_ttl
+        )
         self.env = Environment(
             loader=PackageLoader("hstgw.console", "templates"),
             autoescape=True,

@@ -22,7 +22,7 @@ from hstgw.online import protocol as p
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import TerminalError, parse_frame, parse_request, reply
 from hstgw.online.models import LoginReq
-from hstgw.online.presence import FIELD_SEPARATOR, Presence
+from hstgw.online.presence import Presence, resume_owner
 from hstgw.online.routing import Reach
 from hstgw.online.session import Link, Session
 from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus
@@ -110,7 +110,7 @@ class Admission:
             raise await self._failed(address, TerminalCode.APP_NOT_FOUND)
         # A resume credential answers for the same user in the same company only: its
         # owner is the three ids joined.
-        owner = FIELD_SEPARATOR.join((app.app_id, req.user_id, req.company_id))
+        owner = resume_owner(app.app_id, req.user_id, req.company_id)
         used: str | None = None  # the token's replay key, once noted as used
         now = self._clock()
         presence = self._presence
@@ -194,6 +194,7 @@ class Admission:
             req.extend_info,
             self._ticks(),
             secrets.token_hex(8),
+            self._clock(),
         )
         session.fill(self._config.message_rate)
         # Presence decides whether logins of one terminal take turns: none needed

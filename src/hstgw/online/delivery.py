@@ -15,7 +15,7 @@ from hstgw.errors import OperationFailed
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import check_body, dumps
 from hstgw.online.invites import Invites
-from hstgw.online.presence import Presence, Terminal
+from hstgw.online.presence import Presence, Terminal, resume_owner
 from hstgw.online.routing import Reach
 from hstgw.store import App, Store
 
@@ -51,13 +51,19 @@ class Deliveries:
 
     async def kickout(self, dev_id: str, app_id: str, user_id: str, mutex_type: str | None) -> int:
         """Kick the user's terminals (of ``mutex_type`` if given) on every node; the
-        number kicked. Returns once presence shows them offline."""
+        number kicked. Returns once presence shows them offline.
+
+        The user's resume credentials go first (those of each company it is kicked
+        from, all its terminals'): a kicked terminal comes back only with a new token
+        from the backend, not by reconnecting."""
         await owned_app(self._store, dev_id, app_id)
         terminals = [
             t
             for t in await self._presence.of_user(app_id, user_id)
             if mutex_type is None or t.mutex_type == mutex_type
         ]
+        for company_id in sorted({t.company_id for t in terminals}):
+            await self._presence.forget_resumes(resume_owner(app_id, user_id, company_id))
         pending = [self._reach.kick(app_id, t, "kickout") for t in terminals]
         waits = [w for w in pending if w is not None]
         if waits:
@@ -111,15 +117,15 @@ class Deliveries:
     async def terminals(
         self, dev_id: str, app_id: str, user_part: str, page: int, page_size: int
     ) -> tuple[int, list[dict[str, Any]]]:
-        """The app's terminals as ``user_state`` lists them, with their company and, for
-        those gone, since when (ms); only users whose id contains ``user_part``."""
+        """The app's terminals as ``user_state`` lists them, with their company and since
+        when (ms) they are online, or gone; only users whose id contains ``user_part``."""
         await owned_app(self._store, dev_id, app_id)
         online, offline = await asyncio.gather(
             self._presence.online(app_id),
             self._presence.offline(app_id, self._clock() - self._retention_ms),
         )
         rows = [
-            (t.user_id, t.mutex_type, 1, t.client_guid, t.company_id, 0)
+            (t.user_id, t.mutex_type, 1, t.client_guid, t.company_id, t.since_ms)
             for t in online
             if user_part in t.user_id
         ]

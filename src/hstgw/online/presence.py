@@ -29,6 +29,7 @@ __all__ = [
     "Terminal",
     "Turns",
     "UserTerminal",
+    "resume_owner",
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
@@ -44,6 +45,11 @@ UserTerminal = tuple[str, str]  # (user_id, mutex_type)
 _Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
 
 
+def resume_owner(app_id: str, user_id: str, company_id: str) -> str:
+    """Whose resume credentials these are: a user of an app in a company."""
+    return FIELD_SEPARATOR.join((app_id, user_id, company_id))
+
+
 @dataclass(frozen=True, slots=True)
 class Terminal:
     """An online terminal, wherever it is connected."""
@@ -55,12 +61,14 @@ class Terminal:
     custom_state: str
     node: str
     conn: str  # this login's id: a later login of the same terminal has another
+    since_ms: int = 0  # when it logged in (epoch ms)
 
     @classmethod
     def of(cls, s: Session, node: str) -> Terminal:
         return cls(
-            s.user_id, s.mutex_type, s.client_guid, s.company_id, s.custom_state, node, s.conn
-        )
+            s.user_id, s.mutex_type, s.client_guid, s.company_id, s.custom_state, node, s.conn,
+            s.since_ms,
+        )  # fmt: skip
 
     def describe(self) -> dict[str, object]:
         return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)
@@ -163,6 +171,10 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def forget_resume(self, digest: str, owner: str) -> None:
         """The login that was to answer this credential did not happen."""
+
+    @abc.abstractmethod
+    async def forget_resumes(self, owner: str) -> None:
+        """Every credential of ``owner``: it was kicked out, and comes back with a token."""
 
     @abc.abstractmethod
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
@@ -316,6 +328,10 @@ class LocalPresence(Presence):
         kept = self._resumes_of.get(owner)
         if kept is not None and digest in kept:
             kept.remove(digest)
+
+    async def forget_resumes(self, owner: str) -> None:
+        for digest in self._resumes_of.pop(owner, []):
+            self._resumes.pop(digest, None)
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)

@@ -43,6 +43,7 @@ class Session:
         "last_seen",
         "link",
         "mutex_type",
+        "since_ms",
         "user_id",
     )
 
@@ -58,6 +59,7 @@ class Session:
         extend_info: str,
         now: float,
         conn: str = "",
+        since_ms: int = 0,
     ) -> None:
         self.link = link
         self.app_id = app_id
@@ -69,6 +71,7 @@ class Session:
         self.extend_info = extend_info
         self.last_seen = now
         self.conn = conn  # this login's id (presence and routing tell logins apart by it)
+        self.since_ms = since_ms  # when it logged in (epoch ms; ``now`` is monotonic)
         self.ended = False  # kicked or gone: no longer in the registry
         # The groups it joined and the media it started in each (media_id -> type): left
         # when it goes, joined again if its node had been taken for dead (a cluster).

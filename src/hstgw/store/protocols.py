@@ -72,11 +72,33 @@ class DeveloperStore(Protocol):
     async def list_developers(self) -> list[Developer]: ...
 
     async def set_developer_secret(self, dev_id: str, secret: str) -> bool:
-        """Replace the secret and revoke the developer's live access token."""
+        """Replace the secret; revoke the developer's live access token and end its
+        console sessions."""
         ...
 
     async def set_developer_status(self, dev_id: str, status: str) -> bool:
-        """Enable or disable; disabling revokes the live access token."""
+        """Enable or disable; disabling revokes the live access token and ends the
+        console sessions (re-enabling brings neither back)."""
+        ...
+
+
+class ConsoleSessionStore(Protocol):
+    """The console's sessions, by the digest of their cookie's nonce."""
+
+    async def open_console_session(
+        self, session_id: str, dev_id: str, expires_at: int, now: int
+    ) -> None:
+        """Keep a new session (the developer's that expired by ``now`` go)."""
+        ...
+
+    async def console_session(self, session_id: str, now: int) -> str | None:
+        """The dev_id of a session still open at ``now``."""
+        ...
+
+    async def end_console_session(self, session_id: str) -> None: ...
+
+    async def purge_console_sessions(self, before: int) -> int:
+        """Forget the sessions that expired before ``before``."""
         ...
 
 
@@ -278,6 +300,7 @@ class Store(
     Maintenance,
     DeveloperStore,
     AccessTokenStore,
+    ConsoleSessionStore,
     IdempotencyStore,
     AppStore,
     NodeStore,

@@ -17,11 +17,17 @@ from hstgw.store.totals import HOUR_MS, MonthTotals
 
 __all__ = [
     "APP_COLUMNS",
+    "CONSOLE_SESSION",
+    "END_CONSOLE_SESSION",
+    "END_CONSOLE_SESSIONS",
     "INSERT_APP",
     "INSERT_DEVELOPER",
     "INSERT_NODE",
     "INSERT_RECORD",
     "INT64_MAX",
+    "OPEN_CONSOLE_SESSION",
+    "PURGE_CONSOLE_SESSIONS",
+    "PURGE_DEV_CONSOLE_SESSIONS",
     "RECORD_COLUMNS",
     "REVOKE_TOKENS",
     "UPSERT_MONTHLY_SIGNALING",
@@ -50,6 +56,15 @@ INSERT_APP = (
 LIVE_APPS_OF = "SELECT COUNT(*) FROM apps WHERE dev_id = ? AND deleted_at IS NULL"
 # A developer's live access tokens end (disabled, deleted, or a new token issued).
 REVOKE_TOKENS = "UPDATE access_tokens SET live = 0 WHERE dev_id = ? AND live = 1"
+# ... and its console sessions (disabled, or its secret reset).
+END_CONSOLE_SESSIONS = "DELETE FROM console_sessions WHERE dev_id = ?"
+OPEN_CONSOLE_SESSION = (
+    "INSERT INTO console_sessions (session_id, dev_id, expires_at) VALUES (?, ?, ?)"
+)
+PURGE_DEV_CONSOLE_SESSIONS = "DELETE FROM console_sessions WHERE dev_id = ? AND expires_at <= ?"
+CONSOLE_SESSION = "SELECT dev_id FROM console_sessions WHERE session_id = ? AND expires_at > ?"
+END_CONSOLE_SESSION = "DELETE FROM console_sessions WHERE session_id = ?"
+PURGE_CONSOLE_SESSIONS = "DELETE FROM console_sessions WHERE expires_at <= ?"
 INSERT_DEVELOPER = (
     "INSERT INTO developers (dev_id, name, secret, status, created_at, seq)"
     " VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM developers))"

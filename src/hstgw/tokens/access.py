@@ -26,6 +26,12 @@ log = logging.getLogger("hstgw.auth")
 
 _DEV_ID = re.compile(r"[0-9a-f]{32}")
 _ACCESS_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def _loggable(dev_id: str) -> str:
+    return dev_id if _DEV_ID.fullmatch(dev_id) else f"(malformed, {len(dev_id)} characters)"
+
+
 # How long a superseded or expired token is remembered, to answer 606000001
 # rather than 606000000 for it.
 _REMEMBER_MS = 7 * 86400 * 1000
@@ -125,8 +131,9 @@ class AccessTokens:
 
     async def sign_in(self, dev_id: str, secret: str, address: str = "") -> Developer:
         """The developer whose ``dev_id`` and ``dev_secret`` these are (the console's
-        sign-in), under the same failed-authentication limits as ``issue``: every
-        failure answers the same, and counts against the address and the developer."""
+        sign-in), under the same limits as ``issue``: every failure answers the same,
+        and counts against the address and the developer; a success is one of the
+        developer's access_token requests."""
         guard = self._guard
         if guard is not None:
             await guard.check_address(address)
@@ -142,6 +149,10 @@ class AccessTokens:
         elif not hmac.compare_digest(dev.secret.encode(), secret.encode()):
             await self._refuse("wrong dev_secret", dev_id, address)
         assert dev is not None  # (each refusal raised)
+        if guard is not None:
+            # a session is a credential made from the secret, as an access_token is:
+            # under the same limit (else a loop of sign-ins costs nothing)
+            await guard.issue_token(dev_id)
         return dev
 
     def _forget(self, dev_id: str) -> None:
@@ -151,7 +162,8 @@ class AccessTokens:
     async def _refuse(self, reason: str, dev_id: str, address: str) -> IssuedToken:
         log.info(
             "access_token refused",
-            extra={"reason": reason, "dev_id": dev_id[:64], "address": address},
+            # a dev_id of the wrong shape may be the secret, typed in the wrong field
+            extra={"reason": reason, "dev_id": _loggable(dev_id), "address": address},
         )
         if self._guard is not None:
             # A failure counts against the developer only if it names a real one's id

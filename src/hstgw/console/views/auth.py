@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _YEAR_S = 365 * 86400
+_BACK = re.compile(r"/console(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?")
 
 
 def register(console: Console) -> None:
@@ -45,17 +47,20 @@ def register(console: Console) -> None:
             )
         except AuthenticationFailed:
             return ctx.render("signin.html", 401, dev_id=dev_id, error=ctx.t("signin_failed"))
-        except SystemBusy:
-            return ctx.render("signin.html", 429, dev_id=dev_id, error=ctx.t("signin_busy"))
+        except SystemBusy as exc:
+            # past the failures' limit, or the successes' (the access_token's, a sign-in
+            # being one more credential made from the secret)
+            busy = "signin_busy" if "failed" in exc.msg else "signin_many"
+            return ctx.render("signin.html", 429, dev_id=dev_id, error=ctx.t(busy))
         reply = Reply.redirect("/console/overview")
         sessions = ctx.console.sessions
-        reply.cookie(COOKIE, sessions.open(dev), ctx.request, max_age=sessions.ttl_s)
+        reply.cookie(COOKIE, await sessions.open(dev), ctx.request, max_age=sessions.ttl_s)
         return reply
 
     @console.page("POST", "/signout")
     async def sign_out(ctx: Ctx) -> Reply:
         assert ctx.session is not None
-        ctx.console.sessions.close(ctx.session)
+        await ctx.console.sessions.close(ctx.session)
         reply = Reply.redirect("/console/signin", msg="signed_out")
         reply.cookie(COOKIE, "", ctx.request, max_age=0)
         return reply
@@ -64,8 +69,9 @@ def register(console: Console) -> None:
     async def switch_language(ctx: Ctx) -> Reply:
         lang = ctx.request.form.get("lang", "")
         back = ctx.request.form.get("back", "")
-        # Only back to a console page: never a redirect elsewhere.
-        if not back.startswith("/console") or "//" in back or "\\" in back:
+        # Only back to a console page (never a redirect elsewhere), and only what a
+        # Location header carries as it is (no control character, nothing outside ASCII).
+        if not _BACK.fullmatch(back) or "//" in back or "/.." in back:
             back = "/console/signin"
         reply = Reply(status=303, headers=[("location", back)])
         if lang in LANGS:

@@ -24,15 +24,23 @@ __all__ = ["register"]
 
 _PAGE_SIZE = 50
 _CSV_PAGE = 100  # the API's largest page
+# A CSV's records at most (~100 MB of the process's memory while it is made); more
+# through the API's pages (`hstgw records list --csv`).
+_CSV_MOST = 100_000
+_FIRST, _AFTER, _ONE_DAY = date(1970, 1, 2), date(2100, 1, 1), timedelta(days=1)
 
 
 def _day(text: str, field: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ParameterInvalid(field, "must be a date, YYYY-MM-DD") from None
+    # the API's epoch-ms range (a day past 9999-12-30 was a 500: no day after it)
+    if not _FIRST <= day < _AFTER:
+        raise ParameterInvalid(field, f"must be a date from {_FIRST} to {_AFTER - _ONE_DAY}")
+    return day
 
 
 def _filters(ctx: Ctx) -> dict[str, Any]:
@@ -96,16 +104,14 @@ def register(console: Console) -> None:
         f = _filters(ctx)
         app_id = f["app_id"] or None
         term = int(f["charge_term"]) if f["charge_term"] else None
-        rows: list[dict[str, Any]] = []
-        page = 1
-        while True:  # every page, as `hstgw records list --csv` reads them
-            got = await gw.billing.records(
-                dev_id, f["start_ms"], f["end_ms"], app_id, page, _CSV_PAGE, term
-            )
-            rows.extend({k: _cell(v) for k, v in r.items()} for r in got["records"])
-            if page * _CSV_PAGE >= got["total"] or not got["records"]:
-                break
-            page += 1
+        # a call per page of the API's, charged before they are read
+        first = await gw.billing.records(dev_id, f["start_ms"], f["end_ms"], app_id, 1, 1, term)
+        await ctx.charge((min(first["total"], _CSV_MOST) - 1) // _CSV_PAGE)  # (the 1st: paid)
+        # every page's records, as `hstgw records list --csv` reads them, in one read
+        records = await gw.billing.every_record(
+            dev_id, f["start_ms"], f["end_ms"], app_id, term, _CSV_MOST
+        )
+        rows = [{k: _cell(v) for k, v in r.items()} for r in records]
         name = f"records-{f['start']}-{f['end']}.csv"
         return Reply(
             records_csv(rows).encode(),

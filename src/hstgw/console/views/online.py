@@ -62,10 +62,9 @@ def register(console: Console) -> None:
             body["mutex_type"] = form["mutex_type"]
         req = parse_body(KickoutIn, orjson.dumps(body))
         kicked = await ctx.gw.online.kickout(ctx.dev_id, req.app_id, req.user_id, req.mutex_type)
-        return Reply.redirect(
-            "/console/online", app_id=req.app_id, user=form.get("user", ""), msg="kicked",
-            result=str(kicked),
-        )  # fmt: skip
+        return ctx.redirect(
+            "/console/online", "kicked", str(kicked), app_id=req.app_id, user=form.get("user", "")
+        )
 
     @console.page("POST", "/online/trans-cmd")
     async def trans_cmd(ctx: Ctx) -> Reply:
@@ -94,6 +93,4 @@ def register(console: Console) -> None:
         summary = ", ".join(
             f"{r['user_id']}/{r['terminal_seq_num']}: {r['result']}" for r in results
         )
-        return Reply.redirect(
-            "/console/online", app_id=req.app_id, msg="sent", result=summary or "-"
-        )
+        return ctx.redirect("/console/online", "sent", summary or "-", app_id=req.app_id)

@@ -28,6 +28,7 @@ def register(console: Console) -> None:
         today = datetime.fromtimestamp(gw.clock() / 1000, gw.settings.zone).date()
         month = today.strftime("%Y-%m")
         total_apps, apps = await gw.apps.list(dev_id, 1, _MAX_APPS)
+        await ctx.charge(len(apps))  # an app's figures: a call's work, as the API's would be
         # The month by term, the days, and each app's month (as its consumption_limit is
         # checked): three reads that sum amounts, none that lists records.
         by_term, daily, standings = await asyncio.gather(

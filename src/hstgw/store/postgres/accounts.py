@@ -94,6 +94,7 @@ class AccountsStore(PostgresEngine):
                 dev_id,
             )
             await c.execute(_REVOKE_TOKENS, dev_id)
+            await c.execute(numbered(sql.END_CONSOLE_SESSIONS), dev_id)
         return affected(found) > 0
 
     async def set_developer_status(self, dev_id: str, status: str) -> bool:
@@ -103,7 +104,27 @@ class AccountsStore(PostgresEngine):
             )
             if status != "active":
                 await c.execute(_REVOKE_TOKENS, dev_id)
+                await c.execute(numbered(sql.END_CONSOLE_SESSIONS), dev_id)
         return affected(found) > 0
+
+    # console sessions
+
+    async def open_console_session(
+        self, session_id: str, dev_id: str, expires_at: int, now: int
+    ) -> None:
+        async with self._transaction() as c:
+            await c.execute(numbered(sql.PURGE_DEV_CONSOLE_SESSIONS), dev_id, now)
+            await c.execute(numbered(sql.OPEN_CONSOLE_SESSION), session_id, dev_id, expires_at)
+
+    async def console_session(self, session_id: str, now: int) -> str | None:
+        row = await self._fetchrow(sql.CONSOLE_SESSION, session_id, now)
+        return None if row is None else str(row[0])
+
+    async def end_console_session(self, session_id: str) -> None:
+        await self._execute(sql.END_CONSOLE_SESSION, session_id)
+
+    async def purge_console_sessions(self, before: int) -> int:
+        return affected(await self._execute(sql.PURGE_CONSOLE_SESSIONS, before))
 
     # access tokens
 

@@ -49,6 +49,17 @@ _TRANSIENT = (
 )
 
 
+class _PooledConnection(asyncpg.Connection):
+    """Given back to the pool without asyncpg's reset query (``RESET ALL``, ``UNLISTEN``,
+    ``CLOSE ALL``, advisory unlocks), one more round trip on every store call: the
+    store keeps no session state on pooled connections (its session locks have
+    connections of their own; its other locks end with their transactions). A
+    transaction left open is still rolled back as the connection is given back."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class PostgresEngine:
     def __init__(
         self,
@@ -87,7 +98,11 @@ class PostgresEngine:
                 finally:
                     await conn.close()
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=10, server_settings=self._settings()
+                self.url,
+                min_size=1,
+                max_size=10,
+                server_settings=self._settings(),
+                connection_class=_PooledConnection,
             )
         except _TRANSIENT as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc

@@ -26,13 +26,6 @@ from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 
 __all__ = ["EventStore"]
 
-_PAIRS = "(SELECT * FROM unnest($1::text[], $2::text[]))"
-_TRIPLES = "unnest($1::text[], $2::text[], $3::text[]) AS t (app_id, group_id, user_id)"
-
-
-def _columns(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
 
 class EventStore(PostgresEngine):
     async def append_events(self, batch: Batch, limits: GroupLimits, now: int) -> AppendPlan:
@@ -129,55 +122,67 @@ class EventStore(PostgresEngine):
 async def _read_touched(c: Conn, batch: Batch, now: int) -> Reads:
     t = touched(batch)
     reads = Reads()
-    # The heads exist (a first event makes its app's), then are locked in app order.
-    await c.execute(
-        "INSERT INTO event_heads (app_id, version, updated_at)"
-        " SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a ON CONFLICT DO NOTHING",
+    # The heads, locked in app order, in one statement: a first event makes its app's;
+    # an existing head is "updated" to itself, which locks it as FOR UPDATE would and
+    # returns its version as the holder before us left it.
+    for app_id, version in await c.fetch(
+        "INSERT INTO event_heads AS h (app_id, version, updated_at)"
+        " SELECT a, 0, $2 FROM unnest($1::text[]) AS a ORDER BY a"
+        " ON CONFLICT (app_id) DO UPDATE SET updated_at = h.updated_at"
+        " RETURNING app_id, version",
         t.apps,
         now,
-    )
-    for app_id, version in await c.fetch(
-        "SELECT app_id, version FROM event_heads WHERE app_id = ANY($1::text[])"
-        " ORDER BY app_id FOR UPDATE",
-        t.apps,
     ):
         reads.versions[app_id] = int(version)
+    # What the plan needs of the groups, in one more statement (one round trip).
+    parts: list[str] = []
+    args: list[list[str]] = []
+
+    def arrays(rows: Sequence[tuple[str, ...]], width: int) -> str:
+        first = len(args) + 1
+        args.extend([r[i] for r in rows] for i in range(width))
+        cols = ", ".join(f"${first + i}::text[]" for i in range(width))
+        return f"unnest({cols})"
+
     if t.users:
-        args = [[k[i] for k in t.users] for i in range(3)]
-        for app_id, group_id, user_id, holder, node in await c.fetch(
-            "SELECT m.app_id, m.group_id, m.user_id, m.holder, m.node"
-            f" FROM {_TRIPLES} JOIN group_members m USING (app_id, group_id, user_id)",
-            *args,
-        ):
-            reads.members[(app_id, group_id, user_id)] = (holder, node)
-        for app_id, group_id, user_id, media_id, media_type in await c.fetch(
-            "SELECT m.app_id, m.group_id, m.user_id, m.media_id, m.media_type"
-            f" FROM {_TRIPLES} JOIN group_media m USING (app_id, group_id, user_id)",
-            *args,
-        ):
-            reads.media.setdefault((app_id, group_id, user_id), {})[media_id] = media_type
+        users = arrays(t.users, 3) + " AS t (app_id, group_id, user_id)"
+        parts += [
+            "SELECT 'm', m.app_id, m.group_id, m.user_id, m.holder, m.node, NULL::bigint"
+            f" FROM {users} JOIN group_members m USING (app_id, group_id, user_id)",
+            "SELECT 'd', m.app_id, m.group_id, m.user_id, m.media_id, NULL, m.media_type"
+            f" FROM {users} JOIN group_media m USING (app_id, group_id, user_id)",
+        ]
     if t.joined:
-        for app_id, group_id, n in await c.fetch(
-            "SELECT app_id, group_id, count(*) FROM group_members"
-            f" WHERE (app_id, group_id) IN {_PAIRS} GROUP BY app_id, group_id",
-            *_columns(t.joined),
-        ):
-            reads.sizes[(app_id, group_id)] = int(n)
-    if t.holders:
-        for app_id, holder, n in await c.fetch(
-            "SELECT app_id, holder, count(*) FROM group_members"
-            f" WHERE (app_id, holder) IN {_PAIRS} GROUP BY app_id, holder",
-            *_columns(t.holders),
-        ):
-            reads.holder_groups[(app_id, holder)] = int(n)
-    if t.keys:
-        reads.seen.update(
-            (r[0], r[1])
-            for r in await c.fetch(
-                f"SELECT source, event_key FROM event_keys WHERE (source, event_key) IN {_PAIRS}",
-                *_columns(t.keys),
-            )
+        parts.append(
+            "SELECT 's', app_id, group_id, NULL, NULL, NULL, count(*) FROM group_members"
+            f" WHERE (app_id, group_id) IN (SELECT * FROM {arrays(t.joined, 2)})"
+            " GROUP BY app_id, group_id"
         )
+    if t.holders:
+        parts.append(
+            "SELECT 'h', app_id, NULL, NULL, holder, NULL, count(*) FROM group_members"
+            f" WHERE (app_id, holder) IN (SELECT * FROM {arrays(t.holders, 2)})"
+            " GROUP BY app_id, holder"
+        )
+    if t.keys:
+        parts.append(
+            "SELECT 'k', NULL, NULL, NULL, source, event_key, NULL FROM event_keys"
+            f" WHERE (source, event_key) IN (SELECT * FROM {arrays(t.keys, 2)})"
+        )
+    if parts:
+        for kind, app_id, group_id, user_id, s1, s2, n in await c.fetch(
+            " UNION ALL ".join(parts), *args
+        ):
+            if kind == "m":
+                reads.members[(app_id, group_id, user_id)] = (s1, s2)
+            elif kind == "d":
+                reads.media.setdefault((app_id, group_id, user_id), {})[s1] = n
+            elif kind == "s":
+                reads.sizes[(app_id, group_id)] = int(n)
+            elif kind == "h":
+                reads.holder_groups[(app_id, s1)] = int(n)
+            else:
+                reads.seen.add((s1, s2))
     return reads
 
 

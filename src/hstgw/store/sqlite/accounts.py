@@ -96,6 +96,7 @@ class AccountsStore(SqliteEngine):
                 (self._box.seal(secret), dev_id),
             ).rowcount
             c.execute(sql.REVOKE_TOKENS, (dev_id,))
+            c.execute(sql.END_CONSOLE_SESSIONS, (dev_id,))
             return bool(found)
 
         return await self._write(work)
@@ -107,9 +108,35 @@ class AccountsStore(SqliteEngine):
             ).rowcount
             if status != "active":
                 c.execute(sql.REVOKE_TOKENS, (dev_id,))
+                c.execute(sql.END_CONSOLE_SESSIONS, (dev_id,))
             return bool(found)
 
         return await self._write(work)
+
+    # console sessions
+
+    async def open_console_session(
+        self, session_id: str, dev_id: str, expires_at: int, now: int
+    ) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(sql.PURGE_DEV_CONSOLE_SESSIONS, (dev_id, now))
+            c.execute(sql.OPEN_CONSOLE_SESSION, (session_id, dev_id, expires_at))
+
+        await self._write(work)
+
+    async def console_session(self, session_id: str, now: int) -> str | None:
+        row = await self._read(
+            lambda c: c.execute(sql.CONSOLE_SESSION, (session_id, now)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def end_console_session(self, session_id: str) -> None:
+        await self._write(lambda c: c.execute(sql.END_CONSOLE_SESSION, (session_id,)))
+
+    async def purge_console_sessions(self, before: int) -> int:
+        return await self._write(
+            lambda c: c.execute(sql.PURGE_CONSOLE_SESSIONS, (before,)).rowcount
+        )
 
     # access tokens
 
