@@ -224,3 +224,16 @@ async def test_concurrent_creations_each_take_a_number(settings: Settings) -> No
         assert sorted(s for (s,) in seqs) == sorted([*range(1, 21), *range(1, 21)])
     finally:
         await store.close()
+
+
+async def test_old_records_are_in_the_maintained_totals(migrated: Store) -> None:
+    """0012's month totals (filled at the first open) and 0013's hour counts (filled by
+    the migration) hold the records kept before them."""
+    [term] = await migrated.summarize(DEV, "2025-11", None)
+    assert (term.app_id, term.charge_term, term.records, term.amount_micro, term.total_time) == (
+        "a" * 32, 1, 3, 18_000, 180,
+    )  # fmt: skip
+    assert term.quantity == "0"
+    # a range of whole hours around T0: its total is read from record_hours
+    total, _ = await migrated.list_records(DEV, T0 - 86_400_000, T0 + 86_400_000, None, 0, 1)
+    assert total == 3

@@ -75,7 +75,10 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (9, "0009_events.sql"),
         (10, "0010_webhooks.sql"),
         (11, "0011_spend_index.sql"),
+        (12, "0012_month_totals.sql"),
+        (13, "0013_record_hours.sql"),
         (14, "0014_console_sessions.sql"),
+        (15, "0015_page_order.sql"),
     ]
 
 
@@ -188,7 +191,7 @@ async def test_ingestion_dedupes_rates_in_order_and_counts(store: Store) -> None
     assert [r.amount_micro for r in rows] == [0, 6000, 500]  # 5 of 10 above the quota
     usage = await store.month_usage("5" * 32, "2025-11")
     assert usage == {6: (1_000_005, 500), 4: (60, 6000)}
-    [term_sums_audio, term_sums_sig] = await store.summarize(DEV, t0, t0 + 1, None)
+    [term_sums_audio, term_sums_sig] = await store.summarize(DEV, "2025-11", None)
     assert (term_sums_audio.charge_term, term_sums_audio.amount_micro) == (1, 6000)
     assert term_sums_sig.total_sig_num == 1_000_005
     assert [(u.signaling, u.peak_terminals) for u in await store.online_usage("5" * 32)] == [(3, 2)]
@@ -211,9 +214,10 @@ async def test_spend_sums_by_term_app_and_bucket(store: Store) -> None:
     ]
     await store.ingest(events, rater, "node", 5)
     end = t0 + 3_600_000
-    assert await store.spend_by_term(DEV, t0, end) == [(1, 36_000), (2, 24_000)]
-    assert await store.spend_by_term("e" * 32, t0, end) == []  # another developer's: none
-    assert await store.spend_by_app_term(DEV, t0, end) == [
+    assert await store.spend_by_term(DEV, "2025-11") == [(1, 36_000), (2, 24_000)]
+    assert await store.spend_by_term("e" * 32, "2025-11") == []  # another developer's: none
+    assert await store.spend_by_term(DEV, "2025-12") == []
+    assert await store.spend_by_app_term(DEV, "2025-11") == [
         (a, 1, 2, 18_000),
         (a, 2, 1, 24_000),
         (b, 1, 1, 18_000),

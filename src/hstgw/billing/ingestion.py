@@ -8,9 +8,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from hstgw.billing.models import MAX_EVENT_MS, EventIn, UsageBatch
-from hstgw.billing.prices import TERMS, ChargeTerm, PriceTable
+from hstgw.billing.prices import TERMS, PriceTable
 from hstgw.billing.quota import Quota
-from hstgw.billing.rating import Rated, UsageEvent, rate
+from hstgw.billing.rating import Rated, UsageEvent, micro_prices, rate
 from hstgw.errors import ParameterInvalid, ParameterMissing
 from hstgw.store import IngestResult, OnlineUsage, UnknownApp, UsageStore
 from hstgw.store.base import Rater
@@ -20,11 +20,12 @@ __all__ = ["Ingestion", "rater"]
 
 def rater(prices: PriceTable, zone: ZoneInfo) -> Rater:
     """The rating the store applies inside its ingestion transaction."""
+    micro = micro_prices(prices)
 
     def rate_one(
         event: UsageEvent, dev_id: str, signaling: MutableMapping[tuple[str, str], int]
     ) -> Rated:
-        return rate(event, dev_id, prices, signaling, zone)
+        return rate(event, dev_id, prices, signaling, zone, micro)
 
     return rate_one
 
@@ -73,7 +74,7 @@ def _event(i: int, e: EventIn) -> UsageEvent:
         raise ParameterInvalid(f"{where}.end_time", "must not be before start_time")
     if e.end_time - e.start_time > MAX_EVENT_MS:
         raise ParameterInvalid(f"{where}.end_time", "must be at most 31 days after start_time")
-    rule = TERMS[ChargeTerm(term)]
+    rule = TERMS[term]  # type: ignore[index]  # an IntEnum key is its int
     for name in rule.required:
         if getattr(e, name) in (None, ""):
             raise ParameterMissing(f"{where}.{name}", f"required for charge_term {term}")

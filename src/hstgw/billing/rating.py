@@ -109,16 +109,19 @@ def rate(
     prices: PriceTable,
     signaling_used: MutableMapping[tuple[str, str], int],
     zone: ZoneInfo,
+    micro: dict[str, int] | None = None,
 ) -> Rated:
     """Rate ``event``; ``signaling_used`` (receptions so far per developer and month;
     a missing key must read as 0, e.g. a ``defaultdict``) is advanced for a signaling
-    event, so that the next one sees it."""
-    rule = TERMS[ChargeTerm(event.charge_term)]
+    event, so that the next one sees it. ``micro``: ``micro_prices(prices)``, which a
+    caller rating many events works out once."""
+    rule = TERMS[event.charge_term]  # type: ignore[index]  # an IntEnum key is its int
     month = month_of(event.start_time, zone)
     ms = event.end_time - event.start_time
     seconds = -(-ms // 1000)  # billed by the second, a started second counts
     charged = rule.both_ways or event.transfer_type == RECEIVED
-    micro = micro_prices(prices)
+    if micro is None:
+        micro = micro_prices(prices)
     billed_sig = 0
     use = 0
     if rule.unit is Unit.SECOND:

@@ -142,18 +142,16 @@ class Records:
 
     async def month_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
         """``dev_id``'s (charge_term, amount in millionths) of ``month`` (``YYYY-MM``)."""
-        start, end = self._month_range(month)
-        return await self._store.spend_by_term(dev_id, start, end)
+        return await self._store.spend_by_term(dev_id, self._month_key(month))
 
     async def month_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
         """``dev_id``'s (app_id, charge_term, records, amount in millionths) of ``month``."""
-        start, end = self._month_range(month)
-        return await self._store.spend_by_app_term(dev_id, start, end)
+        return await self._store.spend_by_app_term(dev_id, self._month_key(month))
 
-    def _month_range(self, month: str) -> tuple[int, int]:
-        first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=self._zone)
-        after = (first + timedelta(days=32)).replace(day=1)
-        return int(first.timestamp() * 1000), int(after.timestamp() * 1000) - 1
+    @staticmethod
+    def _month_key(month: str) -> str:
+        """``month`` as the month totals spell it (``YYYY-MM``)."""
+        return datetime.strptime(month + "-01", "%Y-%m-%d").strftime("%Y-%m")
 
     async def daily(self, dev_id: str, first: date, days: int) -> list[tuple[str, int]]:
         """``dev_id``'s spend (millionths of a yuan) on each of ``days`` local days from
@@ -173,8 +171,8 @@ class Records:
 
     async def summary(self, dev_id: str, month: str, app_id: str | None) -> dict[str, Any]:
         """``dev_id``'s totals of ``month`` (``YYYY-MM``) per app and charge term."""
-        start, end = self._month_range(month)
-        sums = await self._store.summarize(dev_id, start, end, app_id)
+        # The maintained month totals (store/totals.py): a row per app and term.
+        sums = await self._store.summarize(dev_id, self._month_key(month), app_id)
         apps: dict[str, dict[str, Any]] = {}
         totals: dict[str, int] = {}
         for s in sums:

@@ -93,6 +93,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
             serving=serving,
             cluster=bool(settings.redis_url),
             app_cache_size=settings.app_cache_size,
+            zone=settings.time_zone,
         )
     return SqliteStore(
         Path(settings.sqlite_path),
@@ -101,4 +102,5 @@ def open_store(settings: Settings, *, serving: bool = False) -> Store:
         synchronous=settings.sqlite_synchronous,
         serving=serving,
         app_cache_size=settings.app_cache_size if serving else 0,
+        zone=settings.time_zone,
     )

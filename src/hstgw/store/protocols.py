@@ -232,20 +232,17 @@ class RecordStore(Protocol):
         charge_term: int | None = None,
     ) -> tuple[int, list[RecordRow]]: ...
 
-    async def summarize(
-        self, dev_id: str, start: int, end: int, app_id: str | None
-    ) -> list[TermSum]: ...
-
-    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
-        """(charge_term, amount in millionths) of the records whose start_time lies in
-        [start, end]; terms without records absent."""
+    async def summarize(self, dev_id: str, month: str, app_id: str | None) -> list[TermSum]:
+        """The month's totals (``YYYY-MM`` in HSTGW_TIME_ZONE, of the records'
+        start_time) per app and charge term, read from the maintained month_totals."""
         ...
 
-    async def spend_by_app_term(
-        self, dev_id: str, start: int, end: int
-    ) -> list[tuple[str, int, int, int]]:
-        """(app_id, charge_term, records, amount in millionths) of the records whose
-        start_time lies in [start, end], ordered by app_id and term."""
+    async def spend_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
+        """(charge_term, amount in millionths) of ``month``; terms without records absent."""
+        ...
+
+    async def spend_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
+        """(app_id, charge_term, records, amount in millionths) of ``month``, by app and term."""
         ...
 
     async def spend_buckets(

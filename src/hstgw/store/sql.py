@@ -13,6 +13,7 @@ from typing import Any
 
 from hstgw.secretbox import SecretBox
 from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, UnknownApp
+from hstgw.store.totals import HOUR_MS, MonthTotals
 
 __all__ = [
     "APP_COLUMNS",
@@ -195,7 +196,22 @@ class IngestPlan:
         self.records: list[tuple[Any, ...]] = []
         # (app_id, month, service_id) -> [use, amount in millionths]
         self.usage: dict[tuple[str, str, int], list[int]] = {}
+        # (dev_id, month, app_id, charge_term) -> the month totals' part of the batch
+        self.totals = MonthTotals()
+        # (dev_id, UTC hour of start_time, app_id, charge_term) -> records
+        self.hours: dict[tuple[str, int, str, int], int] = {}
         self.duplicates = 0
+
+    def hour_rows(self) -> list[tuple[str, int, str, int, int]]:
+        """UPSERT_RECORD_HOURS' arguments."""
+        return [(*key, n) for key, n in self.hours.items()]
+
+    def dev_hour_rows(self) -> list[tuple[str, int, int]]:
+        """UPSERT_DEV_HOURS' arguments."""
+        per_dev: dict[tuple[str, int], int] = {}
+        for (dev, hour, _, _), n in self.hours.items():
+            per_dev[(dev, hour)] = per_dev.get((dev, hour), 0) + n
+        return [(dev, hour, n) for (dev, hour), n in per_dev.items()]
 
     def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
         """UPSERT_MONTHLY_USAGE's arguments (a batch's own sum may pass INT64_MAX)."""
@@ -245,6 +261,12 @@ def plan_ingest(
         acc = plan.usage.setdefault((e.app_id, r.month, r.product_id), [0, 0])
         acc[0] += r.use
         acc[1] += r.amount_micro
+        plan.totals.add(
+            (r.dev_id, r.month, e.app_id, e.charge_term),
+            r.amount_micro, r.total_time, e.total_sig_num, e.quantity,
+        )  # fmt: skip
+        hour = (r.dev_id, e.start_time // HOUR_MS, e.app_id, e.charge_term)
+        plan.hours[hour] = plan.hours.get(hour, 0) + 1
     return plan
 
 

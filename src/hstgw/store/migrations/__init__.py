@@ -27,8 +27,9 @@ class Migration:
         return [s.strip() for s in code.split(";") if s.strip()]
 
 
-# The one place the files are not portable SQL: SQLite's row id column.
-_POSTGRESQL = {"INTEGER PRIMARY KEY": "BIGINT PRIMARY KEY"}
+# Where the files are not portable SQL: SQLite's row id column, and its tables clustered
+# by their primary key (PostgreSQL's tables are heaps; the key's index serves).
+_POSTGRESQL = {"INTEGER PRIMARY KEY": "BIGINT PRIMARY KEY", ") WITHOUT ROWID;": ");"}
 
 
 def migrations() -> list[Migration]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
+from hstgw.store import totals
 from hstgw.store.base import IngestResult, Node, OnlineUsage, Rater, RecordRow, TermSum
 from hstgw.store.postgres.engine import Conn, PostgresEngine, affected
 from hstgw.store.sql import (
@@ -104,6 +104,9 @@ class BillingStore(PostgresEngine):
             await c.executemany(numbered(INSERT_RECORD), plan.records)
             await c.executemany(numbered(UPSERT_MONTHLY_SIGNALING), signaling_rows(signaling))
             await c.executemany(numbered(UPSERT_MONTHLY_USAGE), plan.usage_rows())
+            await c.executemany(numbered(totals.UPSERT_MONTH_TOTALS), plan.totals.rows())
+            await c.executemany(numbered(totals.UPSERT_RECORD_HOURS), plan.hour_rows())
+            await c.executemany(numbered(totals.UPSERT_DEV_HOURS), plan.dev_hour_rows())
             if online_usage:
                 await _add_online_usage(c, online_usage, now)
         touched = frozenset((app, month) for app, month, _ in plan.usage)
@@ -134,59 +137,41 @@ class BillingStore(PostgresEngine):
             where, args = "r.app_id = ? AND r.dev_id = ?", [app_id, dev_id]
         if charge_term is not None:
             where, args = f"{where} AND r.charge_term = ?", [*args, charge_term]
-        count = numbered(
-            f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
-        )
+        counts = totals.count_records(where, args, start, end, dev_id, app_id, charge_term)
         page = numbered(
             f"SELECT {RECORD_COLUMNS} FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
             f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
             " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?"
         )
         async with self._connection() as c, c.transaction(isolation="repeatable_read"):
-            total = await c.fetchval(count, *args, start, end)
+            total = sum([int(await c.fetchval(numbered(sql), *part)) for sql, part in counts])
             rows = await c.fetch(page, *args, start, end, limit, offset)
         return int(total), [RecordRow(*row) for row in rows]
 
-    async def summarize(
-        self, dev_id: str, start: int, end: int, app_id: str | None
-    ) -> list[TermSum]:
-        app_filter = "" if app_id is None else " AND r.app_id = ?"
-        args: list[Any] = [dev_id, start, end] + ([] if app_id is None else [app_id])
-        rows = await self._fetch(
-            "SELECT r.app_id, a.app_name, r.charge_term, count(*), sum(r.amount_micro),"
-            " sum(r.total_time), sum(r.total_sig_num), string_agg(r.quantity, ' ')"
-            " FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
-            f" WHERE r.dev_id = ? AND r.start_time BETWEEN ? AND ?{app_filter}"
-            " GROUP BY r.app_id, a.app_name, r.charge_term ORDER BY r.app_id, r.charge_term",
-            *args,
-        )
-        return [
-            TermSum(app, name, term, n, int(amount), int(time), int(sig),
-                    str(sum(map(Decimal, qs.split()))))
-            for app, name, term, n, amount, time, sig, qs in rows
-        ]  # fmt: skip
+    async def summarize(self, dev_id: str, month: str, app_id: str | None) -> list[TermSum]:
+        sql, args = totals.SELECT_TOTALS, [dev_id, month]
+        if app_id is not None:
+            sql, args = f"{sql} AND t.app_id = ?", [*args, app_id]
+        rows = await self._fetch(f"{sql} ORDER BY t.app_id, t.charge_term", *args)
+        return [totals.term_sum(row) for row in rows]
 
-    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+    async def spend_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
         rows = await self._fetch(
-            "SELECT charge_term, sum(amount_micro) FROM usage_records"
-            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
+            "SELECT charge_term, sum(amount_hi), sum(amount_lo) FROM month_totals"
+            " WHERE dev_id = ? AND month = ? GROUP BY 1 ORDER BY 1",
             dev_id,
-            start,
-            end,
+            month,
         )
-        return [(int(term), int(amount)) for term, amount in rows]
+        return [(int(term), totals.joined(hi, lo)) for term, hi, lo in rows]
 
-    async def spend_by_app_term(
-        self, dev_id: str, start: int, end: int
-    ) -> list[tuple[str, int, int, int]]:
+    async def spend_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
         rows = await self._fetch(
-            "SELECT app_id, charge_term, count(*), sum(amount_micro) FROM usage_records"
-            " WHERE dev_id = ? AND start_time BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 1, 2",
+            "SELECT app_id, charge_term, records, amount_hi, amount_lo FROM month_totals"
+            " WHERE dev_id = ? AND month = ? ORDER BY 1, 2",
             dev_id,
-            start,
-            end,
+            month,
         )
-        return [(app, int(term), int(n), int(amount)) for app, term, n, amount in rows]
+        return [(app, int(term), int(n), totals.joined(hi, lo)) for app, term, n, hi, lo in rows]
 
     async def spend_buckets(
         self,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from hstgw.secretbox import SecretBox, SecretBoxError
-from hstgw.store import sql
+from hstgw.store import sql, totals
 from hstgw.store.app_cache import AppCache
 from hstgw.store.base import StoreError, Unavailable
 from hstgw.store.migrations import migrations
@@ -70,8 +70,10 @@ class PostgresEngine:
         serving: bool = False,
         cluster: bool = False,
         app_cache_size: int = 100_000,
+        zone: str = "Asia/Shanghai",
     ) -> None:
         self.url = url
+        self._zone = zone  # the months of month_totals (totals.py)
         self._box = box  # secrets at rest
         self.schema = schema
         self._serving = serving
@@ -118,6 +120,7 @@ class PostgresEngine:
             raise StoreError(f"PostgreSQL: {exc}") from exc
         await self._migrate()
         await self._seal_plaintext()
+        await self._month_totals_in(self._zone)
         if self._serving and not await self._take_serving_lock():
             await self.close()
             raise StoreError(
@@ -126,6 +129,28 @@ class PostgresEngine:
                 if self._cluster
                 else "the database is in use by another hstgw node; several nodes on "
                 "one schema need HSTGW_REDIS_URL (cluster mode)"
+            )
+
+    async def _month_totals_in(self, zone: str) -> None:
+        """Fill month_totals from the records if its months are not ``zone``'s (a new
+        table, or HSTGW_TIME_ZONE changed), as ingestion does: one at a time."""
+        async with self._transaction() as c:
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.lock_key("ingest"))
+            kept = await c.fetchval(
+                "SELECT value FROM store_state WHERE name = $1", totals.MONTH_TOTALS_ZONE
+            )
+            if kept == zone:
+                return
+            await c.execute("DELETE FROM month_totals")
+            made = totals.Rebuild(zone)
+            async for record in c.cursor(totals.SELECT_RECORDS_FOR_TOTALS, prefetch=10_000):
+                made.add(record)
+            await c.executemany(numbered(totals.UPSERT_MONTH_TOTALS), made.totals.rows())
+            await c.execute(
+                "INSERT INTO store_state (name, value) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                totals.MONTH_TOTALS_ZONE,
+                zone,
             )
 
     async def _take_serving_lock(self) -> bool:

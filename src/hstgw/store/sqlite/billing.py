@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from decimal import Decimal
 from typing import Any
 
+from hstgw.store import totals
 from hstgw.store.base import (
     IngestResult,
     Node,
@@ -128,11 +128,12 @@ class BillingStore(SqliteEngine):
         def work(c: sqlite3.Connection) -> tuple[int, list[RecordRow]]:
             c.execute("BEGIN")
             try:
-                total = c.execute(
-                    f"SELECT count(*) FROM usage_records r WHERE {where}"
-                    " AND r.start_time BETWEEN ? AND ?",
-                    (*args, start, end),
-                ).fetchone()[0]
+                total = sum(
+                    c.execute(sql, part).fetchone()[0]
+                    for sql, part in totals.count_records(
+                        where, args, start, end, dev_id, app_id, charge_term
+                    )
+                )
                 rows = c.execute(
                     f"SELECT {RECORD_COLUMNS} FROM usage_records r"
                     " JOIN apps a ON a.app_id = r.app_id"
@@ -146,59 +147,34 @@ class BillingStore(SqliteEngine):
 
         return await self._read(work)
 
-    async def summarize(
-        self, dev_id: str, start: int, end: int, app_id: str | None
-    ) -> list[TermSum]:
-        app_filter = "" if app_id is None else " AND r.app_id = ?"
-        args = (dev_id, start, end) if app_id is None else (dev_id, start, end, app_id)
+    async def summarize(self, dev_id: str, month: str, app_id: str | None) -> list[TermSum]:
+        sql, args = totals.SELECT_TOTALS, [dev_id, month]
+        if app_id is not None:
+            sql, args = f"{sql} AND t.app_id = ?", [*args, app_id]
         rows = await self._read(
-            lambda c: c.execute(
-                f"SELECT r.app_id, a.app_name, r.charge_term, count(*), {_EXACT_SUMS},"
-                " group_concat(r.quantity, ' ')"
-                " FROM usage_records r JOIN apps a ON a.app_id = r.app_id"
-                f" WHERE r.dev_id = ? AND r.start_time BETWEEN ? AND ?{app_filter}"
-                " GROUP BY r.app_id, a.app_name, r.charge_term ORDER BY r.app_id, r.charge_term",
-                args,
-            ).fetchall()
+            lambda c: c.execute(f"{sql} ORDER BY t.app_id, t.charge_term", args).fetchall()
         )
-        return [
-            TermSum(
-                app,
-                name,
-                term,
-                n,
-                amount_micro=(s[0] << 32) + s[1],
-                total_time=(s[2] << 32) + s[3],
-                total_sig_num=(s[4] << 32) + s[5],
-                quantity=str(sum(map(Decimal, qs.split()))),
-            )
-            for app, name, term, n, *s, qs in rows
-        ]
+        return [totals.term_sum(row) for row in rows]
 
-    async def spend_by_term(self, dev_id: str, start: int, end: int) -> list[tuple[int, int]]:
+    async def spend_by_term(self, dev_id: str, month: str) -> list[tuple[int, int]]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT charge_term, sum(amount_micro >> 32), sum(amount_micro & 4294967295)"
-                " FROM usage_records WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
-                " GROUP BY charge_term ORDER BY charge_term",
-                (dev_id, start, end),
+                "SELECT charge_term, sum(amount_hi), sum(amount_lo) FROM month_totals"
+                " WHERE dev_id = ? AND month = ? GROUP BY charge_term ORDER BY charge_term",
+                (dev_id, month),
             ).fetchall()
         )
-        return [(int(term), (hi << 32) + lo) for term, hi, lo in rows]
+        return [(int(term), totals.joined(hi, lo)) for term, hi, lo in rows]
 
-    async def spend_by_app_term(
-        self, dev_id: str, start: int, end: int
-    ) -> list[tuple[str, int, int, int]]:
+    async def spend_by_app_term(self, dev_id: str, month: str) -> list[tuple[str, int, int, int]]:
         rows = await self._read(
             lambda c: c.execute(
-                "SELECT app_id, charge_term, count(*), sum(amount_micro >> 32),"
-                " sum(amount_micro & 4294967295) FROM usage_records"
-                " WHERE dev_id = ? AND start_time BETWEEN ? AND ?"
-                " GROUP BY app_id, charge_term ORDER BY app_id, charge_term",
-                (dev_id, start, end),
+                "SELECT app_id, charge_term, records, amount_hi, amount_lo FROM month_totals"
+                " WHERE dev_id = ? AND month = ? ORDER BY app_id, charge_term",
+                (dev_id, month),
             ).fetchall()
         )
-        return [(app, int(term), int(n), (hi << 32) + lo) for app, term, n, hi, lo in rows]
+        return [(app, int(term), n, totals.joined(hi, lo)) for app, term, n, hi, lo in rows]
 
     async def spend_buckets(
         self,
@@ -240,14 +216,6 @@ class BillingStore(SqliteEngine):
 
 
 _CHUNK = 500
-
-# SQLite's sum() of integers fails past 2^63 (and total() is a float): each column
-# (never negative) is summed in two halves, high and low 32 bits, that cannot
-# overflow before 2^31 rows, and joined exactly in Python.
-_EXACT_SUMS = ", ".join(
-    f"sum(r.{column} >> 32), sum(r.{column} & 4294967295)"
-    for column in ("amount_micro", "total_time", "total_sig_num")
-)
 
 
 def _spend_filter(
@@ -311,6 +279,9 @@ def _ingest(
     c.executemany(INSERT_RECORD, plan.records)
     c.executemany(UPSERT_MONTHLY_SIGNALING, signaling_rows(signaling))
     c.executemany(UPSERT_MONTHLY_USAGE, plan.usage_rows())
+    c.executemany(totals.UPSERT_MONTH_TOTALS, plan.totals.rows())
+    c.executemany(totals.UPSERT_RECORD_HOURS, plan.hour_rows())
+    c.executemany(totals.UPSERT_DEV_HOURS, plan.dev_hour_rows())
     if online_usage:
         _add_online_usage(c, online_usage, now)
     touched = frozenset((app, month) for app, month, _ in plan.usage)

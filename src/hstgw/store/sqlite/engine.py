@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from hstgw.secretbox import KEY_FILE, SecretBox, SecretBoxError, load_or_make_key
-from hstgw.store import sql
+from hstgw.store import sql, totals
 from hstgw.store.app_cache import AppCache
 from hstgw.store.base import (
     StoreError,
@@ -106,8 +106,10 @@ class SqliteEngine:
         box: SecretBox | None = None,
         cache_mib: int = 128,
         synchronous: str = "normal",
+        zone: str = "Asia/Shanghai",
     ) -> None:
         self.path = path
+        self._zone = zone  # the months of month_totals (totals.py)
         # Secrets at rest; without a master key, the one kept beside the database.
         self._box = box or SecretBox(load_or_make_key(path.parent / KEY_FILE))
         self._serving = serving
@@ -137,6 +139,7 @@ class SqliteEngine:
         except SecretBoxError as exc:
             await self.close()
             raise StoreError(str(exc)) from None
+        await self._write(lambda c: _month_totals_in(c, self._zone))
         await self._reader.start()
         self._loop = asyncio.get_running_loop()
         self._checkpointer.start()
@@ -209,6 +212,24 @@ def _seal_plaintext(c: sqlite3.Connection, box: SecretBox) -> int:
     if row is not None:
         box.open(row[0])  # the wrong key stops the start, not a login later
     return len(dev_rows) + len(app_rows)
+
+
+def _month_totals_in(c: sqlite3.Connection, zone: str) -> None:
+    """Fill month_totals from the records if its months are not ``zone``'s (a new
+    table, or HSTGW_TIME_ZONE changed): once, in the transaction that says so."""
+    row = c.execute(
+        "SELECT value FROM store_state WHERE name = ?", (totals.MONTH_TOTALS_ZONE,)
+    ).fetchone()
+    if row is not None and row[0] == zone:
+        return
+    c.execute("DELETE FROM month_totals")
+    made = totals.rebuild(c.execute(totals.SELECT_RECORDS_FOR_TOTALS), zone)
+    c.executemany(totals.UPSERT_MONTH_TOTALS, made.rows())
+    c.execute(
+        "INSERT INTO store_state (name, value) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (totals.MONTH_TOTALS_ZONE, zone),
+    )
 
 
 def _lock(path: Path) -> IO[bytes]:
