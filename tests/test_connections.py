@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
-from hstgw.connections import ConnectionGate, TrustedProxies, address_key
+from hstgw.connections import ConnectionGate, TrustedProxies, _Frames, address_key
 
 
 @pytest.mark.parametrize(
@@ -45,3 +47,15 @@ def test_an_ipv4_mapped_address_counts_as_its_ipv4_address() -> None:
 def test_a_trusted_proxy_is_bounded_by_the_total_only() -> None:
     gate = ConnectionGate(total=3, per_address=1, exempt=TrustedProxies(["2001:db8::/32"]))
     assert [gate.admit("2001:db8::1") for _ in range(4)] == [True, True, True, False]
+
+
+def test_the_frame_queue_as_a_list_keeps_a_deques_order() -> None:
+    # (websockets puts frames back in front with extendleft(reversed(frames)))
+    ours, theirs = _Frames(), deque[int]()
+    for q in (ours, theirs):
+        q.append(1)
+        q.append(2)
+        q.extendleft(reversed([7, 8, 9]))
+        q.extendleft([5, 6])
+    assert list(ours) == list(theirs) == [6, 5, 7, 8, 9, 1, 2]
+    assert [ours.popleft() for _ in range(7)] == [theirs.popleft() for _ in range(7)]

@@ -18,7 +18,9 @@ import asyncio
 import logging
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 from websockets.protocol import State
 
 from hstgw.connections import (
@@ -40,6 +42,7 @@ SEND_BACKLOG = 256 * 1024
 # Frames above this are refused by the WebSocket layer (close 1009); bodies are
 # limited to 8 KiB by the protocol, with an error reply, below it.
 MAX_FRAME = 64 * 1024
+_HANDSHAKE_DONE = Request("/", Headers())
 
 
 class WsLink:
@@ -119,13 +122,20 @@ class TerminalListener:
     async def _handle(self, conn: ServerConnection) -> None:
         link = WsLink(conn, self._closing)
         session = None
+        address = self._address(conn)
+        # Nothing reads the handshake again once the address is taken: its request and
+        # response (headers and all) are not kept by every idle terminal. (``request``
+        # stays set, to one shared stand-in: None would make websockets read the next
+        # frame as a handshake.)
+        conn.request = _HANDSHAKE_DONE
+        conn.response = None
         try:
             try:
                 first = await asyncio.wait_for(conn.recv(), LOGIN_TIMEOUT_S)
             except TimeoutError:
                 await conn.close(p.CLOSE_PROTOCOL, "login timeout")
                 return
-            reply, session = await self._service.login(link, first, self._address(conn))
+            reply, session = await self._service.login(link, first, address)
             link.push(reply)
             if session is None:
                 await conn.close(p.CLOSE_LOGIN_FAILED, "login failed")
