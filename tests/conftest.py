@@ -87,6 +87,13 @@ def engine_settings(engine: str) -> Iterator[dict[str, Any]]:
         pool.submit(asyncio.run, drop()).result()
 
 
+@pytest.fixture(params=ENGINES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a store on each engine (a PostgreSQL schema of the test's own)."""
+    for db in engine_settings(request.param):
+        yield Settings(_env_file=None, data_dir=tmp_path, **db)
+
+
 _HANDED_OUT: set[int] = set()
 
 

@@ -3,24 +3,16 @@ disable or a new secret ends a session for good, whichever process checks it nex
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from hstgw.console.sessions import Sessions
 from hstgw.settings import Settings
 from hstgw.store import Developer, Store, open_store
-from tests.conftest import ENGINES, engine_settings
 
 pytestmark = pytest.mark.anyio
 DEV = Developer("d" * 32, "acme", "s" * 32, "active", 1)
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
 
 
 @pytest.fixture

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from hstgw.events.log import EventLog, GroupLimits
 from hstgw.settings import Settings
 from hstgw.store import Store, open_store
-from tests.conftest import ENGINES, engine_settings
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
 
 
 @pytest.fixture

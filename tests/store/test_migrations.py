@@ -4,8 +4,7 @@ make possible: apps in a total creation order, usage event ids scoped per node."
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,19 +16,12 @@ from hstgw.billing.rating import UsageEvent, rate
 from hstgw.settings import Settings
 from hstgw.store import App, AppService, Developer, Store, open_store
 from hstgw.store.migrations import migrations
-from tests.conftest import ENGINES, engine_settings
 from tests.store.test_store import DEV, query
 
 pytestmark = pytest.mark.anyio
 T0 = 1764300000000
 # Apps made before 0007, in the order they were made; two in the same millisecond.
 OLD_APPS = [("c" * 32, 5), ("b" * 32, 7), ("a" * 32, 7), ("d" * 32, 9)]
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
 
 
 def old_rows() -> list[str]:

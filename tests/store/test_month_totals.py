@@ -5,10 +5,8 @@ gateway's own usage (signaling counts and closed days' peaks) and a change of zo
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,18 +17,11 @@ from hstgw.billing.rating import UsageEvent, rate
 from hstgw.settings import Settings
 from hstgw.store import App, AppService, Developer, OnlineUsage, Store, open_store
 from hstgw.store.totals import SELECT_RECORDS_FOR_TOTALS, rebuild
-from tests.conftest import ENGINES, engine_settings
 
 pytestmark = pytest.mark.anyio
 DEVS = ["d" * 32, "e" * 32]
 APPS = {f"{i:x}" * 32: DEVS[i % 2] for i in range(1, 6)}
 T0 = 1761926400000  # 2025-10-31 16:00 UTC: 2025-11-01 00:00 in Shanghai, a month's edge
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
 
 
 def random_event(rng: random.Random, n: int) -> UsageEvent:

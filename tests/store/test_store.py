@@ -4,8 +4,7 @@ and the billing tables (parametrized: SQLite and a real PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +26,6 @@ from hstgw.store import (
     UnknownApp,
     open_store,
 )
-from tests.conftest import ENGINES, engine_settings
 
 pytestmark = pytest.mark.anyio
 DEV = "d" * 32
@@ -35,12 +33,6 @@ DEV = "d" * 32
 
 def app(app_id: str, dev_id: str = DEV, name: str = "a") -> App:
     return App(app_id, dev_id, name, "s" * 16, "offline", None, (AppService(3),), 1, 1)
-
-
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
 
 
 @pytest.fixture

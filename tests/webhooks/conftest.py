@@ -48,12 +48,6 @@ def delivery(version: int, delivery_id: str = "x") -> DeliveryRow:
     )
 
 
-@pytest.fixture(params=ENGINES)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    for db in engine_settings(request.param):
-        yield Settings(_env_file=None, data_dir=tmp_path, **db)
-
-
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
     s = open_store(settings, serving=True)
