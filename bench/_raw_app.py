@@ -3,7 +3,7 @@
 ``GET /bench/raw`` answers the body that ``PUT /bench/raw`` set (the very bytes the
 gateway's ``GET /v1/app`` answers). The same callable is served twice: under granian,
 on its own (the anchor the target is set against), and inside the gateway's own
-uvicorn process (bench/_rest_server.py), where it measures that server.
+process (bench/_rest_server.py), where it measures the gateway's server.
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
 """The server side of bench/rest.py: the gateway and a raw ASGI baseline, one server.
 
-    python bench/_rest_server.py PORT DATA_DIR [uvicorn|granian]
+    python bench/_rest_server.py PORT DATA_DIR [hstgw|granian]
 
 ``/bench/raw`` is the raw callable of bench/_raw_app.py; every other path goes to
 the real gateway (real store, real auth, access log on). Both share one process,
 loop and HTTP parser, so their ratio measures the gateway alone.
 
-``uvicorn`` (the default) is ``hstgw serve``'s server, with its guarded protocol
-(connection caps, deadlines, h2c bodies). ``granian`` serves the same app from
-granian's embedded server, with granian's own HTTP/1.1 settings and none of the
-guarded protocol's limits (it offers no per-address connection cap): what
-switching servers alone would change, measured.
+``hstgw`` (the default) is ``hstgw serve``'s own server (``hstgw.serving``: connection
+caps, deadlines, h2c bodies). ``granian`` serves the same app from granian's embedded
+server, with granian's own HTTP/1.1 settings and none of those limits (it offers no
+per-address connection cap): what switching servers alone would change, measured.
 """
 
 from __future__ import annotations
@@ -19,13 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from _raw_app import raw
 from hstgw.api import create_app
 from hstgw.connections import Connections
 from hstgw.log import setup_logging
-from hstgw.server import uvicorn_config
+from hstgw.server import http_server
 from hstgw.settings import Settings
 
 
@@ -58,11 +55,10 @@ def main(port: int, data_dir: str, server: str) -> None:
         )
         uvloop.run(embedded.serve())
         return
-    config = uvicorn_config(settings, gateway)
-    config.app = app
-    config.loaded = False
-    uvicorn.Server(config).run()
+    server = http_server(settings, gateway)
+    server.app = app
+    server.run()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "uvicorn")
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "hstgw")

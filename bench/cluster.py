@@ -74,13 +74,11 @@ class Node:
         )
         wait_http(f"{self.base}/healthz")
         self.ws_url = f"ws://127.0.0.1:{self.tport}/"
-        self.profiled = profile is not None
         self.egw_url = f"ws://127.0.0.1:{self.eport}/"
 
     def stop(self) -> None:
-        # (uvicorn sends itself the signal again once stopped: SIGINT leaves cProfile
-        # a KeyboardInterrupt, after which it writes its file; SIGTERM would not)
-        self.proc.send_signal(signal.SIGINT if self.profiled else signal.SIGTERM)
+        # (either signal stops the server, which returns: cProfile then writes its file)
+        self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(30)
         self.log.close()
 

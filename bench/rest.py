@@ -1,7 +1,7 @@
 """Throughput of authenticated ``GET /v1/app?app_id=`` against raw ASGI.
 
     python bench/rest.py [--seconds 5] [--rounds 3] [--connections 64] [--no-cache]
-                         [--server uvicorn|granian]
+                         [--server hstgw|granian]
 
 Starts the gateway (bench/_rest_server.py) on a free port with a fresh data dir, and
 beside it granian 1 worker serving a raw ASGI callable (bench/_raw_app.py: the same
@@ -12,7 +12,7 @@ and the gateway's ratio to both. A Lua check counts any response that is not
 ``"code":0``; the run fails if there is one. ``--no-cache`` turns off the
 access-token and app caches, so that every request reads SQLite twice (for
 comparison; the target applies to the default settings). ``--server granian`` runs
-the gateway on granian's embedded server instead of ``hstgw serve``'s uvicorn (for
+the gateway on granian's embedded server instead of ``hstgw serve``'s own (for
 comparison: without the guarded protocol's connection caps and deadlines). Needs wrk
 (``apt-get install wrk``) and granian (the dev extra).
 """
@@ -70,7 +70,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--no-cache", action="store_true", help="every request reads the store")
     parser.add_argument(
-        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="the gateway's server"
+        "--server", choices=("hstgw", "granian"), default="hstgw", help="the gateway's server"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import uvicorn
+import uvloop
 
 from hstgw.api import create_app
 from hstgw.developers import Developers
 from hstgw.ids import now_ms
-from hstgw.server import uvicorn_config
+from hstgw.server import http_server
 from hstgw.settings import Settings
 from hstgw.store import open_store
 from hstgw.tokens.fsp import build
@@ -242,7 +242,7 @@ class ServerThread:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         # The server `hstgw serve` runs (its protocol, gates and deadlines), in a thread.
         self.app = create_app(settings, clock=clock, ticks=clock.ticks)
-        self.server = uvicorn.Server(uvicorn_config(settings, self.app))
+        self.server = http_server(settings, self.app)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -251,8 +251,7 @@ class ServerThread:
             self.loop = asyncio.get_running_loop()  # (to tell what a stuck stop waits on)
             await self.server.serve()
 
-        factory = self.server.config.get_loop_factory()
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve())
 
     def __enter__(self) -> ServerThread:
@@ -268,7 +267,7 @@ class ServerThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self.thread.join(15)
         if self.thread.is_alive():
             # (left running, it would go on past its store: its PostgreSQL schema dropped)

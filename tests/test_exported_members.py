@@ -40,11 +40,11 @@ def test_sdk_surface() -> None:
 
 
 def test_sdk_and_api_cli_import_without_server_dependencies() -> None:
-    """A backend installing only the SDK has no pydantic, uvicorn, orjson or database driver."""
+    """A backend installing only the SDK has no pydantic, httptools, orjson or database driver."""
     blocked = [
         "pydantic",
         "pydantic_settings",
-        "uvicorn",
+        "httptools",
         "orjson",
         "sqlite3",
         "_sqlite3",
@@ -70,7 +70,7 @@ def test_operator_commands_without_the_server_extra_say_what_to_install(
 ) -> None:
     code = (
         "import sys\n"
-        "for name in ['pydantic', 'pydantic_settings', 'uvicorn', 'orjson']:\n"
+        "for name in ['pydantic', 'pydantic_settings', 'httptools', 'orjson']:\n"
         "    sys.modules[name] = None\n"
         "from hstgw.cli import main\n"
         f"sys.exit(main({[*command, '--data-dir', str(tmp_path)]!r}))\n"

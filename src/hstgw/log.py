@@ -27,12 +27,7 @@ LogFormat = Literal["text", "json"]
 _format: LogFormat = "json"
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
-# uvicorn adds `color_message`, a copy of the message with terminal colours.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",
-}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 def _json_default(value: Any) -> str:
@@ -99,9 +94,6 @@ def setup_logging(level: str = "info", fmt: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
 
 
 class AccessLog:

@@ -5,7 +5,7 @@ lookup routes a request; and each layer a framework adds per request (request
 object, middleware stack, dependency resolution) costs throughput that this
 gateway is measured on (docs/performance.md). What frameworks do well and this
 layer needs, it takes from libraries: pydantic parses, orjson serializes,
-uvicorn speaks HTTP.
+httptools parses HTTP (``hstgw.serving``).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class HttpApi:
             await self._refuse_headers(send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        # (uvicorn gives names in lower case; fewer names than headers: one came twice)
+        # (the server gives names in lower case; fewer names than headers: one came twice)
         twice = len(headers) < len(raw_headers) and _repeated_authorization(raw_headers)
         request_id = headers.get("x-request-id", "")
         if not (0 < len(request_id) <= _MAX_REQUEST_ID and request_id.isprintable()):

@@ -105,8 +105,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 def _server_available() -> bool:
     try:
+        import httptools  # noqa: F401
         import pydantic_settings  # noqa: F401
-        import uvicorn  # noqa: F401
     except ImportError:
         return False
     return True
@@ -124,13 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
         terminal_port=args.terminal_port,
         event_port=args.event_port,
     )
-    try:
-        started = serve(settings)
-    except SystemExit as exc:  # uvicorn's own exit when the start-up fails
-        if exc.code in (0, None):
-            raise
-        started = False
-    if not started:
+    if not serve(settings):
         raise CliError("the gateway did not start: the log lines above say why")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hstgw.api.bodies import ChunkedBody, SizedBody
+from hstgw.serving.bodies import ChunkedBody, SizedBody
 
 
 def test_a_sized_body_takes_its_length_and_hands_back_what_follows() -> None:

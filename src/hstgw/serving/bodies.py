@@ -1,8 +1,9 @@
 """Request bodies read by hand, after httptools stopped at an ignored ``Upgrade`` offer.
 
-httptools hands a request that offers ``Upgrade`` over at its headers (uvicorn#2722);
-``api/protocol.py`` ignores the offer, as HTTP/1.1 allows, and reads the body with
-one of these: by its Content-Length, or chunked, strictly.
+httptools hands a request that offers ``Upgrade`` over at its headers (where uvicorn
+ran the app with an empty body: uvicorn#2722); ``serving/connection.py`` ignores the
+offer, as HTTP/1.1 allows, and reads the body with one of these: by its
+Content-Length, or chunked, strictly.
 """
 
 from __future__ import annotations
