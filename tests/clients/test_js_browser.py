@@ -16,20 +16,11 @@ import httpx
 import pytest
 
 from hstgw.sdk import Client
+from tests.browser import CHROMIUM, launched
 from tests.clients.conftest import IN_CI
 from tests.conftest import Gateway, free_port
 from tests.waiting import eventually_sync
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "web-invite" / "backend.py"
 
 
@@ -47,16 +38,12 @@ def browser() -> Iterator[Any]:
         if IN_CI:
             pytest.fail(f"{CHROMIUM} and node are required in CI (.ci/run installs them)")
         pytest.skip(f"{CHROMIUM} (apt install chromium) or node is missing")
-    try:
-        from playwright import sync_api
-    except ImportError:  # (the dev extra has it)
+    if importlib.util.find_spec("playwright") is None:  # (the dev extra has it)
         if IN_CI:
-            raise
+            pytest.fail("playwright is required in CI (the dev extra)")
         pytest.skip("playwright is not installed: scripts/bootstrap server,dev")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

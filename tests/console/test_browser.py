@@ -19,20 +19,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, launched
 from tests.cli.test_cli import hstgw
 from tests.conftest import Dev, Gateway
 from tests.console.conftest import TerminalThread
 
-CHROMIUM = os.environ.get("HSTGW_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = os.environ.get("HSTGW_SCREENSHOTS", "")
 
 if not Path(CHROMIUM).exists():
@@ -43,15 +34,13 @@ if not Path(CHROMIUM).exists():
         allow_module_level=True,
     )
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
