@@ -96,6 +96,10 @@ class Chain:
         self._open = False  # holding the lease: what is heard is queued
         self._lease = f"{webhook_id}:{app_id}"
         self._recorder = Recorder(shared.store, webhook_id, app_id, None)
+        self._hook: WebhookRow | None = None  # the endpoint, as last read
+        self._pending: DeliveryRow | None = None  # a delivery failed before, to go on with
+        self._read_at = 0.0  # when the endpoint was last read (loop time)
+        self._idle = 0  # rereads in a row with nothing to deliver
 
     def hear(self, event: Event) -> None:
         """An event of the app, heard in version order (``EventFeed.listen``)."""
@@ -141,72 +145,100 @@ class Chain:
         return {"webhook_id": self.webhook_id, "app_id": self.app_id}
 
     async def _held(self) -> None:
-        s, app_id = self._s, self.app_id
-        loop = asyncio.get_running_loop()
-        hook: WebhookRow | None = None
-        pending: DeliveryRow | None = None
-        read_at, idle = 0.0, 0
+        """While the lease is held: refresh, take the next events, deliver or linger."""
+        s = self._s
         while s.leases.holds(self._lease):
             self.wake.clear()
-            if hook is None or self.stale or loop.time() >= read_at + _REREAD_S:
-                first = hook is None
-                self.stale, read_at = False, loop.time()
-                await self._recorder.flush()  # (so that the cursors below compare)
-                hook = await s.store.get_webhook(self.webhook_id)
-                if hook is None or hook.status != "active" or not hook.covers(app_id):
-                    return
-                stored = await s.store.webhook_cursor(self.webhook_id, app_id)
-                if first or self._recorder.moved or stored != self._recorder.durable:
-                    # the start, or a redelivery moved it: the chain goes from there
-                    self._drop()  # (what it needs is read from the store)
-                    self._recorder = Recorder(s.store, self.webhook_id, app_id, stored)
-                    pending = await s.store.pending_delivery(
-                        self.webhook_id, app_id, (stored or 0) + 1
-                    )
-            recorder = self._recorder
-            cursor = recorder.cursor
-            events = self._take(cursor)
+            if not await self._refresh():
+                return
+            events = await self._next_events()
             if events is None:
-                events = await s.feed.after(app_id, cursor or 0, s.config.batch)
-                if events is None:  # older than the log keeps: what is left starts later
-                    latest = await s.feed.version(app_id)
-                    log.warning(
-                        "webhook backlog no longer retained; skipped up to %s",
-                        latest,
-                        extra=self._extra(),
-                    )
-                    recorder.done(latest, None)
-                    continue
-            if not events:
-                if not await recorder.flush():
-                    self.stale = True
-                    continue
-                if self.wake.is_set():
-                    continue
-                try:
-                    await asyncio.wait_for(self.wake.wait(), _REREAD_S)
-                    idle = 0
-                except TimeoutError:
-                    idle += 1
-                    if idle >= _LINGER or s.running > _LINGERING:
-                        return
                 continue
-            idle = 0
-            for event in events:
-                if self.stale or not s.leases.holds(self._lease):
-                    break
-                if not hook.wants(event.id):
-                    recorder.done(event.version, None)
-                    continue
-                row = pending if pending is not None and pending.version == event.version else None
-                step = await self._deliver(hook, event, row, recorder)
-                if step == "stopped":
+            if not events:
+                if not await self._linger():
                     return
-                if step == "moved":
-                    self.stale = True
-                    break
-                if recorder.unwritten >= s.config.batch:
-                    await recorder.flush()  # (back-pressure: no more than a batch unwritten)
+                continue
+            self._idle = 0
+            if not await self._deliver_all(events):
+                return
+
+    async def _refresh(self) -> bool:
+        """Read the endpoint and the cursor again when due; False: the chain ends (the
+        endpoint is gone, paused, or no longer covers the app)."""
+        s, app_id = self._s, self.app_id
+        now = asyncio.get_running_loop().time()
+        if self._hook is not None and not self.stale and now < self._read_at + _REREAD_S:
+            return True
+        first = self._hook is None
+        self.stale, self._read_at = False, now
+        await self._recorder.flush()  # (so that the cursors below compare)
+        hook = self._hook = await s.store.get_webhook(self.webhook_id)
+        if hook is None or hook.status != "active" or not hook.covers(app_id):
+            return False
+        stored = await s.store.webhook_cursor(self.webhook_id, app_id)
+        if first or self._recorder.moved or stored != self._recorder.durable:
+            # the start, or a redelivery moved it: the chain goes from there
+            self._drop()  # (what it needs is read from the store)
+            self._recorder = Recorder(s.store, self.webhook_id, app_id, stored)
+            self._pending = await s.store.pending_delivery(
+                self.webhook_id, app_id, (stored or 0) + 1
+            )
+        return True
+
+    async def _next_events(self) -> list[Event] | None:
+        """The events after the cursor: heard ones, else from the store; [] when caught
+        up; None when the backlog was skipped (past what the log keeps)."""
+        s, recorder = self._s, self._recorder
+        cursor = recorder.cursor
+        events = self._take(cursor)
+        if events is not None:
+            return events
+        events = await s.feed.after(self.app_id, cursor or 0, s.config.batch)
+        if events is None:  # older than the log keeps: what is left starts later
+            latest = await s.feed.version(self.app_id)
+            log.warning(
+                "webhook backlog no longer retained; skipped up to %s", latest, extra=self._extra()
+            )
+            recorder.done(latest, None)
+        return events
+
+    async def _linger(self) -> bool:
+        """Caught up: write what is done, wait for an event; False: idle long enough."""
+        if not await self._recorder.flush():
+            self.stale = True
+            return True
+        if self.wake.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self.wake.wait(), _REREAD_S)
+            self._idle = 0
+        except TimeoutError:
+            self._idle += 1
+            if self._idle >= _LINGER or self._s.running > _LINGERING:
+                return False
+        return True
+
+    async def _deliver_all(self, events: list[Event]) -> bool:
+        """Deliver ``events`` in order; False: the endpoint is failing (the chain ends)."""
+        s, hook, recorder = self._s, self._hook, self._recorder
+        assert hook is not None
+        for event in events:
+            if self.stale or not s.leases.holds(self._lease):
+                break
+            if not hook.wants(event.id):
+                recorder.done(event.version, None)
+                continue
+            pending = self._pending
+            row = pending if pending is not None and pending.version == event.version else None
+            step = await self._deliver(hook, event, row, recorder)
+            if step == "stopped":
+                return False
+            if step == "moved":
+                self.stale = True
+                break
+            if recorder.unwritten >= s.config.batch:
+                await recorder.flush()  # (back-pressure: no more than a batch unwritten)
+        return True
 
     def _take(self, cursor: int | None) -> list[Event] | None:
         """The next events from what was heard; [] when caught up; None: read the store."""
