@@ -257,6 +257,8 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if self.transport is None or self.transport.is_closing():
+            return  # (a request after one that closed the connection: never served)
         if len(self._headers) > MAX_HEADERS:  # (their bytes are bounded as they come)
             self._refuse(431, f"headers: more than {MAX_HEADERS}")
         parser = self.parser
@@ -288,7 +290,9 @@ class HttpConnection(asyncio.Protocol):
         self.deadline = self.loop.time() + self.site.deadlines.body
         if self.current is None:
             self.current = cycle
-            self.site.start(cycle)
+            # An Upgrade offer's body is read by hand once httptools stops (below): its
+            # app waits for that, in a task, so that a refusal of the body comes first.
+            self.site.start(cycle, eager=not parser.should_upgrade())
         else:
             # Pipelined: it waits for the replies before it, and reading waits with it.
             self.pause_reading()
@@ -312,7 +316,9 @@ class HttpConnection(asyncio.Protocol):
             cycle.more_body = False
             cycle.wake()
         if self._raw is None:
-            self.deadline = 0.0  # the app has it
+            # The app has it (0: nothing awaited), or has answered it already (served
+            # within the parse: idle now, until keep_alive).
+            self.deadline = 0.0 if self.current is not None else self._idle_deadline()
 
     # -- replies -----------------------------------------------------------------------
 
@@ -325,16 +331,20 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.pipeline:
             self.current = self.pipeline.popleft()
-            self.site.start(self.current)
+            # (a task: run at once, a pipeline would nest each reply in the one before)
+            self.site.start(self.current, eager=False)
             if not self.pipeline:
                 self.resume_reading()
             return
         self.current = None
         self.resume_reading()
         if self._raw is None and self.deadline == 0.0:
-            # Idle from now on: closed after keep_alive unless a request begins (blank
-            # lines do not begin one).
-            self.deadline = self.loop.time() + self.site.deadlines.keep_alive
+            self.deadline = self._idle_deadline()
+
+    def _idle_deadline(self) -> float:
+        # Idle from now on: closed after keep_alive unless a request begins (blank lines
+        # do not begin one).
+        return self.loop.time() + self.site.deadlines.keep_alive
 
     # -- refusals ----------------------------------------------------------------------
 
