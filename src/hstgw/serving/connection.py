@@ -64,6 +64,7 @@ class _Refused(Exception):
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_address",
+        "_closing",
         "_drained",
         "_expect_continue",
         "_head_bytes",
@@ -112,6 +113,7 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect_continue = False
+        self._closing = False  # the last request parsed ends the connection
 
     # -- the connection ---------------------------------------------------------------
 
@@ -143,6 +145,19 @@ class HttpConnection(asyncio.Protocol):
                 cycle.wake()
         self.pipeline.clear()
         self._wake_drained()
+
+    def eof_received(self) -> bool | None:
+        """The client half-closed. Requests it sent whole are answered, then the
+        connection closes (HTTP/1.0 tools send, shut down their side, read); one cut
+        short is over: the connection closes now and its app sees a disconnect."""
+        last = self._parsing
+        if self.current is None or self._in_head or self._raw is not None:
+            return None
+        assert last is not None  # (the current request, or the last one pipelined)
+        if last.more_body:
+            return None
+        last.keep_alive = False
+        return True  # keep writing
 
     def write(self, data: bytes) -> None:
         assert self.transport is not None
@@ -218,23 +233,44 @@ class HttpConnection(asyncio.Protocol):
                 data = self._raw_body(data)
                 if not data:
                     return
+            if self._closing:
+                self._ignore_the_rest()
+                return
             whole_chunk_of_head = self._in_head
+            head_bytes = self._head_bytes
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserUpgrade as exc:
                 data = self._ignore_upgrade(data[int(exc.args[0]) :])
                 continue
-            except httptools.HttpParserError:
-                self._send_refusal(*(self._refusal or (400, "request: not valid HTTP/1.1")))
+            except httptools.HttpParserError as exc:
+                self._parse_error(exc)
                 return
             if whole_chunk_of_head and self._in_head:
                 # The head began before this chunk and is not over after it: the whole
-                # chunk was head. (httptools holds a head until it is whole, and grows
-                # it by concatenation: it must not be let grow without bound.)
-                self._head_bytes += len(data)
+                # chunk was head (httptools holds a partial header, and grows it by
+                # concatenation). The headers it completed are in it: not added twice.
+                self._head_bytes = max(self._head_bytes, head_bytes + len(data))
                 if self._head_bytes > MAX_HEAD_BYTES:
                     self._send_refusal(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
             return
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        if self._closing:
+            # Bytes after a request that closes the connection: llhttp refuses them,
+            # but that request is whole and its reply is due.
+            self._ignore_the_rest()
+            return
+        cycle = self._parsing
+        self._send_refusal(
+            *(self._refusal or (400, f"request: not valid HTTP/1.1 ({exc.args[0]})")),
+            # The error is in the body of the request being answered (chunk framing,
+            # a Transfer-Encoding found wrong after its headers): that request's own.
+            owns_cycle=cycle is not None and cycle is self.current and cycle.more_body,
+        )
+
+    def _ignore_the_rest(self) -> None:
+        self.pause_reading()  # (the reply due closes the connection)
 
     # httptools' callbacks
 
@@ -248,8 +284,18 @@ class HttpConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Bounded as they come: a head read in one chunk (up to 256 KiB from uvloop)
+        # was otherwise held whole, as thousands of tuples, until its deadline.
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
+        if len(self._headers) == MAX_HEADERS:
+            self._refuse(431, f"headers: more than {MAX_HEADERS}")
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
@@ -257,10 +303,10 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        if len(self._headers) > MAX_HEADERS:  # (their bytes are bounded as they come)
-            self._refuse(431, f"headers: more than {MAX_HEADERS}")
         parser = self.parser
         version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":  # (llhttp reads HTTP/0.9 and /2.0 lines)
+            self._refuse(505, f"request: HTTP/{version} is not served, HTTP/1.1 is")
         try:
             url = httptools.parse_url(self._url)
             raw_path = url.path or b"/"
@@ -284,7 +330,9 @@ class HttpConnection(asyncio.Protocol):
             "headers": self._headers,
         }
         keep_alive = version == "1.1" and parser.should_keep_alive()
-        cycle = self._parsing = Cycle(self, scope, keep_alive, self._expect_continue)
+        # (an HTTP/1.0 client's expectation is ignored: RFC 9110 10.1.1)
+        expect_continue = self._expect_continue and version == "1.1"
+        cycle = self._parsing = Cycle(self, scope, keep_alive, expect_continue)
         self.deadline = self.loop.time() + self.site.deadlines.body
         if self.current is None:
             self.current = cycle
@@ -311,6 +359,7 @@ class HttpConnection(asyncio.Protocol):
         if cycle is not None:
             cycle.more_body = False
             cycle.wake()
+            self._closing = not cycle.keep_alive
         if self._raw is None:
             self.deadline = 0.0  # the app has it
 
