@@ -1,7 +1,7 @@
 """The REST port's server against what a hostile or clumsy client sends (review of
 hstgw.serving, after it replaced uvicorn): heads that try to be held, framing errors
 found after the headers, data after a request that closes, versions that are not
-HTTP/1.x, half-closes, bodiless replies.
+HTTP/1.x, clients that go mid-request, Expect, bodiless replies.
 
 Raw sockets against a real ``HttpServer`` (tests/serving/test_server.py's echo app,
 which records the requests it was called for).
@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.serving.test_server import Served, app
+from tests.serving.test_server import Served, app, read_all
+from tests.waiting import eventually_sync
 
 CALLED: list[str] = []
+DISCONNECTED: list[str] = []
 
 
 async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -26,6 +28,11 @@ async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
     statuses with the length of what the body would be (RFC 9110 8.6 allows it)."""
     if scope["type"] == "http":
         CALLED.append(scope["path"])
+        if scope["path"] == "/wait":  # reads its body, then waits for the client to go
+            while (await receive()).get("more_body"):
+                pass
+            DISCONNECTED.append((await receive())["type"])
+            return
         if scope["path"] in ("/204", "/304"):
             status = int(scope["path"][1:])
             headers = [(b"content-length", b"5")]
@@ -148,15 +155,21 @@ def test_an_http_1_0_expectation_is_ignored(served: Served) -> None:
     assert data.startswith(b"HTTP/1.1 200 "), data[:100]
 
 
-# -- half-closes ------------------------------------------------------------------------
+# -- clients that go ------------------------------------------------------------------
 
 
-def test_a_client_that_half_closes_after_its_request_gets_the_reply(served: Served) -> None:
-    data = reply_to(
-        served, b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab", half_close=True
-    )
-    assert data.startswith(b"HTTP/1.1 200 "), data[:100]
-    assert json.loads(data.partition(b"\r\n\r\n")[2])["body"] == "ab"
+def test_a_client_that_goes_while_its_app_works_is_seen_gone(served: Served) -> None:
+    """Its app learns it (and its task ends): a FIN after a whole request is taken as
+    the client gone, as uvicorn did (a half-closing client gets no reply)."""
+    DISCONNECTED.clear()
+    socks = [served.connect() for _ in range(20)]
+    for sock in socks:
+        sock.sendall(b"POST /wait HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+    assert eventually_sync(lambda: CALLED.count("/wait") >= 20)
+    for sock in socks:
+        sock.close()
+    assert eventually_sync(lambda: len(DISCONNECTED) == 20)
+    assert set(DISCONNECTED) == {"http.disconnect"}
 
 
 def test_a_client_that_half_closes_mid_body_is_not_executed(served: Served) -> None:
@@ -185,3 +198,19 @@ def test_a_bodiless_status_never_carries_a_body(served: Served, status: int) -> 
     first, _, rest = data.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 %d " % status)
     assert rest.startswith(b"HTTP/1.1 200 ")  # "hello" was not written: it would be read as a reply
+
+
+# -- Expect: 100-continue ---------------------------------------------------------------
+
+
+def test_a_reply_before_100_continue_closes_the_connection(served: Served) -> None:
+    """The client was never told to send its body: what it sends next may be its next
+    request, or the body after all; either read as the other would desync (Go's
+    net/http closes the same way)."""
+    with served.connect() as sock:
+        sock.sendall(
+            b"POST /204 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 31\r\n\r\n"
+        )
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 204 ") and b"\r\nconnection: close\r\n" in head
+        assert read_all(sock) == b""  # closed

@@ -146,19 +146,6 @@ class HttpConnection(asyncio.Protocol):
         self.pipeline.clear()
         self._wake_drained()
 
-    def eof_received(self) -> bool | None:
-        """The client half-closed. Requests it sent whole are answered, then the
-        connection closes (HTTP/1.0 tools send, shut down their side, read); one cut
-        short is over: the connection closes now and its app sees a disconnect."""
-        last = self._parsing
-        if self.current is None or self._in_head or self._raw is not None:
-            return None
-        assert last is not None  # (the current request, or the last one pipelined)
-        if last.more_body:
-            return None
-        last.keep_alive = False
-        return True  # keep writing
-
     def write(self, data: bytes) -> None:
         assert self.transport is not None
         if not self.transport.is_closing():

@@ -165,6 +165,10 @@ class Cycle:
             conn.reply_complete(self)
 
     def _make_head(self, status: int, headers: Any) -> bytes:
+        if self._continue and self.more_body:
+            # A reply before "100 Continue": the client may send its body after all,
+            # or its next request; either, read as the other, would desync.
+            self.keep_alive = False
         parts = [
             _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status,
             self._conn.site.date_line(),
