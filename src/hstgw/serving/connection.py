@@ -1,15 +1,8 @@
-"""One HTTP/1.1 connection: httptools parses, this admits, bounds and times it.
+"""One HTTP/1.1 connection: httptools parses, this bounds what it holds.
 
-What it keeps from hostile clients:
+What it keeps from hostile clients, beyond what ``serving.link`` does (admission,
+deadlines):
 
-- **Admission.** Each accepted socket takes a place in a ``ConnectionGate`` (per
-  address, in all) or is closed at once.
-- **Deadlines.** A connection that has sent nothing is closed after the keep-alive
-  time (also between requests: blank lines do not count), a request's headers must
-  arrive within ``header`` of its first byte, its body within ``body`` of its headers,
-  and a client that stops reading its replies has ``body`` to take them. One sweep a
-  second checks them all (``serving.server``), so a request costs a few stores of a
-  float, not a timer of its own; what is overdue is aborted.
 - **Bounds.** A request's head is at most ``MAX_HEAD_BYTES`` and ``MAX_HEADERS``
   headers (431), and at most ``MAX_PIPELINE`` requests wait behind the one being
   answered (503): what httptools would otherwise hold without limit.
@@ -21,24 +14,23 @@ What it keeps from hostile clients:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn
 
 import httptools
 
 from hstgw.errors import Code
 from hstgw.serving.bodies import ChunkedBody, RawBody, SizedBody
 from hstgw.serving.cycle import Cycle
+from hstgw.serving.link import Link
 
 if TYPE_CHECKING:
     from hstgw.serving.server import Site
 
-__all__ = ["Deadlines", "HttpConnection"]
+__all__ = ["HttpConnection"]
 
 # A request's line and headers, in all (the app's 16 KiB limit on header bytes answers
 # the same way; this one stops what is never passed on, before it is held).
@@ -50,65 +42,35 @@ MAX_PIPELINE = 32
 HIGH_WATER = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    keep_alive: float
-    header: float
-    body: float  # also: how long a reply may wait for a client that stopped reading
-
-
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing; the reply is on the connection."""
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(Link):
     __slots__ = (
-        "_address",
         "_closing",
-        "_drained",
         "_expect_continue",
         "_head_bytes",
         "_headers",
         "_in_head",
         "_parsing",
         "_raw",
-        "_read_paused",
         "_refusal",
         "_url",
-        "client",
         "current",
-        "deadline",
-        "loop",
         "parser",
         "pipeline",
-        "server",
-        "site",
-        "transport",
-        "write_deadline",
-        "write_paused",
     )
 
     def __init__(self, site: Site) -> None:
-        self.site = site
-        self.loop = site.loop
-        self.transport: asyncio.Transport | None = None
+        super().__init__(site)
         self.parser = httptools.HttpRequestParser(self)
-        # Loop times by which the awaited bytes must have come in (0: none awaited) and
-        # by which a client must have taken what is written to it (0: nothing waits).
-        self.deadline = 0.0
-        self.write_deadline = 0.0
-        self.write_paused = False
-        self._drained: list[asyncio.Future[None]] = []
-        self._read_paused = False
-        self._address: str | None = None  # set once admitted
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
         self.current: Cycle | None = None  # the request being answered
         self._parsing: Cycle | None = None  # the request whose body is being read
         self.pipeline: deque[Cycle] = deque()  # parsed, waiting for the current one
         self._raw: RawBody | None = None  # a body read by hand after an ignored Upgrade
         self._in_head = False  # between a request's first byte and the end of its headers
-        self._head_bytes = 0  # bytes of the current head seen in whole chunks
+        self._head_bytes = 0  # bytes of the current head counted so far
         self._refusal: tuple[int, str] | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -117,43 +79,13 @@ class HttpConnection(asyncio.Protocol):
 
     # -- the connection ---------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (uvloop's transports are not subclasses of asyncio.Transport, only alike)
-        transport = self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        own = transport.get_extra_info("sockname")
-        if isinstance(peer, tuple):
-            self.client = (str(peer[0]), int(peer[1]))
-        if isinstance(own, tuple):
-            self.server = (str(own[0]), int(own[1]))
-        address = self.client[0] if self.client else ""
-        if not self.site.gate.admit(address):
-            transport.abort()
-            return
-        self._address = address
-        self.deadline = self.loop.time() + self.site.deadlines.keep_alive
-        self.site.add(self)
-
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._address is not None:
-            self.site.gate.release(self._address)
-            self._address = None
-            self.site.discard(self)
+        super().connection_lost(exc)
         for cycle in (self.current, self._parsing):
             if cycle is not None:
                 cycle.disconnected = True
                 cycle.wake()
         self.pipeline.clear()
-        self._wake_drained()
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
     def shutdown(self) -> None:
         """The server stops: idle, closed now; busy, closed after its current reply."""
@@ -162,54 +94,6 @@ class HttpConnection(asyncio.Protocol):
         else:
             self.current.keep_alive = False
             self.pipeline.clear()
-
-    # -- deadlines ---------------------------------------------------------------------
-
-    def overdue(self, now: float) -> bool:
-        # A read deadline does not run while the server itself holds reading back
-        # (pipelined requests wait for the one being answered).
-        return (0 < self.deadline < now and not self._read_paused) or (
-            0 < self.write_deadline < now
-        )
-
-    def expire(self) -> None:
-        """What was awaited did not come in time. Aborted, not closed: a close would wait
-        for a client that does not read; the app, if any, sees a disconnect."""
-        self.deadline = self.write_deadline = 0.0
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- flow control ------------------------------------------------------------------
-
-    def pause_reading(self) -> None:
-        if not self._read_paused and self.transport is not None:
-            self._read_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._read_paused and self.transport is not None:
-            self._read_paused = False
-            self.transport.resume_reading()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.write_deadline = self.loop.time() + self.site.deadlines.body
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self.write_deadline = 0.0
-        self._wake_drained()
-
-    async def drain(self) -> None:
-        waiter = self.loop.create_future()
-        self._drained.append(waiter)
-        await waiter
-
-    def _wake_drained(self) -> None:
-        drained, self._drained = self._drained, []
-        for waiter in drained:
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- reading -----------------------------------------------------------------------
 
