@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from hstgw.serving import Deadlines
+from tests.serving import test_server
 from tests.serving.test_server import Served, app, read_all
 from tests.waiting import eventually_sync
 
@@ -214,3 +217,27 @@ def test_a_reply_before_100_continue_closes_the_connection(served: Served) -> No
         head = sock.recv(65536)
         assert head.startswith(b"HTTP/1.1 204 ") and b"\r\nconnection: close\r\n" in head
         assert read_all(sock) == b""  # closed
+
+
+# -- deadlines while the server holds reading back ---------------------------------------
+
+
+def test_a_pipelined_body_is_not_timed_while_the_server_holds_it_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request pipelined behind slow ones waits, unread, for them; its body deadline
+    (2 s) counts from when the server reads again, not from its headers (3 s earlier)."""
+    monkeypatch.setattr(test_server, "DEADLINES", Deadlines(keep_alive=5, header=5, body=2))
+    with Served(recording) as s, s.connect() as sock:
+        sock.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * 6  # 0.5 s each
+            + b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab"
+        )
+        time.sleep(4.4)  # the POST is read again at ~3 s; before, it was aborted then
+        sock.sendall(b"cd")
+        data = b""
+        while data.count(b"HTTP/1.1 200 ") < 7 or not data.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, data[-300:]
+            data += chunk
+    assert json.loads(data.rpartition(b"\r\n\r\n")[2])["body"] == "abcd"

@@ -36,6 +36,7 @@ class Link(asyncio.Protocol):
     __slots__ = (
         "_address",
         "_drained",
+        "_paused_at",
         "_read_paused",
         "client",
         "deadline",
@@ -58,6 +59,7 @@ class Link(asyncio.Protocol):
         self.write_paused = False
         self._drained: list[asyncio.Future[None]] = []
         self._read_paused = False
+        self._paused_at = 0.0
         self._address: str | None = None  # set once admitted
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
@@ -122,11 +124,16 @@ class Link(asyncio.Protocol):
     def pause_reading(self) -> None:
         if not self._read_paused and self.transport is not None:
             self._read_paused = True
+            self._paused_at = self.loop.time()
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         if self._read_paused and self.transport is not None:
             self._read_paused = False
+            if self.deadline:
+                # The time the server held reading back (a pipelined request waiting
+                # for the replies before it) was not the client's to use.
+                self.deadline += self.loop.time() - self._paused_at
             self.transport.resume_reading()
 
     def pause_writing(self) -> None:
