@@ -36,6 +36,12 @@ async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 pass
             DISCONNECTED.append((await receive())["type"])
             return
+        if scope["path"] == "/large":  # 4 MiB in one send, as the gateway's replies go
+            body = b"x" * (16 << 20)
+            headers = [(b"content-length", b"%d" % len(body))]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         if scope["path"] in ("/204", "/304"):
             status = int(scope["path"][1:])
             headers = [(b"content-length", b"5")]
@@ -241,3 +247,29 @@ def test_a_pipelined_body_is_not_timed_while_the_server_holds_it_back(
             assert chunk, data[-300:]
             data += chunk
     assert json.loads(data.rpartition(b"\r\n\r\n")[2])["body"] == "abcd"
+
+
+def test_a_slow_client_is_not_cut_off_mid_reply_by_the_keep_alive_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app has handed over its whole reply, so the connection counts as idle; the
+    keep-alive time (1 s) then closes it, but after what was written (it aborted,
+    dropping the reply's tail: a slow link taking a large reply lost its end)."""
+    monkeypatch.setattr(test_server, "DEADLINES", Deadlines(keep_alive=1, header=5, body=5))
+    with Served(recording) as s:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect(("127.0.0.1", s.port))
+        with sock:
+            sock.settimeout(5)
+            sock.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            started = time.monotonic()
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+                    time.sleep(0.002)  # 2 s or more for the 16 MiB: past the keep-alive time
+            except ConnectionResetError:
+                pass
+    assert len(data.partition(b"\r\n\r\n")[2]) == 16 << 20
+    assert time.monotonic() - started > 1.5  # (the keep-alive time passed meanwhile)

@@ -95,6 +95,17 @@ class HttpConnection(Link):
             self.current.keep_alive = False
             self.pipeline.clear()
 
+    def expire(self) -> None:
+        if self.current is None and not self._in_head and self._raw is None:
+            # Idle past the keep-alive time; but the app hands its reply over whole, so
+            # a slow client may still be taking the last one. Closed after it (an
+            # abort dropped its tail), within the time a slow reader has anyway.
+            now = self.loop.time()
+            if not self._flush_by and not 0 < self.write_deadline <= now:
+                self.close_after_flush(self.write_deadline or now + self.site.deadlines.body)
+                return
+        super().expire()
+
     # -- reading -----------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:

@@ -36,6 +36,7 @@ class Link(asyncio.Protocol):
     __slots__ = (
         "_address",
         "_drained",
+        "_flush_by",
         "_paused_at",
         "_read_paused",
         "client",
@@ -60,6 +61,7 @@ class Link(asyncio.Protocol):
         self._drained: list[asyncio.Future[None]] = []
         self._read_paused = False
         self._paused_at = 0.0
+        self._flush_by = 0.0  # closing: by then what is written must have been taken
         self._address: str | None = None  # set once admitted
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
@@ -108,16 +110,30 @@ class Link(asyncio.Protocol):
     def overdue(self, now: float) -> bool:
         # A read deadline does not run while the server itself holds reading back
         # (pipelined requests wait for the one being answered).
-        return (0 < self.deadline < now and not self._read_paused) or (
-            0 < self.write_deadline < now
+        return (
+            (0 < self.deadline < now and not self._read_paused)
+            or 0 < self.write_deadline < now
+            or 0 < self._flush_by < now
         )
 
     def expire(self) -> None:
-        """What was awaited did not come in time. Aborted, not closed: a close would wait
-        for a client that does not read; the app, if any, sees a disconnect."""
-        self.deadline = self.write_deadline = 0.0
+        """What was awaited did not come in time (``HttpConnection`` closes an idle
+        connection more gently)."""
+        self.abort()
+
+    def abort(self) -> None:
+        """Aborted, not closed: a close would wait for a client that does not read; the
+        app, if any, sees a disconnect."""
+        self.deadline = self.write_deadline = self._flush_by = 0.0
         if self.transport is not None:
             self.transport.abort()
+
+    def close_after_flush(self, by: float) -> None:
+        """Closed once the client has taken what is written to it; aborted if that is
+        not done by loop time ``by`` (a close alone would wait as long as it takes)."""
+        self.deadline = 0.0
+        self._flush_by = by
+        self.close()
 
     # -- flow control ------------------------------------------------------------------
 

@@ -222,4 +222,4 @@ class HttpServer:
             await asyncio.wait(set(site.tasks), timeout=0.1)
         await cancel(*site.tasks)
         for conn in list(site.live):
-            conn.expire()
+            conn.abort()
