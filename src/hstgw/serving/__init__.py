@@ -9,7 +9,7 @@ needed its internals subclassed for connection caps, deadlines and bodies behind
 have a listener of their own), no HTTP/2.
 """
 
-from hstgw.serving.connection import Deadlines
+from hstgw.serving.link import Deadlines
 from hstgw.serving.server import HttpServer
 
 __all__ = ["Deadlines", "HttpServer"]

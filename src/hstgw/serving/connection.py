@@ -1,15 +1,8 @@
-"""One HTTP/1.1 connection: httptools parses, this admits, bounds and times it.
+"""One HTTP/1.1 connection: httptools parses, this bounds what it holds.
 
-What it keeps from hostile clients:
+What it keeps from hostile clients, beyond what ``serving.link`` does (admission,
+deadlines):
 
-- **Admission.** Each accepted socket takes a place in a ``ConnectionGate`` (per
-  address, in all) or is closed at once.
-- **Deadlines.** A connection that has sent nothing is closed after the keep-alive
-  time (also between requests: blank lines do not count), a request's headers must
-  arrive within ``header`` of its first byte, its body within ``body`` of its headers,
-  and a client that stops reading its replies has ``body`` to take them. One sweep a
-  second checks them all (``serving.server``), so a request costs a few stores of a
-  float, not a timer of its own; what is overdue is aborted.
 - **Bounds.** A request's head is at most ``MAX_HEAD_BYTES`` and ``MAX_HEADERS``
   headers (431), and at most ``MAX_PIPELINE`` requests wait behind the one being
   answered (503): what httptools would otherwise hold without limit.
@@ -21,24 +14,23 @@ What it keeps from hostile clients:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn
 
 import httptools
 
 from hstgw.errors import Code
 from hstgw.serving.bodies import ChunkedBody, RawBody, SizedBody
 from hstgw.serving.cycle import Cycle
+from hstgw.serving.link import Link
 
 if TYPE_CHECKING:
     from hstgw.serving.server import Site
 
-__all__ = ["Deadlines", "HttpConnection"]
+__all__ = ["HttpConnection"]
 
 # A request's line and headers, in all (the app's 16 KiB limit on header bytes answers
 # the same way; this one stops what is never passed on, before it is held).
@@ -50,108 +42,54 @@ MAX_PIPELINE = 32
 HIGH_WATER = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    keep_alive: float
-    header: float
-    body: float  # also: how long a reply may wait for a client that stopped reading
-
-
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing; the reply is on the connection."""
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(Link):
     __slots__ = (
-        "_address",
-        "_drained",
+        "_closing",
         "_expect_continue",
+        "_has_body",
         "_head_bytes",
         "_headers",
         "_in_head",
         "_parsing",
         "_raw",
-        "_read_paused",
         "_refusal",
         "_url",
-        "client",
+        "_whole",
         "current",
-        "deadline",
-        "loop",
         "parser",
         "pipeline",
-        "server",
-        "site",
-        "transport",
-        "write_deadline",
-        "write_paused",
     )
 
     def __init__(self, site: Site) -> None:
-        self.site = site
-        self.loop = site.loop
-        self.transport: asyncio.Transport | None = None
+        super().__init__(site)
         self.parser = httptools.HttpRequestParser(self)
-        # Loop times by which the awaited bytes must have come in (0: none awaited) and
-        # by which a client must have taken what is written to it (0: nothing waits).
-        self.deadline = 0.0
-        self.write_deadline = 0.0
-        self.write_paused = False
-        self._drained: list[asyncio.Future[None]] = []
-        self._read_paused = False
-        self._address: str | None = None  # set once admitted
-        self.client: tuple[str, int] | None = None
-        self.server: tuple[str, int] | None = None
         self.current: Cycle | None = None  # the request being answered
         self._parsing: Cycle | None = None  # the request whose body is being read
         self.pipeline: deque[Cycle] = deque()  # parsed, waiting for the current one
         self._raw: RawBody | None = None  # a body read by hand after an ignored Upgrade
         self._in_head = False  # between a request's first byte and the end of its headers
-        self._head_bytes = 0  # bytes of the current head seen in whole chunks
+        self._head_bytes = 0  # bytes of the current head counted so far
         self._refusal: tuple[int, str] | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect_continue = False
+        self._closing = False  # the last request parsed ends the connection
+        self._has_body = False  # the request being parsed declares a body
+        self._whole: Cycle | None = None  # bodiless, to start when its message ends
 
     # -- the connection ---------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (uvloop's transports are not subclasses of asyncio.Transport, only alike)
-        transport = self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        own = transport.get_extra_info("sockname")
-        if isinstance(peer, tuple):
-            self.client = (str(peer[0]), int(peer[1]))
-        if isinstance(own, tuple):
-            self.server = (str(own[0]), int(own[1]))
-        address = self.client[0] if self.client else ""
-        if not self.site.gate.admit(address):
-            transport.abort()
-            return
-        self._address = address
-        self.deadline = self.loop.time() + self.site.deadlines.keep_alive
-        self.site.add(self)
-
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._address is not None:
-            self.site.gate.release(self._address)
-            self._address = None
-            self.site.discard(self)
+        super().connection_lost(exc)
         for cycle in (self.current, self._parsing):
             if cycle is not None:
                 cycle.disconnected = True
                 cycle.wake()
         self.pipeline.clear()
-        self._wake_drained()
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
     def shutdown(self) -> None:
         """The server stops: idle, closed now; busy, closed after its current reply."""
@@ -161,53 +99,16 @@ class HttpConnection(asyncio.Protocol):
             self.current.keep_alive = False
             self.pipeline.clear()
 
-    # -- deadlines ---------------------------------------------------------------------
-
-    def overdue(self, now: float) -> bool:
-        # A read deadline does not run while the server itself holds reading back
-        # (pipelined requests wait for the one being answered).
-        return (0 < self.deadline < now and not self._read_paused) or (
-            0 < self.write_deadline < now
-        )
-
     def expire(self) -> None:
-        """What was awaited did not come in time. Aborted, not closed: a close would wait
-        for a client that does not read; the app, if any, sees a disconnect."""
-        self.deadline = self.write_deadline = 0.0
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- flow control ------------------------------------------------------------------
-
-    def pause_reading(self) -> None:
-        if not self._read_paused and self.transport is not None:
-            self._read_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._read_paused and self.transport is not None:
-            self._read_paused = False
-            self.transport.resume_reading()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.write_deadline = self.loop.time() + self.site.deadlines.body
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self.write_deadline = 0.0
-        self._wake_drained()
-
-    async def drain(self) -> None:
-        waiter = self.loop.create_future()
-        self._drained.append(waiter)
-        await waiter
-
-    def _wake_drained(self) -> None:
-        drained, self._drained = self._drained, []
-        for waiter in drained:
-            if not waiter.done():
-                waiter.set_result(None)
+        if self.current is None and not self._in_head and self._raw is None:
+            # Idle past the keep-alive time; but the app hands its reply over whole, so
+            # a slow client may still be taking the last one. Closed after it (an
+            # abort dropped its tail), within the time a slow reader has anyway.
+            now = self.loop.time()
+            if not self._flush_by and not 0 < self.write_deadline <= now:
+                self.close_after_flush(self.write_deadline or now + self.site.deadlines.body)
+                return
+        super().expire()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -218,23 +119,44 @@ class HttpConnection(asyncio.Protocol):
                 data = self._raw_body(data)
                 if not data:
                     return
+            if self._closing:
+                self._ignore_the_rest()
+                return
             whole_chunk_of_head = self._in_head
+            head_bytes = self._head_bytes
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserUpgrade as exc:
                 data = self._ignore_upgrade(data[int(exc.args[0]) :])
                 continue
-            except httptools.HttpParserError:
-                self._send_refusal(*(self._refusal or (400, "request: not valid HTTP/1.1")))
+            except httptools.HttpParserError as exc:
+                self._parse_error(exc)
                 return
             if whole_chunk_of_head and self._in_head:
                 # The head began before this chunk and is not over after it: the whole
-                # chunk was head. (httptools holds a head until it is whole, and grows
-                # it by concatenation: it must not be let grow without bound.)
-                self._head_bytes += len(data)
+                # chunk was head (httptools holds a partial header, and grows it by
+                # concatenation). The headers it completed are in it: not added twice.
+                self._head_bytes = max(self._head_bytes, head_bytes + len(data))
                 if self._head_bytes > MAX_HEAD_BYTES:
                     self._send_refusal(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
             return
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        if self._closing:
+            # Bytes after a request that closes the connection: llhttp refuses them,
+            # but that request is whole and its reply is due.
+            self._ignore_the_rest()
+            return
+        cycle = self._parsing
+        self._send_refusal(
+            *(self._refusal or (400, f"request: not valid HTTP/1.1 ({exc.args[0]})")),
+            # The error is in the body of the request being answered (chunk framing,
+            # a Transfer-Encoding found wrong after its headers): that request's own.
+            owns_cycle=cycle is not None and cycle is self.current and cycle.more_body,
+        )
+
+    def _ignore_the_rest(self) -> None:
+        self.pause_reading()  # (the reply due closes the connection)
 
     # httptools' callbacks
 
@@ -242,27 +164,38 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._expect_continue = False
+        self._has_body = False
         self.deadline = self.loop.time() + self.site.deadlines.header
         self._in_head = True
         self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Bounded as they come: a head read in one chunk (up to 256 KiB from uvloop)
+        # was otherwise held whole, as thousands of tuples, until its deadline.
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(431, f"headers: larger than {MAX_HEAD_BYTES} bytes")
+        if len(self._headers) == MAX_HEADERS:
+            self._refuse(431, f"headers: more than {MAX_HEADERS}")
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
+        elif name == b"content-length" or name == b"transfer-encoding":
+            self._has_body = True
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        if self.transport is None or self.transport.is_closing():
-            return  # (a request after one that closed the connection: never served)
-        if len(self._headers) > MAX_HEADERS:  # (their bytes are bounded as they come)
-            self._refuse(431, f"headers: more than {MAX_HEADERS}")
         parser = self.parser
         version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":  # (llhttp reads HTTP/0.9 and /2.0 lines)
+            self._refuse(505, f"request: HTTP/{version} is not served, HTTP/1.1 is")
         try:
             url = httptools.parse_url(self._url)
             raw_path = url.path or b"/"
@@ -286,13 +219,19 @@ class HttpConnection(asyncio.Protocol):
             "headers": self._headers,
         }
         keep_alive = version == "1.1" and parser.should_keep_alive()
-        cycle = self._parsing = Cycle(self, scope, keep_alive, self._expect_continue)
+        # (an HTTP/1.0 client's expectation is ignored: RFC 9110 10.1.1)
+        expect_continue = self._expect_continue and version == "1.1"
+        cycle = self._parsing = Cycle(self, scope, keep_alive, expect_continue)
         self.deadline = self.loop.time() + self.site.deadlines.body
         if self.current is None:
             self.current = cycle
-            # An Upgrade offer's body is read by hand once httptools stops (below): its
-            # app waits for that, in a task, so that a refusal of the body comes first.
-            self.site.start(cycle, eager=not parser.should_upgrade())
+            if self._has_body or parser.should_upgrade():
+                # Its app starts now, in a task (after this read), and reads the body as
+                # it comes; a framing error found first disconnects it before it runs.
+                # (An Upgrade offer's body is read by hand once httptools stops.)
+                self.site.start(cycle, eager=False)
+            else:
+                self._whole = cycle  # started at once when its message ends (below)
         else:
             # Pipelined: it waits for the replies before it, and reading waits with it.
             self.pause_reading()
@@ -315,6 +254,10 @@ class HttpConnection(asyncio.Protocol):
         if cycle is not None:
             cycle.more_body = False
             cycle.wake()
+            self._closing = not cycle.keep_alive
+            if cycle is self._whole:
+                self._whole = None
+                self.site.start(cycle)  # (most are answered within this call)
         if self._raw is None:
             # The app has it (0: nothing awaited), or has answered it already (served
             # within the parse: idle now, until keep_alive).

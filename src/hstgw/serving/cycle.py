@@ -36,6 +36,7 @@ class Cycle:
     """A request, from its headers to the end of its reply."""
 
     __slots__ = (
+        "_bodiless",
         "_chunked",
         "_conn",
         "_continue",
@@ -68,6 +69,7 @@ class Cycle:
         self.disconnected = False
         self._head = b""  # the reply's head, until its body's first bytes
         self._chunked = False
+        self._bodiless = False  # a reply to HEAD, a 204 or a 304: its body is not sent
         self._left = 0  # bytes still due by the reply's Content-Length
 
     def wake(self) -> None:
@@ -78,6 +80,8 @@ class Cycle:
 
     async def run(self, app: Any) -> None:
         conn = self._conn
+        if self.disconnected:
+            return  # refused while its headers were being read: never executed
         try:
             await app(self.scope, self.receive, self.send)
         except Exception:
@@ -129,7 +133,7 @@ class Cycle:
             self._head = self._make_head(message["status"], message.get("headers", ()))
             self.started = True
             self._continue = False
-            if self.scope["method"] == "HEAD":
+            if self._bodiless:
                 conn.write(self._head)
                 self._head = b""
             return
@@ -137,7 +141,8 @@ class Cycle:
             raise RuntimeError(f"unexpected {kind} after the reply's end or start")
         body: bytes = message.get("body", b"")
         more = message.get("more_body", False)
-        if self.scope["method"] == "HEAD":
+        if self._bodiless:
+            # (a body written after it would be read by the client as the next reply)
             data = b""
         elif self._chunked:
             data = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
@@ -153,13 +158,17 @@ class Cycle:
         if data:
             conn.write(data)
         if not more:
-            if self._left and self.scope["method"] != "HEAD":
+            if self._left and not self._bodiless:
                 raise RuntimeError("reply shorter than its Content-Length")
             self.complete = True
             self.wake()
             conn.reply_complete(self)
 
     def _make_head(self, status: int, headers: Any) -> bytes:
+        if self._continue and self.more_body:
+            # A reply before "100 Continue": the client may send its body after all,
+            # or its next request; either, read as the other, would desync.
+            self.keep_alive = False
         parts = [
             _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status,
             self._conn.site.date_line(),
@@ -185,7 +194,8 @@ class Cycle:
             parts.append(b"connection: close\r\n")
         if b"transfer-encoding" in names:
             raise RuntimeError("the server sets transfer-encoding itself")
-        if not length and self.scope["method"] != "HEAD" and status not in (204, 304):
+        self._bodiless = status in (204, 304) or self.scope["method"] == "HEAD"
+        if not length and not self._bodiless:
             self._chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
         parts.append(b"\r\n")

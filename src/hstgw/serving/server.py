@@ -19,8 +19,9 @@ from email.utils import formatdate
 from typing import Any
 
 from hstgw.connections import ConnectionGate
-from hstgw.serving.connection import Deadlines, HttpConnection
+from hstgw.serving.connection import HttpConnection
 from hstgw.serving.cycle import Cycle
+from hstgw.serving.link import Deadlines, Link
 from hstgw.tasks import cancel
 
 __all__ = ["HttpServer", "Site"]
@@ -61,7 +62,7 @@ class Site:
         self.gate = gate
         self.deadlines = deadlines
         self.max_body = max_body
-        self.live: set[HttpConnection] = set()
+        self.live: set[Link] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._sweep: asyncio.TimerHandle | None = None
         self._date = b""
@@ -93,12 +94,12 @@ class Site:
             self._date_until = second + 1
         return self._date
 
-    def add(self, conn: HttpConnection) -> None:
+    def add(self, conn: Link) -> None:
         self.live.add(conn)
         if self._sweep is None:
             self._sweep = self.loop.call_later(_SWEEP_S, self._sweep_overdue)
 
-    def discard(self, conn: HttpConnection) -> None:
+    def discard(self, conn: Link) -> None:
         self.live.discard(conn)
 
     def _sweep_overdue(self) -> None:
@@ -269,4 +270,4 @@ class HttpServer:
             await asyncio.wait(set(site.tasks), timeout=0.1)
         await cancel(*site.tasks)
         for conn in list(site.live):
-            conn.expire()
+            conn.abort()
