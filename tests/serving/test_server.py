@@ -26,6 +26,7 @@ from tests.conftest import free_port
 from tests.waiting import eventually, eventually_sync
 
 DEADLINES = Deadlines(keep_alive=5, header=5, body=5)
+HUNG: list[str] = []  # what the app awaiting for ever saw (a stop's cancellation)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -49,6 +50,19 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     if path == "/slow":
         await asyncio.sleep(0.5)
+    if path == "/fails-later":  # an error out of a future it waited on (a store's, say)
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.05, future.set_exception, ValueError("x"))
+        try:
+            await future
+        except ValueError:
+            path = "/caught"
+    if path == "/hang":
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            HUNG.append("cancelled")
+            raise
     if path == "/stream":  # no Content-Length: the server chunks it
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for part in (b"one,", b"two,", b"three"):
@@ -77,7 +91,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 class Served:
-    def __init__(self, asgi: Any = app) -> None:
+    def __init__(self, asgi: Any = app, grace: float = 5) -> None:
         self.port = free_port()
         self.server = HttpServer(
             asgi,
@@ -86,7 +100,7 @@ class Served:
             gate=ConnectionGate(total=100, per_address=100),
             deadlines=DEADLINES,
             max_body=1 << 20,
-            grace=5,
+            grace=grace,
         )
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
 
@@ -204,6 +218,22 @@ def test_a_stop_lets_a_request_in_flight_finish_and_refuses_new_ones() -> None:
             assert data.startswith(b"HTTP/1.1 200 ")
         with pytest.raises(OSError):
             s.connect()
+
+
+def test_an_error_a_request_waited_for_reaches_it(served: Served) -> None:
+    """Served at once until it waits, then as a task: what it waited on fails in it."""
+    assert httpx.get(f"http://127.0.0.1:{served.port}/fails-later").json()["path"] == "/caught"
+
+
+def test_a_stop_cancels_what_outlives_the_grace() -> None:
+    with Served(grace=0.2) as s:
+        sock = s.connect()
+        with sock:
+            sock.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.1)
+            s.server.stop()
+            assert read_all(sock) == b""  # no reply: cut at the end of the grace
+    assert HUNG == ["cancelled"]  # ... and the app heard why, in its own code
 
 
 def test_a_failed_start_up_does_not_listen() -> None:
