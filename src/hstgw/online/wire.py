@@ -138,7 +138,7 @@ class Terminal(asyncio.Protocol):
                 if op is _TEXT or op is _BINARY or op is _CONT:
                     self._data(event)
                 # (pings are answered, closes echoed, by the protocol itself)
-            else:
+            elif isinstance(event, Request):
                 self._handshake(event)
         self._flush()
 
@@ -223,7 +223,7 @@ class Terminal(asyncio.Protocol):
             op, data = parts[0], b"".join([*parts[1:], frame.data])
         if op is _TEXT:
             try:
-                message: str | bytes = data.decode()
+                message: str | bytes = bytes(data).decode()
             except UnicodeDecodeError:
                 self._ws.fail(_INVALID_DATA, "invalid UTF-8")
                 return
