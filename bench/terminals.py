@@ -237,13 +237,16 @@ def main() -> int:
         results["kib_per_terminal"] = (after - before) / n
         results["login_seconds"] = connected["seconds"]
 
-        ours = []
+        ours: list[float] = []
+        ours_cpu: list[tuple[float, float]] = []  # (server, terminals' process) CPU seconds
         for r in range(ROUNDS):
             harness.send(cmd="expect", msg_id=r + 1, n=n)
             assert harness.read()["ready"]
+            c0 = cpu_s(server.pid), cpu_s(harness.proc.pid)
             with no_gc_pauses():
                 t0 = asyncio.run(fan_out(base, token, app.app_id, n, r + 1))
             ours.append(harness.read()["at"] - t0)
+            ours_cpu.append((cpu_s(server.pid) - c0[0], cpu_s(harness.proc.pid) - c0[1]))
 
         count = int(args.rate * args.seconds)
         harness.send(cmd="latency", count=count)
@@ -278,13 +281,16 @@ def main() -> int:
         )
         time.sleep(1.0)
         results["baseline_kib_per_connection"] = (rss_kib(baseline.pid) - bbefore) / n
-        plain = []
+        plain: list[float] = []
+        plain_cpu: list[tuple[float, float]] = []
         for r in range(ROUNDS):
             harness.send(cmd="expect", msg_id=r + 1, n=n)
             assert harness.read()["ready"]
+            c0 = cpu_s(baseline.pid), cpu_s(harness.proc.pid)
             with no_gc_pauses():
                 t0 = asyncio.run(trigger(f"ws://127.0.0.1:{bport}/", frame(r + 1, PAYLOAD)))
             plain.append(harness.read()["at"] - t0)
+            plain_cpu.append((cpu_s(baseline.pid) - c0[0], cpu_s(harness.proc.pid) - c0[1]))
         harness.call(cmd="close")
     finally:
         for proc in (harness.proc, server, baseline):
@@ -309,6 +315,13 @@ def main() -> int:
     batches = (n + 499) // 500
     print(f"fan-out to all, gateway   {ours_s * 1000:.0f} ms  (runs: {runs_ours}; {batches} x 500)")
     print(f"fan-out, plain broadcast  {plain_s * 1000:.0f} ms  (runs: {runs_plain})")
+    print(
+        "  CPU per fan-out         "
+        f"server {statistics.median(c[0] for c in ours_cpu) * 1000:.0f} ms (plain: "
+        f"{statistics.median(c[0] for c in plain_cpu) * 1000:.0f}), terminals' process "
+        f"{statistics.median(c[1] for c in ours_cpu) * 1000:.0f} ms (plain: "
+        f"{statistics.median(c[1] for c in plain_cpu) * 1000:.0f})"
+    )
     print(f"ratio plain/gateway       {ratio:.2f}  (target >= {MIN_RATIO:g})")
     print(
         f"unicast at {args.rate}/s        p50 {u['p50_ms']:.1f} ms, p99 {u['p99_ms']:.1f} ms, "
