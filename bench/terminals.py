@@ -248,7 +248,7 @@ def main() -> int:
             ours.append(harness.read()["at"] - t0)
             ours_cpu.append((cpu_s(server.pid) - c0[0], cpu_s(harness.proc.pid) - c0[1]))
 
-        count = int(args.rate * args.seconds)
+        count = max(2, int(args.rate * args.seconds))  # (a p99 needs two at least)
         harness.send(cmd="latency", count=count)
         assert harness.read()["ready"]
         pids = (server.pid, harness.proc.pid, os.getpid())

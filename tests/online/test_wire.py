@@ -64,6 +64,8 @@ class Recorder:
 
     def shutdown(self) -> None:
         self.shut = True
+        for link in self.links:  # as the service kicks every session
+            link.close(4001, "shutdown")
 
 
 @pytest.fixture
@@ -327,10 +329,10 @@ async def test_stop_closes_every_connection_and_waits(
     await asyncio.wait_for(lst.stop(), 5)
     assert service.shut and lst.connections == 0
     assert [s.name for s in service.gone] == ["ivy"]
-    for ws in (logged, quiet):
+    for ws, code in ((logged, 4001), (quiet, 1001)):  # kicked; closed as going away
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-        assert ws.close_code == 1001
+        assert ws.close_code == code
     assert await read_all(reader) == b""
     writer.close()
     await lst.stop()  # (twice: nothing more to do)

@@ -84,7 +84,8 @@ class TerminalListener:
         if self._server is None:
             return
         shared = self._shared
-        self._service.shutdown()
+        self._service.shutdown()  # kicks the sessions: "kicked", then close 4001 ...
+        await asyncio.sleep(0)  # ... which goes before the 1001 of the rest
         self._server.close()
         for conn in list(shared.conns):
             conn.shut()
