@@ -28,6 +28,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from _http import no_gc_pauses
 from hstgw.tokens.fsp import build
 
 
@@ -112,15 +113,17 @@ class Clients:
     async def expect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.expect_id, self.expect_n, self.got = cmd["msg_id"], cmd["n"], 0
         self.done = asyncio.get_running_loop().create_future()
-        print(json.dumps({"ready": True}), flush=True)
-        await asyncio.wait_for(self.done, 120)
+        with no_gc_pauses():
+            print(json.dumps({"ready": True}), flush=True)
+            await asyncio.wait_for(self.done, 120)
         return {"received": self.got, "at": self.last_at}
 
     async def latency(self, cmd: dict[str, Any]) -> dict[str, Any]:
         self.latencies, self.latency_want = [], cmd["count"]
         self.done = asyncio.get_running_loop().create_future()
-        print(json.dumps({"ready": True}), flush=True)
-        await asyncio.wait_for(self.done, 120)
+        with no_gc_pauses():
+            print(json.dumps({"ready": True}), flush=True)
+            await asyncio.wait_for(self.done, 120)
         q = statistics.quantiles(self.latencies, n=100)
         return {
             "p50_ms": q[49],

@@ -13,8 +13,10 @@ reports their latency. Then it starts a plain ``websockets`` broadcast server
 (bench/_broadcast_server.py), connects the same N clients, broadcasts the very
 same frame, and prints the ratio of the two fan-out times.
 
-Targets (issue 3): <= 20 KiB per terminal; fan-out within 1/0.7 of the plain
-broadcast (ratio >= 0.70); unicast p99 <= 20 ms.
+Targets (issue 16): <= 10 KiB per logged-in terminal; fan-out at least 1.2 times as
+fast as the plain broadcast (ratio >= 1.2); unicast p99 <= 2 ms at 5,000 trans-cmd/s
+(``--rate 5000``). The CPU each process used during the unicast run is printed beside
+it: the server, the terminals' process and the load generator share two cores.
 """
 
 from __future__ import annotations
@@ -35,13 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from websockets.asyncio.client import connect
 
-from _http import KeepAlive, free_port, hstgw_json, wait_http
+from _http import KeepAlive, free_port, hstgw_json, no_gc_pauses, wait_http
 from hstgw.sdk import Client
 
 HERE = Path(__file__).resolve().parent
 ROUNDS = 3
+# issue 16's targets (the unicast one at --rate 5000)
+MAX_KIB = 10.0
+MIN_RATIO = 1.2
+MAX_P99_MS = 2.0
+TARGET_RATE = 5000
 
 
 def rss_kib(pid: int) -> int:
@@ -49,6 +57,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used by process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Harness:
@@ -131,7 +145,10 @@ async def unicast(
     port: int, token: str, app_id: str, n: int, rate: int, count: int, first: int = 0
 ) -> None:
     """``count`` trans-cmds at ``rate``/s, each to one of users u<first>..u<first+n-1>."""
-    http = KeepAlive("127.0.0.1", port, token)
+    # Each connection carries one request at a time: 16 of them keep up with 5,000/s
+    # only while a round trip stays under 3.2 ms, which a busy two-core machine does
+    # not promise (the run then falls seconds behind, the backlog in this process).
+    http = KeepAlive("127.0.0.1", port, token, size=max(16, rate // 50))
     await http.open()
     tasks = []
     start = time.perf_counter()
@@ -220,18 +237,29 @@ def main() -> int:
         results["kib_per_terminal"] = (after - before) / n
         results["login_seconds"] = connected["seconds"]
 
-        ours = []
+        ours: list[float] = []
+        ours_cpu: list[tuple[float, float]] = []  # (server, terminals' process) CPU seconds
         for r in range(ROUNDS):
             harness.send(cmd="expect", msg_id=r + 1, n=n)
             assert harness.read()["ready"]
-            t0 = asyncio.run(fan_out(base, token, app.app_id, n, r + 1))
+            c0 = cpu_s(server.pid), cpu_s(harness.proc.pid)
+            with no_gc_pauses():
+                t0 = asyncio.run(fan_out(base, token, app.app_id, n, r + 1))
             ours.append(harness.read()["at"] - t0)
+            ours_cpu.append((cpu_s(server.pid) - c0[0], cpu_s(harness.proc.pid) - c0[1]))
 
-        count = int(args.rate * args.seconds)
+        count = max(2, int(args.rate * args.seconds))  # (a p99 needs two at least)
         harness.send(cmd="latency", count=count)
         assert harness.read()["ready"]
-        asyncio.run(unicast(port, token, app.app_id, n, args.rate, count))
+        pids = (server.pid, harness.proc.pid, os.getpid())
+        cpu0, w0 = [cpu_s(pid) for pid in pids], time.perf_counter()
+        with no_gc_pauses():  # (on uvloop: the load generator's CPU is the server's loss)
+            uvloop.run(unicast(port, token, app.app_id, n, args.rate, count))
         results["unicast"] = harness.read()
+        wall = time.perf_counter() - w0
+        # who used the two cores meanwhile: the server, the terminals, the load generator
+        results["cpu"] = [(cpu_s(pid) - c) / wall for pid, c in zip(pids, cpu0, strict=True)]
+        results["load"] = os.getloadavg()[0]
         harness.call(cmd="close")
 
         bport = free_port()
@@ -253,12 +281,16 @@ def main() -> int:
         )
         time.sleep(1.0)
         results["baseline_kib_per_connection"] = (rss_kib(baseline.pid) - bbefore) / n
-        plain = []
+        plain: list[float] = []
+        plain_cpu: list[tuple[float, float]] = []
         for r in range(ROUNDS):
             harness.send(cmd="expect", msg_id=r + 1, n=n)
             assert harness.read()["ready"]
-            t0 = asyncio.run(trigger(f"ws://127.0.0.1:{bport}/", frame(r + 1, PAYLOAD)))
+            c0 = cpu_s(baseline.pid), cpu_s(harness.proc.pid)
+            with no_gc_pauses():
+                t0 = asyncio.run(trigger(f"ws://127.0.0.1:{bport}/", frame(r + 1, PAYLOAD)))
             plain.append(harness.read()["at"] - t0)
+            plain_cpu.append((cpu_s(baseline.pid) - c0[0], cpu_s(harness.proc.pid) - c0[1]))
         harness.call(cmd="close")
     finally:
         for proc in (harness.proc, server, baseline):
@@ -275,7 +307,7 @@ def main() -> int:
         f"logged in in {results['login_seconds']:.1f} s"
     )
     print(
-        f"memory per terminal       {results['kib_per_terminal']:.1f} KiB  (target <= 20; "
+        f"memory per terminal       {results['kib_per_terminal']:.1f} KiB  (target <= {MAX_KIB:g}; "
         f"plain websockets server: {results['baseline_kib_per_connection']:.1f} KiB/connection)"
     )
     runs_ours = ", ".join(f"{x * 1000:.0f}" for x in ours)
@@ -283,13 +315,26 @@ def main() -> int:
     batches = (n + 499) // 500
     print(f"fan-out to all, gateway   {ours_s * 1000:.0f} ms  (runs: {runs_ours}; {batches} x 500)")
     print(f"fan-out, plain broadcast  {plain_s * 1000:.0f} ms  (runs: {runs_plain})")
-    print(f"ratio plain/gateway       {ratio:.2f}  (target >= 0.70)")
+    print(
+        "  CPU per fan-out         "
+        f"server {statistics.median(c[0] for c in ours_cpu) * 1000:.0f} ms (plain: "
+        f"{statistics.median(c[0] for c in plain_cpu) * 1000:.0f}), terminals' process "
+        f"{statistics.median(c[1] for c in ours_cpu) * 1000:.0f} ms (plain: "
+        f"{statistics.median(c[1] for c in plain_cpu) * 1000:.0f})"
+    )
+    print(f"ratio plain/gateway       {ratio:.2f}  (target >= {MIN_RATIO:g})")
     print(
         f"unicast at {args.rate}/s        p50 {u['p50_ms']:.1f} ms, p99 {u['p99_ms']:.1f} ms, "
-        f"max {u['max_ms']:.1f} ms over {u['count']} commands  (target p99 <= 20)"
+        f"max {u['max_ms']:.1f} ms over {u['count']} commands  "
+        f"(target p99 <= {MAX_P99_MS:g} at {TARGET_RATE}/s)"
+    )
+    cpu = results["cpu"]
+    print(
+        f"  CPU meanwhile           server {cpu[0]:.0%}, terminals' process {cpu[1]:.0%}, "
+        f"load generator {cpu[2]:.0%} of a core; load average {results['load']:.2f}"
     )
     shutil.rmtree(work, ignore_errors=True)
-    ok = results["kib_per_terminal"] <= 20 and ratio >= 0.7 and u["p99_ms"] <= 20
+    ok = results["kib_per_terminal"] <= MAX_KIB and ratio >= MIN_RATIO and u["p99_ms"] <= MAX_P99_MS
     return 0 if ok else 1
 
 

@@ -1,14 +1,18 @@
-"""The terminals' WebSocket listener (the ``websockets`` library, its own port).
+"""The terminals' WebSocket listener (its own port): a lean protocol of the gateway's
+own on the event loop (``hstgw.online.wire``), not ``websockets``' asyncio server.
 
-Why its own server rather than a route of the HTTP server: a plain ``websockets``
-connection costs about half the memory of the same socket behind an ASGI server
-(measured: ~18 KiB against ~36 KiB), and the online service is sized in tens of
-thousands of idle connections. The REST API tells terminals where it is
-(``GET /v1/online/address``).
+Why its own server rather than a route of the HTTP server: a plain WebSocket
+connection costs a fraction of the memory of the same socket behind an ASGI server,
+and the online service is sized in tens of thousands of idle connections. Why not
+``websockets``' asyncio server: ~8 KiB of its objects per connection, more than the
+terminal's own state (docs/performance.md); ``websockets`` still does the handshake
+and the framing (its Sans-I/O ``ServerProtocol``). The REST API tells terminals where
+it is (``GET /v1/online/address``).
 
-Each connection: connect, the first frame must be a login (within
-``LOGIN_TIMEOUT_S``), then frames until it closes; presence is cleaned up in
-``finally``. Sending never awaits: frames go straight to the transport, and a
+Each connection: connect (admitted through the ``ConnectionGate``), the handshake
+within ``HANDSHAKE_TIMEOUT_S``, the first frame must be a login (within
+``LOGIN_TIMEOUT_S``), then frames until it closes; the session ends when the
+connection does. Sending never awaits: frames go straight to the transport, and a
 terminal whose unsent backlog passes ``SEND_BACKLOG`` is closed as too slow.
 """
 
@@ -17,57 +21,27 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request
-from websockets.protocol import State
-
-from hstgw.connections import (
-    ConnectionGate,
-    TrustedProxies,
-    client_address,
-    gated_connection,
-)
-from hstgw.online import protocol as p
+from hstgw.connections import ConnectionGate, TrustedProxies
 from hstgw.online.service import OnlineService
-from hstgw.tasks import Background
+from hstgw.online.wire import (
+    CLOSE_TIMEOUT_S,
+    HANDSHAKE_TIMEOUT_S,
+    LOGIN_TIMEOUT_S,
+    MAX_FRAME,
+    SEND_BACKLOG,
+    Shared,
+    Terminal,
+)
 
-__all__ = ["TerminalListener"]
+__all__ = [
+    "HANDSHAKE_TIMEOUT_S",
+    "LOGIN_TIMEOUT_S",
+    "MAX_FRAME",
+    "SEND_BACKLOG",
+    "TerminalListener",
+]
 
 log = logging.getLogger("hstgw.online")
-
-LOGIN_TIMEOUT_S = 10.0
-SEND_BACKLOG = 256 * 1024
-# Frames above this are refused by the WebSocket layer (close 1009); bodies are
-# limited to 8 KiB by the protocol, with an error reply, below it.
-MAX_FRAME = 64 * 1024
-_HANDSHAKE_DONE = Request("/", Headers())
-
-
-class WsLink:
-    __slots__ = ("_closing", "conn")
-
-    def __init__(self, conn: ServerConnection, closing: Background) -> None:
-        self.conn = conn
-        self._closing = closing
-
-    def push(self, text: str) -> bool:
-        conn = self.conn
-        if conn.protocol.state is not State.OPEN or conn.send_in_progress is not None:
-            return False
-        if conn.transport.get_write_buffer_size() > SEND_BACKLOG:
-            self.close(1008, "too slow to read")
-            return False
-        try:
-            conn.protocol.send_text(text.encode())
-            conn.send_data()
-        except Exception:  # a transport that broke under us
-            return False
-        return True
-
-    def close(self, code: int, reason: str) -> None:
-        self._closing.spawn(self.conn.close(code, reason))
 
 
 class TerminalListener:
@@ -79,74 +53,49 @@ class TerminalListener:
         gate: ConnectionGate | None = None,
         proxies: TrustedProxies | None = None,
     ) -> None:
-        self._connection = gated_connection("TerminalConnection", gate)
-        self._proxies = proxies or TrustedProxies()
+        self._shared = Shared(
+            service,
+            gate or ConnectionGate(1_000_000, 1_000_000),
+            proxies or TrustedProxies(),
+        )
         self._service = service
         self._host = host
         self._port = port
-        self._server: Server | None = None
-        self._closing = Background()
+        self._server: asyncio.Server | None = None
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        sockets = list(self._server.sockets)
-        return int(sockets[0].getsockname()[1])
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def connections(self) -> int:
+        """Connections open (admitted, not yet closed)."""
+        return len(self._shared.conns)
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle,
-            self._host,
-            self._port,
-            compression=None,  # per-message deflate costs tens of KiB per connection
-            ping_interval=None,  # the protocol's own heartbeats detect dead terminals
-            max_size=MAX_FRAME,
-            max_queue=4,
-            server_header=None,
-            create_connection=self._connection,
-            logger=logging.getLogger("hstgw.online.ws"),
+        shared = self._shared
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: Terminal(shared), self._host, self._port
         )
 
     async def stop(self) -> None:
+        """Stop listening, kick the terminals, close every connection, and wait."""
         if self._server is None:
             return
-        self._service.shutdown()
-        self._server.close(close_connections=True)
-        await self._server.wait_closed()
-        await self._closing.wait()
-        self._server = None
-
-    def _address(self, conn: ServerConnection) -> str:
-        return client_address(conn, self._proxies)
-
-    async def _handle(self, conn: ServerConnection) -> None:
-        link = WsLink(conn, self._closing)
-        session = None
-        address = self._address(conn)
-        # Nothing reads the handshake again once the address is taken: its request and
-        # response (headers and all) are not kept by every idle terminal. (``request``
-        # stays set, to one shared stand-in: None would make websockets read the next
-        # frame as a handshake.)
-        conn.request = _HANDSHAKE_DONE
-        conn.response = None
-        try:
+        shared = self._shared
+        self._service.shutdown()  # kicks the sessions: "kicked", then close 4001 ...
+        await asyncio.sleep(0)  # ... which goes before the 1001 of the rest
+        self._server.close()
+        for conn in list(shared.conns):
+            conn.shut()
+        if shared.conns:  # each close ends within CLOSE_TIMEOUT_S (then an abort)
+            shared.closed = asyncio.get_running_loop().create_future()
             try:
-                first = await asyncio.wait_for(conn.recv(), LOGIN_TIMEOUT_S)
+                await asyncio.wait_for(shared.closed, CLOSE_TIMEOUT_S + 1)
             except TimeoutError:
-                await conn.close(p.CLOSE_PROTOCOL, "login timeout")
-                return
-            reply, session = await self._service.login(link, first, address)
-            link.push(reply)
-            if session is None:
-                await conn.close(p.CLOSE_LOGIN_FAILED, "login failed")
-                return
-            service = self._service
-            async for raw in conn:
-                link.push(await service.handle(session, raw))
-                if session.ended:  # logged out or kicked: the link is closing
-                    break
-        except ConnectionClosed:
-            pass
-        finally:
-            if session is not None:
-                self._service.disconnected(session)
+                log.warning("terminal connections still open at stop: %d", len(shared.conns))
+            shared.closed = None
+        await self._server.wait_closed()
+        await shared.tasks.wait()
+        self._server = None
