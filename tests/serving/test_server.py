@@ -57,6 +57,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await future
         except ValueError:
             path = "/caught"
+    if path == "/timeout":  # (needs a current task: asyncpg's connect does this)
+        async with asyncio.timeout(1):
+            await asyncio.sleep(0)
     if path == "/hang":
         try:
             await asyncio.Event().wait()
@@ -221,8 +224,12 @@ def test_a_stop_lets_a_request_in_flight_finish_and_refuses_new_ones() -> None:
 
 
 def test_an_error_a_request_waited_for_reaches_it(served: Served) -> None:
-    """Served at once until it waits, then as a task: what it waited on fails in it."""
+    """(Eager on 3.12+: run at once until it waits.) What it waited on fails in it."""
     assert httpx.get(f"http://127.0.0.1:{served.port}/fails-later").json()["path"] == "/caught"
+
+
+def test_a_request_runs_in_a_task(served: Served) -> None:
+    assert httpx.get(f"http://127.0.0.1:{served.port}/timeout").status_code == 200
 
 
 def test_a_stop_cancels_what_outlives_the_grace() -> None:

@@ -257,7 +257,7 @@ class HttpConnection(Link):
             self._closing = not cycle.keep_alive
             if cycle is self._whole:
                 self._whole = None
-                self.site.start(cycle)  # (most are answered within this call)
+                self.site.start(cycle)  # (eager on 3.12+: most are answered within this call)
         if self._raw is None:
             # The app has it (0: nothing awaited), or has answered it already (served
             # within the parse: idle now, until keep_alive).

@@ -8,13 +8,11 @@ runs the lifespan shutdown, which closes the store. A second signal cuts the wai
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import logging
 import signal
+import sys
 import threading
 import time
-from collections.abc import Coroutine, Generator
 from email.utils import formatdate
 from typing import Any
 
@@ -29,6 +27,9 @@ __all__ = ["HttpServer", "Site"]
 log = logging.getLogger("hstgw.http")
 
 _SWEEP_S = 1.0
+# Tasks that start eagerly (asyncio.Task's eager_start) came with Python 3.12.
+_EAGER = sys.version_info >= (3, 12)
+_EAGER_START: dict[str, Any] = {"eager_start": True}
 _BACKLOG = 2048
 
 
@@ -69,20 +70,16 @@ class Site:
         self._date_until = 0.0
 
     def start(self, cycle: Cycle, *, eager: bool = True) -> None:
-        """Run the request's app at once, in a context of its own, until it first waits;
-        only then does it become a task. A request the caches answer (most are) is
-        served within this call: no task, no turn of the loop (what Python 3.12's
-        eager tasks do, on 3.11 too). Not ``eager``: a task from the start."""
+        """Run the request's app in a task of its own. ``eager`` (Python 3.12 and newer):
+        the task runs at once, within this call, until it first waits; a request the
+        caches answer is then served without a turn of the loop."""
         coro = cycle.run(self.app)
-        context = contextvars.copy_context()
-        if eager:
-            try:
-                waited = context.run(coro.send, None)
-            except StopIteration:
+        if eager and _EAGER:
+            task = asyncio.Task(coro, loop=self.loop, **_EAGER_START)
+            if task.done():
                 return
-            task = self.loop.create_task(_resumed(coro, waited), context=context)
         else:
-            task = self.loop.create_task(coro, context=context)
+            task = self.loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -113,38 +110,6 @@ class Site:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-
-
-class _Waiting:
-    """Waits for the future a coroutine yielded, leaving its outcome for the coroutine."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: Any) -> None:
-        self.future = future
-
-    def __await__(self) -> Generator[Any, None, None]:
-        if self.future is None:  # a bare yield (``asyncio.sleep(0)``): one turn of the loop
-            yield None
-        elif not self.future.done():
-            yield self.future  # (still marked blocking by the coroutine's own yield)
-
-
-async def _resumed(coro: Coroutine[Any, Any, None], waited: Any) -> None:
-    """The rest of a coroutine that ran until ``waited``, driven as a task's own would
-    be: what it waited for is waited for here; its outcome, an error or a cancellation,
-    is passed on to it (a task throws a future's error into the coroutine awaiting it)."""
-    while True:
-        try:
-            await _Waiting(waited)
-        except BaseException as exc:  # the future's error, or a cancellation: the coroutine's
-            step: Any = functools.partial(coro.throw, exc)
-        else:
-            step = functools.partial(coro.send, None)
-        try:
-            waited = step()  # (in the request's context: the task's own)
-        except StopIteration:
-            return
 
 
 class _Lifespan:
