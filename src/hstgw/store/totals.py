@@ -162,6 +162,8 @@ class MonthTotals(dict[tuple[str, str, str, int], list[int]]):
         acc[1] += amount
         acc[2] += total_time
         acc[3] += total_sig_num
+        if not quantity and quantity.adjusted() >= 0:
+            return  # most terms: a zero of exponent >= 0 adds nothing and lowers nothing
         acc[4] += int(quantity.scaleb(_MICRO_EXP))
         exp = quantity.as_tuple().exponent
         if isinstance(exp, int) and exp < acc[5]:
