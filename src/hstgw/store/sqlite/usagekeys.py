@@ -57,7 +57,8 @@ class UsageKeys:
             row = c.execute("SELECT value FROM store_state WHERE name = ?", (UPTO,)).fetchone()
             if row is None:
                 self.upto = 0
-                self._merge(c, _keys(c, 0))
+                _fill(c)
+                self._merge(c, ())
             else:
                 self.upto = int(row[0])
                 for key, record_id in _keys(c, self.upto):
@@ -158,6 +159,25 @@ def _keys(c: sqlite3.Connection, after: int) -> Iterator[tuple[int, int]]:
     )
     for record_id, node_id, event_id in rows:
         yield event_key(node_id, event_id), record_id
+
+
+def _fill(c: sqlite3.Connection) -> None:
+    """Every record's key into usage_keys, sorted by SQLite (on disk past its memory: a
+    store of millions of records, migrated, would not sort them in Python's)."""
+    c.execute("CREATE TEMP TABLE usage_keys_fill (key INTEGER, record_id INTEGER)")
+    try:
+        rows = c.execute("SELECT record_id, node_id, event_id FROM usage_records")
+        while batch := rows.fetchmany(10_000):
+            c.executemany(
+                "INSERT INTO temp.usage_keys_fill VALUES (?, ?)",
+                [(event_key(node, event), record) for record, node, event in batch],
+            )
+        c.execute(
+            "INSERT INTO usage_keys (key, record_id)"
+            " SELECT key, record_id FROM temp.usage_keys_fill ORDER BY key, record_id"
+        )
+    finally:
+        c.execute("DROP TABLE temp.usage_keys_fill")
 
 
 def _last_record(c: sqlite3.Connection) -> int:
