@@ -291,6 +291,7 @@ def _ingest(
     c.executemany(totals.UPSERT_MONTH_TOTALS, plan.totals.rows())
     c.executemany(totals.UPSERT_RECORD_HOURS, plan.hour_rows())
     c.executemany(totals.UPSERT_DEV_HOURS, plan.dev_hour_rows())
+    c.executemany(totals.UPSERT_DEV_SLICES, plan.dev_slice_rows())
     if online_usage:
         _add_online_usage(c, online_usage, now)
     touched = frozenset((app, month) for app, month, _ in plan.usage)
