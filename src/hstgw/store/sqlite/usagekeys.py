@@ -47,26 +47,29 @@ class UsageKeys:
         self.upto = 0
 
     def load(self, c: sqlite3.Connection) -> None:
-        """The memory level from the records after ``upto``; on a store that has no
+        """The memory level from the records after ``upto`` (a read: a CLI opening the
+        file beside the server does not hold up its writes); on a store that has no
         ``upto`` yet (new, or its records were checked by the old index), every record's
-        key is written to usage_keys first (in the transaction that reads ``upto``: a
-        CLI opening the file beside the server finds it written or writes it itself)."""
+        key is written to usage_keys first, in the transaction that finds it missing."""
         self.recent.clear()
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            row = c.execute("SELECT value FROM store_state WHERE name = ?", (UPTO,)).fetchone()
-            if row is None:
-                self.upto = 0
-                _fill(c)
-                self._merge(c, ())
-            else:
-                self.upto = int(row[0])
-                for key, record_id in _keys(c, self.upto):
-                    self._remember(key, record_id)
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+        for lock in ("DEFERRED", "IMMEDIATE"):
+            c.execute(f"BEGIN {lock}")
+            try:
+                row = c.execute("SELECT value FROM store_state WHERE name = ?", (UPTO,)).fetchone()
+                if row is not None:
+                    self.upto = int(row[0])
+                    for key, record_id in _keys(c, self.upto):
+                        self._remember(key, record_id)
+                elif lock == "IMMEDIATE":
+                    self.upto = 0
+                    _fill(c)
+                    self._merge(c, ())
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+            if row is not None or lock == "IMMEDIATE":
+                return
 
     def seen(
         self, c: sqlite3.Connection, node_id: str, event_ids: Iterable[str]
