@@ -229,3 +229,8 @@ async def test_old_records_are_in_the_maintained_totals(migrated: Store) -> None
     # a range of whole hours around T0: its total is read from record_hours
     total, _ = await migrated.list_records(DEV, T0 - 86_400_000, T0 + 86_400_000, None, 0, 1)
     assert total == 3
+    # two whole 6-minute slices in a part hour: read from dev_slices (0017 filled it)
+    first = T0 - T0 % 360_000
+    total, _ = await migrated.list_records(DEV, first, first + 720_000 - 1, None, 0, 1)
+    assert total == 3
+    assert await query(migrated, "SELECT sum(records) FROM dev_slices") == [(3,)]

@@ -71,6 +71,8 @@ async def test_migrations_apply_once_and_are_recorded(settings: Settings) -> Non
         (13, "0013_record_hours.sql"),
         (14, "0014_console_sessions.sql"),
         (15, "0015_page_order.sql"),
+        (16, "0016_usage_keys.sql"),
+        (17, "0017_dev_slices.sql"),
     ]
 
 

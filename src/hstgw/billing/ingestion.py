@@ -80,19 +80,12 @@ def _event(i: int, e: EventIn) -> UsageEvent:
             raise ParameterMissing(f"{where}.{name}", f"required for charge_term {term}")
     if rule.whole and e.quantity is not None and e.quantity != e.quantity.to_integral_value():
         raise ParameterInvalid(f"{where}.quantity", "must be a whole number of terminals")
+    # Positionally, in UsageEvent's order (a keyword call costs ~0.5 us more an event).
     return UsageEvent(
-        event_id=e.event_id,
-        app_id=e.app_id,
-        charge_term=term,
-        start_time=e.start_time,
-        end_time=e.end_time,
-        group_id=e.group_id,
-        user_id=e.user_id,
-        client_id=e.client_id,
-        stream_id=e.stream_id,
-        resolution=e.resolution,
-        transfer_type=e.transfer_type,
-        total_sig_num=e.total_sig_num or 0,
-        quantity=e.quantity if e.quantity is not None else Decimal(0),
-        parties=e.parties,
-    )
+        e.event_id, e.app_id, term, e.start_time, e.end_time, e.group_id, e.user_id,
+        e.client_id, e.stream_id, e.resolution, e.transfer_type, e.total_sig_num or 0,
+        e.quantity if e.quantity is not None else _ZERO, e.parties,
+    )  # fmt: skip
+
+
+_ZERO = Decimal(0)

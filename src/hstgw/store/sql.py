@@ -13,7 +13,7 @@ from typing import Any
 
 from hstgw.secretbox import SecretBox
 from hstgw.store.base import App, AppPatch, AppService, Developer, Rater, UnknownApp
-from hstgw.store.totals import HOUR_MS, MonthTotals
+from hstgw.store.totals import HOUR_MS, SLICE_MS, MonthTotals
 
 __all__ = [
     "APP_COLUMNS",
@@ -200,6 +200,8 @@ class IngestPlan:
         self.totals = MonthTotals()
         # (dev_id, UTC hour of start_time, app_id, charge_term) -> records
         self.hours: dict[tuple[str, int, str, int], int] = {}
+        # (dev_id, 6-minute slice of start_time) -> records
+        self.slices: dict[tuple[str, int], int] = {}
         self.duplicates = 0
 
     def hour_rows(self) -> list[tuple[str, int, str, int, int]]:
@@ -212,6 +214,10 @@ class IngestPlan:
         for (dev, hour, _, _), n in self.hours.items():
             per_dev[(dev, hour)] = per_dev.get((dev, hour), 0) + n
         return [(dev, hour, n) for (dev, hour), n in per_dev.items()]
+
+    def dev_slice_rows(self) -> list[tuple[str, int, int]]:
+        """UPSERT_DEV_SLICES' arguments."""
+        return [(dev, part, n) for (dev, part), n in self.slices.items()]
 
     def usage_rows(self) -> list[tuple[str, str, int, int, int]]:
         """UPSERT_MONTHLY_USAGE's arguments (a batch's own sum may pass INT64_MAX)."""
@@ -267,6 +273,8 @@ def plan_ingest(
         )  # fmt: skip
         hour = (r.dev_id, e.start_time // HOUR_MS, e.app_id, e.charge_term)
         plan.hours[hour] = plan.hours.get(hour, 0) + 1
+        part = (r.dev_id, e.start_time // SLICE_MS)
+        plan.slices[part] = plan.slices.get(part, 0) + 1
     return plan
 
 

@@ -23,7 +23,9 @@ __all__ = [
     "MONTH_TOTALS_ZONE",
     "SELECT_RECORDS_FOR_TOTALS",
     "SELECT_TOTALS",
+    "SLICE_MS",
     "UPSERT_DEV_HOURS",
+    "UPSERT_DEV_SLICES",
     "UPSERT_MONTH_TOTALS",
     "UPSERT_RECORD_HOURS",
     "MonthTotals",
@@ -75,7 +77,12 @@ UPSERT_DEV_HOURS = (
     "INSERT INTO dev_hours (dev_id, hour, records) VALUES (?, ?, ?)"
     " ON CONFLICT (dev_id, hour) DO UPDATE SET records = dev_hours.records + excluded.records"
 )
+UPSERT_DEV_SLICES = (
+    "INSERT INTO dev_slices (dev_id, slice, records) VALUES (?, ?, ?)"
+    " ON CONFLICT (dev_id, slice) DO UPDATE SET records = dev_slices.records + excluded.records"
+)
 HOUR_MS = 3_600_000
+SLICE_MS = 360_000  # dev_slices: 6 minutes, a tenth of an hour
 
 # A developer's month, app by app and term by term (the summary's order).
 SELECT_TOTALS = (
@@ -117,16 +124,25 @@ def count_records(
 ) -> list[tuple[str, list[Any]]]:
     """The statements whose results add up to the number of records that ``where``
     (with ``args``) and a start_time in [start, end] select: the whole UTC hours of the
-    range from record_hours, the part hours at its ends from the records (an index range
-    of at most two hours of records)."""
+    range from dev_hours (record_hours when filtered by app or term), and the part hours
+    at its ends from the records (an index range of at most two hours of records) or,
+    unfiltered, from dev_slices' whole slices and the records of two part slices."""
+    count = f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
+    unfiltered = app_id is None and charge_term is None
+
+    def counted(lo: int, hi: int) -> list[tuple[str, list[Any]]]:
+        # [lo, hi] within a part hour: by slices when unfiltered, else from the records
+        if unfiltered:
+            return _sums("dev_slices", "slice", SLICE_MS, count, args, lo, hi, dev_id)
+        return [(count, [*args, lo, hi])]
+
     first = -(-start // HOUR_MS)  # the first whole hour
     after = (end + 1) // HOUR_MS  # the hour after the last whole hour
-    count = f"SELECT count(*) FROM usage_records r WHERE {where} AND r.start_time BETWEEN ? AND ?"
-    if after - first < 2:
-        return [(count, [*args, start, end])]
+    if after - first < 1:
+        return counted(start, end)
     # All of a developer's records: an entry an hour (dev_hours); by app or term: an
     # entry an hour, app and term (record_hours).
-    table = "dev_hours" if app_id is None and charge_term is None else "record_hours"
+    table = "dev_hours" if unfiltered else "record_hours"
     hours = (
         f"SELECT COALESCE(sum(records), 0) FROM {table} WHERE dev_id = ? AND hour BETWEEN ? AND ?"
     )
@@ -137,9 +153,29 @@ def count_records(
         hours, hour_args = f"{hours} AND charge_term = ?", [*hour_args, charge_term]
     parts = [(hours, hour_args)]
     if start < first * HOUR_MS:
-        parts.append((count, [*args, start, first * HOUR_MS - 1]))
+        parts += counted(start, first * HOUR_MS - 1)
     if after * HOUR_MS <= end:
-        parts.append((count, [*args, after * HOUR_MS, end]))
+        parts += counted(after * HOUR_MS, end)
+    return parts
+
+
+def _sums(
+    table: str, column: str, size: int, count: str, args: list[Any], lo: int, hi: int, dev: str
+) -> list[tuple[str, list[Any]]]:
+    """[lo, hi]'s records: its whole ``size`` units from ``table``, the rest counted."""
+    first = -(-lo // size)
+    after = (hi + 1) // size
+    if after - first < 1:
+        return [(count, [*args, lo, hi])]
+    sql = (
+        f"SELECT COALESCE(sum(records), 0) FROM {table}"
+        f" WHERE dev_id = ? AND {column} BETWEEN ? AND ?"
+    )
+    parts: list[tuple[str, list[Any]]] = [(sql, [dev, first, after - 1])]
+    if lo < first * size:
+        parts.append((count, [*args, lo, first * size - 1]))
+    if after * size <= hi:
+        parts.append((count, [*args, after * size, hi]))
     return parts
 
 
@@ -162,6 +198,8 @@ class MonthTotals(dict[tuple[str, str, str, int], list[int]]):
         acc[1] += amount
         acc[2] += total_time
         acc[3] += total_sig_num
+        if not quantity and quantity.adjusted() >= 0:
+            return  # most terms: a zero of exponent >= 0 adds nothing and lowers nothing
         acc[4] += int(quantity.scaleb(_MICRO_EXP))
         exp = quantity.as_tuple().exponent
         if isinstance(exp, int) and exp < acc[5]:

@@ -7,6 +7,7 @@ forward-only DDL files need no migration framework.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 __all__ = ["Migration", "migrations"]
@@ -19,17 +20,36 @@ class Migration:
         self.sql = sql
 
     def statements(self, dialect: str = "sqlite") -> list[str]:
-        """The file's statements: ``--`` comments dropped, split at ``;``, in ``dialect``."""
-        code = "\n".join(line.split("--", 1)[0] for line in self.sql.splitlines())
+        """The file's statements: ``--`` comments dropped, split at ``;``, in ``dialect``.
+        A statement after a line ``-- only: <dialect>`` is that dialect's alone (where
+        the engines' layouts differ, as their physical designs do)."""
+        lines = []
+        for line in self.sql.splitlines():
+            only = _ONLY.fullmatch(line.strip())
+            lines.append(f"{_MARK}{only[1]} " if only else line.split("--", 1)[0])
+        code = "\n".join(lines)
         if dialect == "postgresql":
             for portable, native in _POSTGRESQL.items():
                 code = code.replace(portable, native)
-        return [s.strip() for s in code.split(";") if s.strip()]
+        found = []
+        for statement in (s.strip() for s in code.split(";")):
+            if statement.startswith(_MARK):
+                target, _, statement = statement[len(_MARK) :].partition(" ")
+                if target != dialect:
+                    continue
+                statement = statement.strip()
+            if statement:
+                found.append(statement)
+        return found
 
 
 # Where the files are not portable SQL: SQLite's row id column, and its tables clustered
 # by their primary key (PostgreSQL's tables are heaps; the key's index serves).
 _POSTGRESQL = {"INTEGER PRIMARY KEY": "BIGINT PRIMARY KEY", ") WITHOUT ROWID;": ");"}
+
+
+_ONLY = re.compile(r"-- only: (sqlite|postgresql)")
+_MARK = "\x00only:"
 
 
 def migrations() -> list[Migration]:

@@ -107,6 +107,7 @@ class BillingStore(PostgresEngine):
             await c.executemany(numbered(totals.UPSERT_MONTH_TOTALS), plan.totals.rows())
             await c.executemany(numbered(totals.UPSERT_RECORD_HOURS), plan.hour_rows())
             await c.executemany(numbered(totals.UPSERT_DEV_HOURS), plan.dev_hour_rows())
+            await c.executemany(numbered(totals.UPSERT_DEV_SLICES), plan.dev_slice_rows())
             if online_usage:
                 await _add_online_usage(c, online_usage, now)
         touched = frozenset((app, month) for app, month, _ in plan.usage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import Any
 
@@ -24,7 +25,8 @@ from hstgw.store.sql import (
     plan_ingest,
     signaling_rows,
 )
-from hstgw.store.sqlite.engine import SqliteEngine
+from hstgw.store.sqlite.engine import SqliteEngine, transaction
+from hstgw.store.sqlite.usagekeys import UsageKeys
 
 __all__ = ["BillingStore"]
 
@@ -92,9 +94,21 @@ class BillingStore(SqliteEngine):
         now: int,
         online_usage: list[OnlineUsage] | None = None,
     ) -> IngestResult:
-        return await self._write(
-            lambda c: _ingest(c, events, rater, node_id, now, online_usage or [])
-        )
+        keys = self._usage_keys
+
+        def job(c: sqlite3.Connection) -> IngestResult:
+            result, added = transaction(
+                c, lambda c: _ingest(c, keys, events, rater, node_id, now, online_usage or [])
+            )
+            keys.added(added)  # committed: the memory level holds their keys
+            if keys.merge_due():
+                # The batch is kept whatever happens here: a failed run is tried again
+                # after the next batch (its keys stay in memory meanwhile).
+                with contextlib.suppress(sqlite3.Error):
+                    keys.merge(c)
+            return result
+
+        return await self._write(job, in_transaction=False)
 
     async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
         rows = await self._read(
@@ -134,11 +148,16 @@ class BillingStore(SqliteEngine):
                         where, args, start, end, dev_id, app_id, charge_term
                     )
                 )
+                # The page's keys from an index (the offset skips index entries, not
+                # rows), then its rows: adjacent in the table, clustered by that key.
                 rows = c.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM usage_records r"
-                    " JOIN apps a ON a.app_id = r.app_id"
-                    f" WHERE {where} AND r.start_time BETWEEN ? AND ?"
-                    " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?",
+                    f"SELECT {RECORD_COLUMNS} FROM (SELECT r.dev_id, r.start_time,"
+                    f" r.record_id FROM usage_records r WHERE {where}"
+                    " AND r.start_time BETWEEN ? AND ?"
+                    " ORDER BY r.start_time, r.record_id LIMIT ? OFFSET ?) k"
+                    " CROSS JOIN usage_records r ON r.dev_id = k.dev_id"
+                    " AND r.start_time = k.start_time AND r.record_id = k.record_id"
+                    " JOIN apps a ON a.app_id = r.app_id ORDER BY r.start_time, r.record_id",
                     (*args, start, end, limit, offset),
                 ).fetchall()
                 return total, [RecordRow(*row) for row in rows]
@@ -247,24 +266,14 @@ class _SignalingSoFar(dict[tuple[str, str], int]):
 
 def _ingest(
     c: sqlite3.Connection,
+    keys: UsageKeys,
     events: list[Any],
     rater: Rater,
     node_id: str,
     now: int,
     online_usage: list[OnlineUsage],
-) -> IngestResult:
-    seen: set[str] = set()
-    ids = [e.event_id for e in events]
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        seen.update(
-            row[0]
-            for row in c.execute(
-                f"SELECT event_id FROM usage_records WHERE node_id = ? AND event_id IN ({marks})",
-                (node_id, *chunk),
-            )
-        )
+) -> tuple[IngestResult, list[tuple[int, int]]]:
+    seen, key_of = keys.seen(c, node_id, [e.event_id for e in events])
     app_ids = list({e.app_id for e in events})
     owners: dict[str, str] = {}
     for i in range(0, len(app_ids), _CHUNK):
@@ -282,10 +291,12 @@ def _ingest(
     c.executemany(totals.UPSERT_MONTH_TOTALS, plan.totals.rows())
     c.executemany(totals.UPSERT_RECORD_HOURS, plan.hour_rows())
     c.executemany(totals.UPSERT_DEV_HOURS, plan.dev_hour_rows())
+    c.executemany(totals.UPSERT_DEV_SLICES, plan.dev_slice_rows())
     if online_usage:
         _add_online_usage(c, online_usage, now)
     touched = frozenset((app, month) for app, month, _ in plan.usage)
-    return IngestResult(len(plan.records), plan.duplicates, touched)
+    added = [(key_of[r[1]], r[0]) for r in plan.records]
+    return IngestResult(len(plan.records), plan.duplicates, touched), added
 
 
 def _add_online_usage(c: sqlite3.Connection, rows: list[OnlineUsage], now: int) -> None:

@@ -26,6 +26,7 @@ from hstgw.store.base import (
 from hstgw.store.bridge import SqliteBridge
 from hstgw.store.migrations import migrations
 from hstgw.store.sqlite.checkpointer import Checkpointer
+from hstgw.store.sqlite.usagekeys import UsageKeys
 
 __all__ = ["SqliteEngine", "transaction"]
 
@@ -127,6 +128,7 @@ class SqliteEngine:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._apps = AppCache(app_cache_size if serving else 0)
+        self._usage_keys = UsageKeys()  # usage events' duplicate check (usagekeys.py)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +142,7 @@ class SqliteEngine:
             await self.close()
             raise StoreError(str(exc)) from None
         await self._write(lambda c: _month_totals_in(c, self._zone))
+        await self._write(self._usage_keys.load, in_transaction=False)
         await self._reader.start()
         self._loop = asyncio.get_running_loop()
         self._checkpointer.start()
