@@ -8,7 +8,35 @@ Content-Length, or chunked, strictly.
 
 from __future__ import annotations
 
-__all__ = ["ChunkedBody", "RawBody", "SizedBody"]
+__all__ = ["BadCoding", "BadLength", "ChunkedBody", "RawBody", "SizedBody", "upgrade_body"]
+
+
+class BadCoding(ValueError):
+    """A Transfer-Encoding that cannot be read (a 400)."""
+
+
+class BadLength(ValueError):
+    """A Content-Length that is not a number, or larger than the body may be."""
+
+
+def upgrade_body(headers: list[tuple[bytes, bytes]], max_body: int) -> RawBody | None:
+    """The reader of the body of a request whose ``Upgrade`` offer was ignored; None
+    when it has no body."""
+    codings = [v for k, v in headers if k == b"transfer-encoding"]
+    if codings:
+        # Only "chunked", exactly, once: a coding we cannot undo, or one httptools did
+        # not check (it skips the body of an upgrade), would let the body be read as
+        # the next request.
+        if len(codings) != 1 or codings[0].strip().lower() != b"chunked":
+            raise BadCoding("transfer-encoding: only chunked is supported")
+        return ChunkedBody(max_body)
+    try:
+        length = int(dict(headers).get(b"content-length", b"0"))
+    except ValueError:
+        raise BadLength("content-length: not a number") from None
+    if not 0 <= length <= max_body:
+        raise BadLength(f"content-length: more than {max_body}")
+    return SizedBody(length) if length else None
 
 
 class RawBody:

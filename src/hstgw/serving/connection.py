@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 import httptools
 
 from hstgw.errors import Code
-from hstgw.serving.bodies import ChunkedBody, RawBody, SizedBody
+from hstgw.serving.bodies import BadCoding, BadLength, RawBody, upgrade_body
 from hstgw.serving.cycle import Cycle
 from hstgw.serving.link import Link
 
@@ -335,31 +335,19 @@ class HttpConnection(Link):
         self._in_head = False
         cycle = self._parsing
         assert cycle is not None
-        codings = [v for k, v in self._headers if k == b"transfer-encoding"]
-        body: RawBody
-        if codings:
-            # Only "chunked", exactly, once: a coding we cannot undo, or one httptools
-            # did not check (it skips the body of an upgrade), would let the body be
-            # read as the next request.
-            if len(codings) != 1 or codings[0].strip().lower() != b"chunked":
-                self._send_refusal(
-                    400, "transfer-encoding: only chunked is supported", owns_cycle=True
-                )
-                return b""
-            body = ChunkedBody(self.site.max_body)
-        else:
-            try:
-                length = int(dict(self._headers).get(b"content-length", b"0"))
-            except ValueError:
-                length = -1
-            if not 0 <= length <= self.site.max_body:
-                # The app refuses the declared length without reading; the body stays
-                # unread, so the connection cannot serve another request.
-                cycle.keep_alive = False
-                return b""
-            if not length:
-                return rest
-            body = SizedBody(length)
+        try:
+            body = upgrade_body(self._headers, self.site.max_body)
+        except BadCoding as exc:
+            self._send_refusal(400, str(exc), owns_cycle=True)
+            return b""
+        except BadLength:
+            # The app refuses the declared length without reading; the body stays
+            # unread, so the connection cannot serve another request.
+            cycle.keep_alive = False
+            self._closing = True  # (what follows is that body: never parsed)
+            return b""
+        if body is None:
+            return rest
         # httptools ended the request with an empty body; the app, which has not run
         # yet (we are still in data_received), reads the body that follows instead.
         cycle.more_body = True

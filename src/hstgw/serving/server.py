@@ -8,6 +8,7 @@ runs the lifespan shutdown, which closes the store. A second signal cuts the wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -192,15 +193,21 @@ class HttpServer:
         loop = self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         signals = threading.current_thread() is threading.main_thread()
+        if self._stops:  # asked to stop before it ran
+            self._stop.set()
         if signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stop)
+                try:
+                    loop.add_signal_handler(sig, self.stop)
+                except NotImplementedError:  # (Windows' loop)
+                    signal.signal(sig, lambda *_: self.stop())
         try:
             await self._serve(loop, self._stop)
         finally:
             if signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
+                    with contextlib.suppress(NotImplementedError):
+                        loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         lifespan = _Lifespan(self.app, loop)

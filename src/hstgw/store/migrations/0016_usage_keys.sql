@@ -1,5 +1,5 @@
 -- SQLite: usage events' duplicate check moves from the UNIQUE (node_id, event_id) index
--- to usage_keys, a 64-bit key per event written in sorted runs (store/sqlite/eventkeys.py):
+-- to usage_keys, a 64-bit key per event written in sorted runs (store/sqlite/usagekeys.py):
 -- with random event ids (UUIDs) the index took a page write per event at commit, the
 -- largest part of ingestion at 10,000,000 records (docs/performance.md, bench/billing.py),
 -- and ~70 bytes per record. SQLite cannot drop a table's UNIQUE, so the table is made

@@ -120,14 +120,16 @@ class UsageKeys:
             return
         c.execute("BEGIN IMMEDIATE")
         try:
-            self._merge(c, self._recent_pairs())
+            upto = self._merge(c, self._recent_pairs())
+            c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        c.execute("COMMIT")
+        # (only once stored: a failed commit leaves memory as the store is)
+        self.upto = upto
         self.recent.clear()
 
-    def _merge(self, c: sqlite3.Connection, pairs: Iterable[tuple[int, int]]) -> None:
+    def _merge(self, c: sqlite3.Connection, pairs: Iterable[tuple[int, int]]) -> int:
         rows = sorted(pairs)  # in key order: each page of the table is written once
         c.executemany("INSERT INTO usage_keys (key, record_id) VALUES (?, ?)", rows)
         last = max((record_id for _, record_id in rows), default=self.upto)
@@ -137,7 +139,7 @@ class UsageKeys:
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (UPTO, str(upto)),
         )
-        self.upto = upto
+        return upto
 
     def _recent_pairs(self) -> Iterator[tuple[int, int]]:
         for key, found in self.recent.items():
