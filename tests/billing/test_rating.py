@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from hstgw.billing.prices import PriceTable
-from hstgw.billing.rating import UsageEvent, rate
+from hstgw.billing.rating import UsageEvent, month_of, rate
 
 ZONE = ZoneInfo("Asia/Shanghai")
 T0 = 1764300000000  # 2025-11-28 11:20 in Shanghai
@@ -145,3 +146,17 @@ def test_the_term_table_covers_every_term_and_names_real_prices() -> None:
     names = {f.name for f in fields(PriceTable)}
     for rule in TERMS.values():
         assert rule.price is None or rule.price in names
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Shanghai", "America/New_York", "UTC", "Pacific/Chatham", "Asia/Kathmandu"]
+)
+def test_month_of_agrees_with_a_datetime_around_each_boundary(zone: str) -> None:
+    """Kept per UTC day, with the instant of a boundary that falls within the day."""
+    tz = ZoneInfo(zone)
+    for year, month in [(2026, 1), (2026, 3), (2026, 11), (2026, 12), (2027, 2)]:
+        boundary = int(datetime(year, month, 1, tzinfo=tz).timestamp() * 1000)
+        for delta_ms in (-86_400_000, -3_600_000, -1, 0, 1, 3_600_000, 86_400_000):
+            at = boundary + delta_ms
+            expected = datetime.fromtimestamp(at / 1000, tz).strftime("%Y-%m")
+            assert month_of(at, tz) == expected, (zone, year, month, delta_ms)

@@ -75,27 +75,34 @@ def _month(epoch_ms: int, zone: ZoneInfo) -> str:
 
 
 _DAY_MS = 86_400_000
-# (zone, UTC day) -> the zone's month, for days that lie in one month of the zone
-_MONTH_OF_DAY: dict[tuple[ZoneInfo, int], str] = {}
+# (zone, UTC day) -> the zone's month that day, or, for a day that holds a month
+# boundary of the zone, (the boundary in epoch ms, the month before, the month after)
+_MONTH_OF_DAY: dict[tuple[ZoneInfo, int], str | tuple[int, str, str]] = {}
 
 
 def month_of(epoch_ms: int, zone: ZoneInfo) -> str:
     """``YYYY-MM`` of ``epoch_ms`` in ``zone``.
 
     Rating needs it for every event; a datetime costs more than the rest of the
-    rating, so the answer is kept per UTC day, except for a day that holds a month
-    boundary of the zone, which is worked out each time.
+    rating, so the answer is kept per UTC day (with the boundary's instant, for a day
+    that holds a month boundary of the zone).
     """
     day = epoch_ms // _DAY_MS
     month = _MONTH_OF_DAY.get((zone, day))
     if month is None:
         first, last = _month(day * _DAY_MS, zone), _month(day * _DAY_MS + _DAY_MS - 1, zone)
-        if first != last:
-            return _month(epoch_ms, zone)
         if len(_MONTH_OF_DAY) > 100_000:
             _MONTH_OF_DAY.clear()
-        _MONTH_OF_DAY[(zone, day)] = month = first
-    return month
+        if first == last:
+            _MONTH_OF_DAY[(zone, day)] = month = first
+        else:
+            year, mon = (int(part) for part in last.split("-"))
+            boundary = int(datetime(year, mon, 1, tzinfo=zone).timestamp() * 1000)
+            _MONTH_OF_DAY[(zone, day)] = month = (boundary, first, last)
+    if isinstance(month, str):
+        return month
+    boundary, before, after = month
+    return before if epoch_ms < boundary else after
 
 
 def area(resolution: str) -> int:
