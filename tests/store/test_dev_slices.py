@@ -10,9 +10,8 @@ import pytest
 
 from hstgw.billing.rating import UsageEvent
 from hstgw.settings import Settings
-from hstgw.store import App, AppService, Developer, open_store
 from hstgw.store.totals import HOUR_MS, SLICE_MS
-from tests.store.test_month_totals import APPS, DEVS, rater
+from tests.store.test_month_totals import APPS, DEVS, rater, seeded
 
 pytestmark = pytest.mark.anyio
 T0 = 1764000000000 - 1764000000000 % HOUR_MS  # an hour's start
@@ -20,15 +19,8 @@ T0 = 1764000000000 - 1764000000000 % HOUR_MS  # an hour's start
 
 async def test_totals_by_slices_equal_the_records_counted(settings: Settings) -> None:
     rng = random.Random(17)
-    store = open_store(settings, serving=True)
-    await store.open()
+    store = await seeded(settings)
     try:
-        for dev in DEVS:
-            await store.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
-        for app_id, dev in APPS.items():
-            await store.create_app(
-                App(app_id, dev, f"a{app_id[0]}", "s" * 16, "online", None, (AppService(3),), 1, 1)
-            )
         # dense records over 5 hours, some exactly on slice and hour edges
         starts = [T0 + rng.randrange(5 * HOUR_MS) for _ in range(600)]
         starts += [T0 + k * SLICE_MS + d for k in range(50) for d in (-1, 0, 1)]

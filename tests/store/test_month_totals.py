@@ -108,17 +108,23 @@ async def check_counts(store: Store, records: list[Any]) -> None:
         assert total == expected, (start, end, app_id, term)
 
 
-async def test_totals_equal_a_recomputation_after_random_ingestion(settings: Settings) -> None:
-    rng = random.Random(16)
+async def seeded(settings: Settings) -> Store:
+    """An open store holding DEVS and their APPS."""
     store = open_store(settings, serving=True)
     await store.open()
+    for dev in DEVS:
+        await store.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
+    for app_id, dev in APPS.items():
+        await store.create_app(
+            App(app_id, dev, f"a{app_id[0]}", "s" * 16, "online", None, (AppService(3),), 1, 1)
+        )
+    return store
+
+
+async def test_totals_equal_a_recomputation_after_random_ingestion(settings: Settings) -> None:
+    rng = random.Random(16)
+    store = await seeded(settings)
     try:
-        for dev in DEVS:
-            await store.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
-        for app_id, dev in APPS.items():
-            await store.create_app(
-                App(app_id, dev, f"a{app_id[0]}", "s" * 16, "online", None, (AppService(3),), 1, 1)
-            )
         sent: list[UsageEvent] = []
         for batch in range(12):
             events = [random_event(rng, len(sent) + i) for i in range(rng.randrange(1, 120))]
