@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hstgw.errors import OperationFailed, ParameterInvalid
 from hstgw.ids import new_id, new_secret
 from hstgw.services import SERVICES
 from hstgw.store import App, AppPatch, AppService, Conflict, LimitReached, Store
-from hstgw.validation import INT32_MAX, AppId, AppName, Page, PageSize, Range
+from hstgw.validation import INT32_MAX, QUERY_CONFIG, AppId, AppName, Page, PageSize, Range
 
 __all__ = [
     "AppIdQuery",
@@ -66,12 +66,12 @@ class PatchApp(BaseModel):
 
 
 class AppIdQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     app_id: AppId
 
 
 class AppListQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     page: Page = 1
     page_size: PageSize = 20
 

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -21,6 +27,7 @@ from hstgw.errors import GatewayError, ParameterInvalid, ParameterMissing
 __all__ = [
     "INT32_MAX",
     "MAX_PAGE_SIZE",
+    "QUERY_CONFIG",
     "AppId",
     "AppName",
     "ClientGuid",
@@ -41,6 +48,10 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+# A query's model: unknown parameters ignored, and frozen, so that the parse of a query
+# string can be kept and handed to every request that repeats it (wrappers.serve).
+QUERY_CONFIG = ConfigDict(extra="ignore", frozen=True)
 
 _TYPE_MESSAGES = {
     "string_type": "must be a string",

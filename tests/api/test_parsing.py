@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hstgw.api.wrappers import query_params
+from hstgw.api.route import Call, Route
+from hstgw.api.wrappers import Exchange, query_params, serve
+from hstgw.apps import AppListQuery
 from tests.conftest import Gateway
 
 
@@ -106,3 +108,42 @@ def test_a_page_of_any_origin_may_read_the_terminal_address_and_nothing_else(
     assert address.headers["access-control-allow-origin"] == "*"
     apps = gateway.http.get(f"{gateway.url}/v1/apps", headers={**origin, "Authorization": token})
     assert "access-control-allow-origin" not in apps.headers
+
+
+def test_a_kept_query_answers_as_a_fresh_parse_would(gateway: Gateway, token: str) -> None:
+    """A query string's parse is kept for its repeats (wrappers.serve): a repeat answers
+    the same, and a refused query is refused again, never kept."""
+    for _ in range(3):
+        refused = gateway.call("GET", "/v1/apps", token, params={"page": "x"})
+        assert refused == {"code": 606000003, "msg": "page: must be an integer"}
+        reply = gateway.call("GET", "/v1/apps", token, params={"page": "2", "page_size": "5"})
+        assert (reply["result"]["page"], reply["result"]["page_size"]) == (2, 5)
+
+
+def test_every_query_model_is_frozen(gateway: Gateway) -> None:
+    """A kept parse is shared by the requests that repeat its query: no endpoint may
+    change it."""
+    queries = {route.query for route in gateway.app.routes if route.query is not None}
+    assert queries
+    for model in queries:
+        assert model.model_config.get("frozen") is True, model
+
+
+@pytest.mark.anyio
+async def test_the_kept_queries_stay_bounded() -> None:
+    async def endpoint(call: Call) -> None:
+        assert call.query.page == seen
+
+    route = Route("GET", "/x", endpoint, "x", "x", auth=None, query=AppListQuery)
+    handle = serve(route, max_body=1024)
+    cells = handle.__closure__ or ()
+    kept = cells[handle.__code__.co_freevars.index("kept")].cell_contents
+    for seen in range(1, 3000):
+        scope = {"query_string": b"page=%d" % seen}
+        await handle(Exchange(scope, receive=None, call=Call({}), reply_headers=[]))  # type: ignore[arg-type]
+        assert 0 < len(kept) <= 1024
+    long = b"page=1&pad=" + b"x" * 300  # (longer than is kept)
+    scope = {"query_string": long}
+    seen = 1
+    await handle(Exchange(scope, receive=None, call=Call({}), reply_headers=[]))  # type: ignore[arg-type]
+    assert long not in kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from hstgw.api.http import Call, Route
 from hstgw.billing.models import (
@@ -17,13 +17,13 @@ from hstgw.billing.models import (
     UsageBatch,
 )
 from hstgw.gateway import Gateway
-from hstgw.validation import AppId
+from hstgw.validation import QUERY_CONFIG, AppId
 
 __all__ = ["build_billing_routes"]
 
 
 class LimitsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     app_id: AppId
 
 

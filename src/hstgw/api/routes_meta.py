@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from hstgw import __version__
 from hstgw.api.http import Call, Response, Route
 from hstgw.errors import Code
 from hstgw.gateway import Gateway
+from hstgw.validation import QUERY_CONFIG
 
 __all__ = ["build_meta_routes", "request_host"]
 
@@ -39,7 +40,7 @@ def request_host(header: str) -> tuple[str, str] | None:
 
 
 class ServerAddressQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     appType: str
     app_id: str = ""  # the public cloud picks a region by it; one gateway has one
 

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 _WRITES = frozenset({"POST", "PATCH", "DELETE"})
+# Parsed query strings kept per route (``serve``): how many, and up to what length.
+_KEPT_QUERIES = 1024
+_KEPT_QUERY_BYTES = 256
 
 
 class ClientGone(Exception):
@@ -106,6 +109,12 @@ def serve(route: Route, max_body: int) -> Handler:
     and put its result in the envelope (a ``Response`` goes out as it is)."""
     endpoint, query, body = route.endpoint, route.query, route.body
     with_result = route.result is not None
+    # Query string -> its parse, for a frozen model (validation.QUERY_CONFIG): an SDK
+    # asks the same few queries again and again, and a parse was a tenth of a
+    # ``GET /v1/app``. Only parses that passed are kept, at most _KEPT_QUERIES of them.
+    kept: dict[bytes, Any] | None = (
+        {} if query is not None and query.model_config.get("frozen") else None
+    )
 
     async def handle(ex: Exchange) -> Response:
         call = ex.call
@@ -113,7 +122,15 @@ def serve(route: Route, max_body: int) -> Handler:
         if body is not None and raw is None:
             raw = await read_body(ex.receive, call.headers, max_body)
         if query is not None:
-            call.query = parse_query(query, query_params(ex.scope["query_string"]))
+            text: bytes = ex.scope["query_string"]
+            parsed = kept.get(text) if kept is not None else None
+            if parsed is None:
+                parsed = parse_query(query, query_params(text))
+                if kept is not None and len(text) <= _KEPT_QUERY_BYTES:
+                    if len(kept) >= _KEPT_QUERIES:
+                        kept.clear()  # (many different queries: start again)
+                    kept[text] = parsed
+            call.query = parsed
         if body is not None:
             call.body = parse_body(body, raw or b"")
         out = await endpoint(call)

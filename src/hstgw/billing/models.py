@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hstgw.billing.prices import CHARGE_TERMS
-from hstgw.validation import AppId, OneOf, Page, PageSize, Range, Text
+from hstgw.validation import QUERY_CONFIG, AppId, OneOf, Page, PageSize, Range, Text
 
 __all__ = [
     "MAX_EVENTS",
@@ -83,7 +83,7 @@ class IngestOut(BaseModel):
 
 
 class RecordsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     start_time: EPOCH_MS
     end_time: EPOCH_MS
     app_id: AppId | None = None
@@ -125,7 +125,7 @@ class RecordPage(BaseModel):
 
 
 class SummaryQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     month: Annotated[
         str,
         Text(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])", "must be YYYY-MM", 7, 7),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hstgw.apps import INT64_MAX
 from hstgw.online.protocol import BODY_LIMIT
 from hstgw.validation import (
     ID_RE,
+    QUERY_CONFIG,
     AppId,
     ClientGuid,
     CompanyId,
@@ -115,7 +116,7 @@ class KickoutOut(BaseModel):
 
 
 class UserStateQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     app_id: AppId
     msg_id: Int64
     company_id: CompanyId | None = None

@@ -175,14 +175,18 @@ class AccessTokens:
         """The dev_id behind a business call's ``Authorization`` header."""
         if not authorization:
             raise AuthenticationFailed()
+        # A header that is a kept token as it is (what the SDKs send) needs no
+        # normalising: only tokens of the right shape are kept.
+        cached = self._cache.get(authorization)
         token = authorization
-        if token[:7].lower() == "bearer ":
-            token = token[7:]
-        token = token.strip()
-        if not _ACCESS_TOKEN.fullmatch(token):
-            raise AuthenticationFailed()
+        if cached is None:
+            if token[:7].lower() == "bearer ":
+                token = token[7:]
+            token = token.strip()
+            if not _ACCESS_TOKEN.fullmatch(token):
+                raise AuthenticationFailed()
+            cached = self._cache.get(token)
         now = self._clock()
-        cached = self._cache.get(token)
         if cached is not None and now - cached[1] < self._cache_ttl_ms:
             state: AccessTokenState | None = cached[0]
         else:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from hstgw.events.model import EventId
 from hstgw.store import DeliveryRow, WebhookRow
-from hstgw.validation import HEX32_RE, AppId, OneOf, Page, PageSize, Range, Text
+from hstgw.validation import HEX32_RE, QUERY_CONFIG, AppId, OneOf, Page, PageSize, Range, Text
 
 __all__ = [
     "CreateWebhook",
@@ -52,18 +52,18 @@ class WebhookIdBody(BaseModel):
 
 
 class WebhookIdQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     webhook_id: WebhookId
 
 
 class WebhookListQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     page: Page = 1
     page_size: PageSize = 20
 
 
 class DeliveriesQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY_CONFIG
     webhook_id: WebhookId
     app_id: AppId | None = None
     page: Page = 1
