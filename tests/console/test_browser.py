@@ -22,7 +22,7 @@ import pytest
 from tests.browser import CHROMIUM, launched
 from tests.cli.test_cli import hstgw
 from tests.conftest import Dev, Gateway
-from tests.console.conftest import TerminalThread
+from tests.console.conftest import TerminalThread, this_month_ms
 
 SHOTS = os.environ.get("HSTGW_SCREENSHOTS", "")
 
@@ -156,7 +156,7 @@ def test_a_terminal_appears_live_and_is_kicked(console_gw: Gateway, page: Page) 
 
 
 def _usage(gw: Gateway) -> None:
-    now = gw.clock() - 900_000
+    now = this_month_ms(gw, 900_000)
     events: list[dict[str, Any]] = [
         {
             "event_id": f"b{i}-{State.app_id}",

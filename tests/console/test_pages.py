@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.cli.test_cli import hstgw
 from tests.conftest import Dev, Gateway
-from tests.console.conftest import Browser, TerminalThread, make_app
+from tests.console.conftest import Browser, TerminalThread, make_app, this_month_ms
 
 
 def _error(html: str) -> str:
@@ -180,7 +180,7 @@ def test_billing_filters_totals_csv_and_summary(
         make_app(b, "bill1", service_3="1", service_4="1"),
         make_app(b, "bill2", service_4="1"),
     )
-    now = console_gw.clock() - 600_000
+    now = this_month_ms(console_gw, 600_000)
     key = console_gw.new_node()
     events = [
         {

@@ -102,9 +102,15 @@ class HttpApi:
         self._metrics = metrics
         self._proxies = proxies or TrustedProxies()
         self._other = other
-        self._mounts = tuple((mounts or {}).items())
+        self._mounts: tuple[tuple[str, Callable[[Scope, Receive, Send], Awaitable[None]]], ...] = ()
+        for prefix, mounted in (mounts or {}).items():
+            self.mount(prefix, mounted)
         # Application-wide objects (the gateway), for tests and embedding.
         self.state: dict[str, Any] = {}
+
+    def mount(self, prefix: str, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        """Let ``app`` answer ``prefix`` and the paths under it, in its own way."""
+        self._mounts = (*self._mounts, (prefix, app))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
