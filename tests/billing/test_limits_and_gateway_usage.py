@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,14 @@ def peaks_counted(gateway: Gateway, app_id: str) -> int:
 
 
 def now_event(event_id: str, app_id: str, term: int, ms: int = 0, **kw: Any) -> dict[str, Any]:
-    start = now_ms() - ms
+    """A usage event of ``ms`` that ended now, or, in a month's first ``ms``, that began
+    as the month did (in the default zone): the limits count this month's use."""
+    now = now_ms()
+    zone = Settings().zone
+    month = datetime.fromtimestamp(now / 1000, zone).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    start = max(now - ms, int(month.timestamp() * 1000))
     return {
         "event_id": f"{event_id}.{app_id[:16]}",  # unique per node key
         "app_id": app_id,
