@@ -313,3 +313,33 @@ def test_a_coding_other_than_chunked_behind_an_upgrade_is_refused(guarded: Gatew
         assert json.loads(body)["msg"] == "transfer-encoding: only chunked is supported"
         # ... and nothing after it was read as a request of its own
         assert eventually_sync(lambda: closed_by_server(sock))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n",
+    ],
+    ids=["none", "two", "two-1.0"],
+)
+def test_a_request_without_one_host_is_refused(guarded: Gateway, head: bytes) -> None:
+    """RFC 9112 3.2: a proxy and the server could each take another of two hosts."""
+    sock = connect(guarded, "127.0.0.7")
+    with sock:
+        sock.sendall(head)
+        status, headers, body = read_reply(sock)
+        assert status == 400
+        assert json.loads(body) == {
+            "code": 606000003,
+            "msg": "host: an HTTP/1.1 request has one Host header",
+        }
+        assert headers["connection"] == "close"
+
+
+def test_http_1_0_needs_no_host(guarded: Gateway) -> None:
+    sock = connect(guarded, "127.0.0.7")
+    with sock:
+        sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert read_reply(sock)[0] == 200

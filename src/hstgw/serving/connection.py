@@ -51,6 +51,7 @@ class HttpConnection(Link):
         "_closing",
         "_expect_continue",
         "_has_body",
+        "_hosts",
         "_head_bytes",
         "_headers",
         "_in_head",
@@ -79,6 +80,7 @@ class HttpConnection(Link):
         self._expect_continue = False
         self._closing = False  # the last request parsed ends the connection
         self._has_body = False  # the request being parsed declares a body
+        self._hosts = 0  # its Host headers
         self._whole: Cycle | None = None  # bodiless, to start when its message ends
 
     # -- the connection ---------------------------------------------------------------
@@ -165,6 +167,7 @@ class HttpConnection(Link):
         self._headers = []
         self._expect_continue = False
         self._has_body = False
+        self._hosts = 0
         self.deadline = self.loop.time() + self.site.deadlines.header
         self._in_head = True
         self._head_bytes = 0
@@ -188,6 +191,8 @@ class HttpConnection(Link):
             self._expect_continue = True
         elif name == b"content-length" or name == b"transfer-encoding":
             self._has_body = True
+        elif name == b"host":
+            self._hosts += 1
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -196,6 +201,9 @@ class HttpConnection(Link):
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":  # (llhttp reads HTTP/0.9 and /2.0 lines)
             self._refuse(505, f"request: HTTP/{version} is not served, HTTP/1.1 is")
+        if self._hosts > 1 or (self._hosts == 0 and version == "1.1"):
+            # RFC 9112 3.2: two could be read as two different hosts by two parties
+            self._refuse(400, "host: an HTTP/1.1 request has one Host header")
         try:
             url = httptools.parse_url(self._url)
             raw_path = url.path or b"/"
