@@ -525,3 +525,27 @@ async def test_a_kicked_terminal_does_not_resume_on_another_node(two: list[Gatew
     again, refused = await raw_login(app_b, "kicked", token="", resume=reply["resume"])
     assert refused["code"] == 1000000
     await again.close()
+
+
+async def test_a_kick_reaches_credentials_of_terminals_not_online_on_any_node(
+    two: list[Gateway],
+) -> None:
+    app_a = make_app(two[0])
+    app_b = on(app_a, two[1])
+    away, reply = await raw_login(app_a, "away", company_id="c1")
+    resume_c1 = reply["resume"]
+    await away.close()
+    assert await eventually(lambda: app_b.online("away") == 0)
+    kept, reply = await raw_login(app_a, "kept", company_id="c1")
+    resume_kept = reply["resume"]
+    await kept.close()
+    assert await eventually(lambda: app_b.online("kept") == 0)
+    got = app_b.rest("POST", "/v1/kickout", json={"app_id": app_b.app_id, "user_id": "away"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 0, got
+    again, refused = await raw_login(app_b, "away", token="", resume=resume_c1, company_id="c1")
+    assert refused["code"] == 1000000
+    await again.close()
+    # another user's credentials are untouched
+    back, resumed = await raw_login(app_b, "kept", token="", resume=resume_kept, company_id="c1")
+    assert resumed["code"] == 0
+    await back.close()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hstgw.online.presence import LocalPresence, resume_owner
+from hstgw.online.registry import Registry
 from hstgw.sdk import TerminalClient
 from hstgw.tokens.fsp import build
 from tests.conftest import Gateway, start_gateway
@@ -155,3 +157,37 @@ async def test_a_kicked_terminal_does_not_come_back_by_resuming(app: OnlineApp) 
     resumed, reply = await raw_login(app, "kept", token="", resume=resume_of_kept, company_id="co")
     assert reply["code"] == 0
     await resumed.close()
+
+
+async def test_a_kick_reaches_credentials_of_terminals_not_online(app: OnlineApp) -> None:
+    """A terminal reconnecting (offline) as its user is kicked, or logged in from
+    another company, would come back by its last login's credential."""
+    away, reply = await raw_login(app, "away", company_id="c1")
+    resume_c1 = reply["resume"]
+    await away.close()
+    assert await eventually(lambda: app.online("away") == 0)
+    other, reply = await raw_login(app, "away", company_id="c2", mutex_type="pad")
+    resume_c2 = reply["resume"]
+    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "away"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 1, got
+    await other.close()
+    assert await eventually(lambda: app.online("away") == 0)
+    for company, resume in (("c1", resume_c1), ("c2", resume_c2)):
+        again, reply = await raw_login(app, "away", token="", resume=resume, company_id=company)
+        assert reply["code"] == 1000000, company
+        await again.close()
+
+
+async def test_kept_credentials_are_forgotten_whole() -> None:
+    """The index of a user's owners follows the credentials: nothing of a user stays
+    once its credentials are gone (pruned, unused or kicked)."""
+    presence = LocalPresence(Registry())
+    for company in ("c1", "c2"):
+        owner = resume_owner("a" * 32, "u", company)
+        await presence.keep_resume(f"d-{company}", owner, until_ms=100, now_ms=0)
+    await presence.forget_resume("d-c1", resume_owner("a" * 32, "u", "c1"))
+    await presence.prune(now_ms=200, retention_ms=0)
+    assert not presence._resumes and not presence._resumes_of and not presence._owners_of
+    await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
+    await presence.forget_resumes("a" * 32, "u")
+    assert not presence._resumes and not presence._resumes_of and not presence._owners_of

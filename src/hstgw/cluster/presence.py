@@ -270,7 +270,11 @@ class RedisPresence(Presence):
     async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         ttl = max(1, until_ms - now_ms)
         await self._keep_resume(
-            [self._r.key("resume", digest), self._r.key("resumes", owner)],
+            [
+                self._r.key("resume", digest),
+                self._r.key("resumes", owner),
+                self._r.key("resume-owners", owner.rpartition(FIELD_SEPARATOR)[0]),
+            ],
             [owner, ttl, self._r.key("resume", "")],
         )
 
@@ -283,8 +287,12 @@ class RedisPresence(Presence):
 
         await self._r.run(forget)
 
-    async def forget_resumes(self, owner: str) -> None:
-        await self._forget_resumes([self._r.key("resumes", owner)], [self._r.key("resume", "")])
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
+        user = FIELD_SEPARATOR.join((app_id, user_id))
+        await self._forget_resumes(
+            [self._r.key("resume-owners", user)],
+            [self._r.key("resume", ""), self._r.key("resumes", "")],
+        )
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))

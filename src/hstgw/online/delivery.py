@@ -15,7 +15,7 @@ from hstgw.errors import OperationFailed
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import check_body, dumps
 from hstgw.online.invites import Invites
-from hstgw.online.presence import Presence, Terminal, resume_owner
+from hstgw.online.presence import Presence, Terminal
 from hstgw.online.routing import Reach
 from hstgw.store import App, Store
 
@@ -53,17 +53,17 @@ class Deliveries:
         """Kick the user's terminals (of ``mutex_type`` if given) on every node; the
         number kicked. Returns once presence shows them offline.
 
-        The user's resume credentials go first (those of each company it is kicked
-        from, all its terminals'): a kicked terminal comes back only with a new token
-        from the backend, not by reconnecting."""
+        The user's resume credentials go first (in every company, every terminal's,
+        online or not: one reconnecting as it is kicked would come back by the credential
+        of its last login): a kicked terminal comes back only with a new token from the
+        backend, not by reconnecting."""
         await owned_app(self._store, dev_id, app_id)
         terminals = [
             t
             for t in await self._presence.of_user(app_id, user_id)
             if mutex_type is None or t.mutex_type == mutex_type
         ]
-        for company_id in sorted({t.company_id for t in terminals}):
-            await self._presence.forget_resumes(resume_owner(app_id, user_id, company_id))
+        await self._presence.forget_resumes(app_id, user_id)
         pending = [self._reach.kick(app_id, t, "kickout") for t in terminals]
         waits = [w for w in pending if w is not None]
         if waits:

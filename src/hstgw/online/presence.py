@@ -50,6 +50,11 @@ def resume_owner(app_id: str, user_id: str, company_id: str) -> str:
     return FIELD_SEPARATOR.join((app_id, user_id, company_id))
 
 
+def _user_of(owner: str) -> str:
+    """``app_id<US>user_id`` of a resume owner (no id holds the separator)."""
+    return owner.rpartition(FIELD_SEPARATOR)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Terminal:
     """An online terminal, wherever it is connected."""
@@ -173,8 +178,9 @@ class Presence(abc.ABC):
         """The login that was to answer this credential did not happen."""
 
     @abc.abstractmethod
-    async def forget_resumes(self, owner: str) -> None:
-        """Every credential of ``owner``: it was kicked out, and comes back with a token."""
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
+        """Every credential of the user in the app, in every company, of every terminal
+        online or not: it was kicked out, and comes back with a token."""
 
     @abc.abstractmethod
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
@@ -219,6 +225,8 @@ class LocalPresence(Presence):
         self._used: dict[str, int] = {}  # token key -> until (ms)
         self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (owner, until)
         self._resumes_of: dict[str, list[str]] = {}  # owner -> digests, oldest first
+        # app_id<US>user_id -> the owners (one a company) holding credentials
+        self._owners_of: dict[str, set[str]] = {}
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
@@ -318,6 +326,7 @@ class LocalPresence(Presence):
         # A user's last two credentials stay valid (the reply with the newest may have
         # been lost); older ones go, so that memory follows users, not logins.
         self._resumes[digest] = (owner, until_ms)
+        self._owners_of.setdefault(_user_of(owner), set()).add(owner)
         kept = self._resumes_of.setdefault(owner, [])
         kept.append(digest)
         while len(kept) > 2:
@@ -325,13 +334,24 @@ class LocalPresence(Presence):
 
     async def forget_resume(self, digest: str, owner: str) -> None:
         self._resumes.pop(digest, None)
+        self._drop_kept(owner, digest)
+
+    def _drop_kept(self, owner: str, digest: str) -> None:
         kept = self._resumes_of.get(owner)
         if kept is not None and digest in kept:
             kept.remove(digest)
+            if not kept:
+                del self._resumes_of[owner]
+                owners = self._owners_of.get(_user_of(owner))
+                if owners is not None:
+                    owners.discard(owner)
+                    if not owners:
+                        del self._owners_of[_user_of(owner)]
 
-    async def forget_resumes(self, owner: str) -> None:
-        for digest in self._resumes_of.pop(owner, []):
-            self._resumes.pop(digest, None)
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
+        for owner in self._owners_of.pop(_user_of(resume_owner(app_id, user_id, "")), ()):
+            for digest in self._resumes_of.pop(owner, []):
+                self._resumes.pop(digest, None)
 
     async def resume_of(self, digest: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
@@ -342,11 +362,7 @@ class LocalPresence(Presence):
             del self._used[key]
         for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
             owner, _ = self._resumes.pop(digest)
-            kept = self._resumes_of.get(owner)
-            if kept is not None and digest in kept:
-                kept.remove(digest)
-                if not kept:
-                    del self._resumes_of[owner]
+            self._drop_kept(owner, digest)
         self._registry.prune_offline(now_ms - retention_ms)
         for app_id in list(self._invites):
             pending = self._invites[app_id]

@@ -1,9 +1,16 @@
--- forget_resumes: every resume credential of an owner goes (a kickout: the user must
--- come back with a new token) (cluster/presence.py, RedisPresence.forget_resumes).
--- KEYS[1] resumes:<owner>  the owner's credentials
--- ARGV[1] prefix  the credentials' key prefix
+-- forget_resumes: every resume credential of a user in an app, in every company, goes
+-- (a kickout: the user must come back with a new token) (cluster/presence.py,
+-- RedisPresence.forget_resumes).
+-- KEYS[1] resume-owners:<user>  the owners holding credentials of app_id<US>user_id
+-- ARGV[1] prefix   the credentials' key prefix (resume:)
+-- ARGV[2] lists    the owners' lists' key prefix (resumes:)
 -- Returns how many credentials were removed.
-local held = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, d in ipairs(held) do redis.call('DEL', ARGV[1] .. d) end
+local removed = 0
+for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local held = redis.call('LRANGE', ARGV[2] .. owner, 0, -1)
+  for _, d in ipairs(held) do redis.call('DEL', ARGV[1] .. d) end
+  redis.call('DEL', ARGV[2] .. owner)
+  removed = removed + #held
+end
 redis.call('DEL', KEYS[1])
-return #held
+return removed

@@ -1,7 +1,9 @@
 -- keep_resume: store a resume credential; a user's last two stay valid, an older one
 -- goes (cluster/presence.py, RedisPresence.keep_resume).
--- KEYS[1] resume:<digest>  the credential
--- KEYS[2] resumes:<owner>  the user's credentials, newest first
+-- KEYS[1] resume:<digest>          the credential
+-- KEYS[2] resumes:<owner>          the user's credentials in a company, newest first
+-- KEYS[3] resume-owners:<user>     the owners (app_id<US>user_id<US>company_id) with
+--                                  credentials of app_id<US>user_id, for a kickout
 -- ARGV[1] owner   app_id<US>user_id<US>company_id, the credential's owner
 -- ARGV[2] ttl     how long it stays valid, in ms
 -- ARGV[3] prefix  the credentials' key prefix (KEYS[1] without its digest)
@@ -13,4 +15,7 @@ local old = redis.call('LRANGE', KEYS[2], 2, -1)
 for _, d in ipairs(old) do redis.call('DEL', ARGV[3] .. d) end
 redis.call('LTRIM', KEYS[2], 0, 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+-- (every credential's ttl is the same: the newest outlives the others)
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return #old
