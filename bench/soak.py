@@ -42,6 +42,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from _http import free_port, hstgw_json, wait_http
 from hstgw.sdk import Client
+from hstgw.settings import Settings
 from hstgw.tokens.fsp import build
 
 
@@ -276,6 +278,7 @@ def main() -> int:
         load.dev_id, load.dev_secret = dev["dev_id"], dev["dev_secret"]  # type: ignore[attr-defined]
         seconds = args.minutes * 60
         warmup = max(60.0, seconds / 5) if seconds >= 120 else seconds / 5
+        run_started = time.time()
 
         async def run() -> None:
             async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -299,8 +302,17 @@ def main() -> int:
                 await asyncio.sleep(12)
 
         asyncio.run(run())
+        # Every month the records fell in, in the gateway's zone (not this machine's):
+        # a run may cross a month's start; events began up to a minute before it.
+        zone = Settings().zone
+        months = sorted(
+            {
+                datetime.fromtimestamp(at, zone).strftime("%Y-%m")
+                for at in (run_started - 60, time.time())
+            }
+        )
         with Client(base, dev["dev_id"], dev["dev_secret"]) as client:
-            summary = client.records.summary(time.strftime("%Y-%m"))
+            summaries = [client.records.summary(month) for month in months]
         metrics = httpx.get(f"{base}/metrics").text
         delivered = int(
             float(
@@ -316,12 +328,15 @@ def main() -> int:
         server.wait(30)
         log.close()
 
-    terms: dict[int, Any] = {}
-    for a in summary.apps:
-        if a.app_id == app.app_id:
-            terms = {t.charge_term: t for t in a.terms}
-    records_t1 = terms[1].records if 1 in terms else 0
-    signaling = terms[6].total_sig_num if 6 in terms else 0
+    records_t1 = signaling = 0
+    for summary in summaries:
+        for a in summary.apps:
+            if a.app_id == app.app_id:
+                for t in a.terms:
+                    if t.charge_term == 1:
+                        records_t1 += t.records
+                    elif t.charge_term == 6:
+                        signaling += t.total_sig_num
     # The gateway's own memory is the anonymous part: the file-backed part is the
     # database file mapped by SQLite (mmap), pages the OS may drop at any time, and it
     # grows with the file up to its map size by design.
