@@ -24,7 +24,7 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
@@ -109,13 +109,7 @@ class Clients:
 
         async def one(i: int) -> None:
             async with gate:
-                _, conn = await ws_connect(
-                    lambda: Conn(self),
-                    cmd["url"],
-                    websocket_handshake_timeout=60,
-                    max_frame_size=1 << 20,
-                    read_buffer_init_size=1024,  # (grows if a frame needs it)
-                )
+                conn = await self.open(cmd["url"])
                 if cmd.get("egw"):
                     await egw_login(conn, cmd["egw"])
                 elif cmd["login"]:
@@ -139,6 +133,22 @@ class Clients:
         first = cmd.get("first", 0)
         await asyncio.gather(*(one(i) for i in range(first, first + cmd["n"])))
         return {"connected": len(self.conns), "seconds": time.perf_counter() - started}
+
+    async def open(self, url: str) -> Conn:
+        """A connection, its handshake done. On a busy machine a server may drop a
+        connection before its handshake (picows then gives no listener): tried again."""
+        for attempt in range(5):
+            _, conn = await ws_connect(
+                lambda: Conn(self),
+                url,
+                websocket_handshake_timeout=60,
+                max_frame_size=1 << 20,
+                read_buffer_init_size=1024,  # (grows if a frame needs it)
+            )
+            if conn is not None:
+                return cast(Conn, conn)
+            await asyncio.sleep(0.1 * (attempt + 1))
+        raise ConnectionError(f"{url}: closed before the handshake, 5 times")
 
     def frame(self, index: int, raw: bytes) -> None:
         """A frame of connection ``index`` (not a reply awaited by ``Conn.ask``)."""
