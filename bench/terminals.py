@@ -4,7 +4,8 @@ server, and REST-to-terminal unicast latency.
     python bench/terminals.py [--terminals 10000] [--rate 500] [--seconds 5]
 
 In one run, on this machine: starts ``hstgw serve`` (embedded default) and a
-process of N real terminals (bench/_terminal_clients.py), each a WebSocket with a
+process of N real terminals (bench/_terminal_clients.py, picows clients: reading a
+frame there costs less than either server's writing it), each a WebSocket with a
 real login (100 terminals per company, so that presence pushes stay in scope);
 reports the server's resident memory per terminal; fans one trans-cmd out to all
 N through ``POST /v1/online/trans-cmd`` (batches of 500, sent together) and times
@@ -65,6 +66,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def placement() -> tuple[set[int], set[int]] | None:
+    """(the server's CPU, everyone else's): the server measured alone on one core,
+    the terminals' process and the load generator on the others. Without it the
+    scheduler ran a terminals' process woken by the fan-out's writes on the server's
+    core: fan-out runs swung 188-238 ms for 130-140 ms of server CPU; pinned, 140-142
+    (2026-11-30). None on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else None
+
+
 class Harness:
     """The terminals' process, spoken to line by line."""
 
@@ -105,37 +116,36 @@ PAYLOAD = {"cmd": "refresh", "data": "x" * 100}
 
 async def fan_out(base: str, token: str, app_id: str, n: int, msg_id: int, first: int = 0) -> float:
     """Send the trans-cmd to users u<first>..u<first+n-1> in batches of 500, all at once;
-    the wall time just before."""
-    async with httpx.AsyncClient(
-        base_url=base,
-        headers={"Authorization": token},
-        timeout=60,
-        limits=httpx.Limits(max_connections=32),
-    ) as http:
-        batches = [
-            [
-                {"user_id": f"u{i}", "mutex_type": "web", "client_guid": ""}
-                for i in range(start, min(start + 500, first + n))
-            ]
-            for start in range(first, first + n, 500)
-        ]
+    the wall time just before.
+
+    The bodies are encoded and a connection per batch opened before that time, and
+    the requests go out on plain keep-alive connections (``KeepAlive``): what is timed
+    is the server, not an HTTP client on the same two cores (httpx costs about 1 ms
+    of CPU a request, and encoded the 500 targets of each while the server worked).
+    """
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    bodies = [
+        json.dumps(
+            {
+                "app_id": app_id,
+                "msg_id": msg_id,
+                "trans_mess": PAYLOAD,
+                "user_list": [
+                    {"user_id": f"u{i}", "mutex_type": "web", "client_guid": ""}
+                    for i in range(start, min(start + 500, first + n))
+                ],
+            }
+        ).encode()
+        for start in range(first, first + n, 500)
+    ]
+    http = KeepAlive(host, int(port), token, size=len(bodies))
+    await http.open()
+    try:
         t0 = time.time()
-        replies = await asyncio.gather(
-            *(
-                http.post(
-                    "/v1/online/trans-cmd",
-                    json={
-                        "app_id": app_id,
-                        "msg_id": msg_id,
-                        "trans_mess": PAYLOAD,
-                        "user_list": batch,
-                    },
-                )
-                for batch in batches
-            )
-        )
-    for r in replies:
-        body = r.json()
+        replies = await asyncio.gather(*(http.post("/v1/online/trans-cmd", b) for b in bodies))
+    finally:
+        await http.close()
+    for body in replies:
         assert body["code"] == 0, body
         assert all(u["result"] == 0 for u in body["result"]["user_list"]), "not all delivered"
     return t0
@@ -185,6 +195,13 @@ def main() -> int:
     parser.add_argument("--per-company", type=int, default=100)
     parser.add_argument("--rate", type=int, default=500, help="unicast commands per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="unicast duration")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="leave the processes where the scheduler puts them (default: each server on "
+        "the first CPU, the terminals and the load generator on the others)",
+    )
     args = parser.parse_args()
     n = args.terminals
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -213,6 +230,11 @@ def main() -> int:
     log = (work / "server.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "hstgw", "serve"], env=env, stderr=log)
     harness = Harness()
+    cores = placement() if args.pin else None
+    if cores is not None:
+        os.sched_setaffinity(server.pid, cores[0])
+        os.sched_setaffinity(harness.proc.pid, cores[1])
+        os.sched_setaffinity(0, cores[1])
     results: dict[str, Any] = {}
     baseline = None
     try:
@@ -269,6 +291,8 @@ def main() -> int:
             text=True,
         )
         assert baseline.stdout is not None and baseline.stdout.readline().strip() == "ready"
+        if cores is not None:  # (the same core as the gateway's)
+            os.sched_setaffinity(baseline.pid, cores[0])
         bbefore = rss_kib(baseline.pid)
         harness.call(
             cmd="connect",
@@ -304,7 +328,12 @@ def main() -> int:
     u = results["unicast"]
     print(
         f"terminals                 {n} (real logins, {args.per_company} per company), "
-        f"logged in in {results['login_seconds']:.1f} s"
+        f"logged in in {results['login_seconds']:.1f} s; "
+        + (
+            f"servers on CPU {sorted(cores[0])}, the rest on {sorted(cores[1])}"
+            if cores
+            else "not pinned"
+        )
     )
     print(
         f"memory per terminal       {results['kib_per_terminal']:.1f} KiB  (target <= {MAX_KIB:g}; "

@@ -187,3 +187,25 @@ def test_a_missing_postgres_database_is_one_line_without_a_trace(tmp_path: Path)
             "create it (createdb, or CREATE DATABASE in psql) or correct HSTGW_DATABASE_URL"
         ) in msgs
         assert "Traceback" not in out.stderr
+
+
+def test_serve_freezes_the_startup_objects_before_it_serves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The modules, models and routes are out of the garbage collector's full walks
+    (hstgw.server.freeze_startup_objects says why) by the time the server runs."""
+    import gc
+
+    from hstgw import server as server_module
+    from hstgw.serving import HttpServer
+    from hstgw.settings import Settings
+
+    seen: list[int] = []
+    monkeypatch.setattr(HttpServer, "run", lambda self: seen.append(gc.get_freeze_count()))
+    monkeypatch.setattr(server_module, "setup_logging", lambda *args: None)  # (the root's)
+    gc.unfreeze()
+    try:
+        server_module.serve(Settings(_env_file=None, data_dir=tmp_path, port=free_port()))
+    finally:
+        gc.unfreeze()  # (this test process's objects go back to the collector)
+    assert seen and seen[0] > 10_000  # the imports and the app at least

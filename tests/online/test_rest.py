@@ -12,6 +12,18 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(params=["sessions", "find"])
+def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How trans-cmd finds its targets: a node alone looks its sessions up itself
+    (``Presence.sessions``); a cluster's presence, which has none to give, through
+    ``find`` and a delivery per node. The results are the same."""
+    if request.param == "find":
+        from hstgw.online.presence import LocalPresence
+
+        monkeypatch.setattr(LocalPresence, "sessions", lambda self: None)
+    return str(request.param)
+
+
 def state(app: OnlineApp, **params: Any) -> dict[str, Any]:
     reply = app.rest(
         "GET", "/v1/online/user/state", params={"app_id": app.app_id, "msg_id": 42, **params}
@@ -76,7 +88,7 @@ async def test_kickout_closes_the_users_terminals_telling_them_why(app: OnlineAp
         await t.close()
 
 
-async def test_trans_cmd_results_per_target(app: OnlineApp) -> None:
+async def test_trans_cmd_results_per_target(app: OnlineApp, lookup: str) -> None:
     t1, _ = await raw_login(app, "u1", client_guid="g1")
     t2, _ = await raw_login(app, "u2", client_guid="g2")
     body = {
@@ -110,7 +122,9 @@ async def test_trans_cmd_results_per_target(app: OnlineApp) -> None:
         await t.close()
 
 
-async def test_trans_cmd_to_a_terminal_that_does_not_read_fails_with_1(app: OnlineApp) -> None:
+async def test_trans_cmd_to_a_terminal_that_does_not_read_fails_with_1(
+    app: OnlineApp, lookup: str
+) -> None:
     """A terminal that stops reading fills its connection; then delivery fails (result 1)."""
     stuck, _ = await raw_login(app, "stuck", client_guid="s")
     stuck.conn.transport.pause_reading()

@@ -336,3 +336,11 @@ async def test_stop_closes_every_connection_and_waits(
     assert await read_all(reader) == b""
     writer.close()
     await lst.stop()  # (twice: nothing more to do)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_text_frame_is_what_websockets_makes(size: int) -> None:
+    """The listener frames its pushes itself (no mask, no extension): byte for byte
+    what websockets' own serializer makes, at every length encoding's edges."""
+    data = b"x" * size
+    assert wire.text_frame(data) == Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])

@@ -15,7 +15,7 @@ from hstgw.errors import OperationFailed
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import check_body, dumps
 from hstgw.online.invites import Invites
-from hstgw.online.presence import Presence, Terminal
+from hstgw.online.presence import Presence
 from hstgw.online.routing import Reach
 from hstgw.store import App, Store
 
@@ -156,26 +156,10 @@ class Deliveries:
         check_body(trans_mess, "trans_mess")
         text = dumps({"type": "trans_cmd", "msg_id": msg_id, "trans_mess": trans_mess})
         wanted = list(targets)
-        found = await self._presence.find(app_id, [(u, m) for u, m, _ in wanted])
-        reachable: list[Terminal] = []
-        where: list[int] = []
-        for i, ((_, _, guid), t) in enumerate(zip(wanted, found, strict=True)):
-            if t is not None and (not guid or t.client_guid == guid):
-                reachable.append(t)
-                where.append(i)
-        done = await self._reach.deliver(app_id, reachable, text)
-        outcome: dict[int, tuple[int, str]] = {
-            i: (0 if ok else 1, t.client_guid)
-            for i, t, ok in zip(where, reachable, done, strict=True)
-        }
+        outcome = await self._reach.deliver_to(app_id, wanted, text)
         return [
-            {
-                "result": outcome.get(i, (2, guid))[0],
-                "user_id": user_id,
-                "terminal_seq_num": outcome.get(i, (2, guid))[1],
-                "mutex_type": mutex_type,
-            }
-            for i, (user_id, mutex_type, guid) in enumerate(wanted)
+            {"result": result, "user_id": user_id, "terminal_seq_num": guid, "mutex_type": mutex}
+            for (user_id, mutex, _), (result, guid) in zip(wanted, outcome, strict=True)
         ]
 
     async def invite(

@@ -91,6 +91,12 @@ class Claim:
 class Presence(abc.ABC):
     node: str
 
+    def sessions(self) -> Registry | None:
+        """This process's registry when it is the whole of presence (a node alone):
+        a caller may then look terminals up in it directly, as sessions, rather than
+        through ``find``'s records (a fan-out to thousands does). None otherwise."""
+        return None
+
     @abc.abstractmethod
     async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
         """Take ``s``'s place (app, user_id, mutex_type), or say why not.
@@ -230,6 +236,9 @@ class LocalPresence(Presence):
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
+
+    def sessions(self) -> Registry:
+        return self._registry
 
     async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
         older = self._registry.get(s.key)
