@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -142,3 +143,18 @@ async def test_a_failed_start_is_raised_and_leaves_nothing_to_hang_on() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         await asyncio.wait_for(bridge.run(lambda c: 1), 2)
     await asyncio.wait_for(bridge.close(), 2)
+
+
+async def test_a_long_jobs_result_is_not_held_for_the_jobs_queued_behind_it(
+    bridge: SqliteBridge,
+) -> None:
+    gate, release = threading.Event(), threading.Event()
+    blocker = bridge.run(lambda c: gate.wait(5))  # so that the next two are taken together
+    first = bridge.run(lambda c: time.sleep(0.01) or 1)
+    second = bridge.run(lambda c: release.wait(5))
+    gate.set()
+    assert await blocker is True
+    assert await asyncio.wait_for(first, 2) == 1  # while the second still runs
+    assert not second.done()
+    release.set()
+    assert await second is True

@@ -103,3 +103,32 @@ async def test_colliding_keys_are_told_apart(
         assert await check_totals(store, ZONE) == len(sent)
     finally:
         await store.close()
+
+
+async def test_a_run_is_written_after_the_reply_of_the_batch_that_made_it_due(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if settings.database_url:
+        pytest.skip("SQLite's keys")
+    monkeypatch.setattr(usagekeys, "_LEAST", 16)
+    rng = random.Random(10)
+    store = await opened(settings, True)
+    try:
+        merges: list[int] = []
+        real = usagekeys.UsageKeys.merge
+
+        def merge(self: usagekeys.UsageKeys, c: Any) -> None:
+            merges.append(len(self.recent))
+            real(self, c)
+
+        monkeypatch.setattr(usagekeys.UsageKeys, "merge", merge)
+        events = [random_event(rng, n) for n in range(20)]
+        result = await store.ingest(events, rater(ZONE), "node-1", 1)
+        assert result.accepted == 20 and merges == []  # replied before the run
+        keys = await store.run_sql("SELECT count(*) FROM usage_keys")  # after it
+        assert merges == [20] and keys[0][0] == 20
+        again = await store.ingest(events, rater(ZONE), "node-1", 2)
+        assert (again.accepted, again.duplicates) == (0, 20)  # found in usage_keys
+        assert await check_totals(store, ZONE) == 20
+    finally:
+        await store.close()

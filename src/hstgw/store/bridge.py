@@ -16,6 +16,7 @@ import asyncio
 import collections
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -98,6 +99,7 @@ class SqliteBridge:
                     self._jobs.clear()
                 done: list[_Done] = []
                 stop = False
+                since = time.perf_counter()
                 for item in batch:
                     if item is None:
                         stop = True
@@ -107,16 +109,33 @@ class SqliteBridge:
                         done.append((fut, job(conn), None))
                     except BaseException as exc:  # handed to the awaiting task
                         done.append((fut, None, exc))
-                if done:
-                    assert self._loop is not None
-                    try:
-                        self._loop.call_soon_threadsafe(_deliver, done)
-                    except RuntimeError:  # the loop closed under us: nobody waits
-                        return
+                    if time.perf_counter() - since >= _HOLD_S:
+                        # A long job's result goes now, not after the jobs queued behind
+                        # it: its caller works on (an ingestion's sender parses its next
+                        # batch) while this thread runs them, instead of after.
+                        if not self._deliver(done):
+                            return
+                        done = []
+                        since = time.perf_counter()
+                if done and not self._deliver(done):
+                    return
                 if stop:
                     return
         finally:
             conn.close()
+
+    def _deliver(self, done: list[_Done]) -> bool:
+        """Hand ``done`` to the loop: False if it has closed (nobody waits)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(_deliver, done)
+        except RuntimeError:
+            return False
+        return True
+
+
+# Results are handed to the loop together (one wake-up) unless they have waited this long.
+_HOLD_S = 0.001
 
 
 def _deliver(done: list[_Done]) -> None:

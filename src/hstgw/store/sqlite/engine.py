@@ -129,6 +129,7 @@ class SqliteEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._apps = AppCache(app_cache_size if serving else 0)
         self._usage_keys = UsageKeys()  # usage events' duplicate check (usagekeys.py)
+        self._merge_queued = False  # a run of usage keys is queued on the writer
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
