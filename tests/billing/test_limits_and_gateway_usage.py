@@ -55,7 +55,7 @@ def now_event(event_id: str, app_id: str, term: int, ms: int = 0, **kw: Any) -> 
     """A usage event of ``ms`` that ended now, or, in a month's first ``ms``, that began
     as the month did (in the default zone): the limits count this month's use."""
     now = now_ms()
-    zone = Settings().zone
+    zone = Settings(_env_file=None).zone  # (the zone the tests' gateways run in)
     month = datetime.fromtimestamp(now / 1000, zone).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )

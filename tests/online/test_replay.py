@@ -4,6 +4,7 @@ resume credential of their login."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,3 +192,33 @@ async def test_kept_credentials_are_forgotten_whole() -> None:
     await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
     await presence.forget_resumes("a" * 32, "u")
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
+
+
+async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kickout forgets the credential while the login waits on its app's budget
+    (after its credential was found good): the login looks at it again."""
+    first, reply = await raw_login(app, "racer")
+    resume = reply["resume"]
+    await first.close()
+    assert await eventually(lambda: app.online("racer") == 0)
+    guard = app.gateway.app.state["gateway"].guard
+    original, entered, gate = guard.login, threading.Event(), threading.Event()
+
+    async def held(app_id: str, address: str = "") -> str | None:
+        entered.set()
+        await asyncio.to_thread(gate.wait, 10)  # (the test's thread opens it)
+        refusal: str | None = await original(app_id, address)
+        return refusal
+
+    monkeypatch.setattr(guard, "login", held)
+    login = asyncio.ensure_future(raw_login(app, "racer", token="", resume=resume))
+    assert await eventually(entered.is_set)
+    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "racer"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 0, got
+    gate.set()
+    conn, reply = await login
+    assert reply["code"] == 1000000, reply
+    await conn.close()
+    assert app.online("racer") == 0

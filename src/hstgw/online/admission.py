@@ -128,6 +128,10 @@ class Admission:
                 if used is not None:
                     await presence.forget_use(used)
                 raise TerminalError(TerminalCode.TOO_MANY_LOGINS, refusal)
+            if req.resume and await presence.resume_of(_digest(req.resume), now) != owner:
+                # Kicked out while the budget was asked (a kickout forgets the user's
+                # credentials before it lists its terminals): back with a token only.
+                raise TerminalError(TerminalCode.TOKEN_INVALID)
         # The resume credential is kept before the terminal takes its place: once it
         # has, nothing may await before its login reply, which must be its first frame.
         resume = secrets.token_hex(16)

@@ -58,12 +58,14 @@ class Deliveries:
         of its last login): a kicked terminal comes back only with a new token from the
         backend, not by reconnecting."""
         await owned_app(self._store, dev_id, app_id)
+        # First the credentials, then the terminals: a login by resume that was under
+        # way looks at its credential again before it takes its place (admission.py).
+        await self._presence.forget_resumes(app_id, user_id)
         terminals = [
             t
             for t in await self._presence.of_user(app_id, user_id)
             if mutex_type is None or t.mutex_type == mutex_type
         ]
-        await self._presence.forget_resumes(app_id, user_id)
         pending = [self._reach.kick(app_id, t, "kickout") for t in terminals]
         waits = [w for w in pending if w is not None]
         if waits:

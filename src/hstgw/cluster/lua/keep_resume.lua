@@ -15,7 +15,9 @@ local old = redis.call('LRANGE', KEYS[2], 2, -1)
 for _, d in ipairs(old) do redis.call('DEL', ARGV[3] .. d) end
 redis.call('LTRIM', KEYS[2], 0, 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
--- (every credential's ttl is the same: the newest outlives the others)
+-- (never shortened: it outlives every credential it names, whatever ttl each was given)
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
 return #old

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from typing import Any
 
@@ -30,6 +31,8 @@ from hstgw.store.sqlite.engine import SqliteEngine, transaction
 from hstgw.store.sqlite.usagekeys import UsageKeys
 
 __all__ = ["BillingStore"]
+
+log = logging.getLogger(__name__)
 
 
 class BillingStore(SqliteEngine):
@@ -124,8 +127,9 @@ class BillingStore(SqliteEngine):
 
     def _merged(self, fut: asyncio.Future[None]) -> None:
         self._merge_queued = False
-        if not fut.cancelled():
-            fut.exception()  # (none but a bug's: retrieved, not to be logged as lost)
+        exc = None if fut.cancelled() else fut.exception()
+        if exc is not None:  # (a bug's: SQLite's own errors are tried again)
+            log.error("usage keys: a sorted run failed", exc_info=exc)
 
     async def month_usage(self, app_id: str, month: str) -> dict[int, tuple[int, int]]:
         rows = await self._read(
