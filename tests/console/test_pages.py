@@ -273,3 +273,28 @@ def test_groups_and_event_log(console_gw: Gateway, browser_for: Callable[[Dev], 
         assert "20100" in live and "20102" in live  # joined, media started
     finally:
         carol.close()
+
+
+def test_an_overview_of_free_use_says_nothing_was_spent(
+    console_gw: Gateway, browser_for: Callable[[Dev], Browser]
+) -> None:
+    """Signaling within the month's free quota is records at 0 yuan: the terms list them,
+    and the apps' table says nothing was spent (not that there were no records)."""
+    dev = console_gw.new_dev()
+    b = browser_for(dev)
+    app = make_app(b, "free1", service_6="1")
+    now = this_month_ms(console_gw, 60_000)
+    event = {"event_id": f"free-{app}", "app_id": app, "charge_term": 6,
+             "start_time": now, "end_time": now + 1_000, "total_sig_num": 10}  # fmt: skip
+    reply = console_gw.call(
+        "POST",
+        "/internal/v1/usage",
+        json={"events": [event]},
+        headers={"Authorization": f"Bearer {console_gw.new_node()}"},
+    )
+    assert reply.get("result", {}).get("accepted") == 1, reply
+    overview = b.get("/console/overview").text
+    by_term = overview.split('id="by-term"')[1].split("</table>")[0]
+    by_app = overview.split('id="by-app"')[1].split("</table>")[0]
+    assert "0.000000" in by_term and "No records." not in by_term
+    assert "Nothing spent." in by_app and "No records." not in by_app

@@ -132,6 +132,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "prev": ("Previous", "上一页"),
     "next": ("Next", "下一页"),
     "no_records": ("No records.", "没有记录。"),
+    "nothing_spent": ("Nothing spent.", "没有花费。"),
     "month": ("Month", "月份"),
     "product": ("Product", "产品"),
     "duration": ("Seconds", "时长(秒)"),
