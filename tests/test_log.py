@@ -110,3 +110,53 @@ def test_serve_logs_text_when_told(tmp_path: Path) -> None:
         rest = proc.communicate(timeout=30)[1]
     assert re.search(TIME + r" INFO    hstgw.access: GET /healthz 200 code=0 ", rest), rest
     assert not [line for line in lines + rest.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fmt", ["json", "text"])
+async def test_a_rest_calls_line_is_writes_line_made_when_written_out(fmt: str) -> None:
+    """``request`` only notes the call; its line, made at the flush, is the one ``write``
+    makes of the same fields (stamped when the call was noted), in the calls' order."""
+    noted, written = io.BytesIO(), io.BytesIO()
+    a = AccessLog(stream=noted, fmt=fmt)
+    b = AccessLog(stream=written, fmt=fmt)
+    odd = 'x"\\\n\u2028é'  # (what a client may put in X-Request-Id or a 404's path)
+    calls = [
+        ("GET", "/v1/app", 200, 0, 0.123456, "0123abcd"),
+        ("POST", f"/v1/{odd}", 404, 606000003, 12.0, odd),
+    ]
+    for method, path, status, code, ms, rid in calls:
+        a.request(method, path, status, code, ms, rid)
+        b.write({"method": method, "path": path, "status": status, "code": code,
+                 "latency_ms": round(ms, 3), "request_id": rid})  # fmt: skip
+    a.write({"method": "GET", "path": "/console", "status": 200})  # a page's line, after
+    b.write({"method": "GET", "path": "/console", "status": 200})
+    assert noted.getvalue() == b""  # nothing made yet
+    a.flush()
+    b.flush()
+    strip = (
+        (lambda line: {k: v for k, v in json.loads(line).items() if k != "ts"})
+        if (fmt == "json")
+        else (lambda line: line[24:])
+    )  # (the text line's time)
+    assert [strip(x) for x in noted.getvalue().splitlines()] == [
+        strip(x) for x in written.getvalue().splitlines()
+    ]
+
+
+@pytest.mark.anyio
+async def test_noted_calls_are_written_out_by_the_hundreds() -> None:
+    out = io.BytesIO()
+    log = AccessLog(stream=out, fmt="json")
+    for n in range(256):
+        log.request("GET", "/healthz", 200, 0, 0.1, f"r{n}")
+    assert len(out.getvalue().splitlines()) == 256  # without waiting for the timer
+
+
+def test_noted_calls_are_written_out_by_a_flush_without_a_loop() -> None:
+    """(the shutdown's last flush may run where no event loop is)"""
+    out = io.BytesIO()
+    log = AccessLog(stream=out, fmt="json")
+    log._pending.append((0, "GET", "/healthz", 200, 0, 0.1, "r"))  # noted in a loop before
+    log.flush()
+    assert json.loads(out.getvalue())["request_id"] == "r"

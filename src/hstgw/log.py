@@ -96,6 +96,9 @@ def setup_logging(level: str = "info", fmt: str | None = None) -> None:
     root.setLevel(level.upper())
 
 
+_REQUEST_HEAD = {"level": "info", "logger": "hstgw.access", "msg": "request"}
+
+
 class AccessLog:
     """The per-request log line, written in batches.
 
@@ -117,11 +120,15 @@ class AccessLog:
         self._scheduled = False
         self._ms = -1  # the millisecond whose time stamp ``_ts`` is
         self._ts = ""
+        # REST calls noted by ``request``, made into lines when written out
+        self._pending: list[tuple[int, str, str, int, int, float, str]] = []
 
     def _now(self) -> str:
         """The time stamp of now, made once a millisecond (at 20,000 lines a second,
         formatting each line's own time cost a tenth of the line)."""
-        ms = time.time_ns() // 1_000_000
+        return self._stamp(time.time_ns() // 1_000_000)
+
+    def _stamp(self, ms: int) -> str:
         if ms != self._ms:
             self._ms = ms
             whole, rest = divmod(ms, 1000)
@@ -130,6 +137,8 @@ class AccessLog:
         return self._ts
 
     def write(self, fields: dict[str, Any]) -> None:
+        if self._pending:
+            self._make_pending()  # (the lines in the order of their requests)
         if self._text:
             line = self._text_line(fields)
         else:
@@ -142,6 +151,44 @@ class AccessLog:
                     **fields,
                 }
             )
+        self._append(line)
+
+    def request(
+        self, method: str, path: str, status: int, code: int, latency_ms: float, request_id: str
+    ) -> None:
+        """A REST call's line, as ``write`` makes it of these fields. Only noted here:
+        the lines are made together when they are written out, in one loop (made one
+        at a time, between the requests, a line cost ~6 µs of a ~44 µs ``GET /v1/app``
+        served, where it costs ~1.7 in a loop)."""
+        self._pending.append((time.time_ns(), method, path, status, code, latency_ms, request_id))
+        if len(self._pending) >= 256:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+
+    def _make_pending(self) -> None:
+        """The noted calls' lines into the buffer (its caller writes or schedules it)."""
+        pending, self._pending = self._pending, []
+        lines = []
+        for ns, method, path, status, code, latency_ms, request_id in pending:
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "code": code,
+                "latency_ms": round(latency_ms, 3),
+                "request_id": request_id,
+            }
+            if self._text:
+                lines.append(self._text_line(fields, ns / 1e9) + b"\n")
+            else:
+                line = {"ts": self._stamp(ns // 1_000_000), **_REQUEST_HEAD, **fields}
+                lines.append(self._dumps(line) + b"\n")
+        self._buffer += lines
+        self._size += sum(map(len, lines))
+
+    def _append(self, line: bytes) -> None:
         self._buffer.append(line + b"\n")
         self._size += len(line) + 1
         if self._size >= 65536:
@@ -151,16 +198,18 @@ class AccessLog:
             asyncio.get_running_loop().call_later(self._flush_s, self.flush)
 
     @staticmethod
-    def _text_line(fields: dict[str, Any]) -> bytes:
+    def _text_line(fields: dict[str, Any], created: float | None = None) -> bytes:
         """``... INFO    hstgw.access: GET /v1/apps 200 code=0 latency_ms=0.52 request_id=...``"""
         rest = dict(fields)
         head = " ".join(str(rest.pop(k)) for k in ("method", "path", "status") if k in rest)
         tail = " ".join(f"{k}={_text_value(v)}" for k, v in rest.items())
-        now = _text_time(datetime.now(UTC).timestamp())
+        now = _text_time(created if created is not None else datetime.now(UTC).timestamp())
         return f"{now} INFO    hstgw.access: {head} {tail}".encode()
 
     def flush(self) -> None:
         self._scheduled = False
+        if self._pending:
+            self._make_pending()
         if not self._buffer:
             return
         data = b"".join(self._buffer)

@@ -208,15 +208,8 @@ class HttpApi:
         if self._metrics is not None:
             self._metrics.observe(route, scope["method"], code, elapsed)
         if self._access_log is not None:
-            self._access_log.write(
-                {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "code": code,
-                    "latency_ms": round(elapsed * 1000, 3),
-                    "request_id": request_id,
-                }
+            self._access_log.request(
+                scope["method"], scope["path"], status, code, elapsed * 1000, request_id
             )
 
     async def _refuse_headers(self, send: Send) -> None:
