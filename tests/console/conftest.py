@@ -105,6 +105,17 @@ def this_month_ms(gw: Gateway, ago_ms: int) -> int:
     return max(now - ago_ms, int(month.timestamp() * 1000))
 
 
+def post_usage(gw: Gateway, events: list[dict[str, Any]]) -> None:
+    """Usage events from a new node, every one accepted."""
+    reply = gw.call(
+        "POST",
+        "/internal/v1/usage",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {gw.new_node()}"},
+    )
+    assert reply.get("result", {}).get("accepted") == len(events), reply
+
+
 def make_app(b: Browser, name: str, **fields: str) -> str:
     data = {"app_name": name, "status": "online", "service_7": "1", **fields}
     r = b.post("/console/apps/new", data, csrf_from="/console/apps/new")

@@ -15,7 +15,7 @@ import pytest
 from hstgw.abuse import LocalBuckets
 from tests.clocks import ManualClock
 from tests.conftest import Dev, Gateway, start_gateway
-from tests.console.conftest import Browser, make_app, operator, this_month_ms
+from tests.console.conftest import Browser, make_app, operator, post_usage, this_month_ms
 
 
 def _flash(html: str) -> str:
@@ -178,13 +178,7 @@ def test_a_label_a_spreadsheet_would_run_is_text_in_the_csv(
     }
     event = {"event_id": f"f-{app_id}", "app_id": app_id, "charge_term": 1,
              "start_time": now, "end_time": now + 60_000, **labels}  # fmt: skip
-    reply = console_gw.call(
-        "POST",
-        "/internal/v1/usage",
-        json={"events": [event]},
-        headers={"Authorization": f"Bearer {console_gw.new_node()}"},
-    )
-    assert reply.get("result", {}).get("accepted") == 1, reply
+    post_usage(console_gw, [event])
     [row] = csv.DictReader(io.StringIO(b.get("/console/billing.csv").text))
     for field, value in labels.items():
         assert row[field] == "'" + value

@@ -11,7 +11,13 @@ from typing import Any
 
 from tests.cli.test_cli import hstgw
 from tests.conftest import Dev, Gateway
-from tests.console.conftest import Browser, TerminalThread, make_app, this_month_ms
+from tests.console.conftest import (
+    Browser,
+    TerminalThread,
+    make_app,
+    post_usage,
+    this_month_ms,
+)
 
 
 def _error(html: str) -> str:
@@ -286,13 +292,7 @@ def test_an_overview_of_free_use_says_nothing_was_spent(
     now = this_month_ms(console_gw, 60_000)
     event = {"event_id": f"free-{app}", "app_id": app, "charge_term": 6,
              "start_time": now, "end_time": now + 1_000, "total_sig_num": 10}  # fmt: skip
-    reply = console_gw.call(
-        "POST",
-        "/internal/v1/usage",
-        json={"events": [event]},
-        headers={"Authorization": f"Bearer {console_gw.new_node()}"},
-    )
-    assert reply.get("result", {}).get("accepted") == 1, reply
+    post_usage(console_gw, [event])
     overview = b.get("/console/overview").text
     by_term = overview.split('id="by-term"')[1].split("</table>")[0]
     by_app = overview.split('id="by-app"')[1].split("</table>")[0]
