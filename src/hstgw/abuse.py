@@ -211,14 +211,9 @@ class Guard:
         """A business call of ``dev_id`` (``cost``: as many calls as it does the work
         of, at most the bucket's size): the decision (its headers go on the reply)."""
         rule = self.rules.calls_per_developer
-        if rule.burst <= 0:  # (rule.off, without the property's call)
+        if rule.off:
             return None
-        if cost != 1:
-            cost = max(1, min(cost, rule.burst))
-        local = self._local
-        if local is not None:
-            return local.take_now("c:" + dev_id, rule, cost)
-        return await self._buckets.take("c:" + dev_id, rule, cost)
+        return await self._take(f"c:{dev_id}", rule, max(1, min(cost, rule.burst)))
 
     async def login(self, app_id: str, address: str = "") -> str | None:
         """A terminal login whose credential verified: why it is refused, if it is

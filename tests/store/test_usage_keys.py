@@ -11,24 +11,20 @@ import pytest
 
 from hstgw.billing.rating import UsageEvent
 from hstgw.settings import Settings
-from hstgw.store import App, AppService, Developer, Store, open_store
+from hstgw.store import Store, open_store
 from hstgw.store.sqlite import usagekeys
-from tests.store.test_month_totals import APPS, DEVS, check_totals, random_event, rater
+from tests.store.test_month_totals import check_totals, random_event, rater, seeded
 
 pytestmark = pytest.mark.anyio
 ZONE = "Asia/Shanghai"
 
 
 async def opened(settings: Settings, first: bool) -> Store:
+    """The store, seeded with DEVS and APPS the ``first`` time."""
+    if first:
+        return await seeded(settings)
     store = open_store(settings, serving=True)
     await store.open()
-    if first:
-        for dev in DEVS:
-            await store.create_developer(Developer(dev, "", "0123456789abcdef", "active", 1))
-        for app_id, dev in APPS.items():
-            await store.create_app(
-                App(app_id, dev, f"a{app_id[0]}", "s" * 16, "online", None, (AppService(3),), 1, 1)
-            )
     return store
 
 

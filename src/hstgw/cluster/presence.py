@@ -46,6 +46,8 @@ from hstgw.online.presence import (
     Terminal,
     Turns,
     UserTerminal,
+    resume_user,
+    user_of_owner,
 )
 from hstgw.online.session import Session, TerminalKey
 
@@ -273,7 +275,7 @@ class RedisPresence(Presence):
             [
                 self._r.key("resume", digest),
                 self._r.key("resumes", owner),
-                self._r.key("resume-owners", owner.rpartition(FIELD_SEPARATOR)[0]),
+                self._r.key("resume-owners", user_of_owner(owner)),
             ],
             [owner, ttl, self._r.key("resume", "")],
         )
@@ -288,9 +290,8 @@ class RedisPresence(Presence):
         await self._r.run(forget)
 
     async def forget_resumes(self, app_id: str, user_id: str) -> None:
-        user = FIELD_SEPARATOR.join((app_id, user_id))
         await self._forget_resumes(
-            [self._r.key("resume-owners", user)],
+            [self._r.key("resume-owners", resume_user(app_id, user_id))],
             [self._r.key("resume", ""), self._r.key("resumes", "")],
         )
 

@@ -30,6 +30,8 @@ __all__ = [
     "Turns",
     "UserTerminal",
     "resume_owner",
+    "resume_user",
+    "user_of_owner",
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
@@ -50,8 +52,13 @@ def resume_owner(app_id: str, user_id: str, company_id: str) -> str:
     return FIELD_SEPARATOR.join((app_id, user_id, company_id))
 
 
-def _user_of(owner: str) -> str:
-    """``app_id<US>user_id`` of a resume owner (no id holds the separator)."""
+def resume_user(app_id: str, user_id: str) -> str:
+    """A user of an app, whose resume owners (one a company) a kickout forgets together."""
+    return FIELD_SEPARATOR.join((app_id, user_id))
+
+
+def user_of_owner(owner: str) -> str:
+    """``resume_user`` of a resume owner (no id holds the separator)."""
     return owner.rpartition(FIELD_SEPARATOR)[0]
 
 
@@ -335,7 +342,7 @@ class LocalPresence(Presence):
         # A user's last two credentials stay valid (the reply with the newest may have
         # been lost); older ones go, so that memory follows users, not logins.
         self._resumes[digest] = (owner, until_ms)
-        self._owners_of.setdefault(_user_of(owner), set()).add(owner)
+        self._owners_of.setdefault(user_of_owner(owner), set()).add(owner)
         kept = self._resumes_of.setdefault(owner, [])
         kept.append(digest)
         while len(kept) > 2:
@@ -351,14 +358,15 @@ class LocalPresence(Presence):
             kept.remove(digest)
             if not kept:
                 del self._resumes_of[owner]
-                owners = self._owners_of.get(_user_of(owner))
+                user = user_of_owner(owner)
+                owners = self._owners_of.get(user)
                 if owners is not None:
                     owners.discard(owner)
                     if not owners:
-                        del self._owners_of[_user_of(owner)]
+                        del self._owners_of[user]
 
     async def forget_resumes(self, app_id: str, user_id: str) -> None:
-        for owner in self._owners_of.pop(_user_of(resume_owner(app_id, user_id, "")), ()):
+        for owner in self._owners_of.pop(resume_user(app_id, user_id), ()):
             for digest in self._resumes_of.pop(owner, []):
                 self._resumes.pop(digest, None)
 
