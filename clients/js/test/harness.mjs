@@ -17,14 +17,22 @@ const VENV = process.env.HSTGW_VENV ?? join(REPO, ".venv");
 const HSTGW = join(VENV, "bin", "hstgw");
 
 export async function freePort() {
-  return await new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
+  return (await freePorts(1))[0];
+}
+
+/** `n` different free ports: all held open while they are picked (ports picked one after
+ * another, each closed before the next, may be the same port twice). */
+export async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((done, fail) => {
+      const server = createServer();
+      server.once("error", fail);
+      server.listen(0, "127.0.0.1", () => done(server));
+    })),
+  );
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  return ports;
 }
 
 /** A 001 token (docs/tokens.md): "001" + base64(AES-128-CBC(secret, iv 00..0f, JSON padded with spaces)). */
@@ -55,9 +63,7 @@ export class Gateway {
   static async start({ heartbeatInterval = 1 } = {}) {
     const gw = new Gateway();
     gw.dir = await mkdtemp(join(tmpdir(), "hstgw-js-"));
-    gw.port = await freePort();
-    gw.terminalPort = await freePort();
-    gw.eventPort = await freePort();
+    [gw.port, gw.terminalPort, gw.eventPort] = await freePorts(3);
     gw.url = `http://127.0.0.1:${gw.port}`;
     // (none of the caller's HSTGW_* settings: this gateway is embedded and the test's own)
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HSTGW_")));
