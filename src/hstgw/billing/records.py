@@ -9,6 +9,7 @@ whether it exists. Paging and the range rules are here, not in the routes.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
@@ -178,6 +179,7 @@ class Records:
         return await self._store.spend_by_app_term(dev_id, self._month_key(month))
 
     @staticmethod
+    @lru_cache(maxsize=256)  # (strptime took ~3% of a summary's CPU)
     def _month_key(month: str) -> str:
         """``month`` as the month totals spell it (``YYYY-MM``)."""
         return datetime.strptime(month + "-01", "%Y-%m-%d").strftime("%Y-%m")

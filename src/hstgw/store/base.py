@@ -1,6 +1,8 @@
 """What the gateway keeps: the rows and the errors of every store engine.
 
-Rows are plain dataclasses; engines (SQLite, PostgreSQL) translate them to SQL.
+Rows are plain dataclasses; engines (SQLite, PostgreSQL) translate them to SQL. The
+rows a read returns by the hundred (records, summaries' terms) are named tuples: a
+frozen dataclass of 20 fields took ~4.8 µs to make, a named tuple ~0.6.
 The interface they implement is in protocols.py. Engines raise only the errors below.
 
 Exception tree::
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AccessTokenState",
@@ -155,8 +157,7 @@ class IngestResult:
     touched: frozenset[tuple[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class RecordRow:
+class RecordRow(NamedTuple):
     record_id: int
     event_id: str
     app_id: str
@@ -179,8 +180,7 @@ class RecordRow:
     amount_micro: int
 
 
-@dataclass(frozen=True, slots=True)
-class TermSum:
+class TermSum(NamedTuple):
     app_id: str
     app_name: str
     charge_term: int

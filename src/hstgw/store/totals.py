@@ -110,6 +110,15 @@ def joined(hi: Any, lo: Any) -> int:
 def quantity_text(micro: int, exp: int) -> str:
     """The quantity as ``str(sum(Decimal(q) for q in the records' quantities))`` writes
     it: the exact value, with the smallest exponent of its terms (and of the sum's 0)."""
+    if -_MICRO_EXP <= exp <= 0 and micro >= 0:
+        # The common case in integers (~3 times faster, a summary has ~100 of them):
+        # with 0..6 places and no rounding, Decimal writes the plain digits too.
+        digits, rest = divmod(micro, 10 ** (_MICRO_EXP + exp))
+        if not rest:
+            if not exp:
+                return str(digits)
+            whole, frac = divmod(digits, 10**-exp)
+            return f"{whole}.{frac:0{-exp}d}"
     return str(Decimal(micro).scaleb(-_MICRO_EXP).quantize(Decimal(1).scaleb(exp)))
 
 
