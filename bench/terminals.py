@@ -10,7 +10,8 @@ real login (100 terminals per company, so that presence pushes stay in scope);
 reports the server's resident memory per terminal; fans one trans-cmd out to all
 N through ``POST /v1/online/trans-cmd`` (batches of 500, sent together) and times
 it until the last terminal has it; sends unicast trans-cmds at a fixed rate and
-reports their latency. Then it starts a plain ``websockets`` broadcast server
+reports their latency, and beside it the server's own part of each (its access log's
+latency). Then it starts a plain ``websockets`` broadcast server
 (bench/_broadcast_server.py), connects the same N clients, broadcasts the very
 same frame, and prints the ratio of the two fan-out times.
 
@@ -74,6 +75,25 @@ def placement() -> tuple[set[int], set[int]] | None:
     (2026-11-30). None on one CPU."""
     cpus = sorted(os.sched_getaffinity(0))
     return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else None
+
+
+def handling_ms(server_log: Path, offset: int) -> tuple[float, float] | None:
+    """p50 and p99 of the trans-cmds' ``latency_ms`` in the server's access log from
+    byte ``offset`` on: how long the server itself took over each request, the rest of
+    a unicast's latency being the wait before it read the request, the terminal's
+    side and the load generator's."""
+    with server_log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().splitlines()
+    took = [
+        float(json.loads(line)["latency_ms"])
+        for line in lines
+        if b'"/v1/online/trans-cmd"' in line and b'"latency_ms"' in line
+    ]
+    if len(took) < 2:
+        return None
+    q = statistics.quantiles(took, n=100)
+    return q[49], q[98]
 
 
 class Harness:
@@ -274,6 +294,7 @@ def main() -> int:
         harness.send(cmd="latency", count=count)
         assert harness.read()["ready"]
         pids = (server.pid, harness.proc.pid, os.getpid())
+        logged = (work / "server.log").stat().st_size  # (the access log from here on)
         cpu0, w0 = [cpu_s(pid) for pid in pids], time.perf_counter()
         with no_gc_pauses():  # (on uvloop: the load generator's CPU is the server's loss)
             uvloop.run(unicast(port, token, app.app_id, n, args.rate, count))
@@ -282,6 +303,8 @@ def main() -> int:
         # who used the two cores meanwhile: the server, the terminals, the load generator
         results["cpu"] = [(cpu_s(pid) - c) / wall for pid, c in zip(pids, cpu0, strict=True)]
         results["load"] = os.getloadavg()[0]
+        time.sleep(0.5)  # (the server writes its access log out every 0.2 s)
+        results["handled"] = handling_ms(work / "server.log", logged)
         harness.call(cmd="close")
 
         bport = free_port()
@@ -357,6 +380,12 @@ def main() -> int:
         f"max {u['max_ms']:.1f} ms over {u['count']} commands  "
         f"(target p99 <= {MAX_P99_MS:g} at {TARGET_RATE}/s)"
     )
+    handled = results["handled"]
+    if handled:
+        print(
+            f"  the server's own part   p50 {handled[0]:.2f} ms, p99 {handled[1]:.2f} ms "
+            "(its access log's latency: from the request's head to the reply's end)"
+        )
     cpu = results["cpu"]
     print(
         f"  CPU meanwhile           server {cpu[0]:.0%}, terminals' process {cpu[1]:.0%}, "

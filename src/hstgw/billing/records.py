@@ -30,6 +30,11 @@ _PAGE: Range = get_args(Page)[1]
 _PAGE_SIZE: Range = get_args(PageSize)[1]
 _QUARTER_MS = 15 * 60 * 1000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# "HH:MM:" of each minute of a day and "SS" of each second: a record's two times were
+# a third of a records page's CPU, most of it formatting three numbers (~1.2 µs a time;
+# looked up, ~0.15)
+_MINUTES = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
 
 
 def check_page(page: int, page_size: int) -> int:
@@ -60,6 +65,7 @@ class Records:
         self._zone = zone
         self._offsets: dict[int, int] = {}  # UTC hour -> the zone's offset, seconds
         self._days: dict[int, str] = {}  # local day (since 1970-01-01) -> YYYY-MM-DD
+        self._prices: dict[int, orjson.Fragment] = {}  # a price's JSON (the table has few)
 
     def _time(self, ms: int) -> str:
         """``ms`` as local ``YYYY-MM-DD HH:MM:SS``: the zone's offset kept per UTC hour
@@ -78,7 +84,7 @@ class Records:
             if len(self._days) > 100_000:
                 self._days.clear()
             prefix = self._days[day] = date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
-        return f"{prefix} {rem // 3600:02d}:{rem // 60 % 60:02d}:{rem % 60:02d}"
+        return f"{prefix} {_MINUTES[rem // 60]}{_SECONDS[rem % 60]}"
 
     def _offset(self, hour: int) -> int | None:
         first = datetime.fromtimestamp(hour * 3600, self._zone).utcoffset()
@@ -90,6 +96,14 @@ class Records:
         self._offsets[hour] = offset = int(first.total_seconds())
         return offset
 
+    def _price(self, micro: int) -> orjson.Fragment:
+        price = self._prices.get(micro)
+        if price is None:
+            if len(self._prices) > 1024:  # (prices changed many times: start again)
+                self._prices.clear()
+            price = self._prices[micro] = money(micro)
+        return price
+
     def to_wire(self, r: RecordRow) -> dict[str, Any]:
         return {
             "record_id": r.record_id,
@@ -99,7 +113,7 @@ class Records:
             "product_id": r.product_id,
             "product_name": SERVICES[r.product_id],
             "amount": money(r.amount_micro),
-            "price": money(r.price_micro),
+            "price": self._price(r.price_micro),
             "charge_term": r.charge_term,
             "start_time": self._time(r.start_time),
             "end_time": self._time(r.end_time),
