@@ -17,6 +17,7 @@ from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_red
 from tests.cluster.test_cluster import on
 from tests.conftest import Gateway
 from tests.online.conftest import make_app, raw_login
+from tests.online.test_replay import check_resume_steps
 from tests.online.test_tenancy import APP_A, APP_B, _invite, _reply
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +126,14 @@ async def test_a_disabled_developers_terminals_stop_on_every_node(two: list[Gate
     t, login = await raw_login(app_b, "cyd")
     assert (login["code"], login["msg"]) == (1000002, "the app's developer is disabled")
     await t.close()
+
+
+async def test_the_steps_of_a_login_by_resume_in_redis() -> None:
+    require_redis()
+    namespace = "t" + secrets.token_hex(6)
+    shared = SharedRedis(REDIS_URL, namespace)
+    try:
+        await check_resume_steps(RedisPresence(shared, "n1", 2.0, 60))
+    finally:
+        await shared.close()
+        drop_namespace(namespace)

@@ -7,11 +7,14 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hstgw.online.presence import LocalPresence, resume_owner
+from hstgw.errors import TerminalCode
+from hstgw.online.presence import LocalPresence, Presence, resume_owner
 from hstgw.online.registry import Registry
+from hstgw.online.session import Session
 from hstgw.sdk import TerminalClient
 from hstgw.tokens.fsp import build
 from tests.conftest import Gateway, start_gateway
@@ -198,7 +201,8 @@ async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     app: OnlineApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kickout forgets the credential while the login waits on its app's budget
-    (after its credential was found good): the login looks at it again."""
+    (after its credential was found good): keeping the new credential looks at the
+    presented one in the same step, and refuses."""
     first, reply = await raw_login(app, "racer")
     resume = reply["resume"]
     await first.close()
@@ -222,3 +226,80 @@ async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     assert reply["code"] == 1000000, reply
     await conn.close()
     assert app.online("racer") == 0
+
+
+async def test_a_login_by_resume_kicked_after_its_new_credential_is_refused(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kickout runs after the login kept its new credential and before it took its
+    place (so the kickout's list cannot show it): the place is refused, as the new
+    credential is gone."""
+    first, reply = await raw_login(app, "late")
+    resume = reply["resume"]
+    await first.close()
+    assert await eventually(lambda: app.online("late") == 0)
+    quota = app.gateway.app.state["gateway"].billing.quota
+    original, entered, gate = quota.login_refusal, threading.Event(), threading.Event()
+
+    async def held(target: Any) -> str | None:
+        entered.set()
+        await asyncio.to_thread(gate.wait, 10)  # (the test's thread opens it)
+        refusal: str | None = await original(target)
+        return refusal
+
+    monkeypatch.setattr(quota, "login_refusal", held)
+    login = asyncio.ensure_future(raw_login(app, "late", token="", resume=resume))
+    assert await eventually(entered.is_set)
+    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "late"})
+    assert got["code"] == 0 and got["result"]["kicked"] == 0, got
+    gate.set()
+    conn, reply = await login
+    assert reply["code"] == 1000000, reply
+    await conn.close()
+    assert app.online("late") == 0
+    # and a login by token as the user is kicked is not held to the credential
+    monkeypatch.setattr(quota, "login_refusal", original)
+    back, reply = await raw_login(app, "late")
+    assert reply["code"] == 0
+    await back.close()
+
+
+class _Link:
+    def push(self, text: str) -> bool:
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        return None
+
+
+def _session(user_id: str) -> Session:
+    return Session(_Link(), "a" * 32, user_id, "web", "", "", "", "", 0.0, f"c-{user_id}")
+
+
+async def check_resume_steps(presence: Presence) -> None:
+    """The two looks of a login by resume, in one step each with what they guard
+    (docs/security.md): any presence passes these."""
+    owner = resume_owner("a" * 32, "u", "co")
+    assert await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
+    # the presented credential still names its owner: the new one is kept
+    assert await presence.keep_resume("new", owner, 10_000, 0, presented="old")
+    assert await presence.resume_of("new", 1) == owner
+    # another owner's credential does not do
+    other = resume_owner("a" * 32, "v", "co")
+    assert not await presence.keep_resume("theirs", other, 10_000, 0, presented="new")
+    assert await presence.resume_of("theirs", 1) is None
+    # a kickout forgot it: nothing is kept
+    await presence.forget_resumes("a" * 32, "u")
+    assert not await presence.keep_resume("newer", owner, 10_000, 0, presented="new")
+    assert await presence.resume_of("newer", 1) is None
+    # the place: refused once the login's new credential is gone, taken while it holds
+    refused = await presence.claim(_session("u"), False, None, resume="newer")
+    assert refused.refused is TerminalCode.TOKEN_INVALID
+    assert await presence.count("a" * 32) == 0
+    assert await presence.keep_resume("kept", owner, until_ms=10_000, now_ms=0)
+    taken = await presence.claim(_session("u"), False, None, resume="kept")
+    assert taken.refused is None and taken.count == 1
+
+
+async def test_the_steps_of_a_login_by_resume_in_one_process() -> None:
+    await check_resume_steps(LocalPresence(Registry()))

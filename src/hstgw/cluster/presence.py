@@ -107,10 +107,15 @@ class RedisPresence(Presence):
             k("lease", node),
         ]
 
-    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+    async def claim(
+        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+    ) -> Claim:
         field = s.user_id + FIELD_SEPARATOR + s.mutex_type
+        keys = self._keys(s.app_id, s.user_id, self.node)
+        if resume is not None:
+            keys.append(self._r.key("resume", resume))
         status, older, count = await self._claim(
-            self._keys(s.app_id, s.user_id, self.node),
+            keys,
             [
                 field,
                 s.mutex_type,
@@ -124,6 +129,8 @@ class RedisPresence(Presence):
             return Claim(TerminalCode.ALREADY_ONLINE, _terminal(s.user_id, s.mutex_type, older))
         if status == 2:
             return Claim(TerminalCode.CONSUMPTION_LIMIT)
+        if status == 3:
+            return Claim(TerminalCode.TOKEN_INVALID)
         previous = _terminal(s.user_id, s.mutex_type, older) if older else None
         return Claim(None, previous, int(count))
 
@@ -269,16 +276,19 @@ class RedisPresence(Presence):
     async def forget_use(self, key: str) -> None:
         await self._r.run(lambda c: c.delete(self._r.key("used", key)))
 
-    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
+    async def keep_resume(
+        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
+    ) -> bool:
         ttl = max(1, until_ms - now_ms)
-        await self._keep_resume(
-            [
-                self._r.key("resume", digest),
-                self._r.key("resumes", owner),
-                self._r.key("resume-owners", user_of_owner(owner)),
-            ],
-            [owner, ttl, self._r.key("resume", "")],
-        )
+        keys = [
+            self._r.key("resume", digest),
+            self._r.key("resumes", owner),
+            self._r.key("resume-owners", user_of_owner(owner)),
+        ]
+        if presented is not None:
+            keys.append(self._r.key("resume", presented))
+        removed = await self._keep_resume(keys, [owner, ttl, self._r.key("resume", "")])
+        return int(removed) >= 0
 
     async def forget_resume(self, digest: str, owner: str) -> None:
         async def forget(c: Any) -> Any:

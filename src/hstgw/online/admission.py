@@ -112,10 +112,12 @@ class Admission:
         # owner is the three ids joined.
         owner = resume_owner(app.app_id, req.user_id, req.company_id)
         used: str | None = None  # the token's replay key, once noted as used
+        presented: str | None = None  # the resume credential's digest, if one
         now = self._clock()
         presence = self._presence
         if req.resume:
-            if await presence.resume_of(_digest(req.resume), now) != owner:
+            presented = _digest(req.resume)
+            if await presence.resume_of(presented, now) != owner:
                 log.info("terminal resume refused", extra={"app_id": app.app_id})
                 raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         else:
@@ -128,17 +130,18 @@ class Admission:
                 if used is not None:
                     await presence.forget_use(used)
                 raise TerminalError(TerminalCode.TOO_MANY_LOGINS, refusal)
-            if req.resume and await presence.resume_of(_digest(req.resume), now) != owner:
-                # Kicked out while the budget was asked (a kickout forgets the user's
-                # credentials before it lists its terminals): back with a token only.
-                raise TerminalError(TerminalCode.TOKEN_INVALID)
         # The resume credential is kept before the terminal takes its place: once it
         # has, nothing may await before its login reply, which must be its first frame.
+        # A kickout forgets the user's credentials, then lists its terminals: a login by
+        # resume is refused if the one it presented is gone when the new one is kept, or
+        # the new one when it takes its place, so it is either refused or kicked.
         resume = secrets.token_hex(16)
         digest = _digest(resume)
-        await presence.keep_resume(digest, owner, now + self._config.resume_ttl_s * 1000, now)
+        until = now + self._config.resume_ttl_s * 1000
+        if not await presence.keep_resume(digest, owner, until, now, presented):
+            raise TerminalError(TerminalCode.TOKEN_INVALID)
         try:
-            session = await self._admit(link, req, app)
+            session = await self._admit(link, req, app, digest if presented else None)
         except BaseException:
             # The login did not happen: the token may be used again, the credential not.
             if used is not None:
@@ -175,8 +178,10 @@ class Admission:
             raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         return used
 
-    async def _admit(self, link: Link, req: LoginReq, app: App) -> Session:
-        """Past the credentials: the app's state, the limits, the terminal's place."""
+    async def _admit(self, link: Link, req: LoginReq, app: App, resume: str | None) -> Session:
+        """Past the credentials: the app's state, the limits, the terminal's place.
+
+        ``resume``: the digest of the credential kept for a login by resume."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
         if not await self._developers.active(app.dev_id, self._ticks()):
@@ -205,16 +210,18 @@ class Admission:
         # when its claim never awaits (one process), a lock per terminal when it does
         # (Redis), so that a forced login never overtakes the one it replaces.
         async with self._presence.login_turn(session.key):
-            count = await self._claim(session, req, online.use_limit)
+            count = await self._claim(session, req, online.use_limit, resume)
             return self._terminals.register(session, app, count)
 
-    async def _claim(self, session: Session, req: LoginReq, use_limit: int | None) -> int:
+    async def _claim(
+        self, session: Session, req: LoginReq, use_limit: int | None, resume: str | None
+    ) -> int:
         # The app's own use_limit, or the gateway's cap on terminals per app if lower.
         cap = self._guard.rules.terminals_per_app if self._guard is not None else 0
         limit = use_limit
         if cap and (limit is None or cap < limit):
             limit = cap
-        claim = await self._presence.claim(session, req.force_login, limit)
+        claim = await self._presence.claim(session, req.force_login, limit, resume)
         if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
             if limit != use_limit:
                 raise TerminalError(

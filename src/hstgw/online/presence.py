@@ -105,11 +105,16 @@ class Presence(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+    async def claim(
+        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+    ) -> Claim:
         """Take ``s``'s place (app, user_id, mutex_type), or say why not.
 
         Atomic: of two logins of one terminal, one is refused (or, forced, the other
         is returned as ``older``); the app's terminal count never passes ``use_limit``.
+        ``resume``: for a login by resume, the digest of the credential kept for it;
+        refused (TOKEN_INVALID) if that is gone: a kickout, which forgets credentials
+        before it lists terminals, ran since it was kept and could not see this one.
         """
 
     @abc.abstractmethod
@@ -182,9 +187,15 @@ class Presence(abc.ABC):
         """The login that used ``key`` did not happen after all."""
 
     @abc.abstractmethod
-    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
+    async def keep_resume(
+        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
+    ) -> bool:
         """A resume credential (its digest) until ``until_ms``, for ``owner``: app_id,
-        user_id and company_id joined by ``FIELD_SEPARATOR``."""
+        user_id and company_id joined by ``FIELD_SEPARATOR``.
+
+        ``presented``: the digest of the credential a login by resume presented. If it
+        no longer names ``owner`` (a kickout forgot it since it was looked at), nothing
+        is kept and the answer is False; the look and the keeping are one step."""
 
     @abc.abstractmethod
     async def forget_resume(self, digest: str, owner: str) -> None:
@@ -247,7 +258,11 @@ class LocalPresence(Presence):
     def sessions(self) -> Registry:
         return self._registry
 
-    async def claim(self, s: Session, force: bool, use_limit: int | None) -> Claim:
+    async def claim(
+        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+    ) -> Claim:
+        if resume is not None and resume not in self._resumes:
+            return Claim(TerminalCode.TOKEN_INVALID)
         older = self._registry.get(s.key)
         if older is not None and not force:
             return Claim(TerminalCode.ALREADY_ONLINE)
@@ -338,7 +353,11 @@ class LocalPresence(Presence):
     async def forget_use(self, key: str) -> None:
         self._used.pop(key, None)
 
-    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
+    async def keep_resume(
+        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
+    ) -> bool:
+        if presented is not None and await self.resume_of(presented, now_ms) != owner:
+            return False
         # A user's last two credentials stay valid (the reply with the newest may have
         # been lost); older ones go, so that memory follows users, not logins.
         self._resumes[digest] = (owner, until_ms)
@@ -347,6 +366,7 @@ class LocalPresence(Presence):
         kept.append(digest)
         while len(kept) > 2:
             self._resumes.pop(kept.pop(0), None)
+        return True
 
     async def forget_resume(self, digest: str, owner: str) -> None:
         self._resumes.pop(digest, None)
