@@ -51,7 +51,7 @@ def main(port: int, data_dir: str, server: str) -> None:
         )
         uvloop.run(embedded.serve())
         return
-    http_server(settings, gateway).run()
+    http_server(settings, gateway, freeze=True).run()  # (as `hstgw serve` does)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,23 +190,42 @@ def test_a_missing_postgres_database_is_one_line_without_a_trace(tmp_path: Path)
         assert "Traceback" not in out.stderr
 
 
-def test_serve_freezes_the_startup_objects_before_it_serves(
+def test_serve_freezes_what_start_up_made_before_it_serves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The modules, models and routes are out of the garbage collector's full walks
-    (hstgw.server.freeze_startup_objects says why) by the time the server runs."""
+    """The modules, models and routes, and what the app's start-up built, are out of
+    the garbage collector's full walks (hstgw.server.freeze_startup_objects says why)
+    by the time the port opens."""
     import gc
+    import signal
 
     from hstgw import server as server_module
-    from hstgw.serving import HttpServer
     from hstgw.settings import Settings
 
-    seen: list[int] = []
-    monkeypatch.setattr(HttpServer, "run", lambda self: seen.append(gc.get_freeze_count()))
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, port=free_port(), terminal_port=free_port()
+    )
+    seen: list[tuple[int, bool, bool]] = []
+
+    def frozen() -> None:
+        real_freeze()
+        started = _accepts(settings.terminal_port)  # the lifespan opened it
+        seen.append((gc.get_freeze_count(), started, _accepts(settings.port)))
+        signal.raise_signal(signal.SIGINT)  # (serve's handler: stop once it served)
+
+    real_freeze = server_module.freeze_startup_objects
+    monkeypatch.setattr(server_module, "freeze_startup_objects", frozen)
     monkeypatch.setattr(server_module, "setup_logging", lambda *args: None)  # (the root's)
     gc.unfreeze()
     try:
-        server_module.serve(Settings(_env_file=None, data_dir=tmp_path, port=free_port()))
+        assert server_module.serve(settings)
     finally:
         gc.unfreeze()  # (this test process's objects go back to the collector)
-    assert seen and seen[0] > 10_000  # the imports and the app at least
+    (count, started, serving), *more = seen
+    assert not more and count > 10_000  # the imports and the app at least
+    assert started and not serving  # after the start-up, before the REST port opened
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

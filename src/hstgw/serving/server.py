@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -158,7 +159,9 @@ class HttpServer:
         deadlines: Deadlines,
         max_body: int,
         grace: float = 10.0,
+        on_started: Callable[[], object] | None = None,
     ) -> None:
+        """``on_started``: called once the app's start-up is done, before the port opens."""
         self.app = app
         self.host = host
         self.port = port
@@ -166,6 +169,7 @@ class HttpServer:
         self.deadlines = deadlines
         self.max_body = max_body
         self.grace = grace
+        self.on_started = on_started
         self.started = False  # listening, the app started
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -214,6 +218,8 @@ class HttpServer:
         if not await lifespan.startup():
             log.error("the application did not start")
             return
+        if self.on_started is not None:
+            self.on_started()
         site = Site(self.app, loop, self.gate, self.deadlines, self.max_body)
         try:
             listener = await loop.create_server(
