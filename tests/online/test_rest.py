@@ -15,12 +15,12 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=["sessions", "find"])
 def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """How trans-cmd finds its targets: a node alone looks its sessions up itself
-    (``Presence.sessions``); a cluster's presence, which has none to give, through
-    ``find`` and a delivery per node. The results are the same."""
+    (``Presence.alone``); a cluster's presence, where it is not, through ``find`` and
+    a delivery per node. The results are the same."""
     if request.param == "find":
         from hstgw.online.presence import LocalPresence
 
-        monkeypatch.setattr(LocalPresence, "sessions", lambda self: None)
+        monkeypatch.setattr(LocalPresence, "alone", False)
     return str(request.param)
 
 

@@ -97,12 +97,10 @@ class Claim:
 
 class Presence(abc.ABC):
     node: str
-
-    def sessions(self) -> Registry | None:
-        """This process's registry when it is the whole of presence (a node alone):
-        a caller may then look terminals up in it directly, as sessions, rather than
-        through ``find``'s records (a fan-out to thousands does). None otherwise."""
-        return None
+    # Whether this process's registry is the whole of presence (a node alone): a caller
+    # may then look terminals up in it directly, as sessions, rather than through
+    # ``find``'s records (a fan-out to thousands does).
+    alone: bool = False
 
     @abc.abstractmethod
     async def claim(
@@ -238,6 +236,8 @@ class LocalPresence(Presence):
     """Presence of one process: the registry itself. Nothing here awaits, so a
     claim and the registration after it happen in one step of the event loop."""
 
+    alone = True  # (the registry is the terminals' own: LocalTerminals.registry)
+
     def __init__(
         self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
     ) -> None:
@@ -254,9 +254,6 @@ class LocalPresence(Presence):
 
     def _terminal(self, s: Session) -> Terminal:
         return Terminal.of(s, self.node)
-
-    def sessions(self) -> Registry:
-        return self._registry
 
     async def claim(
         self, s: Session, force: bool, use_limit: int | None, resume: str | None = None

@@ -114,10 +114,9 @@ class Reach:
         A node alone looks its sessions up and writes to them in one pass: a fan-out
         to 10,000 terminals is as many dictionary lookups and writes, without a record
         per terminal, a second lookup and two more lists (issue 16's fan-out)."""
-        registry = self._presence.sessions()
-        if registry is None:
+        if not self._presence.alone:
             return await self._find_and_deliver(app_id, targets, text)
-        get = registry.get
+        get = self._terminals.registry.get
         out: list[tuple[int, str]] = []
         add = out.append
         delivered = 0
