@@ -21,7 +21,7 @@ from _raw_app import raw
 from hstgw.api import create_app
 from hstgw.connections import Connections
 from hstgw.log import setup_logging
-from hstgw.server import http_server
+from hstgw.server import freeze_startup_objects, http_server
 from hstgw.settings import Settings
 
 
@@ -49,6 +49,7 @@ def main(port: int, data_dir: str, server: str) -> None:
         embedded = Server(
             app, "127.0.0.1", port, interface=Interfaces.ASGI, websockets=False, log_enabled=False
         )
+        freeze_startup_objects()  # (before its start-up: granian offers no hook after it)
         uvloop.run(embedded.serve())
         return
     http_server(settings, gateway, freeze=True).run()  # (as `hstgw serve` does)

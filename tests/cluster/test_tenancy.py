@@ -128,7 +128,7 @@ async def test_a_disabled_developers_terminals_stop_on_every_node(two: list[Gate
     await t.close()
 
 
-async def test_the_steps_of_a_login_by_resume_in_redis() -> None:
+async def test_a_login_by_resume_checked_and_placed_in_redis() -> None:
     require_redis()
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)

@@ -4,15 +4,16 @@ resume credential of their login."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hstgw.errors import TerminalCode
-from hstgw.online.presence import LocalPresence, Presence, resume_owner
+from hstgw.online.presence import KICKS_KEPT_MS, LocalPresence, Presence, resume_owner
 from hstgw.online.registry import Registry
 from hstgw.online.session import Session
 from hstgw.sdk import TerminalClient
@@ -193,75 +194,102 @@ async def test_kept_credentials_are_forgotten_whole() -> None:
     await presence.prune(now_ms=200, retention_ms=0)
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
     await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
-    await presence.forget_resumes("a" * 32, "u")
+    await presence.forget_resumes("a" * 32, "u", now_ms=0)
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
+    await presence.prune(now_ms=KICKS_KEPT_MS + 1, retention_ms=0)
+    assert not presence._kicks  # (the count of kickouts goes in time too)
 
 
 async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     app: OnlineApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kickout forgets the credential while the login waits on its app's budget
-    (after its credential was found good): keeping the new credential looks at the
-    presented one in the same step, and refuses."""
-    first, reply = await raw_login(app, "racer")
-    resume = reply["resume"]
-    await first.close()
-    assert await eventually(lambda: app.online("racer") == 0)
-    guard = app.gateway.app.state["gateway"].guard
-    original, entered, gate = guard.login, threading.Event(), threading.Event()
-
-    async def held(app_id: str, address: str = "") -> str | None:
-        entered.set()
-        await asyncio.to_thread(gate.wait, 10)  # (the test's thread opens it)
-        refusal: str | None = await original(app_id, address)
-        return refusal
-
-    monkeypatch.setattr(guard, "login", held)
-    login = asyncio.ensure_future(raw_login(app, "racer", token="", resume=resume))
-    assert await eventually(entered.is_set)
-    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "racer"})
-    assert got["code"] == 0 and got["result"]["kicked"] == 0, got
-    gate.set()
-    conn, reply = await login
-    assert reply["code"] == 1000000, reply
-    await conn.close()
-    assert app.online("racer") == 0
-
-
-async def test_a_login_by_resume_kicked_after_its_new_credential_is_refused(
-    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The kickout runs after the login kept its new credential and before it took its
-    place (so the kickout's list cannot show it): the place is refused, as the new
-    credential is gone."""
-    first, reply = await raw_login(app, "late")
-    resume = reply["resume"]
-    await first.close()
-    assert await eventually(lambda: app.online("late") == 0)
-    quota = app.gateway.app.state["gateway"].billing.quota
-    original, entered, gate = quota.login_refusal, threading.Event(), threading.Event()
-
-    async def held(target: Any) -> str | None:
-        entered.set()
-        await asyncio.to_thread(gate.wait, 10)  # (the test's thread opens it)
-        refusal: str | None = await original(target)
-        return refusal
-
-    monkeypatch.setattr(quota, "login_refusal", held)
-    login = asyncio.ensure_future(raw_login(app, "late", token="", resume=resume))
-    assert await eventually(entered.is_set)
-    got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "late"})
-    assert got["code"] == 0 and got["result"]["kicked"] == 0, got
-    gate.set()
-    conn, reply = await login
-    assert reply["code"] == 1000000, reply
-    await conn.close()
-    assert app.online("late") == 0
-    # and a login by token as the user is kicked is not held to the credential
-    monkeypatch.setattr(quota, "login_refusal", original)
-    back, reply = await raw_login(app, "late")
+    (after its credential was found good), or after the login kept its new one, before
+    it takes its place (so the kickout's list cannot show it): the place is refused,
+    the user's kickouts having moved since the check."""
+    for where in ("guard", "quota"):
+        first, reply = await raw_login(app, "racer")
+        resume = reply["resume"]
+        await first.close()
+        assert await eventually(lambda: app.online("racer") == 0)
+        async with _held(app, monkeypatch, where) as (entered, gate):
+            login = asyncio.ensure_future(raw_login(app, "racer", token="", resume=resume))
+            assert await eventually(entered.is_set)
+            got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "racer"})
+            assert got["code"] == 0 and got["result"]["kicked"] == 0, got
+            gate.set()
+            conn, reply = await login
+        assert reply["code"] == 1000000, (where, reply)
+        await conn.close()
+        assert app.online("racer") == 0
+    # and a login by token after it is not held to anything
+    back, reply = await raw_login(app, "racer")
     assert reply["code"] == 0
     await back.close()
+
+
+async def test_a_login_by_resume_is_not_refused_for_its_users_other_logins(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's three terminals reconnect at once: two others keep their credentials
+    (which pushes the resuming one's new credential out of the last two kept) while it
+    is under way. Only a kickout refuses it."""
+    first, reply = await raw_login(app, "many", mutex_type="a", company_id="co")
+    resume = reply["resume"]
+    await first.close()
+    assert await eventually(lambda: app.online("many") == 0)
+    async with _held(app, monkeypatch, "quota") as (entered, gate):
+        login = asyncio.ensure_future(
+            raw_login(app, "many", token="", resume=resume, mutex_type="a", company_id="co")
+        )
+        assert await eventually(entered.is_set)
+        others = [
+            asyncio.ensure_future(raw_login(app, "many", mutex_type=mutex, company_id="co"))
+            for mutex in ("b", "c")
+        ]
+        # (each kept its credential before it waits at the gate)
+        assert await eventually(lambda: entered.count == 3)
+        gate.set()
+        conn, reply = await login
+        done = [await o for o in others]
+    assert reply["code"] == 0, reply
+    assert [r["code"] for _, r in done] == [0, 0]
+    for c in (conn, *(c for c, _ in done)):
+        await c.close()
+
+
+@contextlib.asynccontextmanager
+async def _held(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch, where: str
+) -> AsyncIterator[tuple[_Entered, threading.Event]]:
+    """Logins wait in the app's login budget (``guard``: before the new credential is
+    kept) or in its spending limits (``quota``: after), until the test opens the gate."""
+    gateway = app.gateway.app.state["gateway"]
+    target, name = (
+        (gateway.guard, "login") if where == "guard" else (gateway.billing.quota, "login_refusal")
+    )
+    original, entered, gate = getattr(target, name), _Entered(), threading.Event()
+
+    async def held(*args: Any) -> Any:
+        entered.count += 1
+        await asyncio.to_thread(gate.wait, 10)  # (the test's thread opens it)
+        return await original(*args)
+
+    monkeypatch.setattr(target, name, held)
+    try:
+        yield entered, gate
+    finally:
+        gate.set()
+        monkeypatch.setattr(target, name, original)
+
+
+class _Entered:
+    """How many logins came to the gate."""
+
+    count = 0
+
+    def is_set(self) -> bool:
+        return self.count > 0
 
 
 class _Link:
@@ -272,34 +300,43 @@ class _Link:
         return None
 
 
-def _session(user_id: str) -> Session:
-    return Session(_Link(), "a" * 32, user_id, "web", "", "", "", "", 0.0, f"c-{user_id}")
+def _session(user_id: str, mutex_type: str = "web") -> Session:
+    return Session(
+        _Link(), "a" * 32, user_id, mutex_type, "", "", "", "", 0.0, f"c-{user_id}-{mutex_type}"
+    )
 
 
 async def check_resume_steps(presence: Presence) -> None:
-    """The two looks of a login by resume, in one step each with what they guard
-    (docs/security.md): any presence passes these."""
+    """A login by resume's check and place against a kickout (docs/security.md): any
+    presence passes these."""
     owner = resume_owner("a" * 32, "u", "co")
-    assert await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
-    # the presented credential still names its owner: the new one is kept
-    assert await presence.keep_resume("new", owner, 10_000, 0, presented="old")
-    assert await presence.resume_of("new", 1) == owner
-    # another owner's credential does not do
-    other = resume_owner("a" * 32, "v", "co")
-    assert not await presence.keep_resume("theirs", other, 10_000, 0, presented="new")
-    assert await presence.resume_of("theirs", 1) is None
-    # a kickout forgot it: nothing is kept
-    await presence.forget_resumes("a" * 32, "u")
-    assert not await presence.keep_resume("newer", owner, 10_000, 0, presented="new")
-    assert await presence.resume_of("newer", 1) is None
-    # the place: refused once the login's new credential is gone, taken while it holds
-    refused = await presence.claim(_session("u"), False, None, resume="newer")
+    await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
+    assert await presence.resume_of("old", owner, 1) == 0  # never kicked out
+    # another owner (user, or company) does not answer to it
+    assert await presence.resume_of("old", resume_owner("a" * 32, "v", "co"), 1) is None
+    assert await presence.resume_of("old", resume_owner("a" * 32, "u", "c2"), 1) is None
+    # a kickout since the check: the place is refused
+    await presence.forget_resumes("a" * 32, "u", now_ms=1)
+    assert await presence.resume_of("old", owner, 1) is None
+    refused = await presence.claim(_session("u"), False, None, kicks=0)
     assert refused.refused is TerminalCode.TOKEN_INVALID
     assert await presence.count("a" * 32) == 0
-    assert await presence.keep_resume("kept", owner, until_ms=10_000, now_ms=0)
-    taken = await presence.claim(_session("u"), False, None, resume="kept")
+    # checked after the kickout: the place is taken, whatever credentials came and went
+    await presence.keep_resume("new", owner, until_ms=10_000, now_ms=2)
+    kicks = await presence.resume_of("new", owner, 3)
+    assert kicks == 1
+    for i in range(3):
+        await presence.keep_resume(f"more{i}", owner, until_ms=10_000, now_ms=3)
+    taken = await presence.claim(_session("u"), False, None, kicks=kicks)
     assert taken.refused is None and taken.count == 1
+    # another user's kickouts do not count
+    await presence.forget_resumes("a" * 32, "v", now_ms=4)
+    other = await presence.claim(_session("u", "pad"), False, None, kicks=kicks)
+    assert other.refused is None
 
 
-async def test_the_steps_of_a_login_by_resume_in_one_process() -> None:
+async def test_a_login_by_resume_checked_and_placed_in_one_process() -> None:
     await check_resume_steps(LocalPresence(Registry()))
+    presence = LocalPresence(Registry())  # (Redis ends a credential in its own time)
+    await presence.keep_resume("d", resume_owner("a" * 32, "u", ""), until_ms=100, now_ms=0)
+    assert await presence.resume_of("d", resume_owner("a" * 32, "u", ""), 101) is None

@@ -256,6 +256,30 @@ def test_a_failed_start_up_does_not_listen() -> None:
         s.connect()
 
 
+def test_a_failed_start_up_hook_shuts_the_app_down_and_does_not_listen() -> None:
+    events: list[str] = []
+
+    async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        while (await receive())["type"] != "lifespan.shutdown":
+            events.append("startup")
+            await send({"type": "lifespan.startup.complete"})
+        events.append("shutdown")
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def hook() -> None:
+        events.append("hook")
+        raise RuntimeError("hook failed")
+
+    s = Served(recording)
+    s.server.on_started = hook
+    s.thread.start()
+    s.thread.join(10)
+    assert not s.thread.is_alive() and not s.server.started
+    assert events == ["startup", "hook", "shutdown"]
+    with pytest.raises(OSError):
+        s.connect()
+
+
 class CountingTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []

@@ -40,6 +40,7 @@ from hstgw.online.presence import (
     FIELD_SEPARATOR,
     INVITE_TTL_MS,
     INVITES_PER_APP,
+    KICKS_KEPT_MS,
     Claim,
     Offline,
     Presence,
@@ -108,23 +109,22 @@ class RedisPresence(Presence):
         ]
 
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
     ) -> Claim:
         field = s.user_id + FIELD_SEPARATOR + s.mutex_type
         keys = self._keys(s.app_id, s.user_id, self.node)
-        if resume is not None:
-            keys.append(self._r.key("resume", resume))
-        status, older, count = await self._claim(
-            keys,
-            [
-                field,
-                s.mutex_type,
-                _entry(s, self.node),
-                "1" if force else "0",
-                -1 if use_limit is None else use_limit,
-                s.app_id + FIELD_SEPARATOR + field,
-            ],
-        )
+        args: list[Any] = [
+            field,
+            s.mutex_type,
+            _entry(s, self.node),
+            "1" if force else "0",
+            -1 if use_limit is None else use_limit,
+            s.app_id + FIELD_SEPARATOR + field,
+        ]
+        if kicks is not None:
+            keys.append(self._r.key("kicks", resume_user(s.app_id, s.user_id)))
+            args.append(kicks)
+        status, older, count = await self._claim(keys, args)
         if status == 1:
             return Claim(TerminalCode.ALREADY_ONLINE, _terminal(s.user_id, s.mutex_type, older))
         if status == 2:
@@ -276,19 +276,16 @@ class RedisPresence(Presence):
     async def forget_use(self, key: str) -> None:
         await self._r.run(lambda c: c.delete(self._r.key("used", key)))
 
-    async def keep_resume(
-        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
-    ) -> bool:
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         ttl = max(1, until_ms - now_ms)
-        keys = [
-            self._r.key("resume", digest),
-            self._r.key("resumes", owner),
-            self._r.key("resume-owners", user_of_owner(owner)),
-        ]
-        if presented is not None:
-            keys.append(self._r.key("resume", presented))
-        removed = await self._keep_resume(keys, [owner, ttl, self._r.key("resume", "")])
-        return int(removed) >= 0
+        await self._keep_resume(
+            [
+                self._r.key("resume", digest),
+                self._r.key("resumes", owner),
+                self._r.key("resume-owners", user_of_owner(owner)),
+            ],
+            [owner, ttl, self._r.key("resume", "")],
+        )
 
     async def forget_resume(self, digest: str, owner: str) -> None:
         async def forget(c: Any) -> Any:
@@ -299,15 +296,19 @@ class RedisPresence(Presence):
 
         await self._r.run(forget)
 
-    async def forget_resumes(self, app_id: str, user_id: str) -> None:
+    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
+        user = resume_user(app_id, user_id)
         await self._forget_resumes(
-            [self._r.key("resume-owners", resume_user(app_id, user_id))],
-            [self._r.key("resume", ""), self._r.key("resumes", "")],
+            [self._r.key("resume-owners", user), self._r.key("kicks", user)],
+            [self._r.key("resume", ""), self._r.key("resumes", ""), KICKS_KEPT_MS],
         )
 
-    async def resume_of(self, digest: str, now_ms: int) -> str | None:
-        raw = await self._r.run(lambda c: c.get(self._r.key("resume", digest)))
-        return raw.decode() if raw is not None else None
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
+        keys = [self._r.key("resume", digest), self._r.key("kicks", user_of_owner(owner))]
+        held, kicks = await self._r.run(lambda c: c.mget(keys))  # (one step: MGET)
+        if held is None or held.decode() != owner:
+            return None
+        return int(kicks) if kicks is not None else 0
 
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         # Offline entries are pruned as they are read and expire with their app's hash;

@@ -112,12 +112,12 @@ class Admission:
         # owner is the three ids joined.
         owner = resume_owner(app.app_id, req.user_id, req.company_id)
         used: str | None = None  # the token's replay key, once noted as used
-        presented: str | None = None  # the resume credential's digest, if one
+        kicks: int | None = None  # by resume: the user's kickouts counted at its check
         now = self._clock()
         presence = self._presence
         if req.resume:
-            presented = _digest(req.resume)
-            if await presence.resume_of(presented, now) != owner:
+            kicks = await presence.resume_of(_digest(req.resume), owner, now)
+            if kicks is None:
                 log.info("terminal resume refused", extra={"app_id": app.app_id})
                 raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         else:
@@ -132,16 +132,11 @@ class Admission:
                 raise TerminalError(TerminalCode.TOO_MANY_LOGINS, refusal)
         # The resume credential is kept before the terminal takes its place: once it
         # has, nothing may await before its login reply, which must be its first frame.
-        # A kickout forgets the user's credentials, then lists its terminals: a login by
-        # resume is refused if the one it presented is gone when the new one is kept, or
-        # the new one when it takes its place, so it is either refused or kicked.
         resume = secrets.token_hex(16)
         digest = _digest(resume)
-        until = now + self._config.resume_ttl_s * 1000
-        if not await presence.keep_resume(digest, owner, until, now, presented):
-            raise TerminalError(TerminalCode.TOKEN_INVALID)
+        await presence.keep_resume(digest, owner, now + self._config.resume_ttl_s * 1000, now)
         try:
-            session = await self._admit(link, req, app, digest if presented else None)
+            session = await self._admit(link, req, app, kicks)
         except BaseException:
             # The login did not happen: the token may be used again, the credential not.
             if used is not None:
@@ -178,10 +173,12 @@ class Admission:
             raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         return used
 
-    async def _admit(self, link: Link, req: LoginReq, app: App, resume: str | None) -> Session:
+    async def _admit(self, link: Link, req: LoginReq, app: App, kicks: int | None) -> Session:
         """Past the credentials: the app's state, the limits, the terminal's place.
 
-        ``resume``: the digest of the credential kept for a login by resume."""
+        ``kicks``: for a login by resume, its user's kickouts counted at the credential's
+        check. A kickout forgets the user's credentials, then lists its terminals: if
+        one ran since the check, the place is refused (else the kickout lists it)."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
         if not await self._developers.active(app.dev_id, self._ticks()):
@@ -210,18 +207,18 @@ class Admission:
         # when its claim never awaits (one process), a lock per terminal when it does
         # (Redis), so that a forced login never overtakes the one it replaces.
         async with self._presence.login_turn(session.key):
-            count = await self._claim(session, req, online.use_limit, resume)
+            count = await self._claim(session, req, online.use_limit, kicks)
             return self._terminals.register(session, app, count)
 
     async def _claim(
-        self, session: Session, req: LoginReq, use_limit: int | None, resume: str | None
+        self, session: Session, req: LoginReq, use_limit: int | None, kicks: int | None
     ) -> int:
         # The app's own use_limit, or the gateway's cap on terminals per app if lower.
         cap = self._guard.rules.terminals_per_app if self._guard is not None else 0
         limit = use_limit
         if cap and (limit is None or cap < limit):
             limit = cap
-        claim = await self._presence.claim(session, req.force_login, limit, resume)
+        claim = await self._presence.claim(session, req.force_login, limit, kicks)
         if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
             if limit != use_limit:
                 raise TerminalError(

@@ -22,6 +22,7 @@ from hstgw.online.session import Session, TerminalKey, describe
 __all__ = [
     "FIELD_SEPARATOR",
     "INVITES_PER_APP",
+    "KICKS_KEPT_MS",
     "Claim",
     "LocalPresence",
     "Offline",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
+# How long a user's kickouts are counted after the last (``Presence.resume_of``): far
+# longer than a login takes from its credential's check to its place.
+KICKS_KEPT_MS = 10 * 60 * 1000
 # Joins ids into one string where a key, hash field or owner needs several
 # (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
 # separator, which the ids' written rules (letters, digits, _ and -; app_id hex) never
@@ -104,15 +108,15 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
     ) -> Claim:
         """Take ``s``'s place (app, user_id, mutex_type), or say why not.
 
         Atomic: of two logins of one terminal, one is refused (or, forced, the other
         is returned as ``older``); the app's terminal count never passes ``use_limit``.
-        ``resume``: for a login by resume, the digest of the credential kept for it;
-        refused (TOKEN_INVALID) if that is gone: a kickout, which forgets credentials
-        before it lists terminals, ran since it was kept and could not see this one.
+        ``kicks``: for a login by resume, ``resume_of``'s count; refused (TOKEN_INVALID)
+        if the user's count moved since: a kickout, which forgets credentials before it
+        lists terminals, ran after the credential's check and could not see this one.
         """
 
     @abc.abstractmethod
@@ -185,28 +189,25 @@ class Presence(abc.ABC):
         """The login that used ``key`` did not happen after all."""
 
     @abc.abstractmethod
-    async def keep_resume(
-        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
-    ) -> bool:
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         """A resume credential (its digest) until ``until_ms``, for ``owner``: app_id,
-        user_id and company_id joined by ``FIELD_SEPARATOR``.
-
-        ``presented``: the digest of the credential a login by resume presented. If it
-        no longer names ``owner`` (a kickout forgot it since it was looked at), nothing
-        is kept and the answer is False; the look and the keeping are one step."""
+        user_id and company_id joined by ``FIELD_SEPARATOR``."""
 
     @abc.abstractmethod
     async def forget_resume(self, digest: str, owner: str) -> None:
         """The login that was to answer this credential did not happen."""
 
     @abc.abstractmethod
-    async def forget_resumes(self, app_id: str, user_id: str) -> None:
+    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
         """Every credential of the user in the app, in every company, of every terminal
-        online or not: it was kicked out, and comes back with a token."""
+        online or not: it was kicked out, and comes back with a token. The user's
+        kickouts are counted (for ``KICKS_KEPT_MS`` after the last), in the same step."""
 
     @abc.abstractmethod
-    async def resume_of(self, digest: str, now_ms: int) -> str | None:
-        """The owner of a resume credential still valid (see ``keep_resume``)."""
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
+        """Whether a resume credential still valid (see ``keep_resume``) is ``owner``'s:
+        if so, its user's kickouts counted so far, which ``claim`` compares (read in
+        the same step as the credential); None if not."""
 
     @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
@@ -242,6 +243,7 @@ class LocalPresence(Presence):
         self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
     ) -> None:
         self.node = node
+        self._kicks: dict[str, tuple[int, int]] = {}  # resume_user -> (count, last at ms)
         self._registry = registry
         # app_id -> (group_id, seq_id) -> (inviter, invitees, sent at ms), oldest first
         self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
@@ -256,9 +258,9 @@ class LocalPresence(Presence):
         return Terminal.of(s, self.node)
 
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, resume: str | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
     ) -> Claim:
-        if resume is not None and resume not in self._resumes:
+        if kicks is not None and self._kick_count(resume_user(s.app_id, s.user_id)) != kicks:
             return Claim(TerminalCode.TOKEN_INVALID)
         older = self._registry.get(s.key)
         if older is not None and not force:
@@ -350,11 +352,7 @@ class LocalPresence(Presence):
     async def forget_use(self, key: str) -> None:
         self._used.pop(key, None)
 
-    async def keep_resume(
-        self, digest: str, owner: str, until_ms: int, now_ms: int, presented: str | None = None
-    ) -> bool:
-        if presented is not None and await self.resume_of(presented, now_ms) != owner:
-            return False
+    async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         # A user's last two credentials stay valid (the reply with the newest may have
         # been lost); older ones go, so that memory follows users, not logins.
         self._resumes[digest] = (owner, until_ms)
@@ -363,7 +361,6 @@ class LocalPresence(Presence):
         kept.append(digest)
         while len(kept) > 2:
             self._resumes.pop(kept.pop(0), None)
-        return True
 
     async def forget_resume(self, digest: str, owner: str) -> None:
         self._resumes.pop(digest, None)
@@ -382,14 +379,22 @@ class LocalPresence(Presence):
                     if not owners:
                         del self._owners_of[user]
 
-    async def forget_resumes(self, app_id: str, user_id: str) -> None:
-        for owner in self._owners_of.pop(resume_user(app_id, user_id), ()):
+    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
+        user = resume_user(app_id, user_id)
+        for owner in self._owners_of.pop(user, ()):
             for digest in self._resumes_of.pop(owner, []):
                 self._resumes.pop(digest, None)
+        self._kicks[user] = (self._kick_count(user) + 1, now_ms)
 
-    async def resume_of(self, digest: str, now_ms: int) -> str | None:
+    def _kick_count(self, user: str) -> int:
+        counted = self._kicks.get(user)
+        return counted[0] if counted is not None else 0
+
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
         held = self._resumes.get(digest)
-        return held[0] if held is not None and held[1] >= now_ms else None
+        if held is None or held[0] != owner or held[1] < now_ms:
+            return None
+        return self._kick_count(user_of_owner(owner))
 
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         for key in [k for k, until in self._used.items() if until < now_ms]:
@@ -397,6 +402,8 @@ class LocalPresence(Presence):
         for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
             owner, _ = self._resumes.pop(digest)
             self._drop_kept(owner, digest)
+        for user in [u for u, (_, at) in self._kicks.items() if at < now_ms - KICKS_KEPT_MS]:
+            del self._kicks[user]
         self._registry.prune_offline(now_ms - retention_ms)
         for app_id in list(self._invites):
             pending = self._invites[app_id]

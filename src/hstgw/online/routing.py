@@ -96,7 +96,10 @@ class Reach:
         """Kick ``t``; what remains to wait for until presence shows it offline, if anything."""
         if t.node == self.node:
             s = self._terminals.registry.by_conn(t.conn)
-            return self._terminals.kick(s, reason) if s is not None else None
+            if s is None:  # (claimed in a cluster's presence, its login not yet through)
+                self._terminals.kick_on_register(t.conn, reason)
+                return None
+            return self._terminals.kick(s, reason)
         return self._terminals.spawn(self._kick_remote(app_id, t, reason))
 
     async def _kick_remote(self, app_id: str, t: Terminal, reason: str) -> None:

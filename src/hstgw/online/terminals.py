@@ -66,7 +66,7 @@ class LocalTerminals:
         self._scope.notify(session, state=1)
         self.events.online(session)
         early = self._early_kicks.pop(session.conn, None)
-        if early is not None:  # another node replaced it while it was being registered
+        if early is not None:  # kicked (by another node, or a kickout) as it was registered
             self.kick(session, early[0])
         return session
 
@@ -121,14 +121,19 @@ class LocalTerminals:
         if reason not in p.KICK_REASONS:
             reason = "kickout"
         if s is None:
-            now = self._ticks()
-            if len(self._early_kicks) > 10_000:
-                self._early_kicks = {
-                    c: v for c, v in self._early_kicks.items() if v[1] > now - _EARLY_KICK_S
-                }
-            self._early_kicks[conn] = (reason, now)
+            self.kick_on_register(conn, reason)
             return False
         pending = self.kick(s, reason)
         if pending is not None:
             await pending
         return True
+
+    def kick_on_register(self, conn: str, reason: str) -> None:
+        """Login ``conn`` holds its place in presence but is not registered yet (its
+        claim's answer and the kick's came in the other order): kick it as it does."""
+        now = self._ticks()
+        if len(self._early_kicks) > 10_000:
+            self._early_kicks = {
+                c: v for c, v in self._early_kicks.items() if v[1] > now - _EARLY_KICK_S
+            }
+        self._early_kicks[conn] = (reason, now)

@@ -219,7 +219,12 @@ class HttpServer:
             log.error("the application did not start")
             return
         if self.on_started is not None:
-            self.on_started()
+            try:
+                self.on_started()
+            except Exception:
+                log.exception("the server's start-up hook failed")
+                await lifespan.shutdown()
+                return
         site = Site(self.app, loop, self.gate, self.deadlines, self.max_body)
         try:
             listener = await loop.create_server(

@@ -1,9 +1,11 @@
 -- forget_resumes: every resume credential of a user in an app, in every company, goes
--- (a kickout: the user must come back with a new token) (cluster/presence.py,
--- RedisPresence.forget_resumes).
+-- (a kickout: the user must come back with a new token), and the kickout is counted
+-- (cluster/presence.py, RedisPresence.forget_resumes).
 -- KEYS[1] resume-owners:<user>  the owners holding credentials of app_id<US>user_id
+-- KEYS[2] kicks:<user>          the user's kickouts counted (claim.lua compares it)
 -- ARGV[1] prefix   the credentials' key prefix (resume:)
 -- ARGV[2] lists    the owners' lists' key prefix (resumes:)
+-- ARGV[3] kept     how long the count is kept after the last kickout, in ms
 -- Returns how many credentials were removed.
 local removed = 0
 for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -13,4 +15,6 @@ for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   removed = removed + #held
 end
 redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return removed

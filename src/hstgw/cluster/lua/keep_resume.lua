@@ -4,15 +4,10 @@
 -- KEYS[2] resumes:<owner>          the user's credentials in a company, newest first
 -- KEYS[3] resume-owners:<user>     the owners (app_id<US>user_id<US>company_id) with
 --                                  credentials of app_id<US>user_id, for a kickout
--- KEYS[4] resume:<presented>       (a login by resume only) the credential it presented,
---                                  which must still name the owner: a kickout since the
---                                  login looked at it forgot it
 -- ARGV[1] owner   app_id<US>user_id<US>company_id, the credential's owner
 -- ARGV[2] ttl     how long it stays valid, in ms
 -- ARGV[3] prefix  the credentials' key prefix (KEYS[1] without its digest)
--- Returns how many older credentials were removed, or -1 (nothing kept) if KEYS[4] is
--- given and no longer names the owner.
-if KEYS[4] and redis.call('GET', KEYS[4]) ~= ARGV[1] then return -1 end
+-- Returns how many older credentials were removed.
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local digest = string.sub(KEYS[1], string.len(ARGV[3]) + 1)
 redis.call('LPUSH', KEYS[2], digest)
