@@ -155,6 +155,17 @@ async def test_a_kick_for_a_login_not_registered_yet_waits_for_it() -> None:
     assert s.ended and '"force_login"' in link.sent[-1]
 
 
+async def test_a_kick_here_for_a_login_claimed_but_not_registered_waits_for_it() -> None:
+    """In a cluster a login's place is in Redis before its session is registered here:
+    a kickout on this node that lists it in between kicks it as it registers."""
+    reach, terminals, _ = _parts(LocalRouter())
+    assert reach.kick(APP, _terminal("late", "local", "c8"), "kickout") is None
+    link = _Link()
+    s = _session("late", "c8", link)
+    terminals.register(s, _app(), 1)
+    assert s.ended and '"kickout"' in link.sent[-1]
+
+
 async def test_logins_of_one_terminal_take_turns_and_others_do_not_wait() -> None:
     turns = Turns()
     order: list[str] = []
