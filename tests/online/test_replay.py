@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,29 @@ async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     await back.close()
 
 
+async def test_a_login_by_resume_that_stalls_past_half_the_marks_time_is_refused(
+    fresh_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kickout's mark is kept KICKS_KEPT_MS: a login by resume that took half of it
+    from its check to its place could miss a kickout whose mark went meanwhile."""
+    app = make_app(fresh_gateway)  # (its clock is moved)
+    first, reply = await raw_login(app, "slow")
+    resume = reply["resume"]
+    await first.close()
+    assert await eventually(lambda: app.online("slow") == 0)
+    async with _held(app, monkeypatch, "quota") as (entered, gate):
+        login = asyncio.ensure_future(raw_login(app, "slow", token="", resume=resume))
+        assert await eventually(entered.is_set)
+        app.gateway.clock.advance(KICKS_KEPT_MS / 2000 + 1)
+        gate.set()
+        conn, reply = await login
+    assert reply["code"] == 1000107, reply  # busy: it tries again
+    await conn.close()
+    again, reply = await raw_login(app, "slow", token="", resume=resume)
+    assert reply["code"] == 0, reply  # (its credential was not used up)
+    await again.close()
+
+
 async def test_a_login_by_resume_is_not_refused_for_its_users_other_logins(
     app: OnlineApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -306,37 +329,52 @@ def _session(user_id: str, mutex_type: str = "web") -> Session:
     )
 
 
-async def check_resume_steps(presence: Presence) -> None:
+async def check_resume_steps(
+    presence: Presence, lose_marks: Callable[[], Awaitable[object]]
+) -> None:
     """A login by resume's check and place against a kickout (docs/security.md): any
-    presence passes these."""
+    presence passes these. ``lose_marks``: the kickout marks kept go (their time is up)."""
     owner = resume_owner("a" * 32, "u", "co")
     await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
-    assert await presence.resume_of("old", owner, 1) == 0  # never kicked out
+    assert await presence.resume_of("old", owner, 1) == ""  # never kicked out
     # another owner (user, or company) does not answer to it
     assert await presence.resume_of("old", resume_owner("a" * 32, "v", "co"), 1) is None
     assert await presence.resume_of("old", resume_owner("a" * 32, "u", "c2"), 1) is None
     # a kickout since the check: the place is refused
     await presence.forget_resumes("a" * 32, "u", now_ms=1)
     assert await presence.resume_of("old", owner, 1) is None
-    refused = await presence.claim(_session("u"), False, None, kicks=0)
+    refused = await presence.claim(_session("u"), False, None, kicked="")
     assert refused.refused is TerminalCode.TOKEN_INVALID
     assert await presence.count("a" * 32) == 0
     # checked after the kickout: the place is taken, whatever credentials came and went
     await presence.keep_resume("new", owner, until_ms=10_000, now_ms=2)
-    kicks = await presence.resume_of("new", owner, 3)
-    assert kicks == 1
+    kicked = await presence.resume_of("new", owner, 3)
+    assert kicked
     for i in range(3):
         await presence.keep_resume(f"more{i}", owner, until_ms=10_000, now_ms=3)
-    taken = await presence.claim(_session("u"), False, None, kicks=kicks)
+    taken = await presence.claim(_session("u"), False, None, kicked=kicked)
     assert taken.refused is None and taken.count == 1
     # another user's kickouts do not count
     await presence.forget_resumes("a" * 32, "v", now_ms=4)
-    other = await presence.claim(_session("u", "pad"), False, None, kicks=kicks)
+    other = await presence.claim(_session("u", "pad"), False, None, kicked=kicked)
     assert other.refused is None
+    # a kickout after the last one's mark went has a mark of its own, never the last's
+    await presence.keep_resume("again", owner, until_ms=10_000, now_ms=5)
+    kicked = await presence.resume_of("again", owner, 5)
+    await lose_marks()
+    await presence.forget_resumes("a" * 32, "u", now_ms=6)
+    late = await presence.claim(_session("u", "tab"), False, None, kicked=kicked)
+    assert late.refused is TerminalCode.TOKEN_INVALID
 
 
 async def test_a_login_by_resume_checked_and_placed_in_one_process() -> None:
-    await check_resume_steps(LocalPresence(Registry()))
+    local = LocalPresence(Registry())
+
+    async def lose_marks() -> None:
+        await local.prune(now_ms=KICKS_KEPT_MS + 10, retention_ms=KICKS_KEPT_MS + 10)
+        assert not local._kicks
+
+    await check_resume_steps(local, lose_marks)
     presence = LocalPresence(Registry())  # (Redis ends a credential in its own time)
     await presence.keep_resume("d", resume_owner("a" * 32, "u", ""), until_ms=100, now_ms=0)
     assert await presence.resume_of("d", resume_owner("a" * 32, "u", ""), 101) is None

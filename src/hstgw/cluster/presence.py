@@ -27,6 +27,7 @@ Redis emptied by a restart, claims its live sessions again.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -109,7 +110,7 @@ class RedisPresence(Presence):
         ]
 
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicked: str | None = None
     ) -> Claim:
         field = s.user_id + FIELD_SEPARATOR + s.mutex_type
         keys = self._keys(s.app_id, s.user_id, self.node)
@@ -121,9 +122,9 @@ class RedisPresence(Presence):
             -1 if use_limit is None else use_limit,
             s.app_id + FIELD_SEPARATOR + field,
         ]
-        if kicks is not None:
-            keys.append(self._r.key("kicks", resume_user(s.app_id, s.user_id)))
-            args.append(kicks)
+        if kicked is not None:
+            keys.append(self._r.key("kicked", resume_user(s.app_id, s.user_id)))
+            args.append(kicked)
         status, older, count = await self._claim(keys, args)
         if status == 1:
             return Claim(TerminalCode.ALREADY_ONLINE, _terminal(s.user_id, s.mutex_type, older))
@@ -299,16 +300,16 @@ class RedisPresence(Presence):
     async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
         user = resume_user(app_id, user_id)
         await self._forget_resumes(
-            [self._r.key("resume-owners", user), self._r.key("kicks", user)],
-            [self._r.key("resume", ""), self._r.key("resumes", ""), KICKS_KEPT_MS],
+            [self._r.key("resume-owners", user), self._r.key("kicked", user)],
+            [self._r.key("resume", ""), self._r.key("resumes", ""), KICKS_KEPT_MS, _mark()],
         )
 
-    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
-        keys = [self._r.key("resume", digest), self._r.key("kicks", user_of_owner(owner))]
-        held, kicks = await self._r.run(lambda c: c.mget(keys))  # (one step: MGET)
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
+        keys = [self._r.key("resume", digest), self._r.key("kicked", user_of_owner(owner))]
+        held, mark = await self._r.run(lambda c: c.mget(keys))  # (one step: MGET)
         if held is None or held.decode() != owner:
             return None
-        return int(kicks) if kicks is not None else 0
+        return mark.decode() if mark is not None else ""
 
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         # Offline entries are pruned as they are read and expire with their app's hash;
@@ -368,3 +369,8 @@ class RedisPresence(Presence):
         """A clean stop: give the lease back, so that another node reaps at once
         whatever of this node's presence its kicks could not release."""
         await self._r.run(lambda c: c.delete(self._r.key("lease", self.node)))
+
+
+def _mark() -> str:
+    """A kickout's mark: random, so that no node gives one twice (nor after its expiry)."""
+    return secrets.token_hex(8)

@@ -22,7 +22,7 @@ from hstgw.online import protocol as p
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import TerminalError, parse_frame, parse_request, reply
 from hstgw.online.models import LoginReq
-from hstgw.online.presence import Presence, resume_owner
+from hstgw.online.presence import KICKS_KEPT_MS, Presence, resume_owner
 from hstgw.online.routing import Reach
 from hstgw.online.session import Link, Session
 from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus
@@ -112,12 +112,12 @@ class Admission:
         # owner is the three ids joined.
         owner = resume_owner(app.app_id, req.user_id, req.company_id)
         used: str | None = None  # the token's replay key, once noted as used
-        kicks: int | None = None  # by resume: the user's kickouts counted at its check
+        kicked: str | None = None  # by resume: the user's kickout mark at its check
         now = self._clock()
         presence = self._presence
         if req.resume:
-            kicks = await presence.resume_of(_digest(req.resume), owner, now)
-            if kicks is None:
+            kicked = await presence.resume_of(_digest(req.resume), owner, now)
+            if kicked is None:
                 log.info("terminal resume refused", extra={"app_id": app.app_id})
                 raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         else:
@@ -136,7 +136,7 @@ class Admission:
         digest = _digest(resume)
         await presence.keep_resume(digest, owner, now + self._config.resume_ttl_s * 1000, now)
         try:
-            session = await self._admit(link, req, app, kicks)
+            session = await self._admit(link, req, app, kicked, now)
         except BaseException:
             # The login did not happen: the token may be used again, the credential not.
             if used is not None:
@@ -173,12 +173,15 @@ class Admission:
             raise await self._failed(address, TerminalCode.TOKEN_INVALID)
         return used
 
-    async def _admit(self, link: Link, req: LoginReq, app: App, kicks: int | None) -> Session:
+    async def _admit(
+        self, link: Link, req: LoginReq, app: App, kicked: str | None, checked: int
+    ) -> Session:
         """Past the credentials: the app's state, the limits, the terminal's place.
 
-        ``kicks``: for a login by resume, its user's kickouts counted at the credential's
-        check. A kickout forgets the user's credentials, then lists its terminals: if
-        one ran since the check, the place is refused (else the kickout lists it)."""
+        ``kicked``: for a login by resume, its user's kickout mark at the credential's
+        check (at ``checked``, ms). A kickout forgets the user's credentials, then lists
+        its terminals: if one ran since the check, the place is refused (else the
+        kickout lists it)."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
         if not await self._developers.active(app.dev_id, self._ticks()):
@@ -207,18 +210,21 @@ class Admission:
         # when its claim never awaits (one process), a lock per terminal when it does
         # (Redis), so that a forced login never overtakes the one it replaces.
         async with self._presence.login_turn(session.key):
-            count = await self._claim(session, req, online.use_limit, kicks)
+            if kicked is not None and self._clock() - checked > KICKS_KEPT_MS // 2:
+                # (a mark is kept that long: past it, a kickout's could be gone unseen)
+                raise TerminalError(TerminalCode.BUSY)
+            count = await self._claim(session, req, online.use_limit, kicked)
             return self._terminals.register(session, app, count)
 
     async def _claim(
-        self, session: Session, req: LoginReq, use_limit: int | None, kicks: int | None
+        self, session: Session, req: LoginReq, use_limit: int | None, kicked: str | None
     ) -> int:
         # The app's own use_limit, or the gateway's cap on terminals per app if lower.
         cap = self._guard.rules.terminals_per_app if self._guard is not None else 0
         limit = use_limit
         if cap and (limit is None or cap < limit):
             limit = cap
-        claim = await self._presence.claim(session, req.force_login, limit, kicks)
+        claim = await self._presence.claim(session, req.force_login, limit, kicked)
         if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
             if limit != use_limit:
                 raise TerminalError(

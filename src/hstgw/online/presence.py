@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -36,8 +37,8 @@ __all__ = [
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
-# How long a user's kickouts are counted after the last (``Presence.resume_of``): far
-# longer than a login takes from its credential's check to its place.
+# How long the mark of a user's last kickout is kept (``Presence.resume_of``): a login
+# by resume is refused if it takes half of it from its credential's check to its place.
 KICKS_KEPT_MS = 10 * 60 * 1000
 # Joins ids into one string where a key, hash field or owner needs several
 # (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
@@ -108,15 +109,15 @@ class Presence(abc.ABC):
 
     @abc.abstractmethod
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicked: str | None = None
     ) -> Claim:
         """Take ``s``'s place (app, user_id, mutex_type), or say why not.
 
         Atomic: of two logins of one terminal, one is refused (or, forced, the other
         is returned as ``older``); the app's terminal count never passes ``use_limit``.
-        ``kicks``: for a login by resume, ``resume_of``'s count; refused (TOKEN_INVALID)
-        if the user's count moved since: a kickout, which forgets credentials before it
-        lists terminals, ran after the credential's check and could not see this one.
+        ``kicked``: for a login by resume, ``resume_of``'s mark; refused (TOKEN_INVALID)
+        if the user's mark is another now: a kickout, which forgets credentials before
+        it lists terminals, ran after the credential's check and could not see this one.
         """
 
     @abc.abstractmethod
@@ -200,14 +201,15 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
         """Every credential of the user in the app, in every company, of every terminal
-        online or not: it was kicked out, and comes back with a token. The user's
-        kickouts are counted (for ``KICKS_KEPT_MS`` after the last), in the same step."""
+        online or not: it was kicked out, and comes back with a token. In the same step
+        the user's kickout mark becomes a new one, never given before (kept for
+        ``KICKS_KEPT_MS``)."""
 
     @abc.abstractmethod
-    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
         """Whether a resume credential still valid (see ``keep_resume``) is ``owner``'s:
-        if so, its user's kickouts counted so far, which ``claim`` compares (read in
-        the same step as the credential); None if not."""
+        if so, the mark of its user's last kickout ("" if none is kept), read in the
+        same step as the credential, which ``claim`` compares; None if not."""
 
     @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
@@ -243,7 +245,8 @@ class LocalPresence(Presence):
         self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
     ) -> None:
         self.node = node
-        self._kicks: dict[str, tuple[int, int]] = {}  # resume_user -> (count, last at ms)
+        self._kicks: dict[str, tuple[str, int]] = {}  # resume_user -> (mark, at ms)
+        self._marks = itertools.count(1)  # (a mark is never given twice, pruned or not)
         self._registry = registry
         # app_id -> (group_id, seq_id) -> (inviter, invitees, sent at ms), oldest first
         self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
@@ -258,9 +261,9 @@ class LocalPresence(Presence):
         return Terminal.of(s, self.node)
 
     async def claim(
-        self, s: Session, force: bool, use_limit: int | None, kicks: int | None = None
+        self, s: Session, force: bool, use_limit: int | None, kicked: str | None = None
     ) -> Claim:
-        if kicks is not None and self._kick_count(resume_user(s.app_id, s.user_id)) != kicks:
+        if kicked is not None and self._kick_mark(resume_user(s.app_id, s.user_id)) != kicked:
             return Claim(TerminalCode.TOKEN_INVALID)
         older = self._registry.get(s.key)
         if older is not None and not force:
@@ -384,17 +387,17 @@ class LocalPresence(Presence):
         for owner in self._owners_of.pop(user, ()):
             for digest in self._resumes_of.pop(owner, []):
                 self._resumes.pop(digest, None)
-        self._kicks[user] = (self._kick_count(user) + 1, now_ms)
+        self._kicks[user] = (str(next(self._marks)), now_ms)
 
-    def _kick_count(self, user: str) -> int:
-        counted = self._kicks.get(user)
-        return counted[0] if counted is not None else 0
+    def _kick_mark(self, user: str) -> str:
+        kept = self._kicks.get(user)
+        return kept[0] if kept is not None else ""
 
-    async def resume_of(self, digest: str, owner: str, now_ms: int) -> int | None:
+    async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
         if held is None or held[0] != owner or held[1] < now_ms:
             return None
-        return self._kick_count(user_of_owner(owner))
+        return self._kick_mark(user_of_owner(owner))
 
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         for key in [k for k, until in self._used.items() if until < now_ms]:

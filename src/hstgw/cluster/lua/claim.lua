@@ -4,19 +4,19 @@
 -- KEYS[3] off:<app>     the app's recently offline terminals
 -- KEYS[4] node:<node>   what this node holds
 -- KEYS[5] lease:<node>  the node's lease (passed, not used)
--- KEYS[6] kicks:<user>  (a login by resume only) the user's kickouts counted, which
---                       must still be ARGV[7]: a kickout forgets credentials before it
---                       lists terminals, so one since the credential's check missed this
+-- KEYS[6] kicked:<user> (a login by resume only) the mark of the user's last kickout,
+--                       which must still be ARGV[7]: a kickout forgets credentials before
+--                       it lists terminals, so one since the credential's check missed this
 -- ARGV[1] field   user_id<US>mutex_type
 -- ARGV[2] mutex   mutex_type
 -- ARGV[3] entry   the terminal's entry (JSON)
 -- ARGV[4] force   '1': take the place of a terminal already there
 -- ARGV[5] use_limit  the app's cap on online terminals, -1: none
 -- ARGV[6] member  app_id<US>user_id<US>mutex_type, for the node's set
--- ARGV[7] kicks   (with KEYS[6]) the count read when the credential was checked
+-- ARGV[7] kicked  (with KEYS[6]) the mark read with the credential ('' if none)
 -- Returns {status (0 taken, 1 already online, 2 over use_limit, 3 kicked out since),
 -- older entry or '', count}.
-if KEYS[6] and tonumber(redis.call('GET', KEYS[6]) or '0') ~= tonumber(ARGV[7]) then
+if KEYS[6] and (redis.call('GET', KEYS[6]) or '') ~= ARGV[7] then
   return {3, '', 0}
 end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])

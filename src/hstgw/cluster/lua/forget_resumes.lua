@@ -1,11 +1,12 @@
 -- forget_resumes: every resume credential of a user in an app, in every company, goes
--- (a kickout: the user must come back with a new token), and the kickout is counted
+-- (a kickout: the user must come back with a new token), and the kickout is marked
 -- (cluster/presence.py, RedisPresence.forget_resumes).
 -- KEYS[1] resume-owners:<user>  the owners holding credentials of app_id<US>user_id
--- KEYS[2] kicks:<user>          the user's kickouts counted (claim.lua compares it)
+-- KEYS[2] kicked:<user>         the mark of the user's last kickout (claim.lua compares)
 -- ARGV[1] prefix   the credentials' key prefix (resume:)
 -- ARGV[2] lists    the owners' lists' key prefix (resumes:)
--- ARGV[3] kept     how long the count is kept after the last kickout, in ms
+-- ARGV[3] kept     how long the mark is kept, in ms
+-- ARGV[4] mark     this kickout's mark, never given before (random)
 -- Returns how many credentials were removed.
 local removed = 0
 for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -15,6 +16,5 @@ for _, owner in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   removed = removed + #held
 end
 redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
 return removed
