@@ -119,11 +119,11 @@ class BillingStore(SqliteEngine):
         return result
 
     def _merge_keys(self, c: sqlite3.Connection) -> None:
+        # Due when queued, and nothing else merges (``_merge_queued``: one at a time).
         # The batches are kept whatever happens here: a failed run is tried again once
         # another batch is in (its keys stay in memory meanwhile).
-        if self._usage_keys.merge_due():
-            with contextlib.suppress(sqlite3.Error):
-                self._usage_keys.merge(c)
+        with contextlib.suppress(sqlite3.Error):
+            self._usage_keys.merge(c)
 
     def _merged(self, fut: asyncio.Future[None]) -> None:
         self._merge_queued = False
