@@ -51,8 +51,8 @@ def freeze_startup_objects() -> None:
 
     Why: a full collection walks every tracked object, and the modules, models,
     schemas and routes, and what the app's start-up builds (~52,000 objects), live as
-    long as the process. With 10,000 terminals a full collection took 150-250 ms (measured, ~20%
-    of it these objects), a pause of every request and push in flight. Frozen, they
+    long as the process. With 10,000 terminals a full collection took 150-250 ms
+    (measured, ~20% of it these objects), a pause of every request and push in flight. Frozen, they
     are not walked again (and, living as long as the process, would seldom have been
     freed by a walk). Objects made later, the terminals' included, are collected as
     usual; the thresholds stay: no collection fell in a steady unicast load (measured,

@@ -58,9 +58,9 @@ class Deliveries:
         of its last login): a kicked terminal comes back only with a new token from the
         backend, not by reconnecting."""
         await owned_app(self._store, dev_id, app_id)
-        # First the credentials, then the terminals: a login by resume under way as
-        # this runs is refused when it takes its place, the user's kickouts counted
-        # since its credential's check (admission.py).
+        # First the credentials (and a new kickout mark), then the terminals: a login
+        # by resume under way as this runs, which read the mark before, is refused when
+        # it takes its place (admission.py).
         await self._presence.forget_resumes(app_id, user_id, self._clock())
         terminals = [
             t
