@@ -83,6 +83,8 @@ class Backend:
             self._loop.run_until_complete(self._hear())
         except asyncio.CancelledError:
             pass  # stop()
+        except HstgwError as exc:  # e.g. the app was deleted: say so, the pages stay served
+            print(f"events: stopped listening: {exc}", flush=True)
         finally:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
