@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -18,7 +20,14 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_FILE", "SecretBox", "SecretBoxError", "load_or_make_key", "parse_key"]
+__all__ = [
+    "KEY_FILE",
+    "SecretBox",
+    "SecretBoxError",
+    "derive_key",
+    "load_or_make_key",
+    "parse_key",
+]
 
 KEY_FILE = "hstgw.key"
 _PREFIX = "v1:"
@@ -50,6 +59,12 @@ def load_or_make_key(path: Path) -> bytes:
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(key.hex() + "\n")
     return key
+
+
+def derive_key(master: bytes, purpose: str) -> bytes:
+    """A key of its own for ``purpose``, from the master key: the same on every node
+    that shares the master key; telling nothing of it."""
+    return hmac.new(master, b"hstgw " + purpose.encode(), hashlib.sha256).digest()
 
 
 class SecretBox:

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from hstgw.ids import now_ms
 from hstgw.sdk import Client
+from hstgw.secretbox import derive_key
 from hstgw.tokens.fsp import build
 from tests.billing.test_limits_and_gateway_usage import now_event
 from tests.cli.test_cli import hstgw
@@ -525,6 +526,16 @@ async def test_a_kicked_terminal_does_not_resume_on_another_node(two: list[Gatew
     again, refused = await raw_login(app_b, "kicked", token="", resume=reply["resume"])
     assert refused["code"] == 1000000
     await again.close()
+
+
+def test_the_nodes_key_their_kickout_buckets_alike(two: list[Gateway]) -> None:
+    """A kickout on one node must move the mark a login by resume reads on another:
+    both key the buckets with what they share, the master key, never with it bare."""
+    salts = [node.app.state["gateway"].cluster.presence.kick_salt for node in two]
+    assert salts[0] == salts[1]
+    master = bytes.fromhex(two[0].settings.secret_key.get_secret_value())
+    assert len(salts[0]) == 32 and salts[0] != master
+    assert salts[0] == derive_key(master, "kickout buckets") != derive_key(master, "other")
 
 
 async def test_a_kick_reaches_credentials_of_terminals_not_online_on_any_node(

@@ -59,7 +59,9 @@ async def test_pending_invites_are_bounded_per_app_in_redis() -> None:
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)
     try:
-        presence = RedisPresence(shared, "n1", 2.0, 60, invites_per_app=5)
+        presence = RedisPresence(
+            shared, "n1", 2.0, 60, invites_per_app=5, kick_salt=secrets.token_bytes(32)
+        )
         assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
         for seq in range(50):
             assert await presence.remember_invite(
@@ -133,7 +135,7 @@ async def test_a_login_by_resume_checked_and_placed_in_redis() -> None:
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)
     try:
-        presence = RedisPresence(shared, "n1", 2.0, 60)
+        presence = RedisPresence(shared, "n1", 2.0, 60, kick_salt=secrets.token_bytes(32))
 
         async def lose_marks() -> None:
             marks = [k async for k in shared.client.scan_iter(match=shared.key("kicked", "*"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,15 @@ from typing import Any
 import pytest
 
 from hstgw.errors import TerminalCode
-from hstgw.online.presence import KICKS_KEPT_MS, LocalPresence, Presence, resume_owner
+from hstgw.online.presence import (
+    KICK_BUCKETS,
+    KICKS_KEPT_MS,
+    LocalPresence,
+    Presence,
+    kick_bucket,
+    resume_owner,
+    resume_user,
+)
 from hstgw.online.registry import Registry
 from hstgw.online.session import Session
 from hstgw.sdk import TerminalClient
@@ -196,8 +205,24 @@ async def test_kept_credentials_are_forgotten_whole() -> None:
     await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
     await presence.forget_resumes("a" * 32, "u", now_ms=0)
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
-    await presence.prune(now_ms=KICKS_KEPT_MS + 1, retention_ms=0)
-    assert not presence._kicks  # (the count of kickouts goes in time too)
+
+
+async def test_kickouts_keep_no_more_marks_than_buckets() -> None:
+    """A developer kicking out users by the hundred thousand (each with nothing to
+    forget) does not grow what presence keeps: a mark is a bucket's, not a user's."""
+    presence = LocalPresence(Registry())
+    kept = presence._kicks.buffer_info()
+    for i in range(100_000):
+        await presence.forget_resumes("a" * 32, f"nobody{i}", now_ms=i)
+    assert presence._kicks.buffer_info() == kept and len(presence._kicks) == KICK_BUCKETS
+    assert sum(1 for mark in presence._kicks if mark) > KICK_BUCKETS * 3 // 4
+    # each process keys its buckets with its own secret: no user lands alike in two
+    other = LocalPresence(Registry())
+    assert other.kick_salt != presence.kick_salt
+    users = [resume_user("a" * 32, f"u{i}") for i in range(100)]
+    assert [kick_bucket(presence.kick_salt, u) for u in users] != [
+        kick_bucket(other.kick_salt, u) for u in users
+    ]
 
 
 async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
@@ -206,7 +231,7 @@ async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     """The kickout forgets the credential while the login waits on its app's budget
     (after its credential was found good), or after the login kept its new one, before
     it takes its place (so the kickout's list cannot show it): the place is refused,
-    the user's kickouts having moved since the check."""
+    the mark of the user's bucket having changed since the check."""
     for where in ("guard", "quota"):
         first, reply = await raw_login(app, "racer")
         resume = reply["resume"]
@@ -329,11 +354,22 @@ def _session(user_id: str, mutex_type: str = "web") -> Session:
     )
 
 
+def _bucket_mate(presence: Presence, user_id: str, mate: bool) -> str:
+    """A user of app "a"*32 whose kickout bucket is (``mate``) or is not ``user_id``'s."""
+    bucket = kick_bucket(presence.kick_salt, resume_user("a" * 32, user_id))
+    return next(
+        other
+        for other in (f"{user_id}-{i}" for i in itertools.count())
+        if (kick_bucket(presence.kick_salt, resume_user("a" * 32, other)) == bucket) is mate
+    )
+
+
 async def check_resume_steps(
     presence: Presence, lose_marks: Callable[[], Awaitable[object]]
 ) -> None:
     """A login by resume's check and place against a kickout (docs/security.md): any
-    presence passes these. ``lose_marks``: the kickout marks kept go (their time is up)."""
+    presence passes these. ``lose_marks``: the kickout marks kept go, if they ever do
+    (their time is up)."""
     owner = resume_owner("a" * 32, "u", "co")
     await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
     assert await presence.resume_of("old", owner, 1) == ""  # never kicked out
@@ -354,10 +390,13 @@ async def check_resume_steps(
         await presence.keep_resume(f"more{i}", owner, until_ms=10_000, now_ms=3)
     taken = await presence.claim(_session("u"), False, None, kicked=kicked)
     assert taken.refused is None and taken.count == 1
-    # another user's kickouts do not count
-    await presence.forget_resumes("a" * 32, "v", now_ms=4)
+    # another user's kickouts do not count, but for one whose bucket is the same
+    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", False), now_ms=4)
     other = await presence.claim(_session("u", "pad"), False, None, kicked=kicked)
     assert other.refused is None
+    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", True), now_ms=4)
+    mate = await presence.claim(_session("u", "phone"), False, None, kicked=kicked)
+    assert mate.refused is TerminalCode.TOKEN_INVALID
     # a kickout after the last one's mark went has a mark of its own, never the last's
     await presence.keep_resume("again", owner, until_ms=10_000, now_ms=5)
     kicked = await presence.resume_of("again", owner, 5)
@@ -370,9 +409,8 @@ async def check_resume_steps(
 async def test_a_login_by_resume_checked_and_placed_in_one_process() -> None:
     local = LocalPresence(Registry())
 
-    async def lose_marks() -> None:
+    async def lose_marks() -> None:  # (in one process, marks are never lost)
         await local.prune(now_ms=KICKS_KEPT_MS + 10, retention_ms=KICKS_KEPT_MS + 10)
-        assert not local._kicks
 
     await check_resume_steps(local, lose_marks)
     presence = LocalPresence(Registry())  # (Redis ends a credential in its own time)

@@ -59,13 +59,16 @@ def _check_range(start: int, end: int) -> None:
         raise ParameterInvalid("end_time", f"the range must be at most {MAX_RANGE_DAYS} days")
 
 
+# A price's JSON: the price table has few (a Fragment is immutable, so one serves all).
+_price = lru_cache(maxsize=1024)(money)
+
+
 class Records:
     def __init__(self, store: RecordStore, zone: ZoneInfo) -> None:
         self._store = store
         self._zone = zone
         self._offsets: dict[int, int] = {}  # UTC hour -> the zone's offset, seconds
         self._days: dict[int, str] = {}  # local day (since 1970-01-01) -> YYYY-MM-DD
-        self._prices: dict[int, orjson.Fragment] = {}  # a price's JSON (the table has few)
 
     def _time(self, ms: int) -> str:
         """``ms`` as local ``YYYY-MM-DD HH:MM:SS``: the zone's offset kept per UTC hour
@@ -96,14 +99,6 @@ class Records:
         self._offsets[hour] = offset = int(first.total_seconds())
         return offset
 
-    def _price(self, micro: int) -> orjson.Fragment:
-        price = self._prices.get(micro)
-        if price is None:
-            if len(self._prices) > 1024:  # (prices changed many times: start again)
-                self._prices.clear()
-            price = self._prices[micro] = money(micro)
-        return price
-
     def to_wire(self, r: RecordRow) -> dict[str, Any]:
         return {
             "record_id": r.record_id,
@@ -113,7 +108,7 @@ class Records:
             "product_id": r.product_id,
             "product_name": SERVICES[r.product_id],
             "amount": money(r.amount_micro),
-            "price": self._price(r.price_micro),
+            "price": _price(r.price_micro),
             "charge_term": r.charge_term,
             "start_time": self._time(r.start_time),
             "end_time": self._time(r.end_time),

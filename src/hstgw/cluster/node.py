@@ -30,6 +30,7 @@ from hstgw.events.log import EventLog
 from hstgw.events.model import Entry, EventId
 from hstgw.online.presence import Terminal
 from hstgw.online.service import OnlineService
+from hstgw.secretbox import derive_key, parse_key
 from hstgw.settings import Settings
 from hstgw.store import App, Store
 
@@ -58,8 +59,14 @@ class ClusterNode:
         self.redis = SharedRedis(settings.redis_url, settings.database_schema, on_error)
         self.bus = Bus(self.redis, self.node_id, on_error=on_error)
         self.router = BusRouter(self.bus, settings.route_timeout)
+        # (a cluster's settings have the master key: every node keys its buckets alike)
+        master = parse_key(settings.secret_key.get_secret_value())
         self.presence = RedisPresence(
-            self.redis, self.node_id, settings.node_lease, settings.presence_retention
+            self.redis,
+            self.node_id,
+            settings.node_lease,
+            settings.presence_retention,
+            kick_salt=derive_key(master, "kickout buckets"),
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
         self.buckets = RedisBuckets(self.redis)

@@ -48,6 +48,7 @@ from hstgw.online.presence import (
     Terminal,
     Turns,
     UserTerminal,
+    kick_bucket,
     resume_user,
     user_of_owner,
 )
@@ -84,8 +85,11 @@ class RedisPresence(Presence):
         lease_s: float,
         retention_s: int,
         invites_per_app: int = INVITES_PER_APP,
+        *,
+        kick_salt: bytes,
     ) -> None:
         self.node = node
+        self.kick_salt = kick_salt
         self._invites_per_app = invites_per_app
         self._remember_invite = redis.script(_REMEMBER_INVITE)
         self._r = redis
@@ -123,7 +127,7 @@ class RedisPresence(Presence):
             s.app_id + FIELD_SEPARATOR + field,
         ]
         if kicked is not None:
-            keys.append(self._r.key("kicked", resume_user(s.app_id, s.user_id)))
+            keys.append(self._kicked(resume_user(s.app_id, s.user_id)))
             args.append(kicked)
         status, older, count = await self._claim(keys, args)
         if status == 1:
@@ -300,12 +304,16 @@ class RedisPresence(Presence):
     async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
         user = resume_user(app_id, user_id)
         await self._forget_resumes(
-            [self._r.key("resume-owners", user), self._r.key("kicked", user)],
+            [self._r.key("resume-owners", user), self._kicked(user)],
             [self._r.key("resume", ""), self._r.key("resumes", ""), KICKS_KEPT_MS, _mark()],
         )
 
+    def _kicked(self, user: str) -> str:
+        """The key of the mark of ``user``'s kick_bucket: at most KICK_BUCKETS of them."""
+        return self._r.key("kicked", str(kick_bucket(self.kick_salt, user)))
+
     async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
-        keys = [self._r.key("resume", digest), self._r.key("kicked", user_of_owner(owner))]
+        keys = [self._r.key("resume", digest), self._kicked(user_of_owner(owner))]
         held, mark = await self._r.run(lambda c: c.mget(keys))  # (one step: MGET)
         if held is None or held.decode() != owner:
             return None

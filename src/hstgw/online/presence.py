@@ -11,7 +11,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import hashlib
 import itertools
+import secrets
+from array import array
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ __all__ = [
     "FIELD_SEPARATOR",
     "INVITES_PER_APP",
     "KICKS_KEPT_MS",
+    "KICK_BUCKETS",
     "Claim",
     "LocalPresence",
     "Offline",
@@ -31,6 +35,7 @@ __all__ = [
     "Terminal",
     "Turns",
     "UserTerminal",
+    "kick_bucket",
     "resume_owner",
     "resume_user",
     "user_of_owner",
@@ -40,6 +45,12 @@ INVITE_TTL_MS = 10 * 60 * 1000
 # How long the mark of a user's last kickout is kept (``Presence.resume_of``): a login
 # by resume is refused if it takes half of it from its credential's check to its place.
 KICKS_KEPT_MS = 10 * 60 * 1000
+# A kickout marks the bucket its user falls in, not the user: however many users are
+# kicked out, no more marks than this are kept (docs/security.md). A login by resume
+# whose bucket was marked since its check is refused, even for another user's kickout:
+# one in 65,536 of the kickouts in the login's few milliseconds, and its terminal then
+# logs in with a token.
+KICK_BUCKETS = 1 << 16
 # Joins ids into one string where a key, hash field or owner needs several
 # (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
 # separator, which the ids' written rules (letters, digits, _ and -; app_id hex) never
@@ -65,6 +76,14 @@ def resume_user(app_id: str, user_id: str) -> str:
 def user_of_owner(owner: str) -> str:
     """``resume_user`` of a resume owner (no id holds the separator)."""
     return owner.rpartition(FIELD_SEPARATOR)[0]
+
+
+def kick_bucket(salt: bytes, user: str) -> int:
+    """The bucket whose mark a kickout of ``user`` (a ``resume_user``) moves. The hash is
+    keyed by a secret ``salt`` (at most 64 bytes), so that no developer can pick a user
+    of its own whose kickouts land on another developer's users."""
+    digest = hashlib.blake2b(user.encode(), key=salt, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % KICK_BUCKETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +125,7 @@ class Presence(abc.ABC):
     # may then look terminals up in it directly, as sessions, rather than through
     # ``find``'s records (a fan-out to thousands does).
     alone: bool = False
+    kick_salt: bytes  # keys ``kick_bucket``: the same on every node of a cluster
 
     @abc.abstractmethod
     async def claim(
@@ -116,8 +136,9 @@ class Presence(abc.ABC):
         Atomic: of two logins of one terminal, one is refused (or, forced, the other
         is returned as ``older``); the app's terminal count never passes ``use_limit``.
         ``kicked``: for a login by resume, ``resume_of``'s mark; refused (TOKEN_INVALID)
-        if the user's mark is another now: a kickout, which forgets credentials before
-        it lists terminals, ran after the credential's check and could not see this one.
+        if the mark of the user's bucket is another now: a kickout, which forgets
+        credentials before it lists terminals, ran after the credential's check and could
+        not see this one.
         """
 
     @abc.abstractmethod
@@ -202,13 +223,13 @@ class Presence(abc.ABC):
     async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
         """Every credential of the user in the app, in every company, of every terminal
         online or not: it was kicked out, and comes back with a token. In the same step
-        the user's kickout mark becomes a new one, never given before (kept for
-        ``KICKS_KEPT_MS``)."""
+        the mark of the user's ``kick_bucket`` becomes a new one, never given before
+        (kept for ``KICKS_KEPT_MS`` at least)."""
 
     @abc.abstractmethod
     async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
         """Whether a resume credential still valid (see ``keep_resume``) is ``owner``'s:
-        if so, the mark of its user's last kickout ("" if none is kept), read in the
+        if so, the mark of its user's ``kick_bucket`` ("" if none is kept), read in the
         same step as the credential, which ``claim`` compares; None if not."""
 
     @abc.abstractmethod
@@ -245,8 +266,10 @@ class LocalPresence(Presence):
         self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
     ) -> None:
         self.node = node
-        self._kicks: dict[str, tuple[str, int]] = {}  # resume_user -> (mark, at ms)
-        self._marks = itertools.count(1)  # (a mark is never given twice, pruned or not)
+        self.kick_salt = secrets.token_bytes(32)  # (this process's buckets only)
+        # kick_bucket -> the mark of its last kickout (0: none), never pruned: 512 KiB
+        self._kicks = array("Q", bytes(8 * KICK_BUCKETS))
+        self._marks = itertools.count(1)  # (a mark is never given twice)
         self._registry = registry
         # app_id -> (group_id, seq_id) -> (inviter, invitees, sent at ms), oldest first
         self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
@@ -387,11 +410,11 @@ class LocalPresence(Presence):
         for owner in self._owners_of.pop(user, ()):
             for digest in self._resumes_of.pop(owner, []):
                 self._resumes.pop(digest, None)
-        self._kicks[user] = (str(next(self._marks)), now_ms)
+        self._kicks[kick_bucket(self.kick_salt, user)] = next(self._marks)
 
     def _kick_mark(self, user: str) -> str:
-        kept = self._kicks.get(user)
-        return kept[0] if kept is not None else ""
+        mark = self._kicks[kick_bucket(self.kick_salt, user)]
+        return str(mark) if mark else ""
 
     async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
         held = self._resumes.get(digest)
@@ -405,8 +428,6 @@ class LocalPresence(Presence):
         for digest in [d for d, (_, until) in self._resumes.items() if until < now_ms]:
             owner, _ = self._resumes.pop(digest)
             self._drop_kept(owner, digest)
-        for user in [u for u, (_, at) in self._kicks.items() if at < now_ms - KICKS_KEPT_MS]:
-            del self._kicks[user]
         self._registry.prune_offline(now_ms - retention_ms)
         for app_id in list(self._invites):
             pending = self._invites[app_id]

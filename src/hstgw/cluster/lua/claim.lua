@@ -4,9 +4,10 @@
 -- KEYS[3] off:<app>     the app's recently offline terminals
 -- KEYS[4] node:<node>   what this node holds
 -- KEYS[5] lease:<node>  the node's lease (passed, not used)
--- KEYS[6] kicked:<user> (a login by resume only) the mark of the user's last kickout,
---                       which must still be ARGV[7]: a kickout forgets credentials before
---                       it lists terminals, so one since the credential's check missed this
+-- KEYS[6] kicked:<bucket> (a login by resume only) the mark of the last kickout in the
+--                       user's kick_bucket, which must still be ARGV[7]: a kickout forgets
+--                       credentials before it lists terminals, so one since the
+--                       credential's check missed this
 -- ARGV[1] field   user_id<US>mutex_type
 -- ARGV[2] mutex   mutex_type
 -- ARGV[3] entry   the terminal's entry (JSON)

@@ -2,7 +2,8 @@
 -- (a kickout: the user must come back with a new token), and the kickout is marked
 -- (cluster/presence.py, RedisPresence.forget_resumes).
 -- KEYS[1] resume-owners:<user>  the owners holding credentials of app_id<US>user_id
--- KEYS[2] kicked:<user>         the mark of the user's last kickout (claim.lua compares)
+-- KEYS[2] kicked:<bucket>       the mark of the last kickout in the user's kick_bucket
+--                               (claim.lua compares)
 -- ARGV[1] prefix   the credentials' key prefix (resume:)
 -- ARGV[2] lists    the owners' lists' key prefix (resumes:)
 -- ARGV[3] kept     how long the mark is kept, in ms
