@@ -531,7 +531,7 @@ async def test_a_kicked_terminal_does_not_resume_on_another_node(two: list[Gatew
 def test_the_nodes_key_their_kickout_buckets_alike(two: list[Gateway]) -> None:
     """A kickout on one node must move the mark a login by resume reads on another:
     both key the buckets with what they share, the master key, never with it bare."""
-    salts = [node.app.state["gateway"].cluster.presence.kick_salt for node in two]
+    salts = [node.app.state["gateway"].cluster.presence.kick_key for node in two]
     assert salts[0] == salts[1]
     master = bytes.fromhex(two[0].settings.secret_key.get_secret_value())
     assert len(salts[0]) == 32 and salts[0] != master

@@ -11,13 +11,16 @@ import pytest
 
 from hstgw.cluster.presence import RedisPresence
 from hstgw.cluster.redis import SharedRedis
+from hstgw.errors import TerminalCode
+from hstgw.online.presence import kick_bucket, resume_owner, resume_user
+from hstgw.secretbox import derive_key
 from hstgw.tokens.fsp import build
 from tests.cli.test_cli import hstgw
 from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_redis
 from tests.cluster.test_cluster import on
 from tests.conftest import Gateway
 from tests.online.conftest import make_app, raw_login
-from tests.online.test_replay import check_resume_steps
+from tests.online.test_replay import _bucket_mate, _session, check_resume_steps
 from tests.online.test_tenancy import APP_A, APP_B, _invite, _reply
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +63,7 @@ async def test_pending_invites_are_bounded_per_app_in_redis() -> None:
     shared = SharedRedis(REDIS_URL, namespace)
     try:
         presence = RedisPresence(
-            shared, "n1", 2.0, 60, invites_per_app=5, kick_salt=secrets.token_bytes(32)
+            shared, "n1", 2.0, 60, invites_per_app=5, kick_key=secrets.token_bytes(32)
         )
         assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
         for seq in range(50):
@@ -135,7 +138,7 @@ async def test_a_login_by_resume_checked_and_placed_in_redis() -> None:
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)
     try:
-        presence = RedisPresence(shared, "n1", 2.0, 60, kick_salt=secrets.token_bytes(32))
+        presence = RedisPresence(shared, "n1", 2.0, 60, kick_key=secrets.token_bytes(32))
 
         async def lose_marks() -> None:
             marks = [k async for k in shared.client.scan_iter(match=shared.key("kicked", "*"))]
@@ -143,6 +146,36 @@ async def test_a_login_by_resume_checked_and_placed_in_redis() -> None:
             await shared.client.delete(*marks)
 
         await check_resume_steps(presence, lose_marks)
+    finally:
+        await shared.close()
+        drop_namespace(namespace)
+
+
+async def test_a_kickout_on_one_node_holds_a_login_by_resume_on_another() -> None:
+    """Two nodes key their buckets alike (from the master key): the mark a kickout on
+    one moves is the one a login by resume on the other reads; users of one bucket
+    share one key, whatever number of them is kicked out."""
+    require_redis()
+    namespace = "t" + secrets.token_hex(6)
+    shared = SharedRedis(REDIS_URL, namespace)
+    key = derive_key(secrets.token_bytes(32), "kickout buckets")
+    a = RedisPresence(shared, "a", 2.0, 60, kick_key=key)
+    b = RedisPresence(shared, "b", 2.0, 60, kick_key=key)
+    try:
+        owner = resume_owner("a" * 32, "u", "co")
+        await a.keep_resume("d", owner, until_ms=10_000, now_ms=0)
+        kicked = await b.resume_of("d", owner, 1)
+        assert kicked == ""
+        await a.forget_resumes("a" * 32, "u")
+        refused = await b.claim(_session("u"), False, None, kicked=kicked)
+        assert refused.refused is TerminalCode.TOKEN_INVALID
+        for user in ("u", _bucket_mate(a, "u", True), _bucket_mate(a, "u", True) + "x"):
+            await a.forget_resumes("a" * 32, user)
+        marks = [k async for k in shared.client.scan_iter(match=shared.key("kicked", "*"))]
+        assert len(marks) <= 2, marks  # (u and its mate: one key; the third maybe another)
+        assert shared.key("kicked", str(kick_bucket(key, resume_user("a" * 32, "u")))) in {
+            m.decode() for m in marks
+        }
     finally:
         await shared.close()
         drop_namespace(namespace)

@@ -203,7 +203,7 @@ async def test_kept_credentials_are_forgotten_whole() -> None:
     await presence.prune(now_ms=200, retention_ms=0)
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
     await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
-    await presence.forget_resumes("a" * 32, "u", now_ms=0)
+    await presence.forget_resumes("a" * 32, "u")
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
 
 
@@ -213,15 +213,15 @@ async def test_kickouts_keep_no_more_marks_than_buckets() -> None:
     presence = LocalPresence(Registry())
     kept = presence._kicks.buffer_info()
     for i in range(100_000):
-        await presence.forget_resumes("a" * 32, f"nobody{i}", now_ms=i)
+        await presence.forget_resumes("a" * 32, f"nobody{i}")
     assert presence._kicks.buffer_info() == kept and len(presence._kicks) == KICK_BUCKETS
     assert sum(1 for mark in presence._kicks if mark) > KICK_BUCKETS * 3 // 4
-    # each process keys its buckets with its own secret: no user lands alike in two
+    # each process keys its buckets with its own secret: users land otherwise in two
     other = LocalPresence(Registry())
-    assert other.kick_salt != presence.kick_salt
+    assert other.kick_key != presence.kick_key
     users = [resume_user("a" * 32, f"u{i}") for i in range(100)]
-    assert [kick_bucket(presence.kick_salt, u) for u in users] != [
-        kick_bucket(other.kick_salt, u) for u in users
+    assert [kick_bucket(presence.kick_key, u) for u in users] != [
+        kick_bucket(other.kick_key, u) for u in users
     ]
 
 
@@ -251,6 +251,48 @@ async def test_a_login_by_resume_under_way_as_its_user_is_kicked_is_refused(
     back, reply = await raw_login(app, "racer")
     assert reply["code"] == 0
     await back.close()
+
+
+async def test_a_login_by_resume_is_not_refused_for_another_users_kickout(
+    app: OnlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kickout of a user of the same bucket moves the mark the login read: its
+    credential still there, the login looks again and takes its place; a mark that
+    moves again (kickouts without end) gets busy, not a refused credential."""
+    presence = app.gateway.app.state["gateway"].online.presence
+    mate = _bucket_mate(presence, "racer", True, app.app_id)
+    claim, moves = presence.claim, [0]
+
+    async def kicked_meanwhile(*args: Any) -> Any:
+        if moves[0]:  # (as if a kickout of the mate ran just before each claim)
+            moves[0] -= 1
+            await presence.forget_resumes(app.app_id, mate)
+        return await claim(*args)
+
+    monkeypatch.setattr(presence, "claim", kicked_meanwhile)
+    for count, code in ((1, 0), (2, 1000107)):
+        first, reply = await raw_login(app, "racer")
+        await first.close()
+        assert await eventually(lambda: app.online("racer") == 0)
+        moves[0] = count
+        conn, reply = await raw_login(app, "racer", token="", resume=reply["resume"])
+        assert reply["code"] == code, (count, reply)
+        assert moves[0] == 0
+        await conn.close()
+        assert await eventually(lambda: app.online("racer") == 0)
+    # and a kickout of the user itself still refuses it
+    first, reply = await raw_login(app, "racer")
+    await first.close()
+    assert await eventually(lambda: app.online("racer") == 0)
+    async with _held(app, monkeypatch, "quota") as (entered, gate):
+        login = asyncio.ensure_future(raw_login(app, "racer", token="", resume=reply["resume"]))
+        assert await eventually(entered.is_set)
+        got = app.rest("POST", "/v1/kickout", json={"app_id": app.app_id, "user_id": "racer"})
+        assert got["code"] == 0, got
+        gate.set()
+        conn, reply = await login
+    assert reply["code"] == 1000000, reply
+    await conn.close()
 
 
 async def test_a_login_by_resume_that_stalls_past_half_the_marks_time_is_refused(
@@ -354,13 +396,13 @@ def _session(user_id: str, mutex_type: str = "web") -> Session:
     )
 
 
-def _bucket_mate(presence: Presence, user_id: str, mate: bool) -> str:
-    """A user of app "a"*32 whose kickout bucket is (``mate``) or is not ``user_id``'s."""
-    bucket = kick_bucket(presence.kick_salt, resume_user("a" * 32, user_id))
+def _bucket_mate(presence: Presence, user_id: str, mate: bool, app_id: str = "a" * 32) -> str:
+    """A user of the app whose kickout bucket is (``mate``) or is not ``user_id``'s."""
+    bucket = kick_bucket(presence.kick_key, resume_user(app_id, user_id))
     return next(
         other
         for other in (f"{user_id}-{i}" for i in itertools.count())
-        if (kick_bucket(presence.kick_salt, resume_user("a" * 32, other)) == bucket) is mate
+        if (kick_bucket(presence.kick_key, resume_user(app_id, other)) == bucket) is mate
     )
 
 
@@ -377,7 +419,7 @@ async def check_resume_steps(
     assert await presence.resume_of("old", resume_owner("a" * 32, "v", "co"), 1) is None
     assert await presence.resume_of("old", resume_owner("a" * 32, "u", "c2"), 1) is None
     # a kickout since the check: the place is refused
-    await presence.forget_resumes("a" * 32, "u", now_ms=1)
+    await presence.forget_resumes("a" * 32, "u")
     assert await presence.resume_of("old", owner, 1) is None
     refused = await presence.claim(_session("u"), False, None, kicked="")
     assert refused.refused is TerminalCode.TOKEN_INVALID
@@ -391,17 +433,17 @@ async def check_resume_steps(
     taken = await presence.claim(_session("u"), False, None, kicked=kicked)
     assert taken.refused is None and taken.count == 1
     # another user's kickouts do not count, but for one whose bucket is the same
-    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", False), now_ms=4)
+    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", False))
     other = await presence.claim(_session("u", "pad"), False, None, kicked=kicked)
     assert other.refused is None
-    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", True), now_ms=4)
+    await presence.forget_resumes("a" * 32, _bucket_mate(presence, "u", True))
     mate = await presence.claim(_session("u", "phone"), False, None, kicked=kicked)
     assert mate.refused is TerminalCode.TOKEN_INVALID
     # a kickout after the last one's mark went has a mark of its own, never the last's
     await presence.keep_resume("again", owner, until_ms=10_000, now_ms=5)
     kicked = await presence.resume_of("again", owner, 5)
     await lose_marks()
-    await presence.forget_resumes("a" * 32, "u", now_ms=6)
+    await presence.forget_resumes("a" * 32, "u")
     late = await presence.claim(_session("u", "tab"), False, None, kicked=kicked)
     assert late.refused is TerminalCode.TOKEN_INVALID
 

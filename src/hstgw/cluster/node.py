@@ -66,7 +66,7 @@ class ClusterNode:
             self.node_id,
             settings.node_lease,
             settings.presence_retention,
-            kick_salt=derive_key(master, "kickout buckets"),
+            kick_key=derive_key(master, "kickout buckets"),
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
         self.buckets = RedisBuckets(self.redis)

@@ -86,10 +86,10 @@ class RedisPresence(Presence):
         retention_s: int,
         invites_per_app: int = INVITES_PER_APP,
         *,
-        kick_salt: bytes,
+        kick_key: bytes,
     ) -> None:
         self.node = node
-        self.kick_salt = kick_salt
+        self.kick_key = kick_key
         self._invites_per_app = invites_per_app
         self._remember_invite = redis.script(_REMEMBER_INVITE)
         self._r = redis
@@ -301,7 +301,7 @@ class RedisPresence(Presence):
 
         await self._r.run(forget)
 
-    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
         user = resume_user(app_id, user_id)
         await self._forget_resumes(
             [self._r.key("resume-owners", user), self._kicked(user)],
@@ -310,7 +310,7 @@ class RedisPresence(Presence):
 
     def _kicked(self, user: str) -> str:
         """The key of the mark of ``user``'s kick_bucket: at most KICK_BUCKETS of them."""
-        return self._r.key("kicked", str(kick_bucket(self.kick_salt, user)))
+        return self._r.key("kicked", str(kick_bucket(self.kick_key, user)))
 
     async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
         keys = [self._r.key("resume", digest), self._kicked(user_of_owner(owner))]

@@ -112,7 +112,7 @@ class Admission:
         # owner is the three ids joined.
         owner = resume_owner(app.app_id, req.user_id, req.company_id)
         used: str | None = None  # the token's replay key, once noted as used
-        kicked: str | None = None  # by resume: the user's kickout mark at its check
+        kicked: str | None = None  # by resume: the mark of the user's bucket at its check
         now = self._clock()
         presence = self._presence
         if req.resume:
@@ -178,10 +178,10 @@ class Admission:
     ) -> Session:
         """Past the credentials: the app's state, the limits, the terminal's place.
 
-        ``kicked``: for a login by resume, its user's kickout mark at the credential's
-        check (at ``checked``, ms). A kickout forgets the user's credentials, then lists
-        its terminals: if one ran since the check, the place is refused (else the
-        kickout lists it)."""
+        ``kicked``: for a login by resume, the mark of its user's kickout bucket at the
+        credential's check (at ``checked``, ms). A kickout forgets the user's credentials,
+        then lists its terminals: if one ran since the check, the place is refused (else
+        the kickout lists it)."""
         if app.status != "online":
             raise TerminalError(TerminalCode.APP_OFFLINE)
         if not await self._developers.active(app.dev_id, self._ticks()):
@@ -224,7 +224,18 @@ class Admission:
         limit = use_limit
         if cap and (limit is None or cap < limit):
             limit = cap
-        claim = await self._presence.claim(session, req.force_login, limit, kicked)
+        presence = self._presence
+        claim = await presence.claim(session, req.force_login, limit, kicked)
+        if claim.refused is TerminalCode.TOKEN_INVALID and kicked is not None:
+            # The bucket's mark moved. A kickout of this user forgot the credential it
+            # presents; if the credential is still there, the kickout was of another user
+            # of the bucket: the place is claimed again, held to the mark read with it.
+            owner = resume_owner(session.app_id, session.user_id, session.company_id)
+            again = await presence.resume_of(_digest(req.resume), owner, self._clock())
+            if again is not None:
+                claim = await presence.claim(session, req.force_login, limit, again)
+                if claim.refused is TerminalCode.TOKEN_INVALID:  # (moved again: try later)
+                    raise TerminalError(TerminalCode.BUSY)
         if claim.refused is TerminalCode.CONSUMPTION_LIMIT:
             if limit != use_limit:
                 raise TerminalError(

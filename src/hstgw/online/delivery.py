@@ -61,7 +61,7 @@ class Deliveries:
         # First the credentials (and a new kickout mark), then the terminals: a login
         # by resume under way as this runs, which read the mark before, is refused when
         # it takes its place (admission.py).
-        await self._presence.forget_resumes(app_id, user_id, self._clock())
+        await self._presence.forget_resumes(app_id, user_id)
         terminals = [
             t
             for t in await self._presence.of_user(app_id, user_id)

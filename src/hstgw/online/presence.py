@@ -42,14 +42,13 @@ __all__ = [
 ]
 
 INVITE_TTL_MS = 10 * 60 * 1000
-# How long the mark of a user's last kickout is kept (``Presence.resume_of``): a login
+# How long the mark of a kickout bucket is kept (``Presence.resume_of``): a login
 # by resume is refused if it takes half of it from its credential's check to its place.
 KICKS_KEPT_MS = 10 * 60 * 1000
 # A kickout marks the bucket its user falls in, not the user: however many users are
 # kicked out, no more marks than this are kept (docs/security.md). A login by resume
-# whose bucket was marked since its check is refused, even for another user's kickout:
-# one in 65,536 of the kickouts in the login's few milliseconds, and its terminal then
-# logs in with a token.
+# whose bucket was marked since its check looks again: its credential gone, it is
+# refused; still there, the kickout was another user's (admission.py).
 KICK_BUCKETS = 1 << 16
 # Joins ids into one string where a key, hash field or owner needs several
 # (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
@@ -125,7 +124,7 @@ class Presence(abc.ABC):
     # may then look terminals up in it directly, as sessions, rather than through
     # ``find``'s records (a fan-out to thousands does).
     alone: bool = False
-    kick_salt: bytes  # keys ``kick_bucket``: the same on every node of a cluster
+    kick_key: bytes  # keys ``kick_bucket``: the same on every node of a cluster
 
     @abc.abstractmethod
     async def claim(
@@ -220,7 +219,7 @@ class Presence(abc.ABC):
         """The login that was to answer this credential did not happen."""
 
     @abc.abstractmethod
-    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
         """Every credential of the user in the app, in every company, of every terminal
         online or not: it was kicked out, and comes back with a token. In the same step
         the mark of the user's ``kick_bucket`` becomes a new one, never given before
@@ -266,7 +265,7 @@ class LocalPresence(Presence):
         self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
     ) -> None:
         self.node = node
-        self.kick_salt = secrets.token_bytes(32)  # (this process's buckets only)
+        self.kick_key = secrets.token_bytes(32)  # (this process's buckets only)
         # kick_bucket -> the mark of its last kickout (0: none), never pruned: 512 KiB
         self._kicks = array("Q", bytes(8 * KICK_BUCKETS))
         self._marks = itertools.count(1)  # (a mark is never given twice)
@@ -405,15 +404,15 @@ class LocalPresence(Presence):
                     if not owners:
                         del self._owners_of[user]
 
-    async def forget_resumes(self, app_id: str, user_id: str, now_ms: int) -> None:
+    async def forget_resumes(self, app_id: str, user_id: str) -> None:
         user = resume_user(app_id, user_id)
         for owner in self._owners_of.pop(user, ()):
             for digest in self._resumes_of.pop(owner, []):
                 self._resumes.pop(digest, None)
-        self._kicks[kick_bucket(self.kick_salt, user)] = next(self._marks)
+        self._kicks[kick_bucket(self.kick_key, user)] = next(self._marks)
 
     def _kick_mark(self, user: str) -> str:
-        mark = self._kicks[kick_bucket(self.kick_salt, user)]
+        mark = self._kicks[kick_bucket(self.kick_key, user)]
         return str(mark) if mark else ""
 
     async def resume_of(self, digest: str, owner: str, now_ms: int) -> str | None:
