@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hstgw.egw import protocol as p
-from hstgw.sdk import APIConnectionError, AsyncClient, Client, InvalidParameterError
+from hstgw.sdk import (
+    APIConnectionError,
+    AsyncClient,
+    Client,
+    FileTokenStore,
+    InvalidParameterError,
+)
 from hstgw.sdk.events import EventTracker, _Resync
 from tests.conftest import Gateway, free_port
 from tests.events.event_gateway_rig import append, egw_gateway, join, listener, make_app
@@ -74,6 +81,40 @@ async def test_a_superseded_token_is_replaced_and_nothing_is_missed(gw: Gateway)
         assert [m["version"] for m in seen if m["id"] == 20100] == [1, 2]
         assert count(20003) == 0
         await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_streams_sharing_a_token_store_do_not_end_each_other(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    """Two processes of a developer (two clients here) following events: each new token
+    of one would end the other's stream (its token superseded), for ever; sharing a
+    token store, they log in once each."""
+    dev = gw.new_dev()
+    app_id = make_app(gw, dev)
+
+    async def logins(store: FileTokenStore | None) -> int:
+        clients = [
+            AsyncClient(gw.url, dev.dev_id, dev.dev_secret, token_store=store) for _ in range(2)
+        ]
+        streams = [c.events([app_id], replies=True) for c in clients]
+        seen: list[int] = []
+
+        async def read(stream: AsyncIterator[dict[str, Any]]) -> None:
+            async for message in stream:
+                seen.append(message["id"])
+
+        readers = [asyncio.ensure_future(read(s)) for s in streams]
+        await asyncio.sleep(1.5)  # (the gateway looks at the tokens every 0.1 s)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for stream, client in zip(streams, clients, strict=True):
+            await stream.aclose()  # type: ignore[attr-defined]
+            await client.aclose()
+        return seen.count(20001)
+
+    assert await logins(FileTokenStore(tmp_path / "token.json")) == 2
+    assert await logins(None) > 2
 
 
 async def test_another_developers_app_raises(gw: Gateway) -> None:

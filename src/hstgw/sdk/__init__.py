@@ -37,6 +37,7 @@ from hstgw.sdk._models import (
 )
 from hstgw.sdk._pagination import AsyncPage, SyncPage
 from hstgw.sdk._terminal_token import terminal_token
+from hstgw.sdk._token_store import FileTokenStore, StoredToken, TokenStore
 from hstgw.sdk.terminal import TerminalClient, TerminalError, TerminalLoginError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ConfigurationError",
+    "FileTokenStore",
     "HstgwError",
     "InvalidParameterError",
     "MissingParameterError",
@@ -59,6 +61,7 @@ __all__ = [
     "Record",
     "RequestTimeoutError",
     "Service",
+    "StoredToken",
     "Summary",
     "SyncPage",
     "SystemBusyError",
@@ -68,6 +71,7 @@ __all__ = [
     "TerminalLoginError",
     "TerminalState",
     "TokenExpiredError",
+    "TokenStore",
     "TransCmdResult",
     "Webhook",
     "WebhookDelivery",

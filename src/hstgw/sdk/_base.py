@@ -19,6 +19,7 @@ from hstgw.sdk._constants import (
     ENV_BASE_URL,
     ENV_DEV_ID,
     ENV_DEV_SECRET,
+    ENV_TOKEN_FILE,
     IDEMPOTENT_METHODS,
     INITIAL_RETRY_DELAY_S,
     MAX_RETRY_DELAY_S,
@@ -35,6 +36,7 @@ from hstgw.sdk._exceptions import (
     make_api_error,
 )
 from hstgw.sdk._models import AccessToken
+from hstgw.sdk._token_store import FileTokenStore, TokenStore
 from hstgw.tokens.fsp import build
 
 __all__ = ["Attempt", "BaseClient", "retry_delay"]
@@ -102,6 +104,13 @@ class BaseClient:
         self._dev_secret = dev_secret
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+
+    def _token_store(self, store: TokenStore | None) -> tuple[TokenStore | None, str]:
+        """The store given, or a file named by ``HSTGW_TOKEN_FILE``; and this client's
+        key in it (a store may hold tokens of several gateways and developers)."""
+        if store is None and os.environ.get(ENV_TOKEN_FILE):
+            store = FileTokenStore(os.environ[ENV_TOKEN_FILE])
+        return store, f"{self.base_url} {self.dev_id}"
 
     @property
     def default_headers(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from hstgw.sdk._base import ACCESS_TOKEN_PATH, Attempt, BaseClient
 from hstgw.sdk._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from hstgw.sdk._exceptions import APIConnectionError, APITimeoutError, HstgwError
 from hstgw.sdk._models import AccessToken
+from hstgw.sdk._token_store import TokenStore
 from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
 from hstgw.sdk.events import FromVersion, iter_events, stream_events
 from hstgw.sdk.resources.apps import Apps, AsyncApps
@@ -33,7 +34,9 @@ class Client(BaseClient):
     """The synchronous client. Thread-safe: share one per process.
 
     ``clock``: seconds that only go forward, on which the access token is refreshed
-    ahead of its expiry (a test gives one it moves itself).
+    ahead of its expiry (a test gives one it moves itself). ``token_store``: where
+    processes of the developer share one access token (default: the file named by
+    ``HSTGW_TOKEN_FILE``, if set; else this client's own).
 
     >>> client = Client("http://127.0.0.1:28000", dev_id, dev_secret)
     >>> app = client.apps.create(app_name="demo", service=[3, 4, 7])
@@ -51,6 +54,7 @@ class Client(BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token_store: TokenStore | None = None,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
         self._http = httpx.Client(
@@ -59,7 +63,9 @@ class Client(BaseClient):
             transport=transport,
             headers=self.default_headers,
         )
-        self._tokens = SyncTokenManager(self._fetch_access_token, clock)
+        self._tokens = SyncTokenManager(
+            self._fetch_access_token, clock, *self._token_store(token_store)
+        )
         self.apps = Apps(self)
         self.online = Online(self)
         self.records = Records(self)
@@ -135,6 +141,7 @@ class AsyncClient(BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token_store: TokenStore | None = None,
     ) -> None:
         super().__init__(base_url, dev_id, dev_secret, timeout, max_retries)
         self._http = httpx.AsyncClient(
@@ -143,7 +150,9 @@ class AsyncClient(BaseClient):
             transport=transport,
             headers=self.default_headers,
         )
-        self._tokens = AsyncTokenManager(self._fetch_access_token, clock)
+        self._tokens = AsyncTokenManager(
+            self._fetch_access_token, clock, *self._token_store(token_store)
+        )
         self.apps = AsyncApps(self)
         self.online = AsyncOnline(self)
         self.records = AsyncRecords(self)

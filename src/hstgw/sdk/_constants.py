@@ -23,6 +23,8 @@ REFRESH_AHEAD_S = 300.0
 ENV_BASE_URL = "HSTGW_BASE_URL"
 ENV_DEV_ID = "HSTGW_DEV_ID"
 ENV_DEV_SECRET = "HSTGW_DEV_SECRET"
+# A file where the processes of one machine share the developer's access_token.
+ENV_TOKEN_FILE = "HSTGW_TOKEN_FILE"
 
 # Methods whose repetition changes nothing more than their first run.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
