@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
-from tests.online.conftest import OnlineApp, raw_login
+from tests.online.conftest import OnlineApp, Raw, raw_login
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +108,26 @@ def test_payload_size_is_the_json_size() -> None:
     from hstgw.online.frames import payload_size
 
     assert payload_size({"a": None, "b": [1, 2.5]}, "x") == len(b'{"a":null,"b":[1,2.5]}')
+
+
+@pytest.mark.parametrize("number", BAD[:3])
+async def test_a_seq_beyond_64_bits_is_refused_not_echoed(app: OnlineApp, number: str) -> None:
+    """The reply names the field and leaves the seq out (it cannot be written back):
+    no error in the log, no dropped connection, before login or after."""
+    conn = await connect(app.ws_url, compression=None, ping_interval=None)
+    first = Raw(conn)
+    await first.send(frame(app.login_frame("early", seq=N), number))
+    reply = await first.recv()
+    assert (reply["type"], reply["code"], reply["msg"]) == (
+        "login_result",
+        1000101,
+        f"seq: {NUMBERS}",
+    )
+    assert "seq" not in reply
+    await first.close()
+    t, _ = await raw_login(app, "late")
+    await t.send(f'{{"type": "heartbeat", "seq": {number}}}')
+    reply = await t.expect("heartbeat_result")
+    assert (reply["code"], reply["msg"], "seq" in reply) == (1000101, f"seq: {NUMBERS}", False)
+    assert (await t.request({"type": "heartbeat", "seq": 7}))["seq"] == 7  # still connected
+    await t.close()

@@ -135,7 +135,7 @@ def reply(
         "code": int(code),
         "msg": msg or code.default_msg,
     }
-    if seq is not None and type(seq) is int:
+    if type(seq) is int and _INT64_MIN <= seq <= _INT64_MAX:  # (one beyond: not echoed)
         message["seq"] = seq
     if extra:
         message.update(extra)
