@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hstgw.abuse import LocalBuckets
+from hstgw.online.registry import Offline
+from tests.conftest import start_gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
 from tests.waiting import eventually
 
@@ -390,3 +394,35 @@ def test_trans_mess_over_8_kib_is_refused(app: OnlineApp) -> None:
         "code": 606000003,
         "msg": "trans_mess: larger than 8192 bytes",
     }
+
+
+def test_listings_of_a_large_app_cost_a_call_for_each_100_entries(tmp_path: Path) -> None:
+    """``user/state`` reads and sorts every entry of the app, each page: one call of
+    the developer's rate whatever the app's size let a developer with a large app (or
+    many made-up users) keep the event loop from every other developer's calls."""
+    for gw in start_gateway(tmp_path, limit_calls_per_developer=10):  # a burst of 20
+        gw.clock.freeze_ticks()  # (no refill between the calls)
+        big, small = make_app(gw), make_app(gw)
+        registry = gw.app.state["gateway"].online.registry
+
+        async def fill(entries: dict[tuple[str, str], Offline], now: int) -> None:
+            for i in range(1500):
+                entries[(f"u{i}", "web")] = Offline(f"u{i}", "web", "", "", now)
+
+        gw.on_loop(fill(registry._offline.setdefault(big.app_id, {}), gw.clock()))
+        gw.app.state["gateway"].guard.buckets = LocalBuckets(gw.clock.ticks)
+        path = f"/v1/online/user/state?app_id={big.app_id}&msg_id=1&page_size=1"
+        first = big.rest("GET", path)
+        assert (first["code"], first["result"]["total"]) == (0, 1500)  # 1 + 15 of 20
+        refused = big.rest("GET", path)
+        assert (refused["code"], refused["msg"]) == (
+            606000006,
+            "too many calls for this developer; retry later",
+        )
+        # an app of a few entries: a call each, as before
+        gw.app.state["gateway"].guard.buckets = LocalBuckets(gw.clock.ticks)
+        codes = [
+            small.rest("GET", f"/v1/online/user/state?app_id={small.app_id}&msg_id=1")["code"]
+            for _ in range(21)
+        ]
+        assert codes == [0] * 20 + [606000006]

@@ -232,6 +232,17 @@ class RedisPresence(Presence):
     async def count(self, app_id: str) -> int:
         return int(await self._r.run(lambda c: c.hlen(self._r.key("on", app_id))))
 
+    async def listed(self, app_id: str) -> int:
+        keys = self._r.key("on", app_id), self._r.key("off", app_id)
+
+        async def lengths(c: Any) -> Any:
+            async with c.pipeline(transaction=False) as p:
+                for key in keys:
+                    p.hlen(key)
+                return await p.execute()
+
+        return sum(int(n) for n in await self._r.run(lengths))
+
     async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
         return [t for t in await self.online(app_id) if t.company_id == company_id]
 

@@ -176,6 +176,11 @@ class Presence(abc.ABC):
     async def count(self, app_id: str) -> int: ...
 
     @abc.abstractmethod
+    async def listed(self, app_id: str) -> int:
+        """How many entries a listing of the app's terminals reads: online, and offline
+        ones kept (some maybe past retention, not yet pruned)."""
+
+    @abc.abstractmethod
     async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
         """The app's terminals of one company (who sees whom)."""
 
@@ -330,6 +335,9 @@ class LocalPresence(Presence):
 
     async def count(self, app_id: str) -> int:
         return self._registry.app_count(app_id)
+
+    async def listed(self, app_id: str) -> int:
+        return self._registry.app_count(app_id) + self._registry.offline_count(app_id)
 
     async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
         return [self._terminal(s) for s in self._registry.in_scope(app_id, company_id)]

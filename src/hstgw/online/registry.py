@@ -86,6 +86,9 @@ class Registry:
     def offline_of_app(self, app_id: str) -> Iterable[Offline]:
         return self._offline.get(app_id, {}).values()
 
+    def offline_count(self, app_id: str) -> int:
+        return len(self._offline.get(app_id, ()))
+
     def all(self) -> list[Session]:
         return list(self._terminals.values())
 

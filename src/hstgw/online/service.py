@@ -117,7 +117,7 @@ class OnlineService:
             TerminalGroups(sink, config.group_frame_rate, ticks),
         )
         self._deliveries = Deliveries(
-            store, presence, self._reach, self._invites, quota, config, clock
+            store, presence, self._reach, self._invites, quota, config, clock, guard
         )
         self._housekeeping = Housekeeping(
             self._terminals, presence, usage, apps, developers, config, clock, ticks
