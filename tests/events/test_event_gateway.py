@@ -297,3 +297,29 @@ async def test_a_terminal_joining_a_group_reaches_the_subscriber(gw: Gateway) ->
     left, offline = await sub.recv(), await sub.recv()
     assert (left["id"], left["version"], offline["id"], offline["version"]) == (20101, 3, 20901, 4)
     await sub.close()
+
+
+async def test_deleting_an_app_ends_the_sessions_that_follow_it(gw: Gateway) -> None:
+    """A session subscribed to an app deleted since is closed (4004): subscribing
+    again names the app as none (before, it followed a stream that could never speak
+    again for as long as its token lived)."""
+    dev = gw.new_dev()
+    kept = make_app(gw, dev)
+    token = gw.access_token(dev)
+    body = {"app_name": "gone", "status": "online", "service": [{"service_id": 7}]}
+    gone = gw.call("POST", "/v1/app", token, json=body)["result"]["app_id"]
+    following, other = await Sub.open(gw), await Sub.open(gw)
+    for sub, apps in ((following, [kept, gone]), (other, [kept])):
+        assert (await sub.login(dev.dev_id, token))["result"] == 0
+        reply = await sub.ask(20004, app_list=[{"app_id": a} for a in apps])
+        assert reply["result"] == 0, reply
+    gw.call("DELETE", "/v1/app", token, params={"app_id": gone})
+    assert await following.closed() == (p.CLOSE_APP_DELETED, "app deleted")
+    again = await Sub.open(gw)
+    assert (await again.login(dev.dev_id, token))["result"] == 0
+    reply = await again.ask(20004, app_list=[{"app_id": kept}, {"app_id": gone}])
+    assert (reply["result"], reply["message"]) == (606000003, "app_list[1].app_id: no such app")
+    # a session that does not follow it stays
+    assert (await other.ask(20010))["id"] == 20011
+    for sub in (again, other):
+        await sub.close()

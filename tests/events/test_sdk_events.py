@@ -117,6 +117,19 @@ async def test_streams_sharing_a_token_store_do_not_end_each_other(
     assert await logins(None) > 2
 
 
+async def test_a_stream_of_an_app_deleted_meanwhile_raises(gw: Gateway) -> None:
+    dev = gw.new_dev()
+    app_id = make_app(gw, dev)
+    async with AsyncClient(gw.url, dev.dev_id, dev.dev_secret) as client:
+        stream = client.events([app_id])
+        (snapshot,) = await take(stream, 1)
+        assert snapshot["id"] == 20009
+        await client.apps.delete(app_id)
+        with pytest.raises(InvalidParameterError) as exc:
+            await take(stream, 1)
+    assert (exc.value.code, exc.value.msg) == (606000003, "app_list[0].app_id: no such app")
+
+
 async def test_another_developers_app_raises(gw: Gateway) -> None:
     dev = gw.new_dev()
     theirs = make_app(gw, gw.new_dev())

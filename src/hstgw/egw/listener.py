@@ -10,7 +10,8 @@ written by one task per connection, in order.
 The listener is the event log's one reader on this node (``EventFeed.listen``): each
 event is written once and offered to the sessions subscribed to its app. Every
 ``token_check`` seconds each session's access_token is asked again: one expired or
-superseded ends its session (20003 with 606000001, then close 4001).
+superseded ends its session (20003 with 606000001, then close 4001); and so is each
+app followed: a deleted one closes its sessions (4004).
 """
 
 from __future__ import annotations
@@ -184,6 +185,20 @@ class EventListener:
                             session.end(p.CLOSE_LOGGED_OUT, exc.msg)
                 except Exception:  # the store or Redis away: ask again next time
                     log.warning("access_token check failed", exc_info=True)
+            await self._end_deleted()
+
+    async def _end_deleted(self) -> None:
+        """Close the sessions that follow an app deleted since (on any node): they
+        subscribe again, and are told there is no such app."""
+        for app_id in list(self.subscribers.by_app):
+            try:
+                if await self._service.exists(app_id):
+                    continue
+            except Exception:  # the store away: look again next time
+                log.warning("app lookup failed", exc_info=True)
+                return
+            for session in list(self.subscribers.by_app.get(app_id, ())):
+                session.end(p.CLOSE_APP_DELETED, "app deleted")
 
     # connections
 

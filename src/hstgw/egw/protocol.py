@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "BUSINESS",
+    "CLOSE_APP_DELETED",
     "CLOSE_LOGGED_OUT",
     "CLOSE_LOGIN_FAILED",
     "CLOSE_PROTOCOL",
@@ -71,5 +72,6 @@ REPLAY_MESSAGE = "replaying events after from_version"
 CLOSE_LOGIN_FAILED = 4000  # login refused, missing or late; or the token ended
 CLOSE_LOGGED_OUT = 4001  # the access_token expired or was superseded (after a 20003)
 CLOSE_PROTOCOL = 4003  # the first frame was not a login
+CLOSE_APP_DELETED = 4004  # an app the session followed was deleted: subscribe without it
 CLOSE_TOO_SLOW = 4008  # the subscriber fell behind its queue: resume with from_version
 CLOSE_SHUTDOWN = 1001  # the gateway is stopping: reconnect (to another node)

@@ -89,6 +89,10 @@ class EventGatewayService:
         if await self._tokens.authenticate(token) != dev_id:
             raise AuthenticationFailed()
 
+    async def exists(self, app_id: str) -> bool:
+        """Whether the app is still there (not deleted since it was subscribed to)."""
+        return await self._store.find_app(app_id) is not None
+
     async def own(self, dev_id: str, app_ids: Sequence[str]) -> None:
         """Refuse unless every app is ``dev_id``'s; the error names the first that is not
         (another developer's app is no app at all to the caller)."""

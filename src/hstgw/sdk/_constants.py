@@ -19,6 +19,10 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 30.0
 EVENT_HEARTBEAT_S = 30.0
 # Refresh an access_token this long before it expires (never less than half its life).
 REFRESH_AHEAD_S = 300.0
+# A token store's lock (another process fetching): tried this often, waited this long
+# at most (a fetch takes milliseconds), then the token is fetched without it.
+STORE_LOCK_TRY_S = 0.02
+STORE_LOCK_WAIT_S = 5.0
 
 ENV_BASE_URL = "HSTGW_BASE_URL"
 ENV_DEV_ID = "HSTGW_DEV_ID"

@@ -4,10 +4,12 @@ The gateway keeps one live access_token per developer, and each new one supersed
 last: two processes that each take their own (a backend's replicas, a backend and the
 ``hstgw`` CLI) supersede each other's, and their event streams end and start again
 with every new token. A ``TokenStore`` shared by them holds the one token they all use;
-one fetches it, under the store's lock, and the others read it.
+one fetches it, holding the store's lock, and the others read it.
 
 ``FileTokenStore`` is such a store for the processes of one machine; a store for several
-machines (Redis, a database) implements the same three methods.
+machines (Redis, a database) implements the same four methods. They are called in the
+client's own thread (an ``AsyncClient``'s: its event loop's), so each must return at
+once: the lock is tried, never waited for (the client waits, between tries).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+import threading
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -30,6 +33,7 @@ except ImportError:  # (Windows: no lock; two processes may fetch at once, then 
 __all__ = ["FileTokenStore", "StoredToken", "TokenStore"]
 
 log = logging.getLogger("hstgw.sdk")
+_TOKEN = re.compile(r"[0-9a-f]{32}")  # what the gateway issues (a kept token is checked)
 
 
 class StoredToken(NamedTuple):
@@ -49,32 +53,44 @@ class TokenStore(Protocol):
     def save(self, key: str, token: StoredToken) -> None:
         """Keep ``token`` for ``key``: called with the lock held."""
 
-    def lock(self, key: str) -> AbstractContextManager[object]:
-        """Held by the one process that fetches a token for ``key``; blocks the others
-        until it has saved it."""
+    def try_lock(self, key: str) -> bool:
+        """Take the lock of ``key`` if no one holds it, at once: whether it was taken.
+        Its holder fetches a token and saves it; the others wait and read it."""
+
+    def unlock(self, key: str) -> None:
+        """Give back the lock ``try_lock`` took."""
 
 
 class FileTokenStore:
     """Tokens in a JSON file, readable by its owner only, replaced whole on each write;
     a lock file beside it (``<path>.lock``, ``flock``) lets one process fetch at a time.
 
-    A file that cannot be read or parsed counts as empty: the token is fetched again
-    and the file rewritten.
+    The file is read only if the user running this owns it and no one else may write
+    it: a token planted by another user would make this process act as that user's
+    developer. Its directory should be private. A file that cannot be read or is not
+    such a file counts as empty: the token is fetched again (and the file rewritten,
+    if it can be).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._held: int | None = None  # the lock file's descriptor while locked
+        self._guard = threading.Lock()  # (one store may serve several clients)
 
     def load(self, key: str) -> StoredToken | None:
         entry = self._entries().get(key)
         if not isinstance(entry, dict):
             return None
+        token = entry.get("access_token")
         try:
-            token = entry["access_token"]
-            times = float(entry["refresh_at"]), float(entry["expires_at"])
-        except (KeyError, TypeError, ValueError):
+            refresh_at, expires_at = float(entry["refresh_at"]), float(entry["expires_at"])
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None
-        return StoredToken(token, *times) if isinstance(token, str) else None
+        if not (isinstance(token, str) and _TOKEN.fullmatch(token)):
+            return None
+        if not (math.isfinite(refresh_at) and math.isfinite(expires_at)):
+            return None
+        return StoredToken(token, refresh_at, expires_at)
 
     def save(self, key: str, token: StoredToken) -> None:
         entries = self._entries()
@@ -93,27 +109,52 @@ class FileTokenStore:
         except OSError as exc:  # the token still works in this process
             log.warning("access_token not kept in %s: %s", self.path, exc)
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[object]:
+    def try_lock(self, key: str) -> bool:
         if fcntl is None:
-            yield None
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            log.warning("access_token store %s not locked: %s", self.path, exc)
-            yield None
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield None
-        finally:
-            os.close(fd)  # (releases the lock)
+            return True
+        with self._guard:
+            if self._held is not None:
+                return False  # another client of this process holds it
+            path = f"{self.path}.lock"
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError as exc:
+                log.warning("access_token store %s not locked: %s", self.path, exc)
+                return True  # (fetch all the same: the processes agree after)
+            if not _private(fd):
+                os.close(fd)
+                log.warning("access_token store %s not locked: %s is not private", self.path, path)
+                return True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self._held = fd
+            return True
+
+    def unlock(self, key: str) -> None:
+        with self._guard:
+            if self._held is not None:
+                os.close(self._held)  # (gives the flock back)
+                self._held = None
 
     def _entries(self) -> dict[str, object]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            with open(self.path, encoding="utf-8") as f:
+                if not _private(f.fileno()):
+                    log.warning("access_token store %s not read: it is not private", self.path)
+                    return {}
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}
+
+
+def _private(fd: int) -> bool:
+    """Whether the open file is this user's, and no one else may write it."""
+    if not hasattr(os, "getuid"):
+        return True  # (Windows: no owner ids; ACLs decide)
+    st = os.fstat(fd)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022

@@ -3,20 +3,22 @@
 The gateway keeps one live access_token per developer and a new one supersedes
 the old at once, so every caller in a process must share one token and never
 fetch two at a time (seed: "获取access_token的方法需要设置成线程安全的"). With a
-``TokenStore``, the processes that share it share the token too: one fetches, under
-the store's lock, and the others read what it kept.
+``TokenStore``, the processes that share it share the token too: one fetches, holding
+the store's lock, and the others read what it kept. The lock is tried, in the caller's
+own thread (or task), until it is free or the token is there; past
+``STORE_LOCK_WAIT_S`` (a holder stopped, or a sync call made inside the event loop of
+the async client that holds it) the caller fetches without it: the processes agree
+again at the next refusal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 
-from hstgw.sdk._constants import REFRESH_AHEAD_S
+from hstgw.sdk._constants import REFRESH_AHEAD_S, STORE_LOCK_TRY_S, STORE_LOCK_WAIT_S
 from hstgw.sdk._models import AccessToken
 from hstgw.sdk._token_store import StoredToken, TokenStore
 
@@ -87,6 +89,7 @@ class SyncTokenManager:
     ) -> None:
         self._fetch = fetch
         self._state = _TokenState(clock, store, key)
+        self._store = store
         self._key = key
         self._lock = threading.Lock()
 
@@ -98,11 +101,21 @@ class SyncTokenManager:
             token = self._state.fresh()  # another thread may have refreshed meanwhile
             if token is not None:
                 return token
-            store = self._state.store
-            with store.lock(self._key) if store is not None else contextlib.nullcontext():
+            store, locked = self._store, False
+            if store is not None:
+                waited = 0.0
+                while not (locked := store.try_lock(self._key)):
+                    token = self._state.adopt()
+                    if token is not None:
+                        return token  # another process fetched it
+                    if waited >= STORE_LOCK_WAIT_S:
+                        break
+                    time.sleep(STORE_LOCK_TRY_S)
+                    waited += STORE_LOCK_TRY_S
+            try:
                 token = self._state.adopt() if store is not None else None
                 if token is not None:
-                    return token  # another process fetched it
+                    return token
                 try:
                     return self._state.keep(self._fetch())
                 except Exception:
@@ -110,6 +123,9 @@ class SyncTokenManager:
                     if fallback is None:
                         raise
                     return fallback
+            finally:
+                if locked and store is not None:
+                    store.unlock(self._key)
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (it was refused as expired); a newer one is kept."""
@@ -127,6 +143,7 @@ class AsyncTokenManager:
     ) -> None:
         self._fetch = fetch
         self._state = _TokenState(clock, store, key)
+        self._store = store
         self._key = key
         self._lock = asyncio.Lock()
 
@@ -138,41 +155,31 @@ class AsyncTokenManager:
             token = self._state.fresh()
             if token is not None:
                 return token
-            store = self._state.store
-            if store is None:
-                return await self._fetch_or_fall_back()
-            # (the store's lock may wait for another process's fetch: not on the loop)
-            held = store.lock(self._key)
-            entering = asyncio.ensure_future(asyncio.to_thread(held.__enter__))
-            try:
-                await asyncio.shield(entering)
-            except asyncio.CancelledError:  # the thread still takes it: give it back then
-                entering.add_done_callback(lambda f: _release(f, held))
-                raise
-            try:
-                token = await asyncio.to_thread(self._state.adopt)
+            store, locked = self._store, False
+            if store is not None:
+                waited = 0.0
+                while not (locked := store.try_lock(self._key)):
+                    token = self._state.adopt()
+                    if token is not None:
+                        return token  # another process fetched it
+                    if waited >= STORE_LOCK_WAIT_S:
+                        break
+                    await asyncio.sleep(STORE_LOCK_TRY_S)
+                    waited += STORE_LOCK_TRY_S
+            try:  # (held across the fetch; given back however it ends, cancelled too)
+                token = self._state.adopt() if store is not None else None
                 if token is not None:
-                    return token  # another process fetched it
-                return await self._fetch_or_fall_back()
+                    return token
+                try:
+                    return self._state.keep(await self._fetch())
+                except Exception:
+                    fallback = self._state.usable()
+                    if fallback is None:
+                        raise
+                    return fallback
             finally:
-                held.__exit__(None, None, None)
-
-    async def _fetch_or_fall_back(self) -> str:
-        try:
-            issued = await self._fetch()
-        except Exception:
-            fallback = self._state.usable()
-            if fallback is None:
-                raise
-            return fallback
-        if self._state.store is None:
-            return self._state.keep(issued)
-        return await asyncio.to_thread(self._state.keep, issued)
+                if locked and store is not None:
+                    store.unlock(self._key)
 
     def invalidate(self, token: str) -> None:
         self._state.drop(token)  # no await between check and set: atomic for tasks
-
-
-def _release(entered: asyncio.Future[object], held: AbstractContextManager[object]) -> None:
-    if not entered.cancelled() and entered.exception() is None:
-        held.__exit__(None, None, None)
