@@ -8,13 +8,16 @@ import json
 import logging
 import os
 import stat
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from hstgw.sdk import AccessToken, AsyncClient, Client, FileTokenStore, StoredToken
-from hstgw.sdk._tokens import SyncTokenManager
+from hstgw.sdk._tokens import AsyncTokenManager, SyncTokenManager
 from tests.cli.test_cli import hstgw
 from tests.conftest import Dev, Gateway
 from tests.sdk.test_client import AsyncCountingTransport, CountingTransport
@@ -124,7 +127,17 @@ def test_a_file_that_cannot_be_read_or_written_costs_only_a_fetch(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "t.json"
-    for garbage in ("{", "[1]", '{"k": 3}', '{"k": {"access_token": 5}}'):
+    good = f'"access_token": "{"a" * 32}"'
+    for garbage in (
+        "{",
+        "[1]",
+        "[" * 100_000,
+        '{"k": 3}',
+        '{"k": {"access_token": 5}}',
+        '{"k": {"access_token": "bad\\r\\n", "refresh_at": 9e99, "expires_at": 9e99}}',
+        f'{{"k": {{{good}, "refresh_at": 1{"0" * 400}, "expires_at": 1}}}}',
+        f'{{"k": {{{good}, "refresh_at": NaN, "expires_at": NaN}}}}',
+    ):
         path.write_text(garbage)
         store = FileTokenStore(path)
         assert store.load("k") is None
@@ -152,3 +165,112 @@ async def test_async_clients_sharing_a_store(gateway: Gateway, dev: Dev, tmp_pat
     finally:
         for c in clients:
             await c.aclose()
+
+
+def test_a_file_another_may_write_is_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token planted where others may write would make this process act as another
+    developer: such a file counts as empty."""
+    path = tmp_path / "t.json"
+    store = FileTokenStore(path)
+    now = time.time()
+    store.save("k", StoredToken("a" * 32, now + 100, now + 200))
+    assert store.load("k") is not None
+    path.chmod(0o666)
+    with caplog.at_level(logging.WARNING, logger="hstgw.sdk"):
+        assert store.load("k") is None
+    assert "not private" in caplog.text
+
+
+def _holder(path: Path) -> FileTokenStore:
+    """Another process's hold of the store's lock (another open file, as theirs is)."""
+    holder = FileTokenStore(path)
+    assert holder.try_lock("k")
+    assert not FileTokenStore(path).try_lock("k")
+    return holder
+
+
+def test_a_client_waiting_for_the_lock_takes_what_its_holder_saved(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    holder = _holder(path)
+    fetched: list[AccessToken] = []
+
+    def fetch() -> AccessToken:
+        fetched.append(_issued())
+        return fetched[-1]
+
+    got: list[str] = []
+    waiting = threading.Thread(
+        target=lambda: got.append(
+            SyncTokenManager(fetch, store=FileTokenStore(path), key="k").get()
+        )
+    )
+    waiting.start()
+    time.sleep(0.2)
+    assert not got  # it waits while the holder fetches
+    now = time.time()
+    holder.save("k", StoredToken("b" * 32, now + 100, now + 200))
+    holder.unlock("k")
+    waiting.join(5)
+    assert (got, fetched) == (["b" * 32], [])
+
+
+async def test_a_lock_held_too_long_is_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder that stopped (or a sync call inside the event loop of the async client
+    that holds it) costs a wait, then a fetch without the lock: never a hang."""
+    from hstgw.sdk import _tokens
+
+    monkeypatch.setattr(_tokens, "STORE_LOCK_WAIT_S", 0.2)
+    path = tmp_path / "t.json"
+    holder = _holder(path)
+    assert SyncTokenManager(_issued, store=FileTokenStore(path), key="k").get()
+
+    async def fetch() -> AccessToken:
+        return _issued()
+
+    assert await AsyncTokenManager(fetch, store=FileTokenStore(path), key="k").get()
+    holder.unlock("k")
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from hstgw.sdk import Client, FileTokenStore
+from tests.sdk.test_client import CountingTransport
+
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+transport = CountingTransport()
+with Client(transport=transport, token_store=FileTokenStore(sys.argv[1])) as client:
+    print(client.get_access_token(), transport.token_calls)
+"""
+
+
+def test_processes_starting_together_fetch_one_token(
+    gateway: Gateway, dev: Dev, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "HSTGW_BASE_URL": gateway.url,
+        "HSTGW_DEV_ID": dev.dev_id,
+        "HSTGW_DEV_SECRET": dev.dev_secret,
+    }
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(tmp_path / "t.json"), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(6)
+    ]
+    time.sleep(1.0)  # (all of them started and waiting)
+    go.touch()
+    outs = [r.communicate(timeout=60)[0].split() for r in racers]
+    assert len({token for token, _ in outs}) == 1
+    assert sum(int(calls) for _, calls in outs) == 1
