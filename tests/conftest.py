@@ -238,6 +238,10 @@ class Gateway:
         return body
 
 
+class ServerStoppedAtStart(RuntimeError):
+    """The test server's thread ended before it listened (see its log)."""
+
+
 class ServerThread:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         # The server `hstgw serve` runs (its protocol, gates and deadlines), in a thread.
@@ -259,7 +263,7 @@ class ServerThread:
 
         def started() -> bool:
             if not self.thread.is_alive():
-                raise RuntimeError("test server stopped at start")
+                raise ServerStoppedAtStart("test server stopped at start")
             return bool(self.server.started)
 
         if not eventually_sync(started, 10):
@@ -285,7 +289,6 @@ class ServerThread:
 
 
 def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
-    port = free_port()
     clock = Clock()
     # Every test calls from 127.0.0.1, many failing on purpose: the per-address limit
     # is off unless a test sets it (tests/api/test_abuse.py).
@@ -295,13 +298,26 @@ def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
         "access_log": False,
         **settings,
     }
-    config = Settings(port=port, terminal_port=free_port(), data_dir=tmp, **settings)
-    with ServerThread(config, clock) as server:
+    for attempt in range(3):
+        port = free_port()
+        config = Settings(port=port, terminal_port=free_port(), data_dir=tmp, **settings)
+        server = ServerThread(config, clock)
+        try:
+            server.__enter__()
+            break
+        except ServerStoppedAtStart:
+            # (a free port can be taken before the server binds it, by another process's
+            # connection: it logged "cannot listen"; two more tries, on other ports)
+            if attempt == 2:
+                raise
+    try:
         gateway = Gateway(
             f"http://127.0.0.1:{port}", tmp, clock, config, app=server.app, loop=server.loop
         )
         with gateway.http:
             yield gateway
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,10 @@ class Gateway:
         router: Router
         relay: Relay
         if cluster is None:
-            buckets, presence, router = LocalBuckets(), LocalPresence(registry), LocalRouter()
+            presence = LocalPresence(
+                registry, retained_per_developer=settings.limit_retained_logins_per_developer
+            )
+            buckets, router = LocalBuckets(), LocalRouter()
             relay, node = LocalRelay(), ""
         else:
             buckets, presence, router = cluster.buckets, cluster.presence, cluster.router

@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     # Apps a developer may hold at once (deleted ones do not count): every app is kept
     # in memory caches and swept, so one developer must not create millions.
     limit_apps_per_developer: int = Field(default=1000, ge=0)
+    # Token logins per developer whose state (replay key, resume credentials, offline
+    # entry) is kept: past it, the oldest's goes (a backend logging in made-up users
+    # must not grow the process without end; docs/security.md).
+    limit_retained_logins_per_developer: int = Field(default=100_000, ge=100)
     # Webhooks (docs/webhooks.md). Endpoints a developer may register (0: no limit).
     limit_webhooks_per_developer: int = Field(default=20, ge=0, le=10_000)
     # Deliver to private, loopback, link-local, multicast and unspecified addresses too

@@ -26,6 +26,7 @@ EXPECTED = {
     "forget_node",
     "keep_resume",
     "forget_resumes",
+    "retain",
     "remember_invite",
     "take_buckets",
     "issue_token",

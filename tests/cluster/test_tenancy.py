@@ -20,7 +20,12 @@ from tests.cluster.conftest import REDIS_URL, drop_namespace, nodes, require_red
 from tests.cluster.test_cluster import on
 from tests.conftest import Gateway
 from tests.online.conftest import make_app, raw_login
-from tests.online.test_replay import _bucket_mate, _session, check_resume_steps
+from tests.online.test_replay import (
+    _bucket_mate,
+    _session,
+    check_resume_steps,
+    check_retained_steps,
+)
 from tests.online.test_tenancy import APP_A, APP_B, _invite, _reply
 
 pytestmark = pytest.mark.anyio
@@ -176,6 +181,34 @@ async def test_a_kickout_on_one_node_holds_a_login_by_resume_on_another() -> Non
         assert shared.key("kicked", str(kick_bucket(key, resume_user("a" * 32, "u")))) in {
             m.decode() for m in marks
         }
+    finally:
+        await shared.close()
+        drop_namespace(namespace)
+
+
+async def test_what_token_logins_leave_is_kept_for_the_last_few_in_redis() -> None:
+    require_redis()
+    namespace = "t" + secrets.token_hex(6)
+    shared = SharedRedis(REDIS_URL, namespace)
+    presence = RedisPresence(
+        shared, "n1", 2.0, 60, kick_key=secrets.token_bytes(32), retained_per_developer=3
+    )
+
+    async def offline(app_id: str) -> set[tuple[str, str]]:
+        return {(o.user_id, o.mutex_type) for o in await presence.offline(app_id, 0)}
+
+    async def go_offline(app_id: str, user_id: str) -> None:
+        s = _session(user_id)
+        s.app_id, s.company_id = app_id, "co"
+        assert (await presence.claim(s, True, None)).refused is None
+        released = presence.release(s, 1)
+        if released is not None:
+            await released
+
+    try:
+        await check_retained_steps(presence, offline, go_offline)
+        kept = await shared.client.llen(shared.key("retained", "dev-a"))
+        assert kept == 3 and await shared.client.pttl(shared.key("retained", "dev-a")) > 0
     finally:
         await shared.close()
         drop_namespace(namespace)

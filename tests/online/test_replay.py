@@ -19,6 +19,7 @@ from hstgw.online.presence import (
     KICKS_KEPT_MS,
     LocalPresence,
     Presence,
+    Retained,
     kick_bucket,
     resume_owner,
     resume_user,
@@ -458,3 +459,85 @@ async def test_a_login_by_resume_checked_and_placed_in_one_process() -> None:
     presence = LocalPresence(Registry())  # (Redis ends a credential in its own time)
     await presence.keep_resume("d", resume_owner("a" * 32, "u", ""), until_ms=100, now_ms=0)
     assert await presence.resume_of("d", resume_owner("a" * 32, "u", ""), 101) is None
+
+
+async def check_retained_steps(
+    presence: Presence,
+    offline: Callable[[str], Awaitable[set[tuple[str, str]]]],
+    go_offline: Callable[[str, str], Awaitable[object]],
+) -> None:
+    """What token logins leave behind is kept for the developer's last few (here 3,
+    ``retained_per_developer``): any presence passes these. ``offline(app_id)``: the
+    app's offline (user_id, mutex_type); ``go_offline``: a terminal's offline entry."""
+    app, other_app = "a" * 32, "b" * 32
+
+    async def login(dev: str, app_id: str, user: str, used: str) -> None:
+        owner = resume_owner(app_id, user, "co")
+        assert await presence.first_use(used, until_ms=10**13, now_ms=0)
+        await presence.keep_resume(f"d-{used}", owner, until_ms=10**13, now_ms=0)
+        await presence.retain(dev, Retained(used, owner, "web"))
+        await go_offline(app_id, user)
+
+    await login("dev-b", other_app, "w", "t-w")  # another developer's
+    await login("dev-a", app, "u", "t-u1")
+    await login("dev-a", app, "u", "t-u2")  # u again: its state is held twice
+    for i in range(3):
+        await login("dev-a", app, f"v{i}", f"t-v{i}")
+    # u's first login went: its token may be used again; u's second went too
+    assert await presence.first_use("t-u1", until_ms=10**13, now_ms=1)
+    assert await presence.first_use("t-u2", until_ms=10**13, now_ms=1)
+    u = resume_owner(app, "u", "co")
+    assert await presence.resume_of("d-t-u2", u, 1) is None
+    assert await offline(app) == {("v0", "web"), ("v1", "web"), ("v2", "web")}
+    # the last three's state stays, and the other developer's
+    for i in range(3):
+        assert not await presence.first_use(f"t-v{i}", until_ms=10**13, now_ms=1)
+        v = resume_owner(app, f"v{i}", "co")
+        assert await presence.resume_of(f"d-t-v{i}", v, 1) == ""
+    assert not await presence.first_use("t-w", until_ms=10**13, now_ms=1)
+    assert await presence.resume_of("d-t-w", resume_owner(other_app, "w", "co"), 1) == ""
+    assert await offline(other_app) == {("w", "web")}
+    # a user whose later login is kept keeps its state when an earlier one goes
+    await login("dev-a", app, "v2", "t-v2b")
+    await login("dev-a", app, "x", "t-x")
+    await login("dev-a", app, "y", "t-y")  # v0, v1, then v2's first login went
+    v2 = resume_owner(app, "v2", "co")
+    assert await presence.resume_of("d-t-v2b", v2, 1) == ""
+    assert ("v2", "web") in await offline(app) and ("v0", "web") not in await offline(app)
+
+
+async def test_what_token_logins_leave_is_kept_for_the_last_few_in_one_process() -> None:
+    registry = Registry()
+    presence = LocalPresence(registry, retained_per_developer=3)
+
+    async def offline(app_id: str) -> set[tuple[str, str]]:
+        return {(o.user_id, o.mutex_type) for o in registry.offline_of_app(app_id)}
+
+    async def go_offline(app_id: str, user_id: str) -> None:
+        s = Session(_Link(), app_id, user_id, "web", "", "co", "", "", 0.0, f"c-{user_id}")
+        registry.add(s)
+        registry.remove(s, 1)
+
+    await check_retained_steps(presence, offline, go_offline)
+    assert len(presence._retained["dev-a"]) == 3 and len(presence._refs) <= 2 * 4
+
+
+async def test_a_developers_made_up_users_push_out_its_oldest_logins(tmp_path: Path) -> None:
+    """An attack review's finding: every token login of a made-up user kept ~2 KiB for
+    a day, without end. Past the developer's last HSTGW_LIMIT_RETAINED_LOGINS_PER_DEVELOPER
+    token logins, the oldest's go: its resume credential and its offline entry."""
+    for gw in start_gateway(tmp_path, limit_retained_logins_per_developer=100):
+        app = make_app(gw)
+        first, reply = await raw_login(app, "alice")
+        await first.close()
+        for i in range(100):
+            t, r = await raw_login(app, f"made-up-{i}")
+            assert r["code"] == 0, r
+            await t.close()
+        assert await eventually(lambda a=app: a.online("made-up-99") == 0)
+        again, refused = await raw_login(app, "alice", token="", resume=reply["resume"])
+        assert refused["code"] == 1000000, refused
+        await again.close()
+        state = app.rest("GET", f"/v1/online/user/state?app_id={app.app_id}&msg_id=1")
+        users = {u["user_id"] for u in state["result"]["user_list"]}
+        assert "alice" not in users and "made-up-0" in users and len(users) == 100

@@ -67,6 +67,12 @@ class ClusterNode:
             settings.node_lease,
             settings.presence_retention,
             kick_key=derive_key(master, "kickout buckets"),
+            retained_per_developer=settings.limit_retained_logins_per_developer,
+            retained_kept_s=max(
+                settings.token_max_age,
+                settings.terminal_resume_ttl,
+                settings.presence_retention,
+            ),
         )
         self.tokens = RedisTokenBook(self.redis, store, clock, settings.auth_cache_ttl)
         self.buckets = RedisBuckets(self.redis)

@@ -42,9 +42,11 @@ from hstgw.online.presence import (
     INVITE_TTL_MS,
     INVITES_PER_APP,
     KICKS_KEPT_MS,
+    RETAINED_PER_DEVELOPER,
     Claim,
     Offline,
     Presence,
+    Retained,
     Terminal,
     Turns,
     UserTerminal,
@@ -63,6 +65,7 @@ _SET_STATE = lua.source("set_state")
 _FORGET_NODE = lua.source("forget_node")
 _KEEP_RESUME = lua.source("keep_resume")
 _FORGET_RESUMES = lua.source("forget_resumes")
+_RETAIN = lua.source("retain")
 _REMEMBER_INVITE = lua.source("remember_invite")
 
 
@@ -87,8 +90,13 @@ class RedisPresence(Presence):
         invites_per_app: int = INVITES_PER_APP,
         *,
         kick_key: bytes,
+        retained_per_developer: int = RETAINED_PER_DEVELOPER,
+        retained_kept_s: int = 86400,
     ) -> None:
         self.node = node
+        self._retained_most = retained_per_developer
+        self._retained_kept_ms = retained_kept_s * 1000
+        self._retain = redis.script(_RETAIN)
         self.kick_key = kick_key
         self._invites_per_app = invites_per_app
         self._remember_invite = redis.script(_REMEMBER_INVITE)
@@ -329,6 +337,26 @@ class RedisPresence(Presence):
         if held is None or held.decode() != owner:
             return None
         return mark.decode() if mark is not None else ""
+
+    async def retain(self, dev_id: str, login: Retained) -> None:
+        app_id, user_id = user_of_owner(login.owner).split(FIELD_SEPARATOR)
+        k = self._r.key
+        record = orjson.dumps(
+            [login.used, login.owner, app_id, user_id + FIELD_SEPARATOR + login.mutex_type]
+        )
+        await self._retain(
+            [k("retained", dev_id), k("retained-refs", dev_id)],
+            [
+                record,
+                self._retained_most,
+                k("used", ""),
+                k("resume", ""),
+                k("resumes", ""),
+                k("resume-owners", ""),
+                k("off", ""),
+                self._retained_kept_ms,
+            ],
+        )
 
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         # Offline entries are pruned as they are read and expire with their app's hash;

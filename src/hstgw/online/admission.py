@@ -22,7 +22,7 @@ from hstgw.online import protocol as p
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import TerminalError, parse_frame, parse_request, reply
 from hstgw.online.models import LoginReq
-from hstgw.online.presence import KICKS_KEPT_MS, Presence, resume_owner
+from hstgw.online.presence import KICKS_KEPT_MS, Presence, Retained, resume_owner
 from hstgw.online.routing import Reach
 from hstgw.online.session import Link, Session
 from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus
@@ -135,6 +135,8 @@ class Admission:
         resume = secrets.token_hex(16)
         digest = _digest(resume)
         await presence.keep_resume(digest, owner, now + self._config.resume_ttl_s * 1000, now)
+        if not req.resume:  # (a login by resume adds nothing its token login did not)
+            await presence.retain(app.dev_id, Retained(used or "", owner, req.mutex_type))
         try:
             session = await self._admit(link, req, app, kicked, now)
         except BaseException:

@@ -15,9 +15,11 @@ import hashlib
 import itertools
 import secrets
 from array import array
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hstgw.errors import TerminalCode
 from hstgw.online.registry import Offline, Registry
@@ -28,10 +30,12 @@ __all__ = [
     "INVITES_PER_APP",
     "KICKS_KEPT_MS",
     "KICK_BUCKETS",
+    "RETAINED_PER_DEVELOPER",
     "Claim",
     "LocalPresence",
     "Offline",
     "Presence",
+    "Retained",
     "Terminal",
     "Turns",
     "UserTerminal",
@@ -50,6 +54,10 @@ KICKS_KEPT_MS = 10 * 60 * 1000
 # whose bucket was marked since its check looks again: its credential gone, it is
 # refused; still there, the kickout was another user's (admission.py).
 KICK_BUCKETS = 1 << 16
+# What a developer's token logins leave behind for up to a day (a token's replay key,
+# its user's resume credentials, its terminal's offline entry): kept for this many of
+# its last token logins; an older one's goes (docs/security.md).
+RETAINED_PER_DEVELOPER = 100_000
 # Joins ids into one string where a key, hash field or owner needs several
 # (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
 # separator, which the ids' written rules (letters, digits, _ and -; app_id hex) never
@@ -83,6 +91,14 @@ def kick_bucket(salt: bytes, user: str) -> int:
     of its own whose kickouts land on another developer's users."""
     digest = hashlib.blake2b(user.encode(), key=salt, digest_size=8).digest()
     return int.from_bytes(digest, "big") % KICK_BUCKETS
+
+
+class Retained(NamedTuple):
+    """What a token login leaves behind, as ``Presence.retain`` notes it."""
+
+    used: str  # the token's replay key ("" if not noted)
+    owner: str  # its resume credentials' owner (``resume_owner``)
+    mutex_type: str  # its terminal: the owner's app_id and user_id, and this
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +253,14 @@ class Presence(abc.ABC):
         same step as the credential, which ``claim`` compares; None if not."""
 
     @abc.abstractmethod
+    async def retain(self, dev_id: str, login: Retained) -> None:
+        """Note a token login of ``dev_id``'s. Past its last ``retained_per_developer``
+        token logins, the oldest one's state goes: its token's replay key, its user's
+        resume credentials in its company and its terminal's offline entry (unless a
+        later login noted holds the same owner or terminal). So what one developer's
+        logins of made-up users leave behind is bounded, whatever their number."""
+
+    @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         """Forget offline entries past retention, old invites, used tokens and resume
         credentials past their time."""
@@ -267,9 +291,17 @@ class LocalPresence(Presence):
     alone = True  # (the registry is the terminals' own: LocalTerminals.registry)
 
     def __init__(
-        self, registry: Registry, node: str = "local", invites_per_app: int = INVITES_PER_APP
+        self,
+        registry: Registry,
+        node: str = "local",
+        invites_per_app: int = INVITES_PER_APP,
+        retained_per_developer: int = RETAINED_PER_DEVELOPER,
     ) -> None:
         self.node = node
+        self._retained: dict[str, deque[Retained]] = {}  # dev_id -> its token logins
+        self._retained_most = retained_per_developer
+        # "o" + owner, "t" + app_id<US>user_id<US>mutex_type -> its logins retained
+        self._refs: Counter[str] = Counter()
         self.kick_key = secrets.token_bytes(32)  # (this process's buckets only)
         # kick_bucket -> the mark of its last kickout (0: none), never pruned: 512 KiB
         self._kicks = array("Q", bytes(8 * KICK_BUCKETS))
@@ -429,6 +461,34 @@ class LocalPresence(Presence):
             return None
         return self._kick_mark(user_of_owner(owner))
 
+    async def retain(self, dev_id: str, login: Retained) -> None:
+        logins = self._retained.setdefault(dev_id, deque())
+        logins.append(login)
+        for ref in _refs_of(login):
+            self._refs[ref] += 1
+        while len(logins) > self._retained_most:
+            self._forget_login(logins.popleft())
+
+    def _forget_login(self, old: Retained) -> None:
+        if old.used:
+            self._used.pop(old.used, None)
+        owner_ref, terminal_ref = _refs_of(old)
+        if self._unref(owner_ref):
+            for digest in self._resumes_of.get(old.owner, [])[:]:
+                self._resumes.pop(digest, None)
+                self._drop_kept(old.owner, digest)
+        if self._unref(terminal_ref):
+            app_id, user_id = user_of_owner(old.owner).split(FIELD_SEPARATOR)
+            self._registry.forget_offline(app_id, user_id, old.mutex_type)
+
+    def _unref(self, ref: str) -> bool:
+        """One login fewer holds ``ref``: whether none does any more."""
+        self._refs[ref] -= 1
+        if self._refs[ref] > 0:
+            return False
+        del self._refs[ref]
+        return True
+
     async def prune(self, now_ms: int, retention_ms: int) -> None:
         for key in [k for k, until in self._used.items() if until < now_ms]:
             del self._used[key]
@@ -442,3 +502,8 @@ class LocalPresence(Presence):
                 del pending[k]
             if not pending:
                 del self._invites[app_id]
+
+
+def _refs_of(login: Retained) -> tuple[str, str]:
+    """The owner and the terminal a retained login holds (as ``_refs`` counts them)."""
+    return "o" + login.owner, "t" + user_of_owner(login.owner) + FIELD_SEPARATOR + login.mutex_type

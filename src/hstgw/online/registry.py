@@ -86,6 +86,9 @@ class Registry:
     def offline_of_app(self, app_id: str) -> Iterable[Offline]:
         return self._offline.get(app_id, {}).values()
 
+    def forget_offline(self, app_id: str, user_id: str, mutex_type: str) -> None:
+        _discard(self._offline, app_id, (user_id, mutex_type))
+
     def offline_count(self, app_id: str) -> int:
         return len(self._offline.get(app_id, ()))
 
