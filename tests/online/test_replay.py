@@ -475,7 +475,9 @@ async def check_retained_steps(
         owner = resume_owner(app_id, user, "co")
         assert await presence.first_use(used, until_ms=10**13, now_ms=0)
         await presence.keep_resume(f"d-{used}", owner, until_ms=10**13, now_ms=0)
-        await presence.retain(dev, Retained(used, owner, "web"))
+        pending = presence.retain(dev, Retained(used, owner, "web"))
+        if pending is not None:
+            await pending
         await go_offline(app_id, user)
 
     await login("dev-b", other_app, "w", "t-w")  # another developer's
@@ -530,6 +532,16 @@ async def test_a_developers_made_up_users_push_out_its_oldest_logins(tmp_path: P
         app = make_app(gw)
         first, reply = await raw_login(app, "alice")
         await first.close()
+        # a terminal's refused logins (here: already online) count for nothing
+        mallory, _ = await raw_login(app, "mallory")
+        for _ in range(120):
+            t, r = await raw_login(app, "mallory")
+            assert r["code"] == 1000008, r
+            await t.close()
+        again, resumed = await raw_login(app, "alice", token="", resume=reply["resume"])
+        assert resumed["code"] == 0, resumed
+        await again.close()
+        await mallory.close()
         for i in range(100):
             t, r = await raw_login(app, f"made-up-{i}")
             assert r["code"] == 0, r

@@ -338,13 +338,13 @@ class RedisPresence(Presence):
             return None
         return mark.decode() if mark is not None else ""
 
-    async def retain(self, dev_id: str, login: Retained) -> None:
+    def retain(self, dev_id: str, login: Retained) -> Awaitable[object]:
         app_id, user_id = user_of_owner(login.owner).split(FIELD_SEPARATOR)
         k = self._r.key
         record = orjson.dumps(
             [login.used, login.owner, app_id, user_id + FIELD_SEPARATOR + login.mutex_type]
         )
-        await self._retain(
+        return self._retain(
             [k("retained", dev_id), k("retained-refs", dev_id)],
             [
                 record,

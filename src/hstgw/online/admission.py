@@ -135,8 +135,6 @@ class Admission:
         resume = secrets.token_hex(16)
         digest = _digest(resume)
         await presence.keep_resume(digest, owner, now + self._config.resume_ttl_s * 1000, now)
-        if not req.resume:  # (a login by resume adds nothing its token login did not)
-            await presence.retain(app.dev_id, Retained(used or "", owner, req.mutex_type))
         try:
             session = await self._admit(link, req, app, kicked, now)
         except BaseException:
@@ -145,6 +143,13 @@ class Admission:
                 await presence.forget_use(used)
             await presence.forget_resume(digest, owner)
             raise
+        if not req.resume:  # (a login by resume adds nothing its token login did not)
+            # Only a login that took its place counts: a refused one (its token usable
+            # again) must not push the developer's other users out. Not awaited: the
+            # login's reply is its first frame.
+            pending = presence.retain(app.dev_id, Retained(used or "", owner, req.mutex_type))
+            if pending is not None:
+                self._terminals.spawn(pending)
         return session, resume
 
     async def _check_token(self, req: LoginReq, app: App, address: str, now: int) -> str | None:

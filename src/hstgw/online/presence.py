@@ -253,12 +253,13 @@ class Presence(abc.ABC):
         same step as the credential, which ``claim`` compares; None if not."""
 
     @abc.abstractmethod
-    async def retain(self, dev_id: str, login: Retained) -> None:
-        """Note a token login of ``dev_id``'s. Past its last ``retained_per_developer``
-        token logins, the oldest one's state goes: its token's replay key, its user's
-        resume credentials in its company and its terminal's offline entry (unless a
-        later login noted holds the same owner or terminal). So what one developer's
-        logins of made-up users leave behind is bounded, whatever their number."""
+    def retain(self, dev_id: str, login: Retained) -> Awaitable[object] | None:
+        """Note a token login of ``dev_id``'s that took its place; what remains to
+        wait for, if anything. Past its last ``retained_per_developer`` token logins, the
+        oldest one's state goes: its token's replay key, its user's resume credentials
+        in its company and its terminal's offline entry (unless a later login noted
+        holds the same owner or terminal). So what one developer's logins of made-up
+        users leave behind is bounded, whatever their number."""
 
     @abc.abstractmethod
     async def prune(self, now_ms: int, retention_ms: int) -> None:
@@ -461,7 +462,7 @@ class LocalPresence(Presence):
             return None
         return self._kick_mark(user_of_owner(owner))
 
-    async def retain(self, dev_id: str, login: Retained) -> None:
+    def retain(self, dev_id: str, login: Retained) -> None:
         logins = self._retained.setdefault(dev_id, deque())
         logins.append(login)
         for ref in _refs_of(login):
