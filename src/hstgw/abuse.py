@@ -215,6 +215,13 @@ class Guard:
             return None
         return await self._take(f"c:{dev_id}", rule, max(1, min(cost, rule.burst)))
 
+    async def charge(self, dev_id: str, calls: int) -> None:
+        """Work worth ``calls`` business calls, off a request's own path (a sync of n
+        apps, a listing of a large app): from the developer's rate, or 606000006."""
+        decision = await self.call(dev_id, calls)
+        if decision is not None and not decision.allowed:
+            raise SystemBusy("too many calls for this developer; retry later")
+
     async def login(self, app_id: str, address: str = "") -> str | None:
         """A terminal login whose credential verified: why it is refused, if it is
         (its address past its failed logins, or the app past its logins)."""

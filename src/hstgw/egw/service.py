@@ -80,9 +80,7 @@ class EventGatewayService:
         (HSTGW_LIMIT_CALLS_PER_DEVELOPER), or 606000006. ``cost``: the calls it is
         worth (a sync of n apps reads n snapshots: n calls, as n REST reads would be)."""
         if self._guard is not None:
-            decision = await self._guard.call(dev_id, cost)
-            if decision is not None and not decision.allowed:
-                raise SystemBusy("too many calls for this developer; retry later")
+            await self._guard.charge(dev_id, cost)
 
     async def check(self, dev_id: str, token: str) -> None:
         """Whether ``token`` is still ``dev_id``'s live access_token (raises if not)."""

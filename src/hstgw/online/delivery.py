@@ -12,7 +12,7 @@ from typing import Any
 from hstgw.abuse import Guard
 from hstgw.apps import owned_app
 from hstgw.billing.quota import Quota
-from hstgw.errors import OperationFailed, SystemBusy
+from hstgw.errors import OperationFailed
 from hstgw.online.config import OnlineConfig
 from hstgw.online.frames import check_body, dumps
 from hstgw.online.invites import Invites
@@ -130,9 +130,7 @@ class Deliveries:
             return
         more = await self._presence.listed(app_id) // LISTED_PER_CALL
         if more:
-            decision = await self._guard.call(dev_id, more)
-            if decision is not None and not decision.allowed:
-                raise SystemBusy("too many calls for this developer; retry later")
+            await self._guard.charge(dev_id, more)
 
     async def online_count(self, dev_id: str, app_id: str) -> int:
         """How many of the app's terminals are online now, on every node."""

@@ -78,6 +78,23 @@ class _TokenState:
         if self.token == token:
             self.token = None
 
+    def try_store(self) -> tuple[bool, str | None]:
+        """One try at the store: whether its lock was taken, and the token another
+        process kept meanwhile, if any (then no fetch is needed)."""
+        assert self.store is not None
+        locked = self.store.try_lock(self._key)
+        return locked, self.adopt()
+
+    def unlock(self, locked: bool) -> None:
+        if locked and self.store is not None:
+            self.store.unlock(self._key)
+
+
+def _lock_tries() -> int:
+    """How many tries at a store's lock, STORE_LOCK_TRY_S apart, before fetching
+    without it (read at each wait: tests shorten it)."""
+    return int(STORE_LOCK_WAIT_S / STORE_LOCK_TRY_S) + 1
+
 
 class SyncTokenManager:
     def __init__(
@@ -89,43 +106,36 @@ class SyncTokenManager:
     ) -> None:
         self._fetch = fetch
         self._state = _TokenState(clock, store, key)
-        self._store = store
-        self._key = key
         self._lock = threading.Lock()
 
     def get(self) -> str:
-        token = self._state.fresh()
+        state = self._state
+        token = state.fresh()
         if token is not None:
             return token
         with self._lock:
-            token = self._state.fresh()  # another thread may have refreshed meanwhile
+            token = state.fresh()  # another thread may have refreshed meanwhile
             if token is not None:
                 return token
-            store, locked = self._store, False
-            if store is not None:
-                waited = 0.0
-                while not (locked := store.try_lock(self._key)):
-                    token = self._state.adopt()
-                    if token is not None:
-                        return token  # another process fetched it
-                    if waited >= STORE_LOCK_WAIT_S:
+            locked = False
+            if state.store is not None:
+                for _ in range(_lock_tries()):
+                    locked, token = state.try_store()
+                    if locked or token is not None:
                         break
                     time.sleep(STORE_LOCK_TRY_S)
-                    waited += STORE_LOCK_TRY_S
             try:
-                token = self._state.adopt() if store is not None else None
                 if token is not None:
-                    return token
+                    return token  # another process fetched it
                 try:
-                    return self._state.keep(self._fetch())
+                    return state.keep(self._fetch())
                 except Exception:
-                    fallback = self._state.usable()
+                    fallback = state.usable()
                     if fallback is None:
                         raise
                     return fallback
             finally:
-                if locked and store is not None:
-                    store.unlock(self._key)
+                state.unlock(locked)
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (it was refused as expired); a newer one is kept."""
@@ -143,43 +153,36 @@ class AsyncTokenManager:
     ) -> None:
         self._fetch = fetch
         self._state = _TokenState(clock, store, key)
-        self._store = store
-        self._key = key
         self._lock = asyncio.Lock()
 
     async def get(self) -> str:
-        token = self._state.fresh()
+        state = self._state
+        token = state.fresh()
         if token is not None:
             return token
         async with self._lock:
-            token = self._state.fresh()
+            token = state.fresh()
             if token is not None:
                 return token
-            store, locked = self._store, False
-            if store is not None:
-                waited = 0.0
-                while not (locked := store.try_lock(self._key)):
-                    token = self._state.adopt()
-                    if token is not None:
-                        return token  # another process fetched it
-                    if waited >= STORE_LOCK_WAIT_S:
+            locked = False
+            if state.store is not None:
+                for _ in range(_lock_tries()):
+                    locked, token = state.try_store()
+                    if locked or token is not None:
                         break
                     await asyncio.sleep(STORE_LOCK_TRY_S)
-                    waited += STORE_LOCK_TRY_S
             try:  # (held across the fetch; given back however it ends, cancelled too)
-                token = self._state.adopt() if store is not None else None
                 if token is not None:
-                    return token
+                    return token  # another process fetched it
                 try:
-                    return self._state.keep(await self._fetch())
+                    return state.keep(await self._fetch())
                 except Exception:
-                    fallback = self._state.usable()
+                    fallback = state.usable()
                     if fallback is None:
                         raise
                     return fallback
             finally:
-                if locked and store is not None:
-                    store.unlock(self._key)
+                state.unlock(locked)
 
     def invalidate(self, token: str) -> None:
         self._state.drop(token)  # no await between check and set: atomic for tasks
