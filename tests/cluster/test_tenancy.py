@@ -167,7 +167,7 @@ async def test_a_kickout_on_one_node_holds_a_login_by_resume_on_another() -> Non
     a = RedisPresence(shared, "a", 2.0, 60, kick_key=key)
     b = RedisPresence(shared, "b", 2.0, 60, kick_key=key)
     try:
-        owner = resume_owner("a" * 32, "u", "co")
+        owner = resume_owner("a" * 32, "u", "co", "web")
         await a.keep_resume("d", owner, until_ms=10_000, now_ms=0)
         kicked = await b.resume_of("d", owner, 1)
         assert kicked == ""

@@ -72,10 +72,14 @@ async def test_resume_credentials(app: OnlineApp) -> None:
     again, reply = await raw_login(app, "r", token="", resume=resume)
     assert reply["code"] == 0 and reply["resume"] != resume  # a new one each login
     await again.close()
-    # bound to its user and app; a made-up one is refused
-    other, reply = await raw_login(app, "someone_else", token="", resume=resume)
+    latest = reply["resume"]
+    # bound to its user, app and kind of terminal; a made-up one is refused
+    other, reply = await raw_login(app, "someone_else", token="", resume=latest)
     assert reply["code"] == 1000000
     await other.close()
+    pad, reply = await raw_login(app, "r", token="", resume=latest, mutex_type="pad")
+    assert reply["code"] == 1000000
+    await pad.close()
     bogus, reply = await raw_login(app, "r", token="", resume="0" * 32)
     assert reply["code"] == 1000000
     await bogus.close()
@@ -187,8 +191,11 @@ async def test_a_kick_reaches_credentials_of_terminals_not_online(app: OnlineApp
     assert got["code"] == 0 and got["result"]["kicked"] == 1, got
     await other.close()
     assert await eventually(lambda: app.online("away") == 0)
-    for company, resume in (("c1", resume_c1), ("c2", resume_c2)):
-        again, reply = await raw_login(app, "away", token="", resume=resume, company_id=company)
+    for company, mutex, resume in (("c1", None, resume_c1), ("c2", "pad", resume_c2)):
+        kind = {"mutex_type": mutex} if mutex else {}
+        again, reply = await raw_login(
+            app, "away", token="", resume=resume, company_id=company, **kind
+        )
         assert reply["code"] == 1000000, company
         await again.close()
 
@@ -198,12 +205,14 @@ async def test_kept_credentials_are_forgotten_whole() -> None:
     once its credentials are gone (pruned, unused or kicked)."""
     presence = LocalPresence(Registry())
     for company in ("c1", "c2"):
-        owner = resume_owner("a" * 32, "u", company)
+        owner = resume_owner("a" * 32, "u", company, "web")
         await presence.keep_resume(f"d-{company}", owner, until_ms=100, now_ms=0)
-    await presence.forget_resume("d-c1", resume_owner("a" * 32, "u", "c1"))
+    await presence.forget_resume("d-c1", resume_owner("a" * 32, "u", "c1", "web"))
     await presence.prune(now_ms=200, retention_ms=0)
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
-    await presence.keep_resume("d", resume_owner("a" * 32, "u", "c3"), until_ms=100, now_ms=0)
+    for mutex_type in ("web", "pc"):  # (a kickout forgets every kind of terminal's)
+        owner = resume_owner("a" * 32, "u", "c3", mutex_type)
+        await presence.keep_resume(f"d-{mutex_type}", owner, until_ms=100, now_ms=0)
     await presence.forget_resumes("a" * 32, "u")
     assert not presence._resumes and not presence._resumes_of and not presence._owners_of
 
@@ -323,8 +332,8 @@ async def test_a_login_by_resume_is_not_refused_for_its_users_other_logins(
     app: OnlineApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user's three terminals reconnect at once: two others keep their credentials
-    (which pushes the resuming one's new credential out of the last two kept) while it
-    is under way. Only a kickout refuses it."""
+    while it is under way (each kind of terminal keeps its own last two). Only a
+    kickout refuses it."""
     first, reply = await raw_login(app, "many", mutex_type="a", company_id="co")
     resume = reply["resume"]
     await first.close()
@@ -413,12 +422,13 @@ async def check_resume_steps(
     """A login by resume's check and place against a kickout (docs/security.md): any
     presence passes these. ``lose_marks``: the kickout marks kept go, if they ever do
     (their time is up)."""
-    owner = resume_owner("a" * 32, "u", "co")
+    owner = resume_owner("a" * 32, "u", "co", "web")
     await presence.keep_resume("old", owner, until_ms=10_000, now_ms=0)
     assert await presence.resume_of("old", owner, 1) == ""  # never kicked out
-    # another owner (user, or company) does not answer to it
-    assert await presence.resume_of("old", resume_owner("a" * 32, "v", "co"), 1) is None
-    assert await presence.resume_of("old", resume_owner("a" * 32, "u", "c2"), 1) is None
+    # another owner (user, company, or kind of terminal) does not answer to it
+    assert await presence.resume_of("old", resume_owner("a" * 32, "v", "co", "web"), 1) is None
+    assert await presence.resume_of("old", resume_owner("a" * 32, "u", "c2", "web"), 1) is None
+    assert await presence.resume_of("old", resume_owner("a" * 32, "u", "co", "pc"), 1) is None
     # a kickout since the check: the place is refused
     await presence.forget_resumes("a" * 32, "u")
     assert await presence.resume_of("old", owner, 1) is None
@@ -457,8 +467,9 @@ async def test_a_login_by_resume_checked_and_placed_in_one_process() -> None:
 
     await check_resume_steps(local, lose_marks)
     presence = LocalPresence(Registry())  # (Redis ends a credential in its own time)
-    await presence.keep_resume("d", resume_owner("a" * 32, "u", ""), until_ms=100, now_ms=0)
-    assert await presence.resume_of("d", resume_owner("a" * 32, "u", ""), 101) is None
+    owner = resume_owner("a" * 32, "u", "", "web")
+    await presence.keep_resume("d", owner, until_ms=100, now_ms=0)
+    assert await presence.resume_of("d", owner, 101) is None
 
 
 async def check_retained_steps(
@@ -472,7 +483,7 @@ async def check_retained_steps(
     app, other_app = "a" * 32, "b" * 32
 
     async def login(dev: str, app_id: str, user: str, used: str) -> None:
-        owner = resume_owner(app_id, user, "co")
+        owner = resume_owner(app_id, user, "co", "web")
         assert await presence.first_use(used, until_ms=10**13, now_ms=0)
         await presence.keep_resume(f"d-{used}", owner, until_ms=10**13, now_ms=0)
         pending = presence.retain(dev, Retained(used, owner, "web"))
@@ -488,22 +499,22 @@ async def check_retained_steps(
     # u's first login went: its token may be used again; u's second went too
     assert await presence.first_use("t-u1", until_ms=10**13, now_ms=1)
     assert await presence.first_use("t-u2", until_ms=10**13, now_ms=1)
-    u = resume_owner(app, "u", "co")
+    u = resume_owner(app, "u", "co", "web")
     assert await presence.resume_of("d-t-u2", u, 1) is None
     assert await offline(app) == {("v0", "web"), ("v1", "web"), ("v2", "web")}
     # the last three's state stays, and the other developer's
     for i in range(3):
         assert not await presence.first_use(f"t-v{i}", until_ms=10**13, now_ms=1)
-        v = resume_owner(app, f"v{i}", "co")
+        v = resume_owner(app, f"v{i}", "co", "web")
         assert await presence.resume_of(f"d-t-v{i}", v, 1) == ""
     assert not await presence.first_use("t-w", until_ms=10**13, now_ms=1)
-    assert await presence.resume_of("d-t-w", resume_owner(other_app, "w", "co"), 1) == ""
+    assert await presence.resume_of("d-t-w", resume_owner(other_app, "w", "co", "web"), 1) == ""
     assert await offline(other_app) == {("w", "web")}
     # a user whose later login is kept keeps its state when an earlier one goes
     await login("dev-a", app, "v2", "t-v2b")
     await login("dev-a", app, "x", "t-x")
     await login("dev-a", app, "y", "t-y")  # v0, v1, then v2's first login went
-    v2 = resume_owner(app, "v2", "co")
+    v2 = resume_owner(app, "v2", "co", "web")
     assert await presence.resume_of("d-t-v2b", v2, 1) == ""
     assert ("v2", "web") in await offline(app) and ("v0", "web") not in await offline(app)
 

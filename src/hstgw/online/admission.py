@@ -108,9 +108,11 @@ class Admission:
         app = await self._store.find_app(req.app_id)
         if app is None:
             raise await self._failed(address, TerminalCode.APP_NOT_FOUND)
-        # A resume credential answers for the same user in the same company only: its
-        # owner is the three ids joined.
-        owner = resume_owner(app.app_id, req.user_id, req.company_id)
+        # A resume credential answers for the same user in the same company on the same
+        # kind of terminal only: its owner is the four joined. (Across mutex_types, one
+        # token login's credential would let a terminal make a place, and an offline
+        # entry, of every kind it names, none of which a token login accounts for.)
+        owner = resume_owner(app.app_id, req.user_id, req.company_id, req.mutex_type)
         used: str | None = None  # the token's replay key, once noted as used
         kicked: str | None = None  # by resume: the mark of the user's bucket at its check
         now = self._clock()
@@ -237,7 +239,9 @@ class Admission:
             # The bucket's mark moved. A kickout of this user forgot the credential it
             # presents; if the credential is still there, the kickout was of another user
             # of the bucket: the place is claimed again, held to the mark read with it.
-            owner = resume_owner(session.app_id, session.user_id, session.company_id)
+            owner = resume_owner(
+                session.app_id, session.user_id, session.company_id, session.mutex_type
+            )
             again = await presence.resume_of(_digest(req.resume), owner, self._clock())
             if again is not None:
                 claim = await presence.claim(session, req.force_login, limit, again)

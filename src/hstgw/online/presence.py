@@ -70,9 +70,10 @@ UserTerminal = tuple[str, str]  # (user_id, mutex_type)
 _Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
 
 
-def resume_owner(app_id: str, user_id: str, company_id: str) -> str:
-    """Whose resume credentials these are: a user of an app in a company."""
-    return FIELD_SEPARATOR.join((app_id, user_id, company_id))
+def resume_owner(app_id: str, user_id: str, company_id: str, mutex_type: str) -> str:
+    """Whose resume credentials these are: a user of an app in a company, on a kind of
+    terminal (a credential resumes that terminal, not another kind of the user's)."""
+    return FIELD_SEPARATOR.join((app_id, user_id, company_id, mutex_type))
 
 
 def resume_user(app_id: str, user_id: str) -> str:
@@ -82,7 +83,8 @@ def resume_user(app_id: str, user_id: str) -> str:
 
 def user_of_owner(owner: str) -> str:
     """``resume_user`` of a resume owner (no id holds the separator)."""
-    return owner.rpartition(FIELD_SEPARATOR)[0]
+    app_id, _, rest = owner.partition(FIELD_SEPARATOR)
+    return app_id + FIELD_SEPARATOR + rest.partition(FIELD_SEPARATOR)[0]
 
 
 def kick_bucket(salt: bytes, user: str) -> int:
@@ -233,7 +235,8 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def keep_resume(self, digest: str, owner: str, until_ms: int, now_ms: int) -> None:
         """A resume credential (its digest) until ``until_ms``, for ``owner``: app_id,
-        user_id and company_id joined by ``FIELD_SEPARATOR``."""
+        user_id, company_id and mutex_type joined by ``FIELD_SEPARATOR``
+        (``resume_owner``)."""
 
     @abc.abstractmethod
     async def forget_resume(self, digest: str, owner: str) -> None:

@@ -2,9 +2,9 @@
 -- goes (cluster/presence.py, RedisPresence.keep_resume).
 -- KEYS[1] resume:<digest>          the credential
 -- KEYS[2] resumes:<owner>          the user's credentials in a company, newest first
--- KEYS[3] resume-owners:<user>     the owners (app_id<US>user_id<US>company_id) with
+-- KEYS[3] resume-owners:<user>     the owners (app_id<US>user_id<US>company_id<US>mutex_type) with
 --                                  credentials of app_id<US>user_id, for a kickout
--- ARGV[1] owner   app_id<US>user_id<US>company_id, the credential's owner
+-- ARGV[1] owner   app_id<US>user_id<US>company_id<US>mutex_type, the credential's owner
 -- ARGV[2] ttl     how long it stays valid, in ms
 -- ARGV[3] prefix  the credentials' key prefix (KEYS[1] without its digest)
 -- Returns how many older credentials were removed.
