@@ -116,7 +116,7 @@ _TERMINAL_MSG = {
     TerminalCode.FIELD_INVALID: "field invalid",
     TerminalCode.NOT_LOGGED_IN: "log in first",
     TerminalCode.TOO_LARGE: "body larger than 8192 bytes",
-    TerminalCode.RATE_LIMITED: "more than 100 messages per second",
+    TerminalCode.RATE_LIMITED: "more messages than the terminal's rate (a listing counts more)",
     TerminalCode.UNKNOWN_TYPE: "unknown message type",
     TerminalCode.NOT_ONLINE: "no such terminal online",
     TerminalCode.BUSY: "service busy (a store the gateway needs is unreachable); retry",

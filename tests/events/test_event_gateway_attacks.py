@@ -66,6 +66,24 @@ async def test_a_sync_costs_a_call_per_app(tmp_path: Path) -> None:
         await sub.close()
 
 
+async def test_syncing_a_large_app_again_costs_what_it_reads(tmp_path: Path) -> None:
+    # 10 calls a second, bursts of 20; the app's full sync reads 900 groups and their
+    # 900 users: a call and 18 more, once its size is known
+    for g in start_gateway(tmp_path, limit_calls_per_developer=10):
+        dev = g.new_dev()
+        app_id = make_app(g, dev)
+        await append(g, app_id, *(_big_group(i) for i in range(900)))
+        sub = await Sub.open(g)
+        assert (await sub.login(dev.dev_id, g.access_token(dev)))["result"] == 0
+        first = await sub.ask(20008, app_list=[{"app_id": app_id}])  # a call
+        assert first["result"] == 0 and len(first["group_list"]) == 900
+        # 19 calls each now: the bucket (what creating the app left of it) holds one
+        # at most (a call each, as before, dozens would pass)
+        replies = [await sub.ask(20008, app_list=[{"app_id": app_id}]) for _ in range(2)]
+        assert (20009, 606000006) in [(r["id"], r["result"]) for r in replies]
+        await sub.close()
+
+
 async def test_logging_in_again_with_bad_tokens_counts_as_failures(tmp_path: Path) -> None:
     for g in start_gateway(tmp_path, limit_auth_failures_per_address=3):
         dev = g.new_dev()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, start_gateway
 from tests.online.conftest import OnlineApp, make_app, raw_login
 
 pytestmark = pytest.mark.anyio
@@ -189,3 +192,26 @@ async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
     monkeypatch.undo()
     assert (await t.request({"type": "heartbeat", "seq": 2}))["code"] == 0
     await t.close()
+
+
+async def test_a_listing_costs_a_message_more_for_each_hundred_terminals(
+    tmp_path: Path,
+) -> None:
+    """Each page of ``list_online`` reads and sorts the whole company: one terminal of a
+    large company must not make the node do it at its full message rate."""
+    for g in start_gateway(tmp_path, message_rate=2):  # 2 a second, bursts of 2
+        app = make_app(g)
+        crowd = [
+            await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
+            for i in range(199)
+        ]
+        lister, _ = await raw_login(app, "lister", company_id="big")
+        listing = await lister.request({"type": "list_online", "seq": 1, "page_size": 10})
+        assert listing["total"] == 200
+        # 1 for the frame, 2 more for its 200 terminals: the next frame waits ~1 s
+        beat = await lister.request({"type": "heartbeat", "seq": 2})
+        assert beat["code"] == 1000104, beat
+        everyone = [lister, *(t for t, _ in crowd)]
+        for t in everyone:
+            t.conn.close_timeout = 0.1  # (the presence pushes they left unread hold a close)
+        await asyncio.gather(*(t.close() for t in everyone))

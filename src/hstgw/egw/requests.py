@@ -57,9 +57,13 @@ class Requests:
 
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
-        # each app of a sync is a snapshot read, of a subscribe a lookup: a call each
+        # each app of a subscribe is a lookup, a call each; of a sync a snapshot read, a
+        # call and one more a hundred entries its last full sync read
         apps = data.get("app_list") if rid in (p.SYNC, p.SUBSCRIBE) else None
-        await self._service.allow(session.dev_id, len(apps) if isinstance(apps, list) else 1)
+        cost = len(apps) if isinstance(apps, list) else 1
+        if rid == p.SYNC and isinstance(apps, list):
+            cost = self._service.sync_cost(apps)  # (before app_list is checked: as sent)
+        await self._service.allow(session.dev_id, cost)
         if rid == p.HEARTBEAT:
             await session.send(reply(p.HEARTBEAT_REPLY, Code.OK))
         elif rid == p.SUBSCRIBE:

@@ -23,6 +23,13 @@ __all__ = ["EventGatewayService"]
 
 log = logging.getLogger("hstgw.egw")
 
+# A full sync of an app costs a call more for each this many entries (groups, their
+# users and media) the app's last full sync on this node read: a sync reads and sends
+# every entry, and syncing a large app again and again must cost what its reads do.
+SYNCED_PER_CALL = 100
+# Apps whose last full sync's size is kept (past it the sizes start again).
+_SIZES_KEPT = 100_000
+
 
 class EventGatewayService:
     def __init__(
@@ -40,6 +47,7 @@ class EventGatewayService:
         self.feed = feed
         self._max_sessions = max_sessions
         self._sessions: dict[str, int] = {}  # dev_id -> its sessions open on this node
+        self._synced: dict[str, int] = {}  # app_id -> entries its last full sync read
 
     def opened(self, dev_id: str) -> None:
         """A session of ``dev_id`` begins (after its login), or 606000006 if the
@@ -102,7 +110,28 @@ class EventGatewayService:
 
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
         """(Of an app already checked with ``own``.)"""
-        return await self.feed.snapshot(app_id, group_ids)
+        snap = await self.feed.snapshot(app_id, group_ids)
+        if group_ids is None:
+            if len(self._synced) >= _SIZES_KEPT:
+                self._synced.clear()
+            self._synced[app_id] = sum(
+                1 + len(g.get("user_list", ())) + len(g.get("group_media_list", ()))
+                for g in snap.group_list
+            )
+        return snap
+
+    def sync_cost(self, app_list: Sequence[object]) -> int:
+        """The calls a sync's ``app_list`` (as sent) is worth: one an entry (a snapshot
+        read), and one more for each ``SYNCED_PER_CALL`` entries its app's last full
+        sync read (the first one's size is not known before it: one call). A sync of a
+        few groups, or a replay, may read less; it is charged as a full one, which it
+        may become."""
+        cost = 0
+        for entry in app_list:
+            app_id = entry.get("app_id") if isinstance(entry, dict) else None
+            read = self._synced.get(app_id, 0) if isinstance(app_id, str) else 0
+            cost += 1 + read // SYNCED_PER_CALL
+        return cost
 
     async def version(self, app_id: str) -> int:
         return await self.feed.version(app_id)

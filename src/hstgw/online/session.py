@@ -100,6 +100,12 @@ class Session:
         self._allowance -= 1.0
         return True
 
+    def charge(self, now: float, rate: float, messages: float) -> None:
+        """Work worth ``messages`` more, done: taken from the same bucket, into debt if
+        need be (the terminal's next frames are refused until it refills)."""
+        self._allowance = refill(self._allowance, self._last_refill, now, rate, rate) - messages
+        self._last_refill = now
+
     def allow_group(self, now: float, rate: float) -> bool:
         """Token bucket of ``rate`` group frames per second, burst ``10 * rate``: each is
         a durable event, which the message rate alone would let one terminal write 100
