@@ -58,6 +58,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_LIMIT_LOGIN_FAILURES_PER_ADDRESS": "13",
         "HSTGW_LIMIT_APPS_PER_DEVELOPER": "17",
         "HSTGW_LIMIT_RETAINED_LOGINS_PER_DEVELOPER": "500",
+        "HSTGW_LIMIT_INVITEES_PER_DEVELOPER": "600",
         "HSTGW_TOKEN_REPLAY_PROTECTION": "false",
         "HSTGW_SQLITE_CACHE_MIB": "16",
         "HSTGW_SQLITE_SYNCHRONOUS": "full",
@@ -110,6 +111,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     assert s.limit_login_failures_per_address == 13
     assert s.limit_apps_per_developer == 17
     assert s.limit_retained_logins_per_developer == 500
+    assert s.limit_invitees_per_developer == 600
     assert (s.limit_webhooks_per_developer, s.webhook_allow_private, s.webhook_timeout) == (
         3,
         True,

@@ -75,7 +75,9 @@ class Gateway:
         relay: Relay
         if cluster is None:
             presence = LocalPresence(
-                registry, retained_per_developer=settings.limit_retained_logins_per_developer
+                registry,
+                retained_per_developer=settings.limit_retained_logins_per_developer,
+                invitees_per_developer=settings.limit_invitees_per_developer,
             )
             buckets, router = LocalBuckets(), LocalRouter()
             relay, node = LocalRelay(), ""

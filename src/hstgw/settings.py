@@ -160,6 +160,10 @@ class Settings(BaseSettings):
     # entry) is kept: past it, the oldest's goes (a backend logging in made-up users
     # must not grow the process without end; docs/security.md).
     limit_retained_logins_per_developer: int = Field(default=100_000, ge=100)
+    # Invitees of a developer's pending invites, all its apps together (each kept 10
+    # minutes for its reply): past it, the developer's oldest invites go. At least one
+    # invite's worth (500 targets).
+    limit_invitees_per_developer: int = Field(default=100_000, ge=500)
     # Webhooks (docs/webhooks.md). Endpoints a developer may register (0: no limit).
     limit_webhooks_per_developer: int = Field(default=20, ge=0, le=10_000)
     # Deliver to private, loopback, link-local, multicast and unspecified addresses too

@@ -26,7 +26,7 @@ from tests.online.test_replay import (
     check_resume_steps,
     check_retained_steps,
 )
-from tests.online.test_tenancy import APP_A, APP_B, _invite, _reply
+from tests.online.test_tenancy import APP_A, _invite, _reply, check_invite_bounds
 
 pytestmark = pytest.mark.anyio
 
@@ -62,28 +62,25 @@ async def test_company_scope_holds_across_nodes(two: list[Gateway]) -> None:
         await t.close()
 
 
-async def test_pending_invites_are_bounded_per_app_in_redis() -> None:
+async def test_pending_invites_are_bounded_per_app_and_per_developer_in_redis() -> None:
     require_redis()
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)
     try:
         presence = RedisPresence(
-            shared, "n1", 2.0, 60, invites_per_app=5, kick_key=secrets.token_bytes(32)
+            shared,
+            "n1",
+            2.0,
+            60,
+            invites_per_app=5,
+            kick_key=secrets.token_bytes(32),
+            invitees_per_developer=20,
         )
-        assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
-        for seq in range(50):
-            assert await presence.remember_invite(
-                APP_A, "g", seq, ("eve", "web"), ["x"], 1000 + seq
-            )
-        assert await presence.find_invite(APP_B, "room", 1, "ann", 1000) == (True, ("bob", "web"))
-        assert await presence.find_invite(APP_A, "g", 49, "x", 1100) == (True, ("eve", "web"))
-        assert (await presence.find_invite(APP_A, "g", 0, "x", 1100))[0] is False
-        assert await shared.client.hlen(shared.key("inv", APP_A)) == 5
-        # the same inviter may send it again; another may not take it over
-        assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["cy"], 1001)
-        assert not await presence.remember_invite(APP_B, "room", 1, ("eve", "web"), ["x"], 1002)
-        assert not await presence.remember_invite(APP_B, "room", 1, None, ["x"], 1002)
-        assert await presence.find_invite(APP_B, "room", 1, "cy", 1002) == (True, ("bob", "web"))
+        await check_invite_bounds(presence)
+        assert await shared.client.hlen(shared.key("inv", APP_A)) <= 5
+        # the developer's count follows what it holds (two invites of 8)
+        assert int(await shared.client.hget(shared.key("invn", "dev-1"), "*")) == 16
+        assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
     finally:
         await shared.close()
         drop_namespace(namespace)
@@ -209,6 +206,13 @@ async def test_what_token_logins_leave_is_kept_for_the_last_few_in_redis() -> No
         await check_retained_steps(presence, offline, go_offline)
         kept = await shared.client.llen(shared.key("retained", "dev-a"))
         assert kept == 3 and await shared.client.pttl(shared.key("retained", "dev-a")) > 0
+        # the index of a user's owners goes with its last owner's credentials: only the
+        # users kept (v0's to v2's... and x's, y's, w's of the other developer) have one
+        indexed = {
+            k.decode().rpartition("\x1f")[2]
+            async for k in shared.client.scan_iter(match=shared.key("resume-owners", "*"))
+        }
+        assert indexed == {"v2", "x", "y", "w"}, indexed
     finally:
         await shared.close()
         drop_namespace(namespace)

@@ -66,20 +66,35 @@ async def test_a_sync_costs_a_call_per_app(tmp_path: Path) -> None:
         await sub.close()
 
 
-async def test_syncing_a_large_app_again_costs_what_it_reads(tmp_path: Path) -> None:
-    # 10 calls a second, bursts of 20; the app's full sync reads 900 groups and their
-    # 900 users: a call and 18 more, once its size is known
+def _crowded_group(i: int, users: int) -> list[Entry]:
+    return [
+        Entry(
+            EventId.USER_JOINED, {"group_id": f"g{i:03d}", "user_id": f"u{u}"}, holder=f"h{i}-{u}"
+        )
+        for u in range(users)
+    ]
+
+
+@pytest.mark.parametrize("names_groups", [False, True], ids=["full", "of-its-groups"])
+async def test_syncing_a_large_app_again_costs_what_it_reads(
+    tmp_path: Path, names_groups: bool
+) -> None:
+    # 10 calls a second, bursts of 20; a sync of the app reads 100 groups and their
+    # 1000 users: a call and 11 more, once its size is known
     for g in start_gateway(tmp_path, limit_calls_per_developer=10):
         dev = g.new_dev()
         app_id = make_app(g, dev)
-        await append(g, app_id, *(_big_group(i) for i in range(900)))
+        await append(g, app_id, *(e for i in range(100) for e in _crowded_group(i, 10)))
         sub = await Sub.open(g)
         assert (await sub.login(dev.dev_id, g.access_token(dev)))["result"] == 0
-        first = await sub.ask(20008, app_list=[{"app_id": app_id}])  # a call
-        assert first["result"] == 0 and len(first["group_list"]) == 900
-        # 19 calls each now: the bucket (what creating the app left of it) holds one
-        # at most (a call each, as before, dozens would pass)
-        replies = [await sub.ask(20008, app_list=[{"app_id": app_id}]) for _ in range(2)]
+        entry: dict[str, object] = {"app_id": app_id}
+        if names_groups:  # (every group by name: as much read as a full sync)
+            entry["group_list"] = [f"g{i:03d}" for i in range(100)]
+        first = await sub.ask(20008, app_list=[entry])  # a call
+        assert first["result"] == 0 and len(first["group_list"]) == 100
+        # 12 calls each now: what creating the app left of the bucket holds one at most
+        # (a call each, as before, dozens would pass)
+        replies = [await sub.ask(20008, app_list=[entry]) for _ in range(2)]
         assert (20009, 606000006) in [(r["id"], r["result"]) for r in replies]
         await sub.close()
 

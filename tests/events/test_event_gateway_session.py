@@ -79,8 +79,8 @@ class Owner:
     async def allow(self, dev_id: str, cost: int = 1) -> None:
         return None
 
-    def sync_cost(self, app_list: Sequence[object]) -> int:
-        return len(app_list)
+    def sync_extra(self, app_id: str) -> int:
+        return 0
 
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
         return await self.feed.snapshot(app_id, group_ids)

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from hstgw.online.presence import LocalPresence
+from hstgw.online.presence import INVITE_TTL_MS, LocalPresence, Presence
 from hstgw.online.registry import Registry
 from hstgw.online.session import Session
 from tests.online.conftest import OnlineApp, raw_login
 
 pytestmark = pytest.mark.anyio
 
-APP_A, APP_B = "a" * 32, "b" * 32
+APP_A, APP_B, APP_C = "a" * 32, "b" * 32, "c" * 32
 
 
 class _Link:
@@ -137,15 +137,55 @@ async def test_the_backends_invite_is_not_taken_over_by_a_terminal(app: OnlineAp
         await t.close()
 
 
-async def test_pending_invites_are_bounded_per_app_not_across_apps() -> None:
-    presence = LocalPresence(Registry(), invites_per_app=5)
-    assert await presence.remember_invite(APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
+async def check_invite_bounds(presence: Presence) -> None:
+    """Pending invites are bounded per app (here 5, ``invites_per_app``) and per
+    developer (20 invitees, ``invitees_per_developer``): any presence passes these."""
+    # dev-1 holds apps A and B, dev-2 app C
+    assert await presence.remember_invite("dev-1", APP_B, "room", 1, ("bob", "web"), ["ann"], 1000)
+    assert await presence.remember_invite("dev-2", APP_C, "hall", 1, None, ["cy"], 1000)
     for seq in range(50):  # app A's invites flood in
-        assert await presence.remember_invite(APP_A, "g", seq, ("eve", "web"), ["x"], 1000)
-    assert await presence.find_invite(APP_B, "room", 1, "ann", 1000) == (True, ("bob", "web"))
-    assert await presence.find_invite(APP_A, "g", 49, "x", 1000) == (True, ("eve", "web"))
-    assert (await presence.find_invite(APP_A, "g", 0, "x", 1000))[0] is False  # A's oldest
-    assert presence.pending_invites() == 6
+        assert await presence.remember_invite(
+            "dev-1", APP_A, "g", seq, ("eve", "web"), ["x"], 1000 + seq
+        )
+    assert await presence.find_invite(APP_B, "room", 1, "ann", 1100) == (True, ("bob", "web"))
+    assert await presence.find_invite(APP_A, "g", 49, "x", 1100) == (True, ("eve", "web"))
+    assert (await presence.find_invite(APP_A, "g", 0, "x", 1100))[0] is False  # A's oldest
+    # the same inviter may send it again; another may not take it over
+    assert await presence.remember_invite("dev-1", APP_B, "room", 1, ("bob", "web"), ["cy"], 1101)
+    assert not await presence.remember_invite("dev-1", APP_B, "room", 1, None, ["x"], 1102)
+    assert await presence.find_invite(APP_B, "room", 1, "cy", 1102) == (True, ("bob", "web"))
+    # the developer's invitees, all its apps together (6 now): its oldest go, in any
+    # of its apps, never another developer's
+    crowd = [f"u{i}" for i in range(8)]
+    for seq in range(2):  # 6 + 16 > 20: A's two oldest go
+        assert await presence.remember_invite("dev-1", APP_B, "big", seq, None, crowd, 1200)
+    for seq in (45, 46):
+        assert (await presence.find_invite(APP_A, "g", seq, "x", 1200))[0] is False
+    assert await presence.find_invite(APP_A, "g", 47, "x", 1200) == (True, ("eve", "web"))
+    assert await presence.find_invite(APP_B, "room", 1, "cy", 1200) == (True, ("bob", "web"))
+    assert await presence.find_invite(APP_B, "big", 1, "u7", 1200) == (True, None)
+    assert await presence.find_invite(APP_C, "hall", 1, "cy", 1200) == (True, None)
+    # one invite larger than the bound is kept alone
+    huge = [f"h{i}" for i in range(30)]
+    assert await presence.remember_invite("dev-1", APP_A, "all", 1, None, huge, 1300)
+    assert await presence.find_invite(APP_A, "all", 1, "h29", 1300) == (True, None)
+    for app_id, group, seq, who in ((APP_B, "big", 1, "u7"), (APP_B, "room", 1, "cy")):
+        assert (await presence.find_invite(app_id, group, seq, who, 1300))[0] is False
+    assert await presence.find_invite(APP_C, "hall", 1, "cy", 1300) == (True, None)
+    # once they expire, the developer's count is free again
+    later = 1300 + INVITE_TTL_MS + 1
+    await presence.prune(later, 0)
+    for seq in range(2):
+        assert await presence.remember_invite("dev-1", APP_B, "big", 10 + seq, None, crowd, later)
+    assert await presence.find_invite(APP_B, "big", 10, "u0", later) == (True, None)
+
+
+async def test_pending_invites_are_bounded_per_app_and_per_developer() -> None:
+    presence = LocalPresence(Registry(), invites_per_app=5, invitees_per_developer=20)
+    await check_invite_bounds(presence)
+    await presence.prune(10**13, 0)
+    assert presence.pending_invites() == 0
+    assert not presence._invites_of and not presence._invitees  # (nothing of them left)
 
 
 # a terminal reaches only its app and company (issue 10, item 5)

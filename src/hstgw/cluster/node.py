@@ -68,6 +68,7 @@ class ClusterNode:
             settings.presence_retention,
             kick_key=derive_key(master, "kickout buckets"),
             retained_per_developer=settings.limit_retained_logins_per_developer,
+            invitees_per_developer=settings.limit_invitees_per_developer,
             retained_kept_s=max(
                 settings.token_max_age,
                 settings.terminal_resume_ttl,

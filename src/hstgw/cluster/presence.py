@@ -15,6 +15,9 @@ Keys (under the namespace of ``SharedRedis``), for app ``A``, ``<US>`` being
 - ``inv:A`` hash ``group_id<US>seq_id`` -> ``[inviter, [invitee...], sent_ms]`` (inviter
   ``user_id<US>mutex_type``, "" for the app's backend) and ``invt:A`` zset of the same
   fields by time: the app's pending invites, at most ``invites_per_app`` of them.
+- ``invd:<dev_id>`` zset of ``A<US>group_id<US>seq_id`` by time and ``invn:<dev_id>``
+  hash of the same -> its invitees' count (``*`` -> all of them): a developer's
+  pending invites in all its apps, at most ``invitees_per_developer`` invitees.
 
 Each change of a terminal is one Lua script, so the indexes never disagree and two
 logins of one terminal on two nodes cannot both pass (design 5, mutex_type).
@@ -40,6 +43,7 @@ from hstgw.errors import TerminalCode
 from hstgw.online.presence import (
     FIELD_SEPARATOR,
     INVITE_TTL_MS,
+    INVITEES_PER_DEVELOPER,
     INVITES_PER_APP,
     KICKS_KEPT_MS,
     RETAINED_PER_DEVELOPER,
@@ -91,6 +95,7 @@ class RedisPresence(Presence):
         *,
         kick_key: bytes,
         retained_per_developer: int = RETAINED_PER_DEVELOPER,
+        invitees_per_developer: int = INVITEES_PER_DEVELOPER,
         retained_kept_s: int = 86400,
     ) -> None:
         self.node = node
@@ -99,6 +104,7 @@ class RedisPresence(Presence):
         self._retain = redis.script(_RETAIN)
         self.kick_key = kick_key
         self._invites_per_app = invites_per_app
+        self._invitees_most = invitees_per_developer
         self._remember_invite = redis.script(_REMEMBER_INVITE)
         self._r = redis
         self._lease_ms = int(lease_s * 1000)
@@ -256,6 +262,7 @@ class RedisPresence(Presence):
 
     async def remember_invite(
         self,
+        dev_id: str,
         app_id: str,
         group_id: str,
         seq_id: int,
@@ -265,7 +272,7 @@ class RedisPresence(Presence):
     ) -> bool:
         k = self._r.key
         kept = await self._remember_invite(
-            [k("inv", app_id), k("invt", app_id)],
+            [k("inv", app_id), k("invt", app_id), k("invd", dev_id), k("invn", dev_id)],
             [
                 group_id + FIELD_SEPARATOR + str(seq_id),
                 FIELD_SEPARATOR.join(inviter) if inviter is not None else "",
@@ -273,6 +280,11 @@ class RedisPresence(Presence):
                 now_ms,
                 INVITE_TTL_MS,
                 self._invites_per_app,
+                app_id,
+                len(invitees),
+                self._invitees_most,
+                k("inv", ""),
+                k("invt", ""),
             ],
         )
         return bool(kept)

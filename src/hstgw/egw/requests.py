@@ -57,13 +57,10 @@ class Requests:
 
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
-        # each app of a subscribe is a lookup, a call each; of a sync a snapshot read, a
-        # call and one more a hundred entries its last full sync read
+        # each app of a sync is a snapshot read, of a subscribe a lookup: a call each (a
+        # sync's large apps more, each as its turn comes: ``_sync``)
         apps = data.get("app_list") if rid in (p.SYNC, p.SUBSCRIBE) else None
-        cost = len(apps) if isinstance(apps, list) else 1
-        if rid == p.SYNC and isinstance(apps, list):
-            cost = self._service.sync_cost(apps)  # (before app_list is checked: as sent)
-        await self._service.allow(session.dev_id, cost)
+        await self._service.allow(session.dev_id, len(apps) if isinstance(apps, list) else 1)
         if rid == p.HEARTBEAT:
             await session.send(reply(p.HEARTBEAT_REPLY, Code.OK))
         elif rid == p.SUBSCRIBE:
@@ -106,6 +103,9 @@ class Requests:
                 await session.send(_sync_error(ParameterInvalid(field, exc.reason), entry, seq))
                 continue
             try:
+                extra = self._service.sync_extra(entry.app_id)
+                if extra:  # (each app's on its own: a cost is at most the rate's burst)
+                    await self._service.allow(session.dev_id, extra)
                 await self._sync_app(session, entry, seq)
             except GatewayError as exc:
                 await session.send(_sync_error(exc, entry, seq))

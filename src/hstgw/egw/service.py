@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from hstgw.abuse import Guard
 from hstgw.apps import owned_app
@@ -23,9 +24,9 @@ __all__ = ["EventGatewayService"]
 
 log = logging.getLogger("hstgw.egw")
 
-# A full sync of an app costs a call more for each this many entries (groups, their
-# users and media) the app's last full sync on this node read: a sync reads and sends
-# every entry, and syncing a large app again and again must cost what its reads do.
+# A sync of an app costs a call more for each this many entries (groups, their users
+# and media) the app's last sync on this node read: a sync reads and sends every entry
+# it names, and syncing a large app again and again must cost what its reads do.
 SYNCED_PER_CALL = 100
 # Apps whose last full sync's size is kept (past it the sizes start again).
 _SIZES_KEPT = 100_000
@@ -111,30 +112,26 @@ class EventGatewayService:
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
         """(Of an app already checked with ``own``.)"""
         snap = await self.feed.snapshot(app_id, group_ids)
-        if group_ids is None:
-            if len(self._synced) >= _SIZES_KEPT:
-                self._synced.clear()
-            self._synced[app_id] = sum(
-                1 + len(g.get("user_list", ())) + len(g.get("group_media_list", ()))
-                for g in snap.group_list
-            )
+        if len(self._synced) >= _SIZES_KEPT:
+            self._synced.clear()
+        self._synced[app_id] = sum(_entries(g) for g in snap.group_list)
         return snap
 
-    def sync_cost(self, app_list: Sequence[object]) -> int:
-        """The calls a sync's ``app_list`` (as sent) is worth: one an entry (a snapshot
-        read), and one more for each ``SYNCED_PER_CALL`` entries its app's last full
-        sync read (the first one's size is not known before it: one call). A sync of a
-        few groups, or a replay, may read less; it is charged as a full one, which it
-        may become."""
-        cost = 0
-        for entry in app_list:
-            app_id = entry.get("app_id") if isinstance(entry, dict) else None
-            read = self._synced.get(app_id, 0) if isinstance(app_id, str) else 0
-            cost += 1 + read // SYNCED_PER_CALL
-        return cost
+    def sync_extra(self, app_id: str) -> int:
+        """The calls a sync of the app is worth beyond its snapshot read's one: one for
+        each ``SYNCED_PER_CALL`` entries the app's last sync on this node read (full or
+        of a few groups; the first one's size is not known before it)."""
+        return self._synced.get(app_id, 0) // SYNCED_PER_CALL
 
     async def version(self, app_id: str) -> int:
         return await self.feed.version(app_id)
 
     async def after(self, app_id: str, version: int, limit: int) -> list[Event] | None:
         return await self.feed.after(app_id, version, limit)
+
+
+def _entries(group: dict[str, Any]) -> int:
+    """What a group's entry in a sync holds: itself, its users and media, each user's."""
+    users = group.get("user_list") or ()
+    media = sum(len(u["media_info"]) for u in users if isinstance(u.get("media_info"), list))
+    return 1 + len(users) + len(group.get("group_media_list") or ()) + media

@@ -1,10 +1,10 @@
 """Admission: a terminal's login, from its first frame to its place in presence.
 
 The rules, in order: the user_id and a credential (a token, or a resume credential
-of the same app, user and company); the token's replay protection; the abuse limits
-(failed logins per address, logins per app); the app's state, its developer's and
-its online service; the spending limits; the place (app, user_id, mutex_type) and
-the app's use_limit, claimed in presence.
+of the same app, user, company and kind of terminal); the token's replay protection;
+the abuse limits (failed logins per address, logins per app); the app's state, its
+developer's and its online service; the spending limits; the place (app, user_id,
+mutex_type) and the app's use_limit, claimed in presence.
 """
 
 from __future__ import annotations

@@ -197,4 +197,4 @@ class Deliveries:
     ) -> list[str]:
         """The app's backend invites the users to a group; the users none reached."""
         await self._signaling_app(dev_id, app_id)
-        return await self._invites.send(app_id, group_id, user_ids, seq_id, extend_info)
+        return await self._invites.send(dev_id, app_id, group_id, user_ids, seq_id, extend_info)

@@ -24,6 +24,7 @@ class Invites:
 
     async def send(
         self,
+        dev_id: str,
         app_id: str,
         group_id: str,
         user_ids: Iterable[str],
@@ -32,7 +33,8 @@ class Invites:
         inviter: Session | None = None,
     ) -> list[str]:
         """Deliver an invite to every online terminal of each user; the users none
-        reached. ``inviter``: the inviting terminal, None for the app's backend."""
+        reached. ``dev_id``: the app's developer (whose pending invites are bounded
+        together); ``inviter``: the inviting terminal, None for the app's backend."""
         if extend_info is not None:
             check_body(extend_info, "extend_info")
         described_inviter = inviter.describe() if inviter is not None else {"backend": True}
@@ -63,6 +65,7 @@ class Invites:
         # (docs/security.md).
         invitees = [users[i] for i in dict.fromkeys(user_of)]
         if invitees and not await presence.remember_invite(
+            dev_id,
             app_id,
             group_id,
             seq_id,

@@ -27,6 +27,7 @@ from hstgw.online.session import Session, TerminalKey, describe
 
 __all__ = [
     "FIELD_SEPARATOR",
+    "INVITEES_PER_DEVELOPER",
     "INVITES_PER_APP",
     "KICKS_KEPT_MS",
     "KICK_BUCKETS",
@@ -59,15 +60,20 @@ KICK_BUCKETS = 1 << 16
 # its last token logins; an older one's goes (docs/security.md).
 RETAINED_PER_DEVELOPER = 100_000
 # Joins ids into one string where a key, hash field or owner needs several
-# (user_id + mutex_type, app_id + user_id + company_id, group_id + seq_id): ASCII's unit
+# (user_id + mutex_type, a resume owner's four ids, group_id + seq_id): ASCII's unit
 # separator, which the ids' written rules (letters, digits, _ and -; app_id hex) never
 # let in, so the join splits back into the same ids and two joins never collide.
 FIELD_SEPARATOR = "\x1f"
 # Pending invites kept per app (docs/security.md): past it, the app's oldest is forgotten;
 # one app's invites never evict another's.
 INVITES_PER_APP = 1_000
+# Invitees of pending invites kept per developer, all its apps together (each ~200
+# bytes at most): past it, the developer's oldest invites are forgotten; one
+# developer's never evict another's (HSTGW_LIMIT_INVITEES_PER_DEVELOPER).
+INVITEES_PER_DEVELOPER = 100_000
 UserTerminal = tuple[str, str]  # (user_id, mutex_type)
-_Invite = tuple[UserTerminal | None, frozenset[str], int]  # inviter, invitees, sent at (ms)
+# inviter, invitees, sent at (ms), the app's developer
+_Invite = tuple[UserTerminal | None, frozenset[str], int, str]
 
 
 def resume_owner(app_id: str, user_id: str, company_id: str, mutex_type: str) -> str:
@@ -77,7 +83,8 @@ def resume_owner(app_id: str, user_id: str, company_id: str, mutex_type: str) ->
 
 
 def resume_user(app_id: str, user_id: str) -> str:
-    """A user of an app, whose resume owners (one a company) a kickout forgets together."""
+    """A user of an app, whose resume owners (one a company and kind of terminal) a
+    kickout forgets together."""
     return FIELD_SEPARATOR.join((app_id, user_id))
 
 
@@ -205,6 +212,7 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     async def remember_invite(
         self,
+        dev_id: str,
         app_id: str,
         group_id: str,
         seq_id: int,
@@ -214,7 +222,9 @@ class Presence(abc.ABC):
     ) -> bool:
         """An invite was sent by ``inviter`` (None: the app's backend) to ``invitees``,
         for their replies. False, and nothing kept, if a pending invite of another
-        inviter holds (group_id, seq_id); the same inviter's replaces its own."""
+        inviter holds (group_id, seq_id); the same inviter's replaces its own. Past the
+        app's ``invites_per_app`` invites, or the developer's (``dev_id``, the app's)
+        ``invitees_per_developer`` invitees, the oldest are forgotten."""
 
     @abc.abstractmethod
     async def find_invite(
@@ -300,6 +310,7 @@ class LocalPresence(Presence):
         node: str = "local",
         invites_per_app: int = INVITES_PER_APP,
         retained_per_developer: int = RETAINED_PER_DEVELOPER,
+        invitees_per_developer: int = INVITEES_PER_DEVELOPER,
     ) -> None:
         self.node = node
         self._retained: dict[str, deque[Retained]] = {}  # dev_id -> its token logins
@@ -314,10 +325,15 @@ class LocalPresence(Presence):
         # app_id -> (group_id, seq_id) -> (inviter, invitees, sent at ms), oldest first
         self._invites: dict[str, dict[tuple[str, int], _Invite]] = {}
         self._invites_per_app = invites_per_app
+        # dev_id -> (app_id, group_id, seq_id) of its pending invites, oldest first ->
+        # the invitees each holds; and how many they hold in all
+        self._invites_of: dict[str, dict[tuple[str, str, int], int]] = {}
+        self._invitees: Counter[str] = Counter()
+        self._invitees_most = invitees_per_developer
         self._used: dict[str, int] = {}  # token key -> until (ms)
         self._resumes: dict[str, tuple[str, int]] = {}  # digest -> (owner, until)
         self._resumes_of: dict[str, list[str]] = {}  # owner -> digests, oldest first
-        # app_id<US>user_id -> the owners (one a company) holding credentials
+        # app_id<US>user_id -> the owners (a company and kind each) holding credentials
         self._owners_of: dict[str, set[str]] = {}
 
     def _terminal(self, s: Session) -> Terminal:
@@ -380,6 +396,7 @@ class LocalPresence(Presence):
 
     async def remember_invite(
         self,
+        dev_id: str,
         app_id: str,
         group_id: str,
         seq_id: int,
@@ -393,11 +410,29 @@ class LocalPresence(Presence):
         if held is not None:
             if held[0] != inviter and held[2] >= now_ms - INVITE_TTL_MS:
                 return False  # the owner's invite stands
-            del pending[key]  # (sent again: it goes to the end, as the newest)
+            self._drop_invite(app_id, key)  # (sent again: it goes to the end, as the newest)
         while len(pending) >= self._invites_per_app:
-            del pending[next(iter(pending))]
-        pending[key] = (inviter, frozenset(invitees), now_ms)
+            self._drop_invite(app_id, next(iter(pending)))
+        mine = self._invites_of.setdefault(dev_id, {})
+        while mine and self._invitees[dev_id] + len(invitees) > self._invitees_most:
+            oldest_app, oldest_group, oldest_seq = next(iter(mine))
+            self._drop_invite(oldest_app, (oldest_group, oldest_seq))
+        self._invites.setdefault(app_id, pending)  # (emptied above: kept for this one)
+        pending[key] = (inviter, frozenset(invitees), now_ms, dev_id)
+        self._invites_of.setdefault(dev_id, mine)[(app_id, group_id, seq_id)] = len(invitees)
+        self._invitees[dev_id] += len(invitees)
         return True
+
+    def _drop_invite(self, app_id: str, key: tuple[str, int]) -> None:
+        pending = self._invites[app_id]
+        dev_id = pending.pop(key)[3]
+        if not pending:
+            del self._invites[app_id]
+        mine = self._invites_of[dev_id]
+        self._invitees[dev_id] -= mine.pop((app_id, *key))
+        if not mine:
+            del self._invites_of[dev_id]
+            del self._invitees[dev_id]
 
     def pending_invites(self) -> int:
         """How many invites are kept, all apps together."""
@@ -500,12 +535,9 @@ class LocalPresence(Presence):
             owner, _ = self._resumes.pop(digest)
             self._drop_kept(owner, digest)
         self._registry.prune_offline(now_ms - retention_ms)
-        for app_id in list(self._invites):
-            pending = self._invites[app_id]
-            for k in [k for k, (_, _, at) in pending.items() if at < now_ms - INVITE_TTL_MS]:
-                del pending[k]
-            if not pending:
-                del self._invites[app_id]
+        for app_id, pending in list(self._invites.items()):
+            for k in [k for k, held in pending.items() if held[2] < now_ms - INVITE_TTL_MS]:
+                self._drop_invite(app_id, k)
 
 
 def _refs_of(login: Retained) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from hstgw.online.scope import ScopeNotices
 from hstgw.online.session import Session
 from hstgw.online.tenants import DEVELOPER_DISABLED, DeveloperStatus, OnlineApps
 from hstgw.online.terminals import LocalTerminals
-from hstgw.store import Store, Unavailable
+from hstgw.store import App, Store, Unavailable
 
 __all__ = ["HANDLERS", "TerminalRequests"]
 
@@ -127,10 +127,13 @@ class TerminalRequests:
             key=lambda t: (t.user_id, t.mutex_type),
         )
         start = (req.page - 1) * req.page_size
-        # Each page reads and sorts every terminal of the company: a message more for
-        # each LISTED_PER_MESSAGE of them, so that one terminal of a large company
-        # cannot spend the node's loop a hundred listings a second.
-        session.charge(self._ticks(), self._message_rate, len(users) // LISTED_PER_MESSAGE)
+        # Each page reads and sorts every terminal of the company (in a cluster, reads
+        # the app's: Redis keeps them by app): a message more for each
+        # LISTED_PER_MESSAGE of them, so that one terminal of a large company cannot
+        # spend the node's loop a hundred listings a second.
+        presence = self._presence
+        read = len(users) if presence.alone else await presence.count(session.app_id)
+        session.charge(self._ticks(), self._message_rate, read // LISTED_PER_MESSAGE)
         return {
             "total": len(users),
             "page": req.page,
@@ -145,7 +148,8 @@ class TerminalRequests:
         self._scope.notify(session, state=1)
         return {}
 
-    async def _check_signaling(self, session: Session) -> None:
+    async def _check_signaling(self, session: Session) -> App:
+        """The session's app, if its signaling may be spent (else why not)."""
         # Billing decides (from memory when it holds the app's use; else it reads it).
         app = self._apps.get(session.app_id) or await self._store.find_app(session.app_id)
         if app is None:
@@ -153,14 +157,21 @@ class TerminalRequests:
         refusal = await self._quota.signaling_refusal(app)
         if refusal is not None:
             raise TerminalError(TerminalCode.CONSUMPTION_LIMIT, refusal)
+        return app
 
     async def _invite_from_terminal(self, session: Session, data: dict[str, Any]) -> Reply:
         req: InviteReq = parse_request(InviteReq, data)
-        await self._check_signaling(session)
+        app = await self._check_signaling(session)
         if req.extend_info is not None:
             check_body(req.extend_info, "extend_info", terminal=True)
         failed = await self._invites.send(
-            session.app_id, req.group_id, req.user_ids, req.seq_id, req.extend_info, session
+            app.dev_id,
+            session.app_id,
+            req.group_id,
+            req.user_ids,
+            req.seq_id,
+            req.extend_info,
+            session,
         )
         return {"seq_id": req.seq_id, "failed_user_ids": failed}
 

@@ -1,7 +1,8 @@
 -- keep_resume: store a resume credential; a user's last two stay valid, an older one
 -- goes (cluster/presence.py, RedisPresence.keep_resume).
 -- KEYS[1] resume:<digest>          the credential
--- KEYS[2] resumes:<owner>          the user's credentials in a company, newest first
+-- KEYS[2] resumes:<owner>          the credentials of a user in a company on a kind of
+--                                  terminal, newest first
 -- KEYS[3] resume-owners:<user>     the owners (app_id<US>user_id<US>company_id<US>mutex_type) with
 --                                  credentials of app_id<US>user_id, for a kickout
 -- ARGV[1] owner   app_id<US>user_id<US>company_id<US>mutex_type, the credential's owner

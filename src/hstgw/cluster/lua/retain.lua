@@ -32,7 +32,7 @@ for _ = 1, over do
       redis.call('DEL', ARGV[4] .. d)
     end
     redis.call('DEL', ARGV[5] .. owner)
-    redis.call('SREM', ARGV[6] .. string.match(owner, '^(.*)\31'), owner)
+    redis.call('SREM', ARGV[6] .. string.match(owner, '^([^\31]*\31[^\31]*)'), owner)
   end
   if unref('t' .. app .. '\31' .. field) then redis.call('HDEL', ARGV[7] .. app, field) end
 end
