@@ -18,6 +18,7 @@ from hstgw.billing.service import Billing
 from hstgw.developers import Developers
 from hstgw.events.log import EventLog, GroupLimits, LocalRelay, Relay
 from hstgw.events.reports import Reports
+from hstgw.events.snapshots import Snapshots
 from hstgw.idempotency import Idempotency
 from hstgw.ids import now_ms
 from hstgw.metrics import Metrics
@@ -94,6 +95,7 @@ class Gateway:
             clock=clock,
         )
         self.guard = Guard(buckets, settings.limit_rules())
+        self.snapshots = Snapshots(self.events, self.guard)  # (charged by their size)
         self.access_tokens = AccessTokens(
             self.store,
             ttl_s=settings.access_token_ttl,

@@ -3,6 +3,7 @@ review found open (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -16,6 +17,7 @@ from hstgw.abuse import LocalBuckets
 from tests.clocks import ManualClock
 from tests.conftest import Dev, Gateway, start_gateway
 from tests.console.conftest import Browser, make_app, operator, post_usage, this_month_ms
+from tests.events.event_gateway_rig import append, crowd
 
 
 def _flash(html: str) -> str:
@@ -241,3 +243,18 @@ def test_a_session_ended_by_disabling_stays_ended_after_re_enabling(
     with Browser(console_gw) as thief:
         thief.http.cookies.set("hstgw_console", copied, path="/console")
         assert thief.get("/console/overview").status_code == 303
+
+
+def test_the_live_groups_cost_what_they_read(tmp_path: Path) -> None:
+    """The live view reads an app's groups whole (htmx polls it every 2 s): a large app's
+    costs calls by its size, as an event gateway sync's does, whatever the path."""
+    for gw in start_gateway(tmp_path, limit_calls_per_developer=10):  # bursts of 20
+        dev = gw.new_dev()
+        with Browser(gw) as b:
+            assert b.sign_in(dev).status_code == 303
+            app_id = make_app(b, "crowded")
+            # 100 groups of 10 users: a page and 11 calls more, once its size is known
+            asyncio.run(append(gw, app_id, *crowd(100, 10)))
+            live = [b.get("/console/events/live", params={"app_id": app_id}) for _ in range(3)]
+        assert live[0].status_code == 200 and "g099" in live[0].text
+        assert 429 in [r.status_code for r in live[1:]]  # (a page each, dozens would pass)

@@ -45,6 +45,17 @@ def join(group: str, user: str) -> Entry:
     return Entry(EventId.USER_JOINED, {"group_id": group, "user_id": user}, holder=f"h-{user}")
 
 
+def crowd(groups: int, users: int) -> list[Entry]:
+    """``groups`` groups of ``users`` users each, every user a terminal of its own."""
+    return [
+        Entry(
+            EventId.USER_JOINED, {"group_id": f"g{i:03d}", "user_id": f"u{u}"}, holder=f"h{i}-{u}"
+        )
+        for i in range(groups)
+        for u in range(users)
+    ]
+
+
 async def append(gateway: Gateway, app_id: str, *entries: Entry) -> list[Event]:
     out = await on_server(
         gateway, gateway.app.state["gateway"].events.append(app_id, list(entries))

@@ -12,7 +12,7 @@ import pytest
 from hstgw.egw.outbox import MAX_WAITED_CHARS
 from hstgw.events.model import Entry, EventId
 from tests.conftest import Gateway, start_gateway
-from tests.events.event_gateway_rig import Sub, append, listener, make_app
+from tests.events.event_gateway_rig import Sub, append, crowd, listener, make_app
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -66,15 +66,6 @@ async def test_a_sync_costs_a_call_per_app(tmp_path: Path) -> None:
         await sub.close()
 
 
-def _crowded_group(i: int, users: int) -> list[Entry]:
-    return [
-        Entry(
-            EventId.USER_JOINED, {"group_id": f"g{i:03d}", "user_id": f"u{u}"}, holder=f"h{i}-{u}"
-        )
-        for u in range(users)
-    ]
-
-
 @pytest.mark.parametrize("names_groups", [False, True], ids=["full", "of-its-groups"])
 async def test_syncing_a_large_app_again_costs_what_it_reads(
     tmp_path: Path, names_groups: bool
@@ -84,7 +75,7 @@ async def test_syncing_a_large_app_again_costs_what_it_reads(
     for g in start_gateway(tmp_path, limit_calls_per_developer=10):
         dev = g.new_dev()
         app_id = make_app(g, dev)
-        await append(g, app_id, *(e for i in range(100) for e in _crowded_group(i, 10)))
+        await append(g, app_id, *crowd(100, 10))
         sub = await Sub.open(g)
         assert (await sub.login(dev.dev_id, g.access_token(dev)))["result"] == 0
         entry: dict[str, object] = {"app_id": app_id}

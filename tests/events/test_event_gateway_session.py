@@ -79,10 +79,9 @@ class Owner:
     async def allow(self, dev_id: str, cost: int = 1) -> None:
         return None
 
-    def sync_extra(self, app_id: str) -> int:
-        return 0
-
-    async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
+    async def snapshot(
+        self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
+    ) -> GroupSnapshot:
         return await self.feed.snapshot(app_id, group_ids)
 
     async def version(self, app_id: str) -> int:

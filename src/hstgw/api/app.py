@@ -70,6 +70,7 @@ def create_app(
             gw.access_tokens,
             gw.guard,
             gw.events,
+            gw.snapshots,
             max_sessions=settings.event_max_sessions_per_developer,
         ),
         settings.event_host or settings.host,

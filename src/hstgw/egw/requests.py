@@ -58,7 +58,7 @@ class Requests:
     async def _run(self, session: Session, request: Request) -> None:
         rid, data = request.id, request.data
         # each app of a sync is a snapshot read, of a subscribe a lookup: a call each (a
-        # sync's large apps more, each as its turn comes: ``_sync``)
+        # large app's snapshot more, as it is read: ``Snapshots``)
         apps = data.get("app_list") if rid in (p.SYNC, p.SUBSCRIBE) else None
         await self._service.allow(session.dev_id, len(apps) if isinstance(apps, list) else 1)
         if rid == p.HEARTBEAT:
@@ -103,9 +103,6 @@ class Requests:
                 await session.send(_sync_error(ParameterInvalid(field, exc.reason), entry, seq))
                 continue
             try:
-                extra = self._service.sync_extra(entry.app_id)
-                if extra:  # (each app's on its own: a cost is at most the rate's burst)
-                    await self._service.allow(session.dev_id, extra)
                 await self._sync_app(session, entry, seq)
             except GatewayError as exc:
                 await session.send(_sync_error(exc, entry, seq))

@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from hstgw.abuse import Guard
 from hstgw.apps import owned_app
 from hstgw.errors import AuthenticationFailed, ParameterInvalid, SystemBusy
 from hstgw.events.model import Event, EventFeed, GroupSnapshot
+from hstgw.events.snapshots import Snapshots
 from hstgw.store import Store
 from hstgw.tokens.access import AccessTokens
 
 __all__ = ["EventGatewayService"]
 
 log = logging.getLogger("hstgw.egw")
-
-# A sync of an app costs a call more for each this many entries (groups, their users
-# and media) the app's last sync on this node read: a sync reads and sends every entry
-# it names, and syncing a large app again and again must cost what its reads do.
-SYNCED_PER_CALL = 100
-# Apps whose last full sync's size is kept (past it the sizes start again).
-_SIZES_KEPT = 100_000
 
 
 class EventGatewayService:
@@ -39,6 +32,7 @@ class EventGatewayService:
         tokens: AccessTokens,
         guard: Guard | None,
         feed: EventFeed,
+        snapshots: Snapshots,
         *,
         max_sessions: int = 0,
     ) -> None:
@@ -46,9 +40,9 @@ class EventGatewayService:
         self._tokens = tokens
         self._guard = guard
         self.feed = feed
+        self._snapshots = snapshots
         self._max_sessions = max_sessions
         self._sessions: dict[str, int] = {}  # dev_id -> its sessions open on this node
-        self._synced: dict[str, int] = {}  # app_id -> entries its last full sync read
 
     def opened(self, dev_id: str) -> None:
         """A session of ``dev_id`` begins (after its login), or 606000006 if the
@@ -109,29 +103,15 @@ class EventGatewayService:
             except ParameterInvalid as exc:
                 raise ParameterInvalid(f"app_list[{i}].app_id", exc.reason) from None
 
-    async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
-        """(Of an app already checked with ``own``.)"""
-        snap = await self.feed.snapshot(app_id, group_ids)
-        if len(self._synced) >= _SIZES_KEPT:
-            self._synced.clear()
-        self._synced[app_id] = sum(_entries(g) for g in snap.group_list)
-        return snap
-
-    def sync_extra(self, app_id: str) -> int:
-        """The calls a sync of the app is worth beyond its snapshot read's one: one for
-        each ``SYNCED_PER_CALL`` entries the app's last sync on this node read (full or
-        of a few groups; the first one's size is not known before it)."""
-        return self._synced.get(app_id, 0) // SYNCED_PER_CALL
+    async def snapshot(
+        self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
+    ) -> GroupSnapshot:
+        """(Of an app already checked with ``own``.) Charged by its size, as every
+        path's snapshot is (``Snapshots``)."""
+        return await self._snapshots.read(dev_id, app_id, group_ids)
 
     async def version(self, app_id: str) -> int:
         return await self.feed.version(app_id)
 
     async def after(self, app_id: str, version: int, limit: int) -> list[Event] | None:
         return await self.feed.after(app_id, version, limit)
-
-
-def _entries(group: dict[str, Any]) -> int:
-    """What a group's entry in a sync holds: itself, its users and media, each user's."""
-    users = group.get("user_list") or ()
-    media = sum(len(u["media_info"]) for u in users if isinstance(u.get("media_info"), list))
-    return 1 + len(users) + len(group.get("group_media_list") or ()) + media

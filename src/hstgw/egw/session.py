@@ -211,7 +211,7 @@ class Session:
 
     async def sync_reply(self, app_id: str, seq: Any, group_ids: list[str] | None) -> int:
         """Send the app's 20009 (a full sync); the version it reflects."""
-        snap = await self._service.snapshot(app_id, group_ids)
+        snap = await self._service.snapshot(self.dev_id, app_id, group_ids)
         extra: dict[str, Any] = {"app_id": app_id, "version": snap.version}
         if seq is not None:
             extra["seq"] = seq

@@ -26,7 +26,7 @@ _PAGE_SIZE = 50
 async def _live(ctx: Ctx, app_id: str) -> dict[str, Any]:
     app = await ctx.gw.apps.get(ctx.dev_id, app_id)  # ownership, before any read
     events = ctx.gw.events
-    snapshot = await events.snapshot(app.app_id, None)
+    snapshot = await ctx.gw.snapshots.read(ctx.dev_id, app.app_id, None)
     version = await events.version(app.app_id)
     log = await events.after(app.app_id, max(0, version - _EVENTS), _EVENTS) or []
     return {

@@ -1,0 +1,52 @@
+"""Reads of an app's groups whole, charged by their size on whichever path asks.
+
+A snapshot (the event gateway's full sync, 20008; the console's live groups) returns
+every group it names with its users and media: on a large app one read costs the node
+what hundreds of calls do. So each read costs the developer, from its calls' rate (the
+one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
+on this node returned, on top of the path's own call (the first read's size is not
+known before it). Kept here, beside the log, so that no path reads a snapshot without
+paying for it (docs/security.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hstgw.abuse import Guard
+from hstgw.events.model import EventFeed, GroupSnapshot
+
+__all__ = ["ENTRIES_PER_CALL", "Snapshots"]
+
+ENTRIES_PER_CALL = 100
+# Apps whose last read's size is kept (past it the sizes start again: bounded memory).
+_SIZES_KEPT = 100_000
+
+
+class Snapshots:
+    def __init__(self, feed: EventFeed, guard: Guard | None) -> None:
+        self._feed = feed
+        self._guard = guard
+        self._read: dict[str, int] = {}  # app_id -> entries its last snapshot held
+
+    async def read(
+        self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
+    ) -> GroupSnapshot:
+        """The app's groups (those named, or all), for ``dev_id``, whose app it was
+        checked to be; 606000006 past the developer's rate."""
+        more = self._read.get(app_id, 0) // ENTRIES_PER_CALL
+        if more and self._guard is not None:
+            await self._guard.charge(dev_id, more)
+        snap = await self._feed.snapshot(app_id, group_ids)
+        if len(self._read) >= _SIZES_KEPT:
+            self._read.clear()
+        self._read[app_id] = sum(_entries(g) for g in snap.group_list)
+        return snap
+
+
+def _entries(group: dict[str, Any]) -> int:
+    """What a group's entry holds: itself, its users and media, each user's media."""
+    users = group.get("user_list") or ()
+    media = sum(len(u["media_info"]) for u in users if isinstance(u.get("media_info"), list))
+    return 1 + len(users) + len(group.get("group_media_list") or ()) + media
