@@ -4,8 +4,9 @@ A snapshot (the event gateway's full sync, 20008; the console's live groups) ret
 every group it names with its users and media: on a large app one read costs the node
 what hundreds of calls do. So each read costs the developer, from its calls' rate (the
 one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
-on this node returned, on top of the path's own call (the first read's size is not
-known before it). Kept here, beside the log, so that no path reads a snapshot without
+of it whole on this node returned (or a read of some of its groups, if more), on top of
+the path's own call (the first read's size is not known before it). The stores read only
+the groups a read names. Kept here, beside the log, so that no path reads a snapshot without
 paying for it (docs/security.md).
 """
 
@@ -41,7 +42,12 @@ class Snapshots:
         snap = await self._feed.snapshot(app_id, group_ids)
         if len(self._read) >= _SIZES_KEPT:
             self._read.clear()
-        self._read[app_id] = sum(_entries(g) for g in snap.group_list)
+        size = sum(_entries(g) for g in snap.group_list)
+        if group_ids is not None:
+            # (a few groups read do not make the app small: the reads of its whole
+            # under way beside this one would pay for a few groups)
+            size = max(size, self._read.get(app_id, 0))
+        self._read[app_id] = size
         return snap
 
 

@@ -3,9 +3,10 @@
 -- over; the app's oldest go past its cap, the developer's oldest (in any of its apps)
 -- past its invitees' cap.
 -- KEYS[1] inv:<app>   field -> [inviter, [invitee...], sent_ms]
--- KEYS[2] invt:<app>  the same fields by time
--- KEYS[3] invd:<dev>  the developer's pending invites, app<US>field, by time
--- KEYS[4] invn:<dev>  app<US>field -> how many invitees it holds; '*' -> all of them
+-- KEYS[2] invt:<app>  the same fields by time (ms * 1000 + a count: in the order sent)
+-- KEYS[3] invd:<dev>  the developer's pending invites, app<US>field, by the same time
+-- KEYS[4] invn:<dev>  app<US>field -> how many invitees it holds; '*' -> all of them;
+--                     '#' -> the count that orders a millisecond's invites
 -- ARGV[1] field     group_id<US>seq_id
 -- ARGV[2] inviter   user_id<US>mutex_type, '' for the app's backend
 -- ARGV[3] invitees  JSON list of user_ids
@@ -42,12 +43,16 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local e = cjson.decode(cur)
   if e[1] ~= ARGV[2] and tonumber(e[3]) >= now - ttl then return 0 end
-  forget(app, ARGV[1])  -- (sent again: it goes to the end, as the newest)
 end
-for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl - 1, 'LIMIT', 0, 1000)) do
+-- (sent again: it goes to the end, as the newest; and whatever of it is left, its
+-- invite gone by another way, leaves the developer's count)
+forget(app, ARGV[1])
+-- (scores are ms * 1000 + a count below 1000: exact in Lua's doubles until year 287,000)
+local expired = (now - ttl) * 1000 - 1
+for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', expired, 'LIMIT', 0, 1000)) do
   forget(app, f)
 end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - ttl - 1, 'LIMIT', 0, 1000)) do
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', expired, 'LIMIT', 0, 1000)) do
   forget_member(m)
 end
 while redis.call('ZCARD', KEYS[2]) >= cap do
@@ -60,9 +65,10 @@ while tonumber(redis.call('HGET', KEYS[4], '*') or '0') + n > most do
 end
 local entry = '[' .. cjson.encode(ARGV[2]) .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ']'
 local member = app .. US .. ARGV[1]
+local score = now * 1000 + redis.call('HINCRBY', KEYS[4], '#', 1) % 1000
 redis.call('HSET', KEYS[1], ARGV[1], entry)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZADD', KEYS[3], now, member)
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('ZADD', KEYS[3], score, member)
 redis.call('HSET', KEYS[4], member, n)
 redis.call('HINCRBY', KEYS[4], '*', n)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end

@@ -1,0 +1,60 @@
+"""An app's groups read whole cost calls by their size, whatever the path asks
+(``hstgw.events.snapshots``): a read of a few groups neither escapes it nor makes a large
+app look small to the reads beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from hstgw.abuse import Guard, LocalBuckets, Rule, Rules
+from hstgw.errors import SystemBusy
+from hstgw.events.model import GroupSnapshot
+from hstgw.events.snapshots import Snapshots
+from tests.clocks import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+OFF = Rule(0.0, 0)
+
+
+class _App:
+    """The feed of one app of 100 groups of 10 users: a read holds the groups it names."""
+
+    def __init__(self) -> None:
+        self.groups = {f"g{i:03d}": [f"u{u}" for u in range(10)] for i in range(100)}
+
+    async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
+        names = (
+            list(self.groups) if group_ids is None else [g for g in group_ids if g in self.groups]
+        )
+        return GroupSnapshot(
+            app_id,
+            1,
+            [
+                {
+                    "group_id": g,
+                    "group_media_list": [],
+                    "user_list": [{"user_id": u, "media_info": []} for u in self.groups[g]],
+                }
+                for g in names
+            ],
+        )
+
+
+def _guard() -> Guard:  # a developer's calls: 10 a second, bursts of 20 (time stands still)
+    rules = Rules(OFF, OFF, OFF, Rule(10.0, 20), OFF, 0, OFF)
+    return Guard(LocalBuckets(ManualClock()), rules)
+
+
+async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
+    snapshots = Snapshots(_App(), _guard())  # type: ignore[arg-type]  # (one app's feed)
+    first = await snapshots.read("dev", "app", None)  # its size not known yet: free here
+    assert len(first.group_list) == 100
+    # 1,100 entries: 11 calls a read from now on, a read of a few groups too (20 - 11)
+    assert len((await snapshots.read("dev", "app", ["g000", "nope"])).group_list) == 1
+    # ... which did not make the app look small: the next read of it whole is refused
+    with pytest.raises(SystemBusy):
+        await snapshots.read("dev", "app", None)
+    assert len((await snapshots.read("other", "app2", None)).group_list) == 100
