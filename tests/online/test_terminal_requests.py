@@ -194,21 +194,30 @@ async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
     await t.close()
 
 
-async def test_a_listing_costs_a_message_more_for_each_hundred_terminals(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "list_online", "seq": 1, "page_size": 10},
+        {"type": "set_state", "seq": 1, "custom_state": "busy"},
+    ],
+    ids=["list_online", "set_state"],
+)
+async def test_a_frame_for_the_whole_company_costs_a_message_more_a_hundred_terminals(
+    tmp_path: Path, frame: dict[str, object]
 ) -> None:
-    """Each page of ``list_online`` reads and sorts the whole company: one terminal of a
-    large company must not make the node do it at its full message rate."""
+    """``list_online`` reads and sorts the whole company, ``set_state`` tells each of its
+    terminals: one terminal of a large company must not make the node do either at its
+    full message rate."""
     for g in start_gateway(tmp_path, message_rate=2):  # 2 a second, bursts of 2
         app = make_app(g)
         crowd = [
             await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
-            for i in range(199)
+            for i in range(200)
         ]
         lister, _ = await raw_login(app, "lister", company_id="big")
-        listing = await lister.request({"type": "list_online", "seq": 1, "page_size": 10})
-        assert listing["total"] == 200
-        # 1 for the frame, 2 more for its 200 terminals: the next frame waits ~1 s
+        done = await lister.request(frame)
+        assert done["code"] == 0 and done.get("total", 201) == 201, done
+        # 1 for the frame, 2 more for the 200 others: the next frame waits ~1 s
         beat = await lister.request({"type": "heartbeat", "seq": 2})
         assert beat["code"] == 1000104, beat
         everyone = [lister, *(t for t, _ in crowd)]

@@ -41,9 +41,10 @@ __all__ = ["HANDLERS", "TerminalRequests"]
 
 log = logging.getLogger("hstgw.online")
 
-# A terminal's listing of its company costs a message more for each this many terminals
-# it reads (~1.3 µs an entry to read, sort and page: 100 of them about a message's cost).
-LISTED_PER_MESSAGE = 100
+# A frame that reads every terminal of its company (list_online), or tells each of them
+# (set_state), costs a message more for each this many terminals (~1.3 µs an entry to
+# read, sort and page; a push about as much: 100 of them about a message's cost).
+TERMINALS_PER_MESSAGE = 100
 
 
 class TerminalRequests:
@@ -129,11 +130,11 @@ class TerminalRequests:
         start = (req.page - 1) * req.page_size
         # Each page reads and sorts every terminal of the company (in a cluster, reads
         # the app's: Redis keeps them by app): a message more for each
-        # LISTED_PER_MESSAGE of them, so that one terminal of a large company cannot
+        # TERMINALS_PER_MESSAGE of them, so that one terminal of a large company cannot
         # spend the node's loop a hundred listings a second.
         presence = self._presence
         read = len(users) if presence.alone else await presence.count(session.app_id)
-        session.charge(self._ticks(), self._message_rate, read // LISTED_PER_MESSAGE)
+        session.charge(self._ticks(), self._message_rate, read // TERMINALS_PER_MESSAGE)
         return {
             "total": len(users),
             "page": req.page,
@@ -145,7 +146,9 @@ class TerminalRequests:
         req: SetStateReq = parse_request(SetStateReq, data)
         session.custom_state = req.custom_state
         await self._presence.set_state(session)
-        self._scope.notify(session, state=1)
+        told = self._scope.notify(session, state=1)
+        # (told each terminal of its company: as a listing, a message more a hundred)
+        session.charge(self._ticks(), self._message_rate, told // TERMINALS_PER_MESSAGE)
         return {}
 
     async def _check_signaling(self, session: Session) -> App:

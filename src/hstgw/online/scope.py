@@ -19,21 +19,29 @@ class ScopeNotices:
         self._registry = registry
         self._router = router
 
-    def notify(self, session: Session, state: int) -> None:
-        """``session`` came (state 1, or changed its custom_state) or went (0)."""
-        self.tell(session.app_id, session.company_id, session.describe(), state, session.conn)
+    def notify(self, session: Session, state: int) -> int:
+        """``session`` came (state 1, or changed its custom_state) or went (0); how many
+        terminals of this node were told."""
+        return self.tell(
+            session.app_id, session.company_id, session.describe(), state, session.conn
+        )
 
     def tell(
         self, app_id: str, company_id: str, described: dict[str, object], state: int, conn: str
-    ) -> None:
+    ) -> int:
         """Tell the terminals of a scope, on every node, that the terminal ``described``
-        (login ``conn``) came or went."""
+        (login ``conn``) came or went; how many terminals of this node were told."""
         text = dumps({"type": "online_state", "state": state, **described})
-        self.push_local(app_id, company_id, text, conn)
+        told = self.push_local(app_id, company_id, text, conn)
         self._router.broadcast_scope(app_id, company_id, text, conn)
+        return told
 
-    def push_local(self, app_id: str, company_id: str, text: str, except_conn: str) -> None:
-        """Write ``text`` to this node's terminals of the scope, but ``except_conn``."""
+    def push_local(self, app_id: str, company_id: str, text: str, except_conn: str) -> int:
+        """Write ``text`` to this node's terminals of the scope, but ``except_conn``;
+        how many."""
+        told = 0
         for other in self._registry.in_scope(app_id, company_id):
             if other.conn != except_conn:
                 other.link.push(text)
+                told += 1
+        return told
