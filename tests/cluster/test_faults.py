@@ -261,6 +261,7 @@ async def test_redis_restart(tmp_path: Path) -> None:
                 "user_list": [{"user_id": "t", "mutex_type": "web", "client_guid": ""}],
             },
         )
+        assert reply["code"] == 0, reply  # (what it was, should it fail)
         assert [x["result"] for x in reply["result"]["user_list"]] == [0]
         assert (await u.request({"type": "list_online", "seq": 8}))["code"] == 0
         # the outage is on record in /metrics

@@ -51,7 +51,7 @@ export const TERMINAL_CODE_MSG: Readonly<Record<number, string>> = {
   1000101: "field invalid",
   1000102: "log in first",
   1000103: "body larger than 8192 bytes",
-  1000104: "more than 100 messages per second",
+  1000104: "more messages than the terminal's rate (a listing counts more)",
   1000105: "unknown message type",
   1000106: "no such terminal online",
   1000107: "service busy (a store the gateway needs is unreachable); retry",
