@@ -249,6 +249,7 @@ def test_the_live_groups_cost_what_they_read(tmp_path: Path) -> None:
     """The live view reads an app's groups whole (htmx polls it every 2 s): a large app's
     costs calls by its size, as an event gateway sync's does, whatever the path."""
     for gw in start_gateway(tmp_path, limit_calls_per_developer=10):  # bursts of 20
+        gw.app.state["gateway"].guard.buckets = LocalBuckets(ManualClock())  # (no refill)
         dev = gw.new_dev()
         with Browser(gw) as b:
             assert b.sign_in(dev).status_code == 303

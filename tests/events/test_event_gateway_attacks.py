@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from hstgw.abuse import LocalBuckets
 from hstgw.egw.outbox import MAX_WAITED_CHARS
 from hstgw.events.model import Entry, EventId
+from tests.clocks import ManualClock
 from tests.conftest import Gateway, start_gateway
 from tests.events.event_gateway_rig import Sub, append, crowd, listener, make_app
 from tests.waiting import eventually
@@ -73,6 +75,7 @@ async def test_syncing_a_large_app_again_costs_what_it_reads(
     # 10 calls a second, bursts of 20; a sync of the app reads 100 groups and their
     # 1000 users: a call and 11 more, once its size is known
     for g in start_gateway(tmp_path, limit_calls_per_developer=10):
+        g.app.state["gateway"].guard.buckets = LocalBuckets(ManualClock())  # (no refill)
         dev = g.new_dev()
         app_id = make_app(g, dev)
         await append(g, app_id, *crowd(100, 10))
