@@ -119,6 +119,12 @@ async def test_every_frame_not_understood_gets_a_reply(gw: Gateway) -> None:
         assert got["result"] == (606000002 if "required" in message else 606000003)
     got = await sub.ask(20008, app_list=[{"app_id": app_id, "from_version": -1}])
     assert got["message"] == "app_list[0].from_version: must be an integer >= 0"
+    for group in ("room\u0000more", "room 1", "", "x" * 129):  # (a NUL cut it short in SQLite)
+        got = await sub.ask(20008, app_list=[{"app_id": app_id, "group_list": ["g1", group]}])
+        assert (got["result"], got["message"]) == (
+            606000003,
+            "app_list[0].group_list[1]: must be a group_id: 1-128 of [A-Za-z0-9_-]",
+        ), group
     got = await sub.ask(20008, seq=[1], app_list=[{"app_id": app_id}])
     assert got["message"] == "seq: must be a string or an integer"
     assert await sub.ask(20010) == {"id": 20011, "result": 0, "message": "heartbeat successful"}

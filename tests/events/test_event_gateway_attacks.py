@@ -86,8 +86,7 @@ async def test_syncing_a_large_app_again_costs_what_it_reads(
             entry["group_list"] = [f"g{i:03d}" for i in range(100)]
         first = await sub.ask(20008, app_list=[entry])  # a call
         assert first["result"] == 0 and len(first["group_list"]) == 100
-        # 12 calls each now: what creating the app left of the bucket holds one at most
-        # (a call each, as before, dozens would pass)
+        # 12 calls each now: the 18 calls left hold one (a call each, dozens would pass)
         replies = [await sub.ask(20008, app_list=[entry]) for _ in range(2)]
         assert (20009, 606000006) in [(r["id"], r["result"]) for r in replies]
         await sub.close()

@@ -52,9 +52,16 @@ async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
     snapshots = Snapshots(_App(), _guard())  # type: ignore[arg-type]  # (one app's feed)
     first = await snapshots.read("dev", "app", None)  # its size not known yet: free here
     assert len(first.group_list) == 100
-    # 1,100 entries: 11 calls a read from now on, a read of a few groups too (20 - 11)
+    await snapshots.read("dev", "app", None)  # 1,100 entries: 11 calls (20 - 11 = 9 left)
+    # a read of a few groups costs what the last such read held ...
     assert len((await snapshots.read("dev", "app", ["g000", "nope"])).group_list) == 1
-    # ... which did not make the app look small: the next read of it whole is refused
+    # ... and does not make the app look small: the next read of it whole is refused
     with pytest.raises(SystemBusy):
         await snapshots.read("dev", "app", None)
-    assert len((await snapshots.read("other", "app2", None)).group_list) == 100
+    # a read naming every group costs a call a hundred names at least, then what it held
+    every = list(_App().groups)
+    snapshots = Snapshots(_App(), _guard())  # type: ignore[arg-type]
+    for _ in range(2):  # 1 call, then 11: 8 left
+        await snapshots.read("dev", "app", every)
+    with pytest.raises(SystemBusy):
+        await snapshots.read("dev", "app", every)

@@ -148,8 +148,9 @@ async def check_invite_bounds(presence: Presence) -> None:
             "dev-1", APP_A, "g", seq, ("eve", "web"), ["x"], 1000 + seq
         )
     assert await presence.find_invite(APP_B, "room", 1, "ann", 1100) == (True, ("bob", "web"))
-    assert await presence.find_invite(APP_A, "g", 49, "x", 1100) == (True, ("eve", "web"))
-    assert (await presence.find_invite(APP_A, "g", 0, "x", 1100))[0] is False  # A's oldest
+    # A keeps its last 5 exactly (45 to 49)
+    for seq, kept in ((0, False), (44, False), (45, True), (49, True)):
+        assert (await presence.find_invite(APP_A, "g", seq, "x", 1100))[0] is kept, seq
     # the same inviter may send it again; another may not take it over
     assert await presence.remember_invite("dev-1", APP_B, "room", 1, ("bob", "web"), ["cy"], 1101)
     assert not await presence.remember_invite("dev-1", APP_B, "room", 1, None, ["x"], 1102)

@@ -13,6 +13,7 @@ import orjson
 
 from hstgw.egw import protocol as p
 from hstgw.errors import Code, GatewayError, ParameterInvalid, ParameterMissing
+from hstgw.validation import is_user_id
 
 __all__ = [
     "AppEntry",
@@ -152,8 +153,12 @@ def _groups(entry: dict[str, Any], where: str) -> list[str] | None:
     if not isinstance(groups, list) or len(groups) > MAX_GROUPS:
         raise ParameterInvalid(f"{where}.group_list", f"must be a list of at most {MAX_GROUPS}")
     for j, g in enumerate(groups):
-        if not isinstance(g, str) or not 0 < len(g) <= _ID_MAX:
-            raise ParameterInvalid(f"{where}.group_list[{j}]", "must be a group_id")
+        # (the rule of every group_id: a NUL or another character could match, or
+        # fail, differently in each store)
+        if not isinstance(g, str) or not is_user_id(g):
+            raise ParameterInvalid(
+                f"{where}.group_list[{j}]", "must be a group_id: 1-128 of [A-Za-z0-9_-]"
+            )
     return groups
 
 

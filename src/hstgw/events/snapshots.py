@@ -4,10 +4,10 @@ A snapshot (the event gateway's full sync, 20008; the console's live groups) ret
 every group it names with its users and media: on a large app one read costs the node
 what hundreds of calls do. So each read costs the developer, from its calls' rate (the
 one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
-of it whole on this node returned (or a read of some of its groups, if more), on top of
-the path's own call (the first read's size is not known before it). The stores read only
-the groups a read names. Kept here, beside the log, so that no path reads a snapshot without
-paying for it (docs/security.md).
+of the same kind on this node returned (of it whole, or of groups it names: at least a
+group each), on top of the path's own call (the first read's size is not known before
+it). The stores read only the groups a read names. Kept here, beside the log, so that
+no path reads a snapshot without paying for it (docs/security.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hstgw.events.model import EventFeed, GroupSnapshot
 __all__ = ["ENTRIES_PER_CALL", "Snapshots"]
 
 ENTRIES_PER_CALL = 100
-# Apps whose last read's size is kept (past it the sizes start again: bounded memory).
+# Reads whose size is kept (past it the oldest is forgotten: bounded memory).
 _SIZES_KEPT = 100_000
 
 
@@ -29,25 +29,27 @@ class Snapshots:
     def __init__(self, feed: EventFeed, guard: Guard | None) -> None:
         self._feed = feed
         self._guard = guard
-        self._read: dict[str, int] = {}  # app_id -> entries its last snapshot held
+        # (app_id, whole) -> entries the app's last read of that kind held: a read of
+        # the app whole, and one of groups it names, each by the last of its kind (a
+        # read of a few groups does not make the app look small to whole reads)
+        self._read: dict[tuple[str, bool], int] = {}
 
     async def read(
         self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
     ) -> GroupSnapshot:
         """The app's groups (those named, or all), for ``dev_id``, whose app it was
         checked to be; 606000006 past the developer's rate."""
-        more = self._read.get(app_id, 0) // ENTRIES_PER_CALL
+        key = (app_id, group_ids is None)
+        last = self._read.pop(key, 0)  # (put back last: the oldest read is forgotten first)
+        if group_ids is not None:
+            last = max(last, len(group_ids))  # (at least a group each)
+        more = last // ENTRIES_PER_CALL
         if more and self._guard is not None:
             await self._guard.charge(dev_id, more)
         snap = await self._feed.snapshot(app_id, group_ids)
         if len(self._read) >= _SIZES_KEPT:
-            self._read.clear()
-        size = sum(_entries(g) for g in snap.group_list)
-        if group_ids is not None:
-            # (a few groups read do not make the app small: the reads of its whole
-            # under way beside this one would pay for a few groups)
-            size = max(size, self._read.get(app_id, 0))
-        self._read[app_id] = size
+            del self._read[next(iter(self._read))]
+        self._read[key] = sum(_entries(g) for g in snap.group_list)
         return snap
 
 

@@ -147,7 +147,11 @@ class TerminalRequests:
         session.custom_state = req.custom_state
         await self._presence.set_state(session)
         told = self._scope.notify(session, state=1)
-        # (told each terminal of its company: as a listing, a message more a hundred)
+        # Told each terminal of its company (in a cluster, each node its own: charged
+        # by the app, as a listing is): a message more a hundred.
+        presence = self._presence
+        if not presence.alone:
+            told = await presence.count(session.app_id)
         session.charge(self._ticks(), self._message_rate, told // TERMINALS_PER_MESSAGE)
         return {}
 

@@ -3,10 +3,11 @@
 -- over; the app's oldest go past its cap, the developer's oldest (in any of its apps)
 -- past its invitees' cap.
 -- KEYS[1] inv:<app>   field -> [inviter, [invitee...], sent_ms]
--- KEYS[2] invt:<app>  the same fields by time (ms * 1000 + a count: in the order sent)
+-- KEYS[2] invt:<app>  the same fields by time (ms * 1000 + the invite's place among
+--                     its millisecond's: in the order sent)
 -- KEYS[3] invd:<dev>  the developer's pending invites, app<US>field, by the same time
 -- KEYS[4] invn:<dev>  app<US>field -> how many invitees it holds; '*' -> all of them;
---                     '#' -> the count that orders a millisecond's invites
+--                     '#ms', '#n' -> the last invite's millisecond and place in it
 -- ARGV[1] field     group_id<US>seq_id
 -- ARGV[2] inviter   user_id<US>mutex_type, '' for the app's backend
 -- ARGV[3] invitees  JSON list of user_ids
@@ -47,7 +48,7 @@ end
 -- (sent again: it goes to the end, as the newest; and whatever of it is left, its
 -- invite gone by another way, leaves the developer's count)
 forget(app, ARGV[1])
--- (scores are ms * 1000 + a count below 1000: exact in Lua's doubles until year 287,000)
+-- (scores are ms * 1000 + a place below 1000: exact in Lua's doubles until about 2255)
 local expired = (now - ttl) * 1000 - 1
 for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', expired, 'LIMIT', 0, 1000)) do
   forget(app, f)
@@ -65,7 +66,12 @@ while tonumber(redis.call('HGET', KEYS[4], '*') or '0') + n > most do
 end
 local entry = '[' .. cjson.encode(ARGV[2]) .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ']'
 local member = app .. US .. ARGV[1]
-local score = now * 1000 + redis.call('HINCRBY', KEYS[4], '#', 1) % 1000
+local place = 0
+if tonumber(redis.call('HGET', KEYS[4], '#ms') or '-1') == now then
+  place = math.min(999, tonumber(redis.call('HGET', KEYS[4], '#n') or '0') + 1)
+end
+redis.call('HSET', KEYS[4], '#ms', now, '#n', place)
+local score = now * 1000 + place
 redis.call('HSET', KEYS[1], ARGV[1], entry)
 redis.call('ZADD', KEYS[2], score, ARGV[1])
 redis.call('ZADD', KEYS[3], score, member)
