@@ -85,7 +85,9 @@ def decide(tokens: float, rule: Rule, allowed: bool) -> Decision:
 
 class Buckets(Protocol):
     async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
-        """Take ``cost`` tokens if there are as many (``cost`` 0: only look)."""
+        """Take ``cost`` tokens if there are as many, or a full bucket's for a cost past
+        its size (taken whole, into debt: the calls after it wait for the refill);
+        ``cost`` 0: only look."""
 
 
 class LocalBuckets:
@@ -115,9 +117,9 @@ class LocalBuckets:
                 self._forget_full(now)
         else:
             tokens = refill(held[0], held[1], now, rule.rate, float(burst))
-        allowed = tokens >= (cost or 1)
+        allowed = tokens >= (min(cost, burst) or 1)
         if allowed:
-            tokens -= cost
+            tokens -= cost  # (past the burst: into debt)
         buckets[key] = (tokens, now)
         return decide(tokens, rule, allowed)
 
@@ -209,11 +211,12 @@ class Guard:
 
     async def call(self, dev_id: str, cost: int = 1) -> Decision | None:
         """A business call of ``dev_id`` (``cost``: as many calls as it does the work
-        of, at most the bucket's size): the decision (its headers go on the reply)."""
+        of; past the bucket's size, allowed when the bucket is full and taken whole, so
+        the calls after it wait): the decision (its headers go on the reply)."""
         rule = self.rules.calls_per_developer
         if rule.off:
             return None
-        return await self._take(f"c:{dev_id}", rule, max(1, min(cost, rule.burst)))
+        return await self._take(f"c:{dev_id}", rule, max(1, cost))
 
     async def charge(self, dev_id: str, calls: int) -> None:
         """Work worth ``calls`` business calls, off a request's own path (a sync of n

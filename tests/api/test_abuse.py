@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hstgw.abuse import Guard, LocalBuckets, Rule, Rules
+from hstgw.abuse import Buckets, Guard, LocalBuckets, Rule, Rules
 from hstgw.errors import SystemBusy
 from hstgw.tokens.fsp import build
 from tests.clocks import ManualClock
@@ -55,6 +55,24 @@ def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     clock.advance(3600)  # never more than the burst
     assert buckets.take_now("k", rule).remaining == 3
     assert buckets.take_now("other", rule).remaining == 3  # a bucket per key
+
+
+async def check_costs_past_the_burst(buckets: Buckets) -> None:
+    """Work worth more than a bucket holds (a listing of a large app) is allowed from a
+    full bucket and taken whole: the calls after it wait for the refill. Any buckets
+    pass these (one token a second: a test's milliseconds refill nothing that counts)."""
+    rule = Rule(1.0, 20)
+    big = await buckets.take("debt", rule, 50)
+    assert big.allowed and big.remaining == 0 and big.reset_s >= 49
+    assert not (await buckets.take("debt", rule, 1)).allowed  # 30 calls of debt
+    assert not (await buckets.take("debt", rule, 0)).allowed
+    assert (await buckets.take("part", rule, 5)).allowed
+    assert not (await buckets.take("part", rule, 50)).allowed  # not full: nothing taken
+    assert (await buckets.take("part", rule, 15)).allowed
+
+
+async def test_a_cost_past_the_burst_is_taken_whole_from_a_full_bucket() -> None:
+    await check_costs_past_the_burst(LocalBuckets(ManualClock()))
 
 
 def test_looking_at_a_bucket_takes_nothing() -> None:

@@ -3,7 +3,8 @@
 -- KEYS[i]  rl:<key>  the i-th bucket
 -- ARGV[3i-2] rate   tokens per second of the i-th bucket
 -- ARGV[3i-1] burst  its capacity
--- ARGV[3i]   cost   tokens taken (0: only check that one is there)
+-- ARGV[3i]   cost   tokens taken (0: only check that one is there); past the burst,
+--                   taken whole from a full bucket, into debt
 -- Returns, for each bucket, {allowed (0/1), tokens left * 1000}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -17,12 +18,12 @@ for i, key in ipairs(KEYS) do
   local at = tonumber(b[2]) or now
   tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
   local allowed = 0
-  if (cost == 0 and tokens >= 1) or (cost > 0 and tokens >= cost) then
+  if (cost == 0 and tokens >= 1) or (cost > 0 and tokens >= math.min(cost, burst)) then
     allowed = 1
     tokens = tokens - cost
   end
   redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(now))
-  local ttl = burst / math.max(rate, 1e-6)
+  local ttl = (burst - math.min(tokens, 0)) / math.max(rate, 1e-6)  -- (until full again)
   redis.call('PEXPIRE', key, math.ceil(ttl * 1000) + 1000)
   out[i] = {allowed, math.floor(tokens * 1000)}
 end
