@@ -238,13 +238,19 @@ async def test_redis_restart(tmp_path: Path) -> None:
                 fresh = r["result"]["access_token"] if r["code"] == 0 else ""
                 if not fresh:
                     return False
-            reply = a.call(
-                "GET", "/v1/online/user/state", fresh, params={"app_id": app_a.app_id, "msg_id": 1}
-            )
-            if reply["code"] != 0:
-                return False
-            states = {(x["user_id"], x["state"]) for x in reply["result"]["user_list"]}
-            return states == {("t", 1), ("u", 1)}
+            for node in (a, b):  # (each node's own connections to Redis back)
+                reply = node.call(
+                    "GET",
+                    "/v1/online/user/state",
+                    fresh,
+                    params={"app_id": app_a.app_id, "msg_id": 1},
+                )
+                if reply["code"] != 0:
+                    return False
+                states = {(x["user_id"], x["state"]) for x in reply["result"]["user_list"]}
+                if states != {("t", 1), ("u", 1)}:
+                    return False
+            return True
 
         assert await eventually(healthy, returned + 5.0 - time.monotonic()), (
             "not recovered within 5 s"
