@@ -257,8 +257,9 @@ class RedisPresence(Presence):
 
         return sum(int(n) for n in await self._r.run(lengths))
 
-    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
-        return [t for t in await self.online(app_id) if t.company_id == company_id]
+    async def scope(self, app_id: str, company_id: str) -> tuple[list[Terminal], int]:
+        every = await self.online(app_id)  # (kept by app: the whole app is read)
+        return [t for t in every if t.company_id == company_id], len(every)
 
     async def remember_invite(
         self,

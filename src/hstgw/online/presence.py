@@ -206,8 +206,9 @@ class Presence(abc.ABC):
         ones kept (some maybe past retention, not yet pruned)."""
 
     @abc.abstractmethod
-    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
-        """The app's terminals of one company (who sees whom)."""
+    async def scope(self, app_id: str, company_id: str) -> tuple[list[Terminal], int]:
+        """The app's terminals of one company (who sees whom), and how many entries
+        were read to find them (what a listing costs: the company's, or the app's)."""
 
     @abc.abstractmethod
     async def remember_invite(
@@ -391,8 +392,9 @@ class LocalPresence(Presence):
     async def listed(self, app_id: str) -> int:
         return self._registry.app_count(app_id) + self._registry.offline_count(app_id)
 
-    async def scope(self, app_id: str, company_id: str) -> list[Terminal]:
-        return [self._terminal(s) for s in self._registry.in_scope(app_id, company_id)]
+    async def scope(self, app_id: str, company_id: str) -> tuple[list[Terminal], int]:
+        found = [self._terminal(s) for s in self._registry.in_scope(app_id, company_id)]
+        return found, len(found)
 
     async def remember_invite(
         self,

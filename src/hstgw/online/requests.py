@@ -123,17 +123,13 @@ class TerminalRequests:
 
     async def _list_online(self, session: Session, data: dict[str, Any]) -> Reply:
         req: ListOnlineReq = parse_request(ListOnlineReq, data)
-        users = sorted(
-            await self._presence.scope(session.app_id, session.company_id),
-            key=lambda t: (t.user_id, t.mutex_type),
-        )
+        found, read = await self._presence.scope(session.app_id, session.company_id)
+        users = sorted(found, key=lambda t: (t.user_id, t.mutex_type))
         start = (req.page - 1) * req.page_size
         # Each page reads and sorts every terminal of the company (in a cluster, reads
         # the app's: Redis keeps them by app): a message more for each
         # TERMINALS_PER_MESSAGE of them, so that one terminal of a large company cannot
         # spend the node's loop a hundred listings a second.
-        presence = self._presence
-        read = len(users) if presence.alone else await presence.count(session.app_id)
         session.charge(self._ticks(), self._message_rate, read // TERMINALS_PER_MESSAGE)
         return {
             "total": len(users),
