@@ -50,10 +50,9 @@ def _guard() -> Guard:  # a developer's calls: 10 a second, bursts of 20 (time s
 
 async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
     snapshots = Snapshots(_App(), _guard())  # type: ignore[arg-type]  # (one app's feed)
-    first = await snapshots.read("dev", "app", None)  # its size not known yet: free here
+    first = await snapshots.read("dev", "app", None)  # 1,100 entries: 11 calls, once read
     assert len(first.group_list) == 100
-    await snapshots.read("dev", "app", None)  # 1,100 entries: 11 calls (20 - 11 = 9 left)
-    # a read of a few groups costs what the last such read held ...
+    # a read of a few groups costs what the last such read held (none: 9 left) ...
     assert len((await snapshots.read("dev", "app", ["g000", "nope"])).group_list) == 1
     # ... and does not make the app look small: the next read of it whole is refused
     with pytest.raises(SystemBusy):
@@ -61,7 +60,9 @@ async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
     # a read naming every group costs a call a hundred names at least, then what it held
     every = list(_App().groups)
     snapshots = Snapshots(_App(), _guard())  # type: ignore[arg-type]
-    for _ in range(2):  # 1 call, then 11: 8 left
+    await snapshots.read("dev", "app", every)  # 1 call for its names, 10 more once read
+    with pytest.raises(SystemBusy):  # 11 before it reads
         await snapshots.read("dev", "app", every)
+    # a first read the developer cannot pay for is read, but not handed out
     with pytest.raises(SystemBusy):
-        await snapshots.read("dev", "app", every)
+        await snapshots.read("dev", "app3", None)

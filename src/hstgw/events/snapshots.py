@@ -5,8 +5,9 @@ every group it names with its users and media: on a large app one read costs the
 what hundreds of calls do. So each read costs the developer, from its calls' rate (the
 one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
 of the same kind on this node returned (of it whole, or of groups it names: at least a
-group each), on top of the path's own call (the first read's size is not known before
-it). The stores read only the groups a read names. Kept here, beside the log, so that
+group each), on top of the path's own call; the first read of its kind, whose size is
+known only once read, pays after it (or is not handed out). The stores read only the
+groups a read names. Kept here, beside the log, so that
 no path reads a snapshot without paying for it (docs/security.md).
 """
 
@@ -40,16 +41,23 @@ class Snapshots:
         """The app's groups (those named, or all), for ``dev_id``, whose app it was
         checked to be; 606000006 past the developer's rate."""
         key = (app_id, group_ids is None)
+        known = key in self._read
         last = self._read.pop(key, 0)  # (put back last: the oldest read is forgotten first)
         if group_ids is not None:
             last = max(last, len(group_ids))  # (at least a group each)
-        more = last // ENTRIES_PER_CALL
-        if more and self._guard is not None:
-            await self._guard.charge(dev_id, more)
+        guard = self._guard
+        paid = last // ENTRIES_PER_CALL
+        if paid and guard is not None:
+            await guard.charge(dev_id, paid)
         snap = await self._feed.snapshot(app_id, group_ids)
         if len(self._read) >= _SIZES_KEPT:
             del self._read[next(iter(self._read))]
-        self._read[key] = sum(_entries(g) for g in snap.group_list)
+        size = self._read[key] = sum(_entries(g) for g in snap.group_list)
+        owed = size // ENTRIES_PER_CALL - paid
+        if not known and owed > 0 and guard is not None:
+            # The first read of its kind: its size known only now. Paid now, or not
+            # handed out (read once for nothing; the next is charged before it reads).
+            await guard.charge(dev_id, owed)
         return snap
 
 
