@@ -19,6 +19,7 @@ from hstgw.sdk import (
     InvalidParameterError,
     MissingParameterError,
 )
+from hstgw.sdk._exceptions import make_api_error
 from tests.conftest import Dev, Gateway
 
 
@@ -75,6 +76,14 @@ def test_crud_round_trip(client: Client) -> None:
         client.apps.get(app.app_id)
     assert err.value.code == 606000003 and err.value.msg == "app_id: no such app"
     assert err.value.request_id and len(err.value.request_id) == 32
+    assert str(err.value) == f"606000003 app_id: no such app (request id {err.value.request_id})"
+
+
+def test_an_error_without_a_request_id_does_not_name_one() -> None:
+    """The event gateway's and a terminal's replies carry none: no "(request id None)"."""
+    err = make_api_error(606000003, "app_list[0].app_id: no such app", None)
+    assert isinstance(err, InvalidParameterError)
+    assert str(err) == "606000003 app_list[0].app_id: no such app"
 
 
 def test_list_iterates_over_every_page(gateway: Gateway) -> None:

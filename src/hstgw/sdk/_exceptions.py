@@ -66,7 +66,8 @@ class APIStatusError(HstgwError):
         self.status_code = status_code
         self.request_id = request_id
         self.body = body
-        super().__init__(f"HTTP {status_code} (request id {request_id}): {body[:200]}")
+        where = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"HTTP {status_code}{where}: {body[:200]}")
 
 
 class APIError(HstgwError):
@@ -74,7 +75,8 @@ class APIError(HstgwError):
         self.code = code
         self.msg = msg
         self.request_id = request_id
-        super().__init__(f"{code} {msg} (request id {request_id})")
+        # (the event gateway's and a terminal's replies carry no request id)
+        super().__init__(f"{code} {msg}" + (f" (request id {request_id})" if request_id else ""))
 
 
 class AuthenticationError(APIError):
