@@ -7,9 +7,9 @@ the real gateway (real store, real auth, access log on). Both share one process,
 loop and HTTP parser, so their ratio measures the gateway alone.
 
 ``hstgw`` (the default) is ``hstgw serve``'s own server (``hstgw.serving``: connection
-caps, deadlines, h2c bodies). ``granian`` serves the same app from granian's embedded
-server, with granian's own HTTP/1.1 settings and none of those limits (it offers no
-per-address connection cap): what switching servers alone would change, measured.
+caps, deadlines, h2c bodies). ``granian`` is ``hstgw serve --http-server granian``
+(granian's embedded server, none of those limits: it serves behind a proxy, here
+127.0.0.1 named as one, which wrk's connections come from without X-Forwarded-For).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from _raw_app import raw
 from hstgw.api import create_app
 from hstgw.connections import Connections
 from hstgw.log import setup_logging
-from hstgw.server import freeze_startup_objects, http_server
+from hstgw.server import http_server
 from hstgw.settings import Settings
 
 
@@ -34,24 +34,13 @@ def main(port: int, data_dir: str, server: str) -> None:
         event_port=0,
         data_dir=Path(data_dir),
         limit_calls_per_developer=10**9,
+        http_server=server,
+        trusted_proxies=["127.0.0.1"] if server == "granian" else [],
     )
     setup_logging(settings.log_level)
     gateway = create_app(settings, connections=Connections.from_settings(settings))
     # (a mount, as the console is: no layer of the bench's own in front of the gateway)
     gateway.mount("/bench/raw", raw)
-    app = gateway
-
-    if server == "granian":
-        import uvloop
-        from granian.constants import Interfaces
-        from granian.server.embed import Server
-
-        embedded = Server(
-            app, "127.0.0.1", port, interface=Interfaces.ASGI, websockets=False, log_enabled=False
-        )
-        freeze_startup_objects()  # (before its start-up: granian offers no hook after it)
-        uvloop.run(embedded.serve())
-        return
     http_server(settings, gateway, freeze=True).run()  # (as `hstgw serve` does)
 
 

@@ -2,14 +2,17 @@
 records page and monthly summary over up to 10,000,000 records.
 
     python bench/billing.py [--events 1000000] [--records 10000000] [--queries 2000]
-                            [--random-ids] [--senders 2]
+                            [--random-ids] [--senders 2] [--in-process]
 
 Starts ``hstgw serve`` (embedded default) on a fresh data dir, with 10 developers of
 10 apps each and one node. Ingests ``--events`` through ``POST /internal/v1/usage`` in
 batches of 1000: every charge term, start times rising over 90 days as reports of
 ended calls do, event ids a node's own sequence (``--random-ids``: random 128-bit
 hex, as UUIDs), two connections each sending its next batch when its last is
-answered; reports events/s. Then, in the same run, the naive in-process insert of the
+answered; reports events/s (``--in-process``: the same events, made as the bulk fill
+below makes them, through the store's ingestion in this process in batches of 1000:
+no HTTP, no parse, nothing else sharing the GIL, the most a writer process of its own
+could reach). Then, in the same run, the naive in-process insert of the
 same rows (the records the gateway wrote, read back): a fresh SQLite file in WAL mode
 with synchronous=NORMAL as the gateway's, SQLite's default page cache, the records'
 columns with ``event_id`` UNIQUE, 1000 rows a transaction with ``executemany``.
@@ -186,9 +189,17 @@ NAIVE_COLUMNS = (
 )
 
 
-def seed(work: Path, apps: list[str], count: int, random_ids: bool) -> float:
+def seed(
+    work: Path,
+    apps: list[str],
+    count: int,
+    random_ids: bool,
+    batch: int = 10_000,
+    node_id: str = "seed",
+) -> float:
     """Fill the store with ``count`` records with the gateway's own ingestion code in
-    process (no HTTP), the server stopped: seconds taken."""
+    process (no HTTP), the server stopped, ``batch`` events a transaction as
+    ``node_id`` reports them, their start times over the whole span: seconds taken."""
     from decimal import Decimal
 
     from hstgw.billing.ingestion import rater
@@ -199,7 +210,7 @@ def seed(work: Path, apps: list[str], count: int, random_ids: bool) -> float:
 
     settings = Settings(_env_file=None, data_dir=work)
     rate = rater(PriceTable(), settings.zone)
-    rng = random.Random(3)
+    rng = random.Random(node_id)
 
     def make(n: int) -> UsageEvent:
         start = T0 + n * (SPAN_DAYS * DAY // count) + rng.randrange(3_600_000)
@@ -224,17 +235,14 @@ def seed(work: Path, apps: list[str], count: int, random_ids: bool) -> float:
         await store.open()
         started = time.perf_counter()
         try:
-            for b in range(0, count, SEED_BATCH):
-                events = [make(n) for n in range(b, min(b + SEED_BATCH, count))]
-                await store.ingest(events, rate, "seed", int(time.time() * 1000))
+            for b in range(0, count, batch):
+                events = [make(n) for n in range(b, min(b + batch, count))]
+                await store.ingest(events, rate, node_id, int(time.time() * 1000))
         finally:
             await store.close()
         return time.perf_counter() - started
 
     return asyncio.run(fill())
-
-
-SEED_BATCH = 10_000
 
 
 def percentiles(latencies: list[float]) -> str:
@@ -249,6 +257,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--random-ids", action="store_true", help="random 128-bit event ids")
     parser.add_argument("--senders", type=int, default=2, help="connections sending batches")
+    parser.add_argument(
+        "--in-process", action="store_true", help="ingest through the store in process, no HTTP"
+    )
     args = parser.parse_args()
     records = max(args.records, args.events)
     work = Path(tempfile.mkdtemp(prefix="hstgw-bench-billing-"))
@@ -277,10 +288,13 @@ def main() -> int:
     # The store first holds what the ingestion is measured on top of.
     prefix = records - args.events
     seeded = seed(work, apps, prefix, args.random_ids) if prefix else 0
+    if args.in_process:
+        elapsed = seed(work, apps, args.events, args.random_ids, BATCH, node["node_id"])
     with serving(work) as port:
-        elapsed = asyncio.run(
-            ingest(port, node["node_key"], apps, args.events, args.random_ids, args.senders)
-        )
+        if not args.in_process:
+            elapsed = asyncio.run(
+                ingest(port, node["node_key"], apps, args.events, args.random_ids, args.senders)
+            )
         rate = args.events / elapsed
         for d in devs:
             with Client(f"http://127.0.0.1:{port}", d["dev_id"], d["dev_secret"]) as client:
@@ -301,7 +315,8 @@ def main() -> int:
         )
     print(
         f"ingestion         {args.events:,} events in {elapsed:.1f} s on top of {prefix:,}: "
-        f"{rate:,.0f} events/s (batches of {BATCH}, {DEVS * APPS_PER_DEV} apps, {ids} event ids)"
+        f"{rate:,.0f} events/s (batches of {BATCH}, {DEVS * APPS_PER_DEV} apps, {ids} event ids"
+        f"{', in process: no HTTP' if args.in_process else ''})"
     )
     print(
         f"naive insert      the same {naive_rows:,} rows on top of the same {prefix:,}: "

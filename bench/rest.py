@@ -12,9 +12,9 @@ and the gateway's ratio to both. A Lua check counts any response that is not
 ``"code":0``; the run fails if there is one. ``--no-cache`` turns off the
 access-token and app caches, so that every request reads SQLite twice (for
 comparison; the target applies to the default settings). ``--server granian`` runs
-the gateway on granian's embedded server instead of ``hstgw serve``'s own (for
-comparison: without the guarded protocol's connection caps and deadlines). Needs wrk
-(``apt-get install wrk``) and granian (the dev extra).
+the gateway as ``hstgw serve --http-server granian`` does (granian's embedded server,
+for a gateway behind a proxy: docs/deployment.md); "own server" is then that server.
+Needs wrk (``apt-get install wrk``) and granian (the dev extra).
 """
 
 from __future__ import annotations

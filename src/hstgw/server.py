@@ -13,6 +13,7 @@ from hstgw.api.http import HttpApi
 from hstgw.connections import Connections
 from hstgw.log import setup_logging
 from hstgw.serving import Deadlines, HttpServer
+from hstgw.serving.granian import GranianServer
 from hstgw.settings import Settings
 
 __all__ = ["freeze_startup_objects", "http_server", "serve"]
@@ -22,14 +23,26 @@ _GRACE_S = 10
 
 def http_server(
     settings: Settings, app: HttpApi | None = None, *, freeze: bool = False
-) -> HttpServer:
-    """The server for ``app`` (by default the gateway of ``settings``) on the REST port.
+) -> HttpServer | GranianServer:
+    """The server for ``app`` (by default the gateway of ``settings``) on the REST port:
+    ``hstgw.serving``, or granian's where ``settings.http_server`` says so.
 
     ``freeze``: what start-up made is frozen once it is done (``freeze_startup_objects``);
     for a process that is the server, not for one that runs servers among other work."""
     if app is None:
         app = create_app(settings, connections=Connections.from_settings(settings))
     connections: Connections = app.state["connections"]
+    on_started = freeze_startup_objects if freeze else None
+    if settings.http_server == "granian":
+        return GranianServer(
+            app,
+            host=settings.host,
+            port=settings.port,
+            header_timeout=min(settings.http_header_timeout, settings.http_keep_alive),
+            max_requests=settings.http_max_connections,
+            grace=_GRACE_S,
+            on_started=on_started,
+        )
     return HttpServer(
         app,
         host=settings.host,
@@ -42,7 +55,7 @@ def http_server(
         ),
         max_body=settings.max_body_bytes,
         grace=_GRACE_S,
-        on_started=freeze_startup_objects if freeze else None,
+        on_started=on_started,
     )
 
 

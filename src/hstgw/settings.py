@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     # Connections (docs/security.md). Peers whose X-Forwarded-For names the client:
     # IPs or CIDRs, comma-separated; none by default (the peer is the client).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The REST port's server: "hstgw" (its own: connection caps, deadlines) or
+    # "granian" (1.7 times the calls a second on two cores, none of those limits: only
+    # behind a proxy that holds them, so it needs trusted_proxies; docs/deployment.md).
+    http_server: Literal["hstgw", "granian"] = "hstgw"
     # Open connections on the REST port, in all and from one address (a trusted proxy
     # is bounded by the total only).
     http_max_connections: int = Field(default=4096, ge=1, le=1_000_000)
@@ -248,6 +252,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _granian_behind_a_proxy(self) -> Self:
+        if self.http_server == "granian" and not self.trusted_proxies:
+            raise ValueError(
+                "HSTGW_HTTP_SERVER=granian holds no per-address connection cap and no "
+                "deadline for a body or a slow reader: it serves behind a proxy that holds "
+                "them; name that proxy in HSTGW_TRUSTED_PROXIES (docs/deployment.md)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cluster_needs_postgres(self) -> Self:

@@ -3,6 +3,8 @@
 Each client gets an access token, creates, reads, updates, lists and deletes an app, and
 reads billing records; every reply is checked field by field. Java's ``HttpClient``
 prefers HTTP/2 and so offers ``Upgrade: h2c`` on http://, as does ``curl --http2``.
+Every test runs on both REST servers: ``hstgw.serving`` and granian's (behind a proxy,
+``HSTGW_HTTP_SERVER=granian``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 import secrets
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,12 +23,24 @@ import pytest
 
 from hstgw.tokens.fsp import verify
 from tests.clients.transports import LineClient, StockClient
-from tests.conftest import Dev, Gateway
+from tests.conftest import Dev, Gateway, start_gateway
 
 T0 = 1764300000000  # 2025-11-28 11:20:00 in Shanghai
 JSON_TYPE = "application/json;charset=UTF-8"
 
 CLIENTS = ["java", "node", "go", "curl", "curl_h2c", "urllib", "requests", "httpx"]
+
+
+@pytest.fixture(scope="module", params=["hstgw", "granian"])
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """A gateway on each REST server in turn (granian's behind a proxy: 127.0.0.1)."""
+    server: str = request.param
+    if server == "granian":
+        pytest.importorskip("granian")
+    proxy = {"http_server": server, "trusted_proxies": ["127.0.0.1"]} if server == "granian" else {}
+    yield from start_gateway(tmp_path_factory.mktemp(f"gw-{server}"), auth_cache_ttl=0, **proxy)
 
 
 @dataclass

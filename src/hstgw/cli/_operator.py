@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ def register(sub: Any) -> None:
         "--event-port",
         type=int,
         help="the event gateway's WebSocket port (default 29200, HSTGW_EVENT_PORT)",
+    )
+    serve.add_argument(
+        "--http-server",
+        choices=("hstgw", "granian"),
+        help="the REST port's server (default hstgw, HSTGW_HTTP_SERVER); granian only "
+        "behind a proxy named in HSTGW_TRUSTED_PROXIES",
     )
     _data_dir(serve)
     serve.set_defaults(run=_serve)
@@ -123,7 +130,12 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         terminal_port=args.terminal_port,
         event_port=args.event_port,
+        http_server=args.http_server,
     )
+    if settings.http_server == "granian" and importlib.util.find_spec("granian") is None:
+        from hstgw.serving.granian import MISSING
+
+        raise CliError(MISSING)
     if not serve(settings):
         raise CliError("the gateway did not start: the log lines above say why")
     return 0

@@ -24,7 +24,7 @@ from hstgw.serving.cycle import Cycle
 from hstgw.serving.link import Deadlines, Link
 from hstgw.tasks import cancel
 
-__all__ = ["HttpServer", "Site"]
+__all__ = ["HttpServer", "Lifespan", "Site"]
 
 log = logging.getLogger("hstgw.http")
 
@@ -114,7 +114,7 @@ class Site:
             self._sweep = None
 
 
-class _Lifespan:
+class Lifespan:
     """The app's ASGI lifespan: start-up before the port opens, shutdown after it closes."""
 
     def __init__(self, app: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -214,7 +214,7 @@ class HttpServer:
                         loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-        lifespan = _Lifespan(self.app, loop)
+        lifespan = Lifespan(self.app, loop)
         if not await lifespan.startup():
             log.error("the application did not start")
             return
