@@ -58,9 +58,18 @@ class Browser:
         self.close()
 
 
-@pytest.fixture(scope="module")
-def console_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    yield from start_gateway(tmp_path_factory.mktemp("console"), auth_cache_ttl=0)
+@pytest.fixture(scope="module", params=["hstgw", "granian"])
+def console_gw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """The console on each REST server in turn (granian's behind a proxy: 127.0.0.1)."""
+    server: str = request.param
+    if server == "granian":
+        pytest.importorskip("granian")
+    proxy = {"http_server": server, "trusted_proxies": ["127.0.0.1"]} if server == "granian" else {}
+    yield from start_gateway(
+        tmp_path_factory.mktemp(f"console-{server}"), auth_cache_ttl=0, **proxy
+    )
 
 
 @pytest.fixture

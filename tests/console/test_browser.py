@@ -49,7 +49,8 @@ def dev(console_gw: Gateway) -> Dev:
 
 
 @pytest.fixture(scope="module")
-def page(chromium: Browser) -> Iterator[Page]:
+def page(chromium: Browser, console_gw: Gateway) -> Iterator[Page]:
+    # (a page of each gateway: cookies are the host's, whatever the port)
     context = chromium.new_context(
         locale="en-US", viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
