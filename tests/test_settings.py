@@ -68,6 +68,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
         "HSTGW_ENV": "production",
         "HSTGW_PUBLIC_URL": "https://api.example.com",
         "HSTGW_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        "HSTGW_HTTP_SERVER": "granian",
         "HSTGW_HTTP_MAX_CONNECTIONS": "100",
         "HSTGW_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "10",
         "HSTGW_HTTP_KEEP_ALIVE": "2",
@@ -121,6 +122,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     assert (s.webhook_sweep_interval, s.webhook_log_retention) == (2, 3600)
     assert s.webhook_concurrency_per_developer == 7
     assert s.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
+    assert s.http_server == "granian"
     assert (s.public_url, s.http_max_connections, s.http_max_connections_per_address) == (
         "https://api.example.com",
         100,
@@ -209,6 +211,9 @@ def test_production_and_clusters_need_the_master_key() -> None:
 def test_trusted_proxies_must_be_addresses_or_networks() -> None:
     with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or CIDR"):
         Settings(_env_file=None, trusted_proxies="10.0.0.1,proxy.local")
+    for everyone in ("0.0.0.0/0", "::/0"):
+        with pytest.raises(ValidationError, match=f"'{everyone}' is every address"):
+            Settings(_env_file=None, trusted_proxies=f"10.0.0.1,{everyone}")
 
 
 def test_the_event_port_differs_from_the_others() -> None:

@@ -39,7 +39,7 @@ def http_server(
             host=settings.host,
             port=settings.port,
             header_timeout=min(settings.http_header_timeout, settings.http_keep_alive),
-            max_requests=settings.http_max_connections,
+            max_connections=connections.http.total,  # (lowered to fit the open-files limit)
             grace=_GRACE_S,
             on_started=on_started,
         )
@@ -76,8 +76,9 @@ def freeze_startup_objects() -> None:
 
 
 def serve(settings: Settings) -> bool:
-    """Serve until stopped; False if the gateway could not start (the log says why)."""
+    """Serve until stopped; False if the gateway could not start, or its server ended
+    on its own (the log says why)."""
     setup_logging(settings.log_level, settings.log_format)
     server = http_server(settings, freeze=True)
     server.run()
-    return server.started
+    return server.started and not server.failed

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # IPs or CIDRs, comma-separated; none by default (the peer is the client).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The REST port's server: "hstgw" (its own: connection caps, deadlines) or
-    # "granian" (1.7 times the calls a second on two cores, none of those limits: only
+    # "granian" (~1.5 times the calls a second on two cores, none of those limits: only
     # behind a proxy that holds them, so it needs trusted_proxies; docs/deployment.md).
     http_server: Literal["hstgw", "granian"] = "hstgw"
     # Open connections on the REST port, in all and from one address (a trusted proxy
@@ -207,9 +207,15 @@ class Settings(BaseSettings):
     def _proxy_networks(cls, value: list[str]) -> list[str]:
         for entry in value:
             try:
-                ipaddress.ip_network(entry, strict=False)
+                network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+            if network.prefixlen == 0:
+                # (every peer a proxy: any client would name its own address, and the
+                # per-address limits would count whatever it names)
+                raise ValueError(
+                    f"{entry!r} is every address: name the proxies' own addresses or networks"
+                )
         return value
 
     @field_validator("database_url")

@@ -151,7 +151,11 @@ def test_serve_that_cannot_start_says_so_and_exits_1(tmp_path: Path) -> None:
     out = hstgw("serve", "--data-dir", str(tmp_path), env=env)
     assert out.returncode == 1
     last = json.loads(out.stderr.splitlines()[-1])
-    assert last == {"error": {"msg": "the gateway did not start: the log lines above say why"}}
+    assert last == {
+        "error": {
+            "msg": "the gateway did not start, or stopped on an error: the log lines above say why"
+        }
+    }
 
 
 def test_an_unreadable_data_dir_is_one_line(tmp_path: Path) -> None:

@@ -17,9 +17,19 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from hstgw.server import http_server
+from hstgw.serving.granian import GranianServer
 from hstgw.settings import Settings
 from tests.cli.test_cli import hstgw
-from tests.conftest import Clock, Gateway, ServerStoppedAtStart, ServerThread, start_gateway
+from tests.conftest import (
+    Clock,
+    Gateway,
+    ServerStoppedAtStart,
+    ServerThread,
+    free_port,
+    start_gateway,
+)
+from tests.waiting import eventually_sync
 
 pytest.importorskip("granian")
 
@@ -79,6 +89,32 @@ def test_a_stop_ends_it_and_closes_the_store(tmp_path: Path) -> None:
             port = int(gw.url.rsplit(":", 1)[1])
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def test_its_cap_is_the_one_fitted_to_the_open_files_limit(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http_max_connections=1_000_000, **BEHIND_A_PROXY)
+    server = http_server(settings)
+    assert isinstance(server, GranianServer)
+    fitted = server.app.state["connections"].http.total
+    assert server.max_connections == fitted < 1_000_000
+
+
+def test_a_worker_that_dies_fails_the_server(tmp_path: Path) -> None:
+    """A process manager restarts a server that fails: granian's worker ending on its
+    own is a failure (``hstgw serve`` exits 1), not a stop."""
+    settings = Settings(
+        port=free_port(), terminal_port=0, event_port=0, data_dir=tmp_path, **BEHIND_A_PROXY
+    )
+    served = ServerThread(settings, Clock()).__enter__()
+    try:
+        server, loop = served.server, served.loop
+        assert isinstance(server, GranianServer) and loop is not None
+        # (a worker's task ending as a crash ends it: not through kill(), which is a stop)
+        loop.call_soon_threadsafe(lambda: [w._task.cancel() for w in server._granian.wrks])
+        assert eventually_sync(lambda: not served.thread.is_alive(), 15)
+        assert server.failed and server.started
+    finally:
+        served.__exit__(None, None, None)
 
 
 def test_a_port_taken_is_told(tmp_path: Path) -> None:

@@ -137,7 +137,9 @@ def _serve(args: argparse.Namespace) -> int:
 
         raise CliError(MISSING)
     if not serve(settings):
-        raise CliError("the gateway did not start: the log lines above say why")
+        raise CliError(
+            "the gateway did not start, or stopped on an error: the log lines above say why"
+        )
     return 0
 
 

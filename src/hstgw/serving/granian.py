@@ -2,11 +2,12 @@
 
 Why offer it: granian parses HTTP and moves the bytes in Rust threads that do not hold
 the GIL, so on two cores the event loop's thread runs the gateway alone; a served
-``GET /v1/app`` ran at 1.7 times the rate of ``hstgw.serving`` (docs/performance.md).
-Why it is not the default: it holds no per-address connection cap, no cap fitted under
-the open-files limit, no deadline for a body that trickles in or a client that stops
-reading its replies (docs/architecture.md, "The HTTP server"). So it serves behind a
-proxy that holds them, and the settings refuse it without ``trusted_proxies``.
+``GET /v1/app`` ran at ~1.5 times the rate of ``hstgw.serving`` (docs/performance.md).
+Why it is not the default: it holds no per-address connection cap, a total that makes
+new connections wait rather than refusing them, no deadline for a body that trickles in
+or a client that stops reading its replies, and laxer framing (docs/architecture.md,
+"The HTTP server"). So it serves behind a proxy that holds all that, and the settings
+refuse it without ``trusted_proxies``.
 
 The same surface as ``HttpServer``: ``serve`` in a loop, ``run`` as a process, ``stop``
 from any thread, ``started``; the app's lifespan runs here, as there, so that a start-up
@@ -31,7 +32,8 @@ log = logging.getLogger("hstgw.http")
 
 MISSING = "HSTGW_HTTP_SERVER=granian needs granian: pip install 'hst-gateway[granian]'"
 _BACKLOG = 2048
-_HEAD_BYTES = 64 * 1024  # hstgw.serving's bound on a request's head
+_HEAD_BYTES = 64 * 1024  # its read buffer (hstgw.serving's bound on a head; granian's own
+# bound on a head is a little looser: a head of up to ~100 KiB may pass)
 
 
 class GranianServer:
@@ -44,24 +46,26 @@ class GranianServer:
         host: str,
         port: int,
         header_timeout: float,
-        max_requests: int,
+        max_connections: int,
         grace: float = 10.0,
         on_started: Callable[[], object] | None = None,
     ) -> None:
         """``header_timeout``: a request's head, and an idle connection's next one, within
-        this many seconds; ``max_requests``: requests in progress at once (granian's
-        backpressure: past it, connections wait to be read)."""
+        this many seconds; ``max_connections``: connections served at once (granian's
+        backpressure: past it, new ones wait unaccepted in the backlog, not refused)."""
         self.app = app
         self.host = host
         self.port = port
         self.header_timeout = header_timeout
-        self.max_requests = max_requests
+        self.max_connections = max_connections
         self.grace = grace
         self.on_started = on_started
         self.started = False  # listening, the app started
+        self.failed = False  # granian ended without being asked to
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0
+        self._granian: Any = None  # granian's embedded server, while it serves
 
     def stop(self) -> None:
         """Ask the server to stop; from any thread."""
@@ -126,16 +130,22 @@ class GranianServer:
             http=HTTPModes.http1,
             websockets=False,
             backlog=_BACKLOG,
-            backpressure=self.max_requests,
+            backpressure=self.max_connections,
             http1_settings=HTTP1Settings(
                 header_read_timeout=int(self.header_timeout * 1000),
                 keep_alive=True,
                 max_buffer_size=_HEAD_BYTES,
             ),
-            log_enabled=False,  # (its records reach the gateway's handlers as they are)
+            log_enabled=False,
         )
-        # (granian's own name for its embedded mode: "experimental"; pinned to 2.8)
-        logging.getLogger("_granian").setLevel(logging.ERROR)
+        # granian gives its logger a handler of its own on stdout: its errors go to the
+        # gateway's handlers instead, its start-up lines (and the "experimental" it
+        # calls its embedded mode: the extra pins 2.8) not at all.
+        own = logging.getLogger("_granian")
+        own.handlers.clear()
+        own.propagate = True
+        own.setLevel(logging.ERROR)
+        self._granian = server
         task = asyncio.ensure_future(server.serve())
         try:
             # Its first step binds the port (or fails) and starts its worker, then waits
@@ -143,7 +153,7 @@ class GranianServer:
             await asyncio.sleep(0)
             if task.done() or not server.wrks:
                 exc = task.exception() if task.done() and not task.cancelled() else None
-                log.error("cannot listen on %s:%d: %s", self.host, self.port, exc)
+                log.error("cannot listen on %s:%d: %s", self.host, self.port, _first_line(exc))
                 return
             self.started = True
             log.info("running on http://%s:%d (granian)", self.host, self.port)
@@ -152,11 +162,19 @@ class GranianServer:
                 await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopped.cancel()
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("granian stopped: %s", task.exception())
+            if task.done() and not stop.is_set():
+                # (its worker died: a process manager restarts a server that fails)
+                self.failed = True
+                exc = None if task.cancelled() else task.exception()
+                log.error("granian stopped on its own: %s", _first_line(exc) or "its worker ended")
         finally:
             if not task.done():
                 server.stop()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, self.grace)
             await lifespan.shutdown()
+
+
+def _first_line(exc: BaseException | None) -> str:
+    # (granian's errors carry a Rust backtrace when RUST_BACKTRACE is set)
+    return str(exc).strip().split("\n", 1)[0] if exc is not None else ""

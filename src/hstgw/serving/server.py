@@ -171,6 +171,7 @@ class HttpServer:
         self.grace = grace
         self.on_started = on_started
         self.started = False  # listening, the app started
+        self.failed = False  # (it ends only when asked: the same surface as GranianServer)
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0
