@@ -27,7 +27,7 @@ from typing import NamedTuple, Protocol
 from hstgw.connections import address_key
 from hstgw.errors import SystemBusy
 
-__all__ = ["Buckets", "Decision", "Guard", "LocalBuckets", "Rule", "Rules", "refill"]
+__all__ = ["Buckets", "Decision", "Guard", "LocalBuckets", "Rule", "Rules", "needed", "refill"]
 
 _LOCAL_MAX = 100_000  # buckets kept in memory; full ones are forgotten first
 
@@ -77,6 +77,17 @@ def refill(tokens: float, at: float, now: float, rate: float, burst: float) -> f
     return burst if tokens > burst else tokens
 
 
+def needed(cost: int, burst: int) -> int:
+    """The tokens a bucket must hold to give ``cost``: as many, up to what it holds
+    after one call. Work charged by its size (a listing of a large app) is charged
+    after the request's own call was taken: a cost past the burst is allowed from a
+    bucket that was full before that call (it would never be otherwise). The same
+    rule in Redis: cluster/lua/take_buckets.lua."""
+    if cost <= 0:
+        return 1  # (only looking: one call's worth there)
+    return cost if cost < burst else max(burst - 1, 1)
+
+
 def decide(tokens: float, rule: Rule, allowed: bool) -> Decision:
     missing = rule.burst - tokens
     reset = math.ceil(missing / rule.rate) if rule.rate > 0 and missing > 0 else 0
@@ -85,9 +96,9 @@ def decide(tokens: float, rule: Rule, allowed: bool) -> Decision:
 
 class Buckets(Protocol):
     async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
-        """Take ``cost`` tokens if there are as many, or a full bucket's for a cost past
-        its size (taken whole, into debt: the calls after it wait for the refill);
-        ``cost`` 0: only look."""
+        """Take ``cost`` tokens if there are as many, or, for a cost past what the bucket
+        holds after one call, from a bucket full but for that call (taken whole, into
+        debt: the calls after it wait for the refill); ``cost`` 0: only look."""
 
 
 class LocalBuckets:
@@ -117,7 +128,7 @@ class LocalBuckets:
                 self._forget_full(now)
         else:
             tokens = refill(held[0], held[1], now, rule.rate, float(burst))
-        allowed = tokens >= (min(cost, burst) or 1)
+        allowed = tokens >= needed(cost, burst)
         if allowed:
             tokens -= cost  # (past the burst: into debt)
         buckets[key] = (tokens, now)
@@ -211,8 +222,9 @@ class Guard:
 
     async def call(self, dev_id: str, cost: int = 1) -> Decision | None:
         """A business call of ``dev_id`` (``cost``: as many calls as it does the work
-        of; past the bucket's size, allowed when the bucket is full and taken whole, so
-        the calls after it wait): the decision (its headers go on the reply)."""
+        of; past the bucket's size, allowed when the bucket is full but for one call and
+        taken whole, so the calls after it wait: ``needed``): the decision (its headers
+        go on the reply)."""
         rule = self.rules.calls_per_developer
         if rule.off:
             return None

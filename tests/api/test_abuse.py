@@ -59,16 +59,24 @@ def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
 
 async def check_costs_past_the_burst(buckets: Buckets) -> None:
     """Work worth more than a bucket holds (a listing of a large app) is allowed from a
-    full bucket and taken whole: the calls after it wait for the refill. Any buckets
-    pass these (one token a second: a test's milliseconds refill nothing that counts)."""
+    full bucket, or one full but for the request's own call, and taken whole: the calls
+    after it wait for the refill. Any buckets pass these (one token a second: a test's
+    milliseconds refill nothing that counts)."""
     rule = Rule(1.0, 20)
     big = await buckets.take("debt", rule, 50)
     assert big.allowed and big.remaining == 0 and big.reset_s >= 49
     assert not (await buckets.take("debt", rule, 1)).allowed  # 30 calls of debt
     assert not (await buckets.take("debt", rule, 0)).allowed
-    assert (await buckets.take("part", rule, 5)).allowed
+    # the request's own call first, then its size: the charge a listing makes
+    assert (await buckets.take("call", rule, 1)).allowed
+    assert (await buckets.take("call", rule, 50)).allowed
+    assert not (await buckets.take("call", rule, 1)).allowed
+    assert (await buckets.take("edge", rule, 1)).allowed
+    assert (await buckets.take("edge", rule, 20)).allowed  # the burst itself: the same
+    assert (await buckets.take("part", rule, 2)).allowed
     assert not (await buckets.take("part", rule, 50)).allowed  # not full: nothing taken
-    assert (await buckets.take("part", rule, 15)).allowed
+    assert not (await buckets.take("part", rule, 20)).allowed
+    assert (await buckets.take("part", rule, 18)).allowed
 
 
 async def test_a_cost_past_the_burst_is_taken_whole_from_a_full_bucket() -> None:

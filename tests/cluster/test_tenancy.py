@@ -26,7 +26,13 @@ from tests.online.test_replay import (
     check_resume_steps,
     check_retained_steps,
 )
-from tests.online.test_tenancy import APP_A, _invite, _reply, check_invite_bounds
+from tests.online.test_tenancy import (
+    APP_A,
+    _invite,
+    _reply,
+    check_invite_bounds,
+    check_invite_expiry,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -80,6 +86,31 @@ async def test_pending_invites_are_bounded_per_app_and_per_developer_in_redis() 
         assert await shared.client.hlen(shared.key("inv", APP_A)) <= 5
         # the developer's count follows what it holds (two invites of 8)
         assert int(await shared.client.hget(shared.key("invn", "dev-1"), "*")) == 16
+        assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
+    finally:
+        await shared.close()
+        drop_namespace(namespace)
+
+
+async def test_expired_invites_leave_the_developers_count_in_redis() -> None:
+    require_redis()
+    namespace = "t" + secrets.token_hex(6)
+    shared = SharedRedis(REDIS_URL, namespace)
+    try:
+        presence = RedisPresence(
+            shared,
+            "n1",
+            2.0,
+            60,
+            invites_per_app=5,
+            kick_key=secrets.token_bytes(32),
+            invitees_per_developer=20,
+        )
+
+        async def held() -> int:
+            return int(await shared.client.hget(shared.key("invn", "dev-1"), "*") or 0)
+
+        await check_invite_expiry(presence, held)
         assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
     finally:
         await shared.close()

@@ -4,6 +4,7 @@ app look small to the reads beside it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -20,12 +21,16 @@ OFF = Rule(0.0, 0)
 
 
 class _App:
-    """The feed of one app of 100 groups of 10 users: a read holds the groups it names."""
+    """The feed of one app of 100 groups of 10 users: a read holds the groups it names;
+    ``reads`` counts them."""
 
     def __init__(self) -> None:
         self.groups = {f"g{i:03d}": [f"u{u}" for u in range(10)] for i in range(100)}
+        self.reads = 0
 
     async def snapshot(self, app_id: str, group_ids: Sequence[str] | None) -> GroupSnapshot:
+        self.reads += 1
+        await asyncio.sleep(0)  # (a store's read waits: reads beside it run meanwhile)
         names = (
             list(self.groups) if group_ids is None else [g for g in group_ids if g in self.groups]
         )
@@ -66,3 +71,29 @@ async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
     # a first read the developer cannot pay for is read, but not handed out
     with pytest.raises(SystemBusy):
         await snapshots.read("dev", "app3", None)
+
+
+async def test_a_refused_read_keeps_its_size_and_reads_nothing() -> None:
+    """A read refused before it reads leaves the app's size known: the next is charged
+    before it reads too (it was read for one call, every other time, when forgotten)."""
+    app = _App()
+    snapshots = Snapshots(app, _guard())  # type: ignore[arg-type]
+    await snapshots.read("dev", "app", None)  # 11 calls once read: 9 left
+    for _ in range(5):
+        with pytest.raises(SystemBusy):
+            await snapshots.read("dev", "app", None)
+    assert app.reads == 1
+
+
+async def test_reads_beside_a_first_one_wait_for_its_size() -> None:
+    """Reads of an app whose size is not known yet, side by side: one reads, the others
+    are charged by its size before they read (not each read for nothing)."""
+    app = _App()
+    snapshots = Snapshots(app, _guard())  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        *(snapshots.read("dev", "app", None) for _ in range(10)), return_exceptions=True
+    )
+    # the first: 11 calls once read (9 left); none of the others can pay its 11 before
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, SystemBusy) for r in results if isinstance(r, BaseException))
+    assert app.reads == 1

@@ -419,6 +419,21 @@ def test_listings_of_a_large_app_cost_a_call_for_each_100_entries(tmp_path: Path
             606000006,
             "too many calls for this developer; retry later",
         )
+
+        # past the burst (1 + 25 calls of 20): answered from a full bucket (the listing's
+        # own call taken first), then the calls wait for the refill of the debt
+        async def grow(entries: dict[tuple[str, str], Offline], now: int) -> None:
+            for i in range(1000):
+                entries[(f"v{i}", "web")] = Offline(f"v{i}", "web", "", "", now)
+
+        gw.on_loop(grow(registry._offline[big.app_id], gw.clock()))
+        gw.app.state["gateway"].guard.buckets = LocalBuckets(gw.clock.ticks)
+        assert big.rest("GET", path)["result"]["total"] == 2500
+        assert big.rest("GET", path)["code"] == 606000006
+        gw.clock.advance(2)  # 20 back: 14, not full but for the call
+        assert big.rest("GET", path)["code"] == 606000006
+        gw.clock.advance(60)
+        assert big.rest("GET", path)["result"]["total"] == 2500
         # an app of a few entries: a call each, as before
         gw.app.state["gateway"].guard.buckets = LocalBuckets(gw.clock.ticks)
         codes = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -181,12 +181,36 @@ async def check_invite_bounds(presence: Presence) -> None:
     assert await presence.find_invite(APP_B, "big", 10, "u0", later) == (True, None)
 
 
+async def check_invite_expiry(presence: Presence, held: Callable[[], Awaitable[int]]) -> None:
+    """An expired invite leaves the developer's count (``held``: the invitees counted)
+    though the bound is never reached: under the bound no eviction would take it."""
+    five = [f"u{i}" for i in range(5)]
+    assert await presence.remember_invite("dev-1", APP_A, "g", 1, None, five, 0)
+    half = INVITE_TTL_MS // 2
+    assert await presence.remember_invite("dev-1", APP_A, "g", 2, None, five, half)
+    assert await held() == 10
+    after = INVITE_TTL_MS + 1  # the first expired, the second not
+    await presence.prune(after, 0)
+    assert await presence.remember_invite("dev-1", APP_B, "g", 3, None, ["x"], after)
+    assert await held() == 6
+    assert await presence.find_invite(APP_A, "g", 2, "u4", after) == (True, None)
+
+
 async def test_pending_invites_are_bounded_per_app_and_per_developer() -> None:
     presence = LocalPresence(Registry(), invites_per_app=5, invitees_per_developer=20)
     await check_invite_bounds(presence)
     await presence.prune(10**13, 0)
     assert presence.pending_invites() == 0
     assert not presence._invites_of and not presence._invitees  # (nothing of them left)
+
+
+async def test_expired_invites_leave_the_developers_count() -> None:
+    presence = LocalPresence(Registry(), invites_per_app=5, invitees_per_developer=20)
+
+    async def held() -> int:
+        return presence._invitees["dev-1"]
+
+    await check_invite_expiry(presence, held)
 
 
 # a terminal reaches only its app and company (issue 10, item 5)

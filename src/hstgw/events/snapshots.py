@@ -13,6 +13,7 @@ no path reads a snapshot without paying for it (docs/security.md).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,22 +35,35 @@ class Snapshots:
         # the app whole, and one of groups it names, each by the last of its kind (a
         # read of a few groups does not make the app look small to whole reads)
         self._read: dict[tuple[str, bool], int] = {}
+        # first reads of their kind in progress: the reads beside one wait for its size
+        self._first: dict[tuple[str, bool], asyncio.Event] = {}
 
     async def read(
         self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
     ) -> GroupSnapshot:
         """The app's groups (those named, or all), for ``dev_id``, whose app it was
         checked to be; 606000006 past the developer's rate."""
-        key = (app_id, group_ids is None)
-        known = key in self._read
-        last = self._read.pop(key, 0)  # (put back last: the oldest read is forgotten first)
-        if group_ids is not None:
-            last = max(last, len(group_ids))  # (at least a group each)
         guard = self._guard
-        paid = last // ENTRIES_PER_CALL
-        if paid and guard is not None:
-            await guard.charge(dev_id, paid)
-        snap = await self._feed.snapshot(app_id, group_ids)
+        key = (app_id, group_ids is None)
+        while key not in self._read and (other := self._first.get(key)) is not None:
+            await other.wait()  # (then charged before it reads, by that read's size)
+        known = key in self._read
+        reading = None
+        if not known:  # (this read is the first: the ones beside it wait for it)
+            self._first[key] = reading = asyncio.Event()
+        try:
+            last = self._read.get(key, 0)  # (kept while charged: a refusal forgets nothing)
+            if group_ids is not None:
+                last = max(last, len(group_ids))  # (at least a group each)
+            paid = last // ENTRIES_PER_CALL
+            if paid and guard is not None:
+                await guard.charge(dev_id, paid)
+            snap = await self._feed.snapshot(app_id, group_ids)
+        finally:
+            if reading is not None:
+                del self._first[key]
+                reading.set()
+        self._read.pop(key, None)  # (put back last: the oldest read is forgotten first)
         if len(self._read) >= _SIZES_KEPT:
             del self._read[next(iter(self._read))]
         size = self._read[key] = sum(_entries(g) for g in snap.group_list)

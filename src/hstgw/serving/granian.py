@@ -33,7 +33,7 @@ log = logging.getLogger("hstgw.http")
 MISSING = "HSTGW_HTTP_SERVER=granian needs granian: pip install 'hst-gateway[granian]'"
 _BACKLOG = 2048
 _HEAD_BYTES = 64 * 1024  # its read buffer (hstgw.serving's bound on a head; granian's own
-# bound on a head is a little looser: a head of up to ~100 KiB may pass)
+# bound on a head is looser: ~64-112 KiB, docs/deployment.md)
 
 
 class GranianServer:

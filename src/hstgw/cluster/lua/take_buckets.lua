@@ -3,8 +3,9 @@
 -- KEYS[i]  rl:<key>  the i-th bucket
 -- ARGV[3i-2] rate   tokens per second of the i-th bucket
 -- ARGV[3i-1] burst  its capacity
--- ARGV[3i]   cost   tokens taken (0: only check that one is there); past the burst,
---                   taken whole from a full bucket, into debt
+-- ARGV[3i]   cost   tokens taken (0: only check that one is there); past what the
+--                   bucket holds after one call, taken whole from a bucket full but
+--                   for that call, into debt (hstgw.abuse.needed)
 -- Returns, for each bucket, {allowed (0/1), tokens left * 1000}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -17,8 +18,14 @@ for i, key in ipairs(KEYS) do
   local tokens = tonumber(b[1]) or burst
   local at = tonumber(b[2]) or now
   tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+  local needed = cost
+  if cost <= 0 then
+    needed = 1
+  elseif cost >= burst then
+    needed = math.max(burst - 1, 1)
+  end
   local allowed = 0
-  if (cost == 0 and tokens >= 1) or (cost > 0 and tokens >= math.min(cost, burst)) then
+  if tokens >= needed then
     allowed = 1
     tokens = tokens - cost
   end
