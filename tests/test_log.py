@@ -43,6 +43,14 @@ def test_text_and_json_lines_carry_the_same_fields() -> None:
     )
 
 
+def test_the_websockets_librarys_connection_object_is_left_out() -> None:
+    """websockets puts its connection on its records (``extra={"websocket": ...}``):
+    its repr, an address in memory, is left out of both formats."""
+    rec = record("connection closed", websocket=object(), peer="10.0.0.1")
+    assert "websocket" not in json.loads(JsonFormatter().format(rec))
+    assert TextFormatter().format(rec).endswith("connection closed peer=10.0.0.1")
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -95,10 +95,11 @@ def decide(tokens: float, rule: Rule, allowed: bool) -> Decision:
 
 
 class Buckets(Protocol):
-    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+    async def take(self, key: str, rule: Rule, cost: int = 1, force: bool = False) -> Decision:
         """Take ``cost`` tokens if there are as many, or, for a cost past what the bucket
         holds after one call, from a bucket full but for that call (taken whole, into
-        debt: the calls after it wait for the refill); ``cost`` 0: only look."""
+        debt: the calls after it wait for the refill); ``cost`` 0: only look.
+        ``force``: take them whatever the bucket holds (work already done), into debt."""
 
 
 class LocalBuckets:
@@ -112,10 +113,10 @@ class LocalBuckets:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
-    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
-        return self.take_now(key, rule, cost)
+    async def take(self, key: str, rule: Rule, cost: int = 1, force: bool = False) -> Decision:
+        return self.take_now(key, rule, cost, force)
 
-    def take_now(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+    def take_now(self, key: str, rule: Rule, cost: int = 1, force: bool = False) -> Decision:
         buckets = self._buckets
         held = buckets.get(key)
         if held is None and not cost:
@@ -128,7 +129,7 @@ class LocalBuckets:
                 self._forget_full(now)
         else:
             tokens = refill(held[0], held[1], now, rule.rate, float(burst))
-        allowed = tokens >= needed(cost, burst)
+        allowed = force or tokens >= needed(cost, burst)
         if allowed:
             tokens -= cost  # (past the burst: into debt)
         buckets[key] = (tokens, now)
@@ -136,9 +137,14 @@ class LocalBuckets:
 
     def _forget_full(self, now: float) -> None:
         # A bucket that would be full by now holds nothing worth keeping; if none
-        # is, the oldest half goes (a flood of distinct keys cannot grow memory).
+        # is, the oldest half goes (a flood of distinct keys cannot grow memory), but
+        # for buckets in debt: a flood of failures from made-up names must not forgive
+        # a developer's debt (only work charged by its size makes one: few buckets).
         stale = [k for k, (_, at) in self._buckets.items() if now - at > 3600]
-        for k in stale or list(self._buckets)[: len(self._buckets) // 2]:
+        if not stale:
+            oldest = list(self._buckets.items())[: len(self._buckets) // 2]
+            stale = [k for k, (tokens, _) in oldest if tokens >= 0]
+        for k in stale:
             del self._buckets[k]
 
 
@@ -176,11 +182,11 @@ class Guard:
         # REST call: a coroutine each saved).
         self._local = buckets if isinstance(buckets, LocalBuckets) else None
 
-    async def _take(self, key: str, rule: Rule, cost: int) -> Decision:
+    async def _take(self, key: str, rule: Rule, cost: int, force: bool = False) -> Decision:
         local = self._local
         if local is not None:
-            return local.take_now(key, rule, cost)
-        return await self._buckets.take(key, rule, cost)
+            return local.take_now(key, rule, cost, force)
+        return await self._buckets.take(key, rule, cost, force)
 
     async def _check(self, key: str, rule: Rule, what: str) -> None:
         if not rule.off and not (await self._take(key, rule, 0)).allowed:
@@ -236,6 +242,13 @@ class Guard:
         decision = await self.call(dev_id, calls)
         if decision is not None and not decision.allowed:
             raise SystemBusy("too many calls for this developer; retry later")
+
+    async def debit(self, dev_id: str, calls: int) -> None:
+        """Work worth ``calls`` business calls already done (a read whose size is known
+        once read): taken from the developer's rate whatever it holds, into debt."""
+        rule = self.rules.calls_per_developer
+        if not rule.off and calls > 0:
+            await self._take(f"c:{dev_id}", rule, calls, force=True)
 
     async def login(self, app_id: str, address: str = "") -> str | None:
         """A terminal login whose credential verified: why it is refused, if it is

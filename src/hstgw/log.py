@@ -27,7 +27,13 @@ LogFormat = Literal["text", "json"]
 _format: LogFormat = "json"
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# Also left out: ``websocket``, the connection object the websockets library puts on its
+# records (its repr, an address in memory, tells a reader nothing).
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "websocket",
+}
 
 
 def _json_default(value: Any) -> str:

@@ -263,7 +263,8 @@ class Settings(BaseSettings):
     def _granian_behind_a_proxy(self) -> Self:
         if self.http_server == "granian" and not self.trusted_proxies:
             raise ValueError(
-                "HSTGW_HTTP_SERVER=granian holds no per-address connection cap and no "
+                "granian (HSTGW_HTTP_SERVER, hstgw serve --http-server) holds no "
+                "per-address connection cap and no "
                 "deadline for a body or a slow reader: it serves behind a proxy that holds "
                 "them; name that proxy in HSTGW_TRUSTED_PROXIES (docs/deployment.md)"
             )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hstgw import abuse
 from hstgw.abuse import Buckets, Guard, LocalBuckets, Rule, Rules
 from hstgw.errors import SystemBusy
 from hstgw.tokens.fsp import build
@@ -77,6 +78,25 @@ async def check_costs_past_the_burst(buckets: Buckets) -> None:
     assert not (await buckets.take("part", rule, 50)).allowed  # not full: nothing taken
     assert not (await buckets.take("part", rule, 20)).allowed
     assert (await buckets.take("part", rule, 18)).allowed
+    # work already done (a read whose size is known once read) is taken whatever the
+    # bucket holds, into debt
+    assert (await buckets.take("done", rule, 25, force=True)).allowed
+    assert (await buckets.take("done", rule, 3, force=True)).allowed
+    assert not (await buckets.take("done", rule, 1)).allowed
+    assert not (await buckets.take("done", rule, 50)).allowed
+
+
+def test_a_flood_of_new_keys_does_not_forgive_a_debt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the buckets kept, the oldest half is forgotten, but for buckets in debt: a
+    flood of failures under made-up names must not reset a developer's debt."""
+    monkeypatch.setattr(abuse, "_LOCAL_MAX", 10)
+    buckets = LocalBuckets(ManualClock())
+    rule = Rule(1.0, 20)
+    assert buckets.take_now("c:dev", rule, 50).allowed  # 30 of debt
+    for i in range(40):
+        buckets.take_now(f"fa:{i}", rule)
+    assert "c:dev" in buckets._buckets
+    assert not buckets.take_now("c:dev", rule).allowed
 
 
 async def test_a_cost_past_the_burst_is_taken_whole_from_a_full_bucket() -> None:

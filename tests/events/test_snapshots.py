@@ -68,9 +68,33 @@ async def test_a_large_apps_snapshots_cost_calls_by_their_size() -> None:
     await snapshots.read("dev", "app", every)  # 1 call for its names, 10 more once read
     with pytest.raises(SystemBusy):  # 11 before it reads
         await snapshots.read("dev", "app", every)
-    # a first read the developer cannot pay for is read, but not handed out
+    # a first read past what the rate holds is read, and paid into debt: the next waits
+    guard = _guard()
+    snapshots = Snapshots(_App(), guard)  # type: ignore[arg-type]
+    for _ in range(15):
+        await guard.call("dev")
+    assert len((await snapshots.read("dev", "app3", None)).group_list) == 100
+    assert _tokens(guard) == 5 - 11
     with pytest.raises(SystemBusy):
         await snapshots.read("dev", "app3", None)
+
+
+def _tokens(guard: Guard) -> float:
+    return guard.buckets._buckets["c:dev"][0]  # type: ignore[attr-defined]
+
+
+async def test_reads_side_by_side_each_pay_what_they_held() -> None:
+    """Reads naming groups, side by side, are each charged before by the last read's
+    size: a tiny read finishing last would make the next big ones look free. Each pays
+    what it held once read, into debt."""
+    app, guard = _App(), _guard()
+    snapshots = Snapshots(app, guard)  # type: ignore[arg-type]
+    await snapshots.read("dev", "app", ["nope"])  # known: nothing
+    big = list(app.groups)[:99]  # 99 groups of 10 users: 1,089 entries, 10 calls
+    reads = [snapshots.read("dev", "app", big) for _ in range(5)]
+    await asyncio.gather(*reads, snapshots.read("dev", "app", ["nope"]))
+    assert app.reads == 7
+    assert _tokens(guard) == 20 - 5 * 10
 
 
 async def test_a_refused_read_keeps_its_size_and_reads_nothing() -> None:

@@ -214,14 +214,21 @@ async def test_a_frame_for_the_whole_company_costs_a_message_more_a_hundred_term
             await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
             for i in range(200)
         ]
-        lister, _ = await raw_login(app, "lister", company_id="big")
+        lister, first = await raw_login(app, "lister", company_id="big")
         g.clock.freeze_ticks()  # (no refill behind the test's back, however slow it runs)
         done = await lister.request(frame)
         assert done["code"] == 0 and done.get("total", 201) == 201, done
         # 1 for the frame, 2 more for the 200 others: the next frame waits for a refill
         beat = await lister.request({"type": "heartbeat", "seq": 2})
         assert beat["code"] == 1000104, beat
-        everyone = [lister, *(t for t, _ in crowd)]
+        # a login again (forced, by its resume credential) starts from that debt
+        again, reply = await raw_login(
+            app, "lister", company_id="big", token="", resume=first["resume"], force_login=True
+        )
+        assert reply["code"] == 0, reply
+        beat = await again.request({"type": "heartbeat", "seq": 3})
+        assert beat["code"] == 1000104, beat
+        everyone = [lister, again, *(t for t, _ in crowd)]
         for t in everyone:
             t.conn.close_timeout = 0.1  # (the presence pushes they left unread hold a close)
         await asyncio.gather(*(t.close() for t in everyone))

@@ -138,4 +138,6 @@ def test_settings_refuse_it_without_a_proxy(tmp_path: Path) -> None:
     out = hstgw("serve", "--http-server", "granian", "--data-dir", str(tmp_path))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     msg = json.loads(out.stderr)["error"]["msg"]
-    assert msg.startswith("HSTGW_HTTP_SERVER=granian holds no per-address connection cap")
+    assert msg.startswith(
+        "granian (HSTGW_HTTP_SERVER, hstgw serve --http-server) holds no per-address connection"
+    )

@@ -22,15 +22,15 @@ class RedisBuckets:
         self._r = redis
         script = redis.script(_TAKE)
 
-        async def send(items: list[tuple[str, Rule, int]]) -> list[tuple[int, int]]:
+        async def send(items: list[tuple[str, Rule, int, bool]]) -> list[tuple[int, int]]:
             args: list[float | int] = []
-            for _, rule, cost in items:
-                args += [rule.rate, rule.burst, cost]
-            answers = await script([key for key, _, _ in items], args)
+            for _, rule, cost, force in items:
+                args += [rule.rate, rule.burst, cost, int(force)]
+            answers = await script([item[0] for item in items], args)
             return [(int(allowed), int(milli)) for allowed, milli in answers]
 
-        self._take: TurnBatch[tuple[str, Rule, int], tuple[int, int]] = TurnBatch(send)
+        self._take: TurnBatch[tuple[str, Rule, int, bool], tuple[int, int]] = TurnBatch(send)
 
-    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
-        allowed, milli = await self._take((self._r.key("rl", key), rule, cost))
+    async def take(self, key: str, rule: Rule, cost: int = 1, force: bool = False) -> Decision:
+        allowed, milli = await self._take((self._r.key("rl", key), rule, cost, force))
         return decide(milli / 1000, rule, bool(allowed))

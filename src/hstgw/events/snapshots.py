@@ -5,10 +5,11 @@ every group it names with its users and media: on a large app one read costs the
 what hundreds of calls do. So each read costs the developer, from its calls' rate (the
 one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
 of the same kind on this node returned (of it whole, or of groups it names: at least a
-group each), on top of the path's own call; the first read of its kind, whose size is
-known only once read, pays after it (or is not handed out). The stores read only the
-groups a read names. Kept here, beside the log, so that
-no path reads a snapshot without paying for it (docs/security.md).
+group each), on top of the path's own call, before it reads (refused: 606000006); once
+read, what it held beyond that is taken too, into debt (the first read of its kind,
+whose size is known only then, and reads side by side, each charged by the last one's
+size). The stores read only the groups a read names. Kept here, beside the log, so
+that no path reads a snapshot without paying for it (docs/security.md).
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ class Snapshots:
             del self._read[next(iter(self._read))]
         size = self._read[key] = sum(_entries(g) for g in snap.group_list)
         owed = size // ENTRIES_PER_CALL - paid
-        if not known and owed > 0 and guard is not None:
-            # The first read of its kind: its size known only now. Paid now, or not
-            # handed out (read once for nothing; the next is charged before it reads).
-            await guard.charge(dev_id, owed)
+        if owed > 0 and guard is not None:
+            # More than it was charged before (the first read of its kind, or reads side
+            # by side, each charged by the last one's size): the work is done, so it is
+            # paid now whatever the rate holds, into debt (the calls after it wait).
+            await guard.debit(dev_id, owed)
         return snap
 
 

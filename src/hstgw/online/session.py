@@ -126,6 +126,15 @@ class Session:
     def fill(self, rate: float) -> None:
         self._allowance = rate
 
+    def debt(self) -> tuple[float, float] | None:
+        """What it owes of its message rate (allowance below 0, since when), if any."""
+        return (self._allowance, self._last_refill) if self._allowance < 0 else None
+
+    def owe(self, debt: tuple[float, float]) -> None:
+        """Start from a debt an earlier login of the same terminal left (refilled since
+        at the rate, as its own would be)."""
+        self._allowance, self._last_refill = debt
+
     def describe(self) -> dict[str, object]:
         return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)
 

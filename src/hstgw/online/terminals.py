@@ -28,6 +28,9 @@ __all__ = ["LocalTerminals"]
 
 # How long a kick that arrived before its session was registered is remembered.
 _EARLY_KICK_S = 30.0
+# Terminals whose last login ended owing its message rate, remembered (the oldest
+# forgotten first): a login again starts from the debt, not a full bucket.
+_DEBTS_KEPT = 100_000
 
 
 class LocalTerminals:
@@ -53,6 +56,8 @@ class LocalTerminals:
         self._ticks = ticks
         self._tasks = tasks
         self._early_kicks: dict[str, tuple[str, float]] = {}  # conn -> (reason, at)
+        # (app, user, mutex_type) -> (allowance < 0, since): what a login ended owing
+        self._debts: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     def spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
         """Run ``aw`` in the background (awaited at a clean stop)."""
@@ -61,6 +66,11 @@ class LocalTerminals:
     def register(self, session: Session, app: App, count: int) -> Session:
         """``session`` took its place; ``count``: the app's terminals online now."""
         self._apps[app.app_id] = app
+        debt = self._debts.pop(session.key, None)
+        if debt is not None:
+            # (a login again, forced or not, must not wipe what a listing charged: on
+            # this node; another node's login is held by the app's login rate)
+            session.owe(debt)
         self.registry.add(session)
         self._usage.terminals(app.app_id, count)
         self._scope.notify(session, state=1)
@@ -78,6 +88,12 @@ class LocalTerminals:
         now = self._clock()
         if not self.registry.remove(session, now):
             return None
+        debt = session.debt()
+        if debt is not None:
+            debts = self._debts
+            if len(debts) >= _DEBTS_KEPT:
+                del debts[next(iter(debts))]
+            debts[session.key] = debt
         pending = self._presence.release(session, now)
         self._scope.notify(session, state=0)
         self.events.offline(session)  # its groups left, its media stopped

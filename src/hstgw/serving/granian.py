@@ -30,7 +30,10 @@ __all__ = ["MISSING", "GranianServer"]
 
 log = logging.getLogger("hstgw.http")
 
-MISSING = "HSTGW_HTTP_SERVER=granian needs granian: pip install 'hst-gateway[granian]'"
+MISSING = (
+    "HSTGW_HTTP_SERVER=granian needs granian: pip install 'hst-gateway[granian]' "
+    "(from a checkout: scripts/bootstrap server,granian)"
+)
 _BACKLOG = 2048
 _HEAD_BYTES = 64 * 1024  # its read buffer (hstgw.serving's bound on a head; granian's own
 # bound on a head is looser: ~64-112 KiB, docs/deployment.md)
