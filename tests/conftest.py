@@ -288,6 +288,18 @@ class ServerThread:
         return out.getvalue()
 
 
+REST_SERVERS = ["hstgw", "granian"]
+
+
+def on_rest_server(server: str) -> dict[str, Any]:
+    """Settings that put the REST port on ``server``: granian's behind a proxy
+    (127.0.0.1); skipped where granian is not installed."""
+    if server == "granian":
+        pytest.importorskip("granian")
+        return {"http_server": "granian", "trusted_proxies": ["127.0.0.1"]}
+    return {}
+
+
 def start_gateway(tmp: Path, **settings: Any) -> Iterator[Gateway]:
     clock = Clock()
     # Every test calls from 127.0.0.1, many failing on purpose: the per-address limit

@@ -23,7 +23,7 @@ import pytest
 
 from hstgw.tokens.fsp import verify
 from tests.clients.transports import LineClient, StockClient
-from tests.conftest import Dev, Gateway, start_gateway
+from tests.conftest import REST_SERVERS, Dev, Gateway, on_rest_server, start_gateway
 
 T0 = 1764300000000  # 2025-11-28 11:20:00 in Shanghai
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -31,16 +31,15 @@ JSON_TYPE = "application/json;charset=UTF-8"
 CLIENTS = ["java", "node", "go", "curl", "curl_h2c", "urllib", "requests", "httpx"]
 
 
-@pytest.fixture(scope="module", params=["hstgw", "granian"])
+@pytest.fixture(scope="module", params=REST_SERVERS)
 def gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    """A gateway on each REST server in turn (granian's behind a proxy: 127.0.0.1)."""
+    """A gateway on each REST server in turn."""
     server: str = request.param
-    if server == "granian":
-        pytest.importorskip("granian")
-    proxy = {"http_server": server, "trusted_proxies": ["127.0.0.1"]} if server == "granian" else {}
-    yield from start_gateway(tmp_path_factory.mktemp(f"gw-{server}"), auth_cache_ttl=0, **proxy)
+    yield from start_gateway(
+        tmp_path_factory.mktemp(f"gw-{server}"), auth_cache_ttl=0, **on_rest_server(server)
+    )
 
 
 @dataclass

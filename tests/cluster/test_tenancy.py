@@ -4,7 +4,9 @@ company, pending invites are bounded per app (issue 10, items 4 and 5)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -68,53 +70,47 @@ async def test_company_scope_holds_across_nodes(two: list[Gateway]) -> None:
         await t.close()
 
 
-async def test_pending_invites_are_bounded_per_app_and_per_developer_in_redis() -> None:
+@contextlib.asynccontextmanager
+async def _invites_in_redis() -> AsyncIterator[tuple[RedisPresence, SharedRedis]]:
+    """A presence in a namespace of its own: 5 invites an app, 20 invitees a developer."""
     require_redis()
     namespace = "t" + secrets.token_hex(6)
     shared = SharedRedis(REDIS_URL, namespace)
     try:
-        presence = RedisPresence(
+        yield (
+            RedisPresence(
+                shared,
+                "n1",
+                2.0,
+                60,
+                invites_per_app=5,
+                kick_key=secrets.token_bytes(32),
+                invitees_per_developer=20,
+            ),
             shared,
-            "n1",
-            2.0,
-            60,
-            invites_per_app=5,
-            kick_key=secrets.token_bytes(32),
-            invitees_per_developer=20,
         )
-        await check_invite_bounds(presence)
-        assert await shared.client.hlen(shared.key("inv", APP_A)) <= 5
-        # the developer's count follows what it holds (two invites of 8)
-        assert int(await shared.client.hget(shared.key("invn", "dev-1"), "*")) == 16
-        assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
     finally:
         await shared.close()
         drop_namespace(namespace)
 
 
+async def test_pending_invites_are_bounded_per_app_and_per_developer_in_redis() -> None:
+    async with _invites_in_redis() as (presence, shared):
+        await check_invite_bounds(presence)
+        assert await shared.client.hlen(shared.key("inv", APP_A)) <= 5
+        # the developer's count follows what it holds (two invites of 8)
+        assert int(await shared.client.hget(shared.key("invn", "dev-1"), "*")) == 16
+        assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
+
+
 async def test_expired_invites_leave_the_developers_count_in_redis() -> None:
-    require_redis()
-    namespace = "t" + secrets.token_hex(6)
-    shared = SharedRedis(REDIS_URL, namespace)
-    try:
-        presence = RedisPresence(
-            shared,
-            "n1",
-            2.0,
-            60,
-            invites_per_app=5,
-            kick_key=secrets.token_bytes(32),
-            invitees_per_developer=20,
-        )
+    async with _invites_in_redis() as (presence, shared):
 
         async def held() -> int:
             return int(await shared.client.hget(shared.key("invn", "dev-1"), "*") or 0)
 
         await check_invite_expiry(presence, held)
         assert await shared.client.zcard(shared.key("invd", "dev-1")) == 2
-    finally:
-        await shared.close()
-        drop_namespace(namespace)
 
 
 async def test_login_limits_hold_for_the_cluster(tmp_path: Path) -> None:

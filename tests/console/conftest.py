@@ -16,7 +16,7 @@ import pytest
 from hstgw.developers import Developers
 from hstgw.sdk import TerminalClient
 from hstgw.store import open_store
-from tests.conftest import Dev, Gateway, start_gateway
+from tests.conftest import REST_SERVERS, Dev, Gateway, on_rest_server, start_gateway
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
@@ -58,17 +58,14 @@ class Browser:
         self.close()
 
 
-@pytest.fixture(scope="module", params=["hstgw", "granian"])
+@pytest.fixture(scope="module", params=REST_SERVERS)
 def console_gw(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    """The console on each REST server in turn (granian's behind a proxy: 127.0.0.1)."""
+    """The console on each REST server in turn."""
     server: str = request.param
-    if server == "granian":
-        pytest.importorskip("granian")
-    proxy = {"http_server": server, "trusted_proxies": ["127.0.0.1"]} if server == "granian" else {}
     yield from start_gateway(
-        tmp_path_factory.mktemp(f"console-{server}"), auth_cache_ttl=0, **proxy
+        tmp_path_factory.mktemp(f"console-{server}"), auth_cache_ttl=0, **on_rest_server(server)
     )
 
 

@@ -9,9 +9,10 @@ or a client that stops reading its replies, and laxer framing (docs/architecture
 "The HTTP server"). So it serves behind a proxy that holds all that, and the settings
 refuse it without ``trusted_proxies``.
 
-The same surface as ``HttpServer``: ``serve`` in a loop, ``run`` as a process, ``stop``
-from any thread, ``started``; the app's lifespan runs here, as there, so that a start-up
-that fails is told before the port opens.
+The same surface as ``HttpServer`` (``serving.server.Serving``: ``serve`` in a loop,
+``run`` as a process, ``stop`` from any thread, ``started``, ``failed``); the app's
+lifespan runs here, as there, so that a start-up that fails is told before the port
+opens.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from hstgw.serving.server import Lifespan
+from hstgw.serving.server import Serving
 
 __all__ = ["MISSING", "GranianServer"]
 
@@ -39,7 +38,7 @@ _HEAD_BYTES = 64 * 1024  # its read buffer (hstgw.serving's bound on a head; gra
 # bound on a head is looser: ~64-112 KiB, docs/deployment.md)
 
 
-class GranianServer:
+class GranianServer(Serving):
     """granian's embedded HTTP/1.1 server of one ASGI app."""
 
     def __init__(
@@ -56,55 +55,13 @@ class GranianServer:
         """``header_timeout``: a request's head, and an idle connection's next one, within
         this many seconds; ``max_connections``: connections served at once (granian's
         backpressure: past it, new ones wait unaccepted in the backlog, not refused)."""
-        self.app = app
+        super().__init__(app, on_started)
         self.host = host
         self.port = port
         self.header_timeout = header_timeout
         self.max_connections = max_connections
         self.grace = grace
-        self.on_started = on_started
-        self.started = False  # listening, the app started
-        self.failed = False  # granian ended without being asked to
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stops = 0
         self._granian: Any = None  # granian's embedded server, while it serves
-
-    def stop(self) -> None:
-        """Ask the server to stop; from any thread."""
-        self._stops += 1
-        loop, event = self._loop, self._stop
-        if loop is not None and event is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(event.set)
-
-    def run(self) -> None:
-        """Serve in this thread until SIGINT or SIGTERM, on uvloop where installed."""
-        try:
-            import uvloop
-
-            factory: Any = uvloop.new_event_loop
-        except ImportError:  # (uvloop is not built for every platform)
-            factory = None
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(self.serve())
-
-    async def serve(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        if self._stops:  # asked to stop before it ran
-            self._stop.set()
-        signals = threading.current_thread() is threading.main_thread()
-        if signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, self.stop)
-        try:
-            await self._serve(loop, self._stop)
-        finally:
-            if signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError):
-                        loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         try:
@@ -114,17 +71,9 @@ class GranianServer:
         except ImportError:
             log.error(MISSING)
             return
-        lifespan = Lifespan(self.app, loop)
-        if not await lifespan.startup():
-            log.error("the application did not start")
+        lifespan = await self._start_app(loop)
+        if lifespan is None:
             return
-        if self.on_started is not None:
-            try:
-                self.on_started()
-            except Exception:
-                log.exception("the server's start-up hook failed")
-                await lifespan.shutdown()
-                return
         server = Server(
             self.app,
             self.host,

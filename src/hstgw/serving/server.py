@@ -24,7 +24,7 @@ from hstgw.serving.cycle import Cycle
 from hstgw.serving.link import Deadlines, Link
 from hstgw.tasks import cancel
 
-__all__ = ["HttpServer", "Lifespan", "Site"]
+__all__ = ["HttpServer", "Lifespan", "Serving", "Site"]
 
 log = logging.getLogger("hstgw.http")
 
@@ -146,38 +146,22 @@ class Lifespan:
             self._stopped.set_result(None)
 
 
-class HttpServer:
-    """An HTTP/1.1 server of one ASGI app (``serve`` in a loop, ``run`` as a process)."""
+class Serving:
+    """What both REST servers share (this one and ``serving.granian``): ``serve`` in a
+    loop, ``run`` as a process with its signals, ``stop`` from any thread; ``started``
+    once listening with the app started, ``failed`` if it ended without being asked."""
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        host: str,
-        port: int,
-        gate: ConnectionGate,
-        deadlines: Deadlines,
-        max_body: int,
-        grace: float = 10.0,
-        on_started: Callable[[], object] | None = None,
-    ) -> None:
-        """``on_started``: called once the app's start-up is done, before the port opens."""
+    def __init__(self, app: Any, on_started: Callable[[], object] | None) -> None:
         self.app = app
-        self.host = host
-        self.port = port
-        self.gate = gate
-        self.deadlines = deadlines
-        self.max_body = max_body
-        self.grace = grace
         self.on_started = on_started
-        self.started = False  # listening, the app started
-        self.failed = False  # (it ends only when asked: the same surface as GranianServer)
+        self.started = False
+        self.failed = False
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0
 
     def stop(self) -> None:
-        """Ask the server to stop; from any thread (a second call cuts the grace)."""
+        """Ask the server to stop; from any thread."""
         self._stops += 1
         loop, event = self._loop, self._stop
         if loop is not None and event is not None and not loop.is_closed():
@@ -215,17 +199,53 @@ class HttpServer:
                         loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        raise NotImplementedError
+
+    async def _start_app(self, loop: asyncio.AbstractEventLoop) -> Lifespan | None:
+        """The app's start-up, then ``on_started``: its lifespan, or None (logged)."""
         lifespan = Lifespan(self.app, loop)
         if not await lifespan.startup():
             log.error("the application did not start")
-            return
+            return None
         if self.on_started is not None:
             try:
                 self.on_started()
             except Exception:
                 log.exception("the server's start-up hook failed")
                 await lifespan.shutdown()
-                return
+                return None
+        return lifespan
+
+
+class HttpServer(Serving):
+    """An HTTP/1.1 server of one ASGI app (``serve`` in a loop, ``run`` as a process;
+    a second ``stop`` cuts the grace)."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str,
+        port: int,
+        gate: ConnectionGate,
+        deadlines: Deadlines,
+        max_body: int,
+        grace: float = 10.0,
+        on_started: Callable[[], object] | None = None,
+    ) -> None:
+        """``on_started``: called once the app's start-up is done, before the port opens."""
+        super().__init__(app, on_started)
+        self.host = host
+        self.port = port
+        self.gate = gate
+        self.deadlines = deadlines
+        self.max_body = max_body
+        self.grace = grace
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        lifespan = await self._start_app(loop)
+        if lifespan is None:
+            return
         site = Site(self.app, loop, self.gate, self.deadlines, self.max_body)
         try:
             listener = await loop.create_server(
