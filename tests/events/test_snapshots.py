@@ -83,18 +83,25 @@ def _tokens(guard: Guard) -> float:
     return guard.buckets._buckets["c:dev"][0]  # type: ignore[attr-defined]
 
 
-async def test_reads_side_by_side_each_pay_what_they_held() -> None:
-    """Reads naming groups, side by side, are each charged before by the last read's
-    size: a tiny read finishing last would make the next big ones look free. Each pays
-    what it held once read, into debt."""
+async def test_reads_side_by_side_take_turns_each_charged_by_the_one_before() -> None:
+    """Reads of an app naming groups, sent together: side by side, each was charged by
+    an older read's size (a tiny read finishing last made the big ones look free, and
+    60 of them stalled the node). They take turns: each is charged, before it reads, by
+    the one before it; what a read held beyond its charge is paid once read, into debt."""
     app, guard = _App(), _guard()
     snapshots = Snapshots(app, guard)  # type: ignore[arg-type]
     await snapshots.read("dev", "app", ["nope"])  # known: nothing
     big = list(app.groups)[:99]  # 99 groups of 10 users: 1,089 entries, 10 calls
     reads = [snapshots.read("dev", "app", big) for _ in range(5)]
-    await asyncio.gather(*reads, snapshots.read("dev", "app", ["nope"]))
-    assert app.reads == 7
-    assert _tokens(guard) == 20 - 5 * 10
+    results = await asyncio.gather(
+        *reads, snapshots.read("dev", "app", ["nope"]), return_exceptions=True
+    )
+    # the first: 0 before (the tiny read's size), 10 once read; the second 10 before;
+    # the rest (and the tiny one, charged by the big one before it) refused, unread
+    assert [isinstance(r, SystemBusy) for r in results] == [False, False] + [True] * 4
+    assert app.reads == 3
+    assert _tokens(guard) == 20 - 2 * 10
+    assert not snapshots._turns  # (nothing kept once no read waits)
 
 
 async def test_a_refused_read_keeps_its_size_and_reads_nothing() -> None:

@@ -194,6 +194,33 @@ async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
     await t.close()
 
 
+async def test_a_login_again_starts_from_the_bucket_its_last_one_left(tmp_path: Path) -> None:
+    """A listing that drains the bucket without a debt: a login again (forced, by its
+    resume credential) starts from that bucket, not a full one (an attack listed a
+    900-terminal company 40 times its rate so)."""
+    for g in start_gateway(tmp_path, message_rate=3):  # 3 a second, bursts of 3
+        app = make_app(g)
+        crowd = [
+            await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
+            for i in range(200)
+        ]
+        lister, first = await raw_login(app, "lister", company_id="big")
+        g.clock.freeze_ticks()
+        done = await lister.request({"type": "list_online", "seq": 1, "page_size": 10})
+        assert (done["code"], done["total"]) == (0, 201)  # 1 + 2 of 3: drained, no debt
+        again, reply = await raw_login(
+            app, "lister", company_id="big", token="", resume=first["resume"], force_login=True
+        )
+        assert reply["code"] == 0, reply
+        assert (await again.request({"type": "heartbeat", "seq": 2}))["code"] == 1000104
+        g.clock.advance(1)  # refilled at the rate, as the first login's would be
+        assert (await again.request({"type": "heartbeat", "seq": 3}))["code"] == 0
+        everyone = [lister, again, *(t for t, _ in crowd)]
+        for t in everyone:
+            t.conn.close_timeout = 0.1
+        await asyncio.gather(*(t.close() for t in everyone))
+
+
 @pytest.mark.parametrize(
     "frame",
     [

@@ -6,10 +6,11 @@ what hundreds of calls do. So each read costs the developer, from its calls' rat
 one REST counts), a call more for each ``ENTRIES_PER_CALL`` entries the app's last read
 of the same kind on this node returned (of it whole, or of groups it names: at least a
 group each), on top of the path's own call, before it reads (refused: 606000006); once
-read, what it held beyond that is taken too, into debt (the first read of its kind,
-whose size is known only then, and reads side by side, each charged by the last one's
-size). The stores read only the groups a read names. Kept here, beside the log, so
-that no path reads a snapshot without paying for it (docs/security.md).
+read, what it held beyond that is taken too, into debt (the first read of its kind, whose
+size is known only then, or an app that grew). Reads of an app of one kind take turns,
+so that each is charged by the size of the one before it. The stores read only the
+groups a read names. Kept here, beside the log, so that no path reads a snapshot
+without paying for it (docs/security.md).
 """
 
 from __future__ import annotations
@@ -36,43 +37,54 @@ class Snapshots:
         # the app whole, and one of groups it names, each by the last of its kind (a
         # read of a few groups does not make the app look small to whole reads)
         self._read: dict[tuple[str, bool], int] = {}
-        # first reads of their kind in progress: the reads beside one wait for its size
-        self._first: dict[tuple[str, bool], asyncio.Event] = {}
+        # (app_id, whole) -> [its turn, reads holding or waiting for it]: reads of an app
+        # of one kind take turns, so that each is charged before it reads by the size of
+        # the one before it (side by side, each was charged by an older one's size)
+        self._turns: dict[tuple[str, bool], tuple[asyncio.Lock, list[int]]] = {}
 
     async def read(
         self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
     ) -> GroupSnapshot:
         """The app's groups (those named, or all), for ``dev_id``, whose app it was
         checked to be; 606000006 past the developer's rate."""
-        guard = self._guard
         key = (app_id, group_ids is None)
-        while key not in self._read and (other := self._first.get(key)) is not None:
-            await other.wait()  # (then charged before it reads, by that read's size)
-        known = key in self._read
-        reading = None
-        if not known:  # (this read is the first: the ones beside it wait for it)
-            self._first[key] = reading = asyncio.Event()
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = (asyncio.Lock(), [0])
+        lock, users = turn
+        users[0] += 1
         try:
-            last = self._read.get(key, 0)  # (kept while charged: a refusal forgets nothing)
-            if group_ids is not None:
-                last = max(last, len(group_ids))  # (at least a group each)
-            paid = last // ENTRIES_PER_CALL
-            if paid and guard is not None:
-                await guard.charge(dev_id, paid)
-            snap = await self._feed.snapshot(app_id, group_ids)
+            async with lock:
+                return await self._read_in_turn(dev_id, app_id, group_ids, key)
         finally:
-            if reading is not None:
-                del self._first[key]
-                reading.set()
+            users[0] -= 1
+            if not users[0]:
+                del self._turns[key]
+
+    async def _read_in_turn(
+        self,
+        dev_id: str,
+        app_id: str,
+        group_ids: Sequence[str] | None,
+        key: tuple[str, bool],
+    ) -> GroupSnapshot:
+        guard = self._guard
+        last = self._read.get(key, 0)  # (kept while charged: a refusal forgets nothing)
+        if group_ids is not None:
+            last = max(last, len(group_ids))  # (at least a group each)
+        paid = last // ENTRIES_PER_CALL
+        if paid and guard is not None:
+            await guard.charge(dev_id, paid)
+        snap = await self._feed.snapshot(app_id, group_ids)
         self._read.pop(key, None)  # (put back last: the oldest read is forgotten first)
         if len(self._read) >= _SIZES_KEPT:
             del self._read[next(iter(self._read))]
         size = self._read[key] = sum(_entries(g) for g in snap.group_list)
         owed = size // ENTRIES_PER_CALL - paid
         if owed > 0 and guard is not None:
-            # More than it was charged before (the first read of its kind, or reads side
-            # by side, each charged by the last one's size): the work is done, so it is
-            # paid now whatever the rate holds, into debt (the calls after it wait).
+            # More than it was charged before (the first read of its kind, or the app
+            # grew): the work is done, so it is paid now whatever the rate holds, into
+            # debt (the calls after it wait).
             await guard.debit(dev_id, owed)
         return snap
 

@@ -32,6 +32,7 @@ class Session:
         "_group_allowance",
         "_group_refill",
         "_last_refill",
+        "_rate",
         "app_id",
         "client_guid",
         "company_id",
@@ -78,6 +79,7 @@ class Session:
         self.groups: dict[str, dict[str, int]] | None = None
         self._allowance = 0.0
         self._last_refill = now
+        self._rate = 0.0  # (its message rate, once filled)
         self._group_allowance = -1.0  # (full at its first group frame)
         self._group_refill = now
 
@@ -124,15 +126,19 @@ class Session:
         return True
 
     def fill(self, rate: float) -> None:
-        self._allowance = rate
+        self._allowance = self._rate = rate
 
     def debt(self) -> tuple[float, float] | None:
-        """What it owes of its message rate (allowance below 0, since when), if any."""
-        return (self._allowance, self._last_refill) if self._allowance < 0 else None
+        """Its message rate's bucket if more than a message short of full when last used
+        (allowance, since when): what a login again of the same terminal starts from.
+        (A message short is every terminal's heartbeat: not worth keeping.)"""
+        if self._allowance < self._rate - 1:
+            return self._allowance, self._last_refill
+        return None
 
     def owe(self, debt: tuple[float, float]) -> None:
-        """Start from a debt an earlier login of the same terminal left (refilled since
-        at the rate, as its own would be)."""
+        """Start from the bucket an earlier login of the same terminal left (refilled
+        since at the rate, as its own would be)."""
         self._allowance, self._last_refill = debt
 
     def describe(self) -> dict[str, object]:

@@ -28,8 +28,8 @@ __all__ = ["LocalTerminals"]
 
 # How long a kick that arrived before its session was registered is remembered.
 _EARLY_KICK_S = 30.0
-# Terminals whose last login ended owing its message rate, remembered (the oldest
-# forgotten first): a login again starts from the debt, not a full bucket.
+# Terminals whose last login ended with its message rate's bucket not full, remembered
+# (the oldest forgotten first): a login again starts from it, not from a full bucket.
 _DEBTS_KEPT = 100_000
 
 
@@ -56,7 +56,7 @@ class LocalTerminals:
         self._ticks = ticks
         self._tasks = tasks
         self._early_kicks: dict[str, tuple[str, float]] = {}  # conn -> (reason, at)
-        # (app, user, mutex_type) -> (allowance < 0, since): what a login ended owing
+        # (app, user, mutex_type) -> (allowance, since): the bucket a login ended with
         self._debts: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     def spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
