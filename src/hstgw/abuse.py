@@ -140,7 +140,7 @@ class LocalBuckets:
         # is, the oldest half goes (a flood of distinct keys cannot grow memory), but
         # for buckets in debt: a flood of failures from made-up names must not forgive
         # a developer's debt (only work charged by its size makes one: few buckets).
-        stale = [k for k, (_, at) in self._buckets.items() if now - at > 3600]
+        stale = [k for k, (t, at) in self._buckets.items() if now - at > 3600 and t >= 0]
         if not stale:
             oldest = list(self._buckets.items())[: len(self._buckets) // 2]
             stale = [k for k, (tokens, _) in oldest if tokens >= 0]

@@ -267,3 +267,16 @@ async def test_only_the_users_an_invite_reached_may_reply(app: OnlineApp) -> Non
     assert (await bob.request(_reply(4)))["delivered"] is True
     for t in (alice, bob, dave):
         await t.close()
+
+
+def test_a_bucket_is_carried_as_it_stands_when_the_login_ends() -> None:
+    """What a login again starts from is the message bucket refilled to the login's end:
+    two frames long ago leave nothing to carry (they filled the table of carried
+    buckets with full ones), a listing's cost just now does."""
+    s = _session(APP_A, "ann")
+    s.fill(100.0)
+    assert s.allow(0.0, 100.0) and s.allow(0.001, 100.0)
+    assert s.debt(0.002) == (pytest.approx(98.2), 0.002)  # two messages short, 0.2 back
+    assert s.debt(3600.0) is None  # full again
+    s.charge(3600.0, 100.0, 250)  # a listing of 25,000 terminals
+    assert s.debt(3600.5) == (pytest.approx(-100.0), 3600.5)

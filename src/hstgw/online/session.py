@@ -128,13 +128,12 @@ class Session:
     def fill(self, rate: float) -> None:
         self._allowance = self._rate = rate
 
-    def debt(self) -> tuple[float, float] | None:
-        """Its message rate's bucket if more than a message short of full when last used
-        (allowance, since when): what a login again of the same terminal starts from.
-        (A message short is every terminal's heartbeat: not worth keeping.)"""
-        if self._allowance < self._rate - 1:
-            return self._allowance, self._last_refill
-        return None
+    def debt(self, now: float) -> tuple[float, float] | None:
+        """Its message rate's bucket at ``now`` if more than a message short of full
+        (allowance, now): what a login again of the same terminal starts from. (A
+        message short is every terminal's heartbeat: not worth keeping.)"""
+        allowance = refill(self._allowance, self._last_refill, now, self._rate, self._rate)
+        return (allowance, now) if allowance < self._rate - 1 else None
 
     def owe(self, debt: tuple[float, float]) -> None:
         """Start from the bucket an earlier login of the same terminal left (refilled

@@ -88,7 +88,7 @@ class LocalTerminals:
         now = self._clock()
         if not self.registry.remove(session, now):
             return None
-        debt = session.debt()
+        debt = session.debt(self._ticks())
         if debt is not None:
             debts = self._debts
             if len(debts) >= _DEBTS_KEPT:

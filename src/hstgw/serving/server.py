@@ -184,19 +184,23 @@ class Serving:
         signals = threading.current_thread() is threading.main_thread()
         if self._stops:  # asked to stop before it ran
             self._stop.set()
+        replaced: dict[int, Any] = {}  # signal -> the handler it had (Windows' loop)
         if signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.add_signal_handler(sig, self.stop)
                 except NotImplementedError:  # (Windows' loop)
-                    signal.signal(sig, lambda *_: self.stop())
+                    replaced[sig] = signal.signal(sig, lambda *_: self.stop())
         try:
             await self._serve(loop, self._stop)
         finally:
             if signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError):
-                        loop.remove_signal_handler(sig)
+                    if sig in replaced:
+                        signal.signal(sig, replaced[sig])
+                    else:
+                        with contextlib.suppress(NotImplementedError):
+                            loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         raise NotImplementedError
