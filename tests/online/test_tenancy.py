@@ -276,7 +276,7 @@ def test_a_bucket_is_carried_as_it_stands_when_the_login_ends() -> None:
     s = _session(APP_A, "ann")
     s.fill(100.0)
     assert s.allow(0.0, 100.0) and s.allow(0.001, 100.0)
-    assert s.debt(0.002) == (pytest.approx(98.2), 0.002)  # two messages short, 0.2 back
-    assert s.debt(3600.0) is None  # full again
+    assert s.short_bucket(0.002) == (pytest.approx(98.2), 0.002)  # two messages short, 0.2 back
+    assert s.short_bucket(3600.0) is None  # full again
     s.charge(3600.0, 100.0, 250)  # a listing of 25,000 terminals
-    assert s.debt(3600.5) == (pytest.approx(-100.0), 3600.5)
+    assert s.short_bucket(3600.5) == (pytest.approx(-100.0), 3600.5)

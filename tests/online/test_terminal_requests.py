@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,31 +195,46 @@ async def test_a_bug_in_a_handler_answers_1000199_and_keeps_the_connection(
     await t.close()
 
 
+async def _company(app: OnlineApp, n: int) -> list[Any]:
+    """``n`` terminals logged in to company "big" of ``app``."""
+    return [
+        (await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}"))[0]
+        for i in range(n)
+    ]
+
+
+async def _login_again(app: OnlineApp, user_id: str, first: dict[str, Any]) -> Any:
+    """The same terminal of company "big" logged in again, forced, by the resume
+    credential of its ``first`` login's reply."""
+    again, reply = await raw_login(
+        app, user_id, company_id="big", token="", resume=first["resume"], force_login=True
+    )
+    assert reply["code"] == 0, reply
+    return again
+
+
+async def _close_all(terminals: list[Any]) -> None:
+    for t in terminals:
+        t.conn.close_timeout = 0.1  # (the presence pushes they left unread hold a close)
+    await asyncio.gather(*(t.close() for t in terminals))
+
+
 async def test_a_login_again_starts_from_the_bucket_its_last_one_left(tmp_path: Path) -> None:
     """A listing that drains the bucket without a debt: a login again (forced, by its
     resume credential) starts from that bucket, not a full one (an attack listed a
     900-terminal company 40 times its rate so)."""
     for g in start_gateway(tmp_path, message_rate=3):  # 3 a second, bursts of 3
         app = make_app(g)
-        crowd = [
-            await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
-            for i in range(200)
-        ]
+        crowd = await _company(app, 200)
         lister, first = await raw_login(app, "lister", company_id="big")
         g.clock.freeze_ticks()
         done = await lister.request({"type": "list_online", "seq": 1, "page_size": 10})
         assert (done["code"], done["total"]) == (0, 201)  # 1 + 2 of 3: drained, no debt
-        again, reply = await raw_login(
-            app, "lister", company_id="big", token="", resume=first["resume"], force_login=True
-        )
-        assert reply["code"] == 0, reply
+        again = await _login_again(app, "lister", first)
         assert (await again.request({"type": "heartbeat", "seq": 2}))["code"] == 1000104
         g.clock.advance(1)  # refilled at the rate, as the first login's would be
         assert (await again.request({"type": "heartbeat", "seq": 3}))["code"] == 0
-        everyone = [lister, again, *(t for t, _ in crowd)]
-        for t in everyone:
-            t.conn.close_timeout = 0.1
-        await asyncio.gather(*(t.close() for t in everyone))
+        await _close_all([lister, again, *crowd])
 
 
 @pytest.mark.parametrize(
@@ -237,10 +253,7 @@ async def test_a_frame_for_the_whole_company_costs_a_message_more_a_hundred_term
     full message rate."""
     for g in start_gateway(tmp_path, message_rate=2):  # 2 a second, bursts of 2
         app = make_app(g)
-        crowd = [
-            await raw_login(app, f"u{i:03d}", company_id="big", client_guid=f"g{i}")
-            for i in range(200)
-        ]
+        crowd = await _company(app, 200)
         lister, first = await raw_login(app, "lister", company_id="big")
         g.clock.freeze_ticks()  # (no refill behind the test's back, however slow it runs)
         done = await lister.request(frame)
@@ -249,13 +262,7 @@ async def test_a_frame_for_the_whole_company_costs_a_message_more_a_hundred_term
         beat = await lister.request({"type": "heartbeat", "seq": 2})
         assert beat["code"] == 1000104, beat
         # a login again (forced, by its resume credential) starts from that debt
-        again, reply = await raw_login(
-            app, "lister", company_id="big", token="", resume=first["resume"], force_login=True
-        )
-        assert reply["code"] == 0, reply
+        again = await _login_again(app, "lister", first)
         beat = await again.request({"type": "heartbeat", "seq": 3})
         assert beat["code"] == 1000104, beat
-        everyone = [lister, again, *(t for t, _ in crowd)]
-        for t in everyone:
-            t.conn.close_timeout = 0.1  # (the presence pushes they left unread hold a close)
-        await asyncio.gather(*(t.close() for t in everyone))
+        await _close_all([lister, again, *crowd])

@@ -37,10 +37,10 @@ class Snapshots:
         # the app whole, and one of groups it names, each by the last of its kind (a
         # read of a few groups does not make the app look small to whole reads)
         self._read: dict[tuple[str, bool], int] = {}
-        # (app_id, whole) -> [its turn, reads holding or waiting for it]: reads of an app
-        # of one kind take turns, so that each is charged before it reads by the size of
-        # the one before it (side by side, each was charged by an older one's size)
-        self._turns: dict[tuple[str, bool], tuple[asyncio.Lock, list[int]]] = {}
+        # (app_id, whole) -> its turn: reads of an app of one kind take turns, so that
+        # each is charged before it reads by the size of the one before it (side by
+        # side, each was charged by an older one's size)
+        self._turns: dict[tuple[str, bool], _Turn] = {}
 
     async def read(
         self, dev_id: str, app_id: str, group_ids: Sequence[str] | None
@@ -50,15 +50,14 @@ class Snapshots:
         key = (app_id, group_ids is None)
         turn = self._turns.get(key)
         if turn is None:
-            turn = self._turns[key] = (asyncio.Lock(), [0])
-        lock, users = turn
-        users[0] += 1
+            turn = self._turns[key] = _Turn()
+        turn.users += 1
         try:
-            async with lock:
+            async with turn.lock:
                 return await self._read_in_turn(dev_id, app_id, group_ids, key)
         finally:
-            users[0] -= 1
-            if not users[0]:
+            turn.users -= 1
+            if not turn.users:
                 del self._turns[key]
 
     async def _read_in_turn(
@@ -87,6 +86,17 @@ class Snapshots:
             # debt (the calls after it wait).
             await guard.debit(dev_id, owed)
         return snap
+
+
+class _Turn:
+    """One app's reads of one kind, one at a time; kept while any holds or awaits it
+    (a lock let go with reads still waiting must not be replaced by a new one)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 def _entries(group: dict[str, Any]) -> int:

@@ -128,17 +128,17 @@ class Session:
     def fill(self, rate: float) -> None:
         self._allowance = self._rate = rate
 
-    def debt(self, now: float) -> tuple[float, float] | None:
+    def short_bucket(self, now: float) -> tuple[float, float] | None:
         """Its message rate's bucket at ``now`` if more than a message short of full
         (allowance, now): what a login again of the same terminal starts from. (A
         message short is every terminal's heartbeat: not worth keeping.)"""
         allowance = refill(self._allowance, self._last_refill, now, self._rate, self._rate)
         return (allowance, now) if allowance < self._rate - 1 else None
 
-    def owe(self, debt: tuple[float, float]) -> None:
+    def start_from(self, bucket: tuple[float, float]) -> None:
         """Start from the bucket an earlier login of the same terminal left (refilled
         since at the rate, as its own would be)."""
-        self._allowance, self._last_refill = debt
+        self._allowance, self._last_refill = bucket
 
     def describe(self) -> dict[str, object]:
         return describe(self.user_id, self.mutex_type, self.client_guid, self.custom_state)

@@ -30,7 +30,7 @@ __all__ = ["LocalTerminals"]
 _EARLY_KICK_S = 30.0
 # Terminals whose last login ended with its message rate's bucket not full, remembered
 # (the oldest forgotten first): a login again starts from it, not from a full bucket.
-_DEBTS_KEPT = 100_000
+_SHORT_BUCKETS_KEPT = 100_000
 
 
 class LocalTerminals:
@@ -57,7 +57,7 @@ class LocalTerminals:
         self._tasks = tasks
         self._early_kicks: dict[str, tuple[str, float]] = {}  # conn -> (reason, at)
         # (app, user, mutex_type) -> (allowance, since): the bucket a login ended with
-        self._debts: dict[tuple[str, str, str], tuple[float, float]] = {}
+        self._short_buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     def spawn(self, aw: Awaitable[Any]) -> asyncio.Task[Any]:
         """Run ``aw`` in the background (awaited at a clean stop)."""
@@ -66,11 +66,11 @@ class LocalTerminals:
     def register(self, session: Session, app: App, count: int) -> Session:
         """``session`` took its place; ``count``: the app's terminals online now."""
         self._apps[app.app_id] = app
-        debt = self._debts.pop(session.key, None)
-        if debt is not None:
+        bucket = self._short_buckets.pop(session.key, None)
+        if bucket is not None:
             # (a login again, forced or not, must not wipe what a listing charged: on
             # this node; another node's login is held by the app's login rate)
-            session.owe(debt)
+            session.start_from(bucket)
         self.registry.add(session)
         self._usage.terminals(app.app_id, count)
         self._scope.notify(session, state=1)
@@ -88,12 +88,12 @@ class LocalTerminals:
         now = self._clock()
         if not self.registry.remove(session, now):
             return None
-        debt = session.debt(self._ticks())
-        if debt is not None:
-            debts = self._debts
-            if len(debts) >= _DEBTS_KEPT:
-                del debts[next(iter(debts))]
-            debts[session.key] = debt
+        bucket = session.short_bucket(self._ticks())
+        if bucket is not None:
+            kept = self._short_buckets
+            if len(kept) >= _SHORT_BUCKETS_KEPT:
+                del kept[next(iter(kept))]
+            kept[session.key] = bucket
         pending = self._presence.release(session, now)
         self._scope.notify(session, state=0)
         self.events.offline(session)  # its groups left, its media stopped

@@ -55,12 +55,9 @@ class GranianServer(Serving):
         """``header_timeout``: a request's head, and an idle connection's next one, within
         this many seconds; ``max_connections``: connections served at once (granian's
         backpressure: past it, new ones wait unaccepted in the backlog, not refused)."""
-        super().__init__(app, on_started)
-        self.host = host
-        self.port = port
+        super().__init__(app, host, port, grace, on_started)
         self.header_timeout = header_timeout
         self.max_connections = max_connections
-        self.grace = grace
         self._granian: Any = None  # granian's embedded server, while it serves
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

@@ -151,8 +151,20 @@ class Serving:
     loop, ``run`` as a process with its signals, ``stop`` from any thread; ``started``
     once listening with the app started, ``failed`` if it ended without being asked."""
 
-    def __init__(self, app: Any, on_started: Callable[[], object] | None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        grace: float,
+        on_started: Callable[[], object] | None,
+    ) -> None:
+        """``grace``: seconds requests in progress have to end at a stop;
+        ``on_started``: called once the app's start-up is done, before the port opens."""
         self.app = app
+        self.host = host
+        self.port = port
+        self.grace = grace
         self.on_started = on_started
         self.started = False
         self.failed = False
@@ -237,14 +249,10 @@ class HttpServer(Serving):
         grace: float = 10.0,
         on_started: Callable[[], object] | None = None,
     ) -> None:
-        """``on_started``: called once the app's start-up is done, before the port opens."""
-        super().__init__(app, on_started)
-        self.host = host
-        self.port = port
+        super().__init__(app, host, port, grace, on_started)
         self.gate = gate
         self.deadlines = deadlines
         self.max_body = max_body
-        self.grace = grace
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         lifespan = await self._start_app(loop)
